@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libiommufd: one C API over the Linux IOMMU uAPIs a userspace driver or VMM
+ * needs: iommufd with VFIO device cdevs, iommufd with VFIO groups, and the
+ * legacy VFIO type1 container.  The library probes the running kernel and
+ * picks the best of them; callers write the same code for all three.
+ *
+ * Conventions (every function):
+ *  - Returns 0 (or a count) on success, a negative errno on failure, and sets
+ *    errno to the positive value as well.  A bad argument gets -EINVAL and
+ *    changes nothing.
+ *  - Constructors take an out-parameter, set only on success.
+ *  - Each object has one destroy function, which accepts NULL.
+ *  - Option structs start with their size (sz): set it to sizeof(the struct)
+ *    so that later versions of the library can grow them.  A NULL options
+ *    pointer means all defaults.
+ *  - Sizes and addresses are in bytes.  "Page" means the CPU page size
+ *    (sysconf(_SC_PAGESIZE)) unless said otherwise.
+ *  - Objects of one context may be used from several threads; each man page
+ *    states the function's rule (THREAD SAFETY).
+ *
+ * This header never includes kernel headers and defines no name that
+ * <linux/iommufd.h> or <linux/vfio.h> define, so all three can be included
+ * together, from C and C++.
+ */
+#ifndef LIBIOMMUFD_LIBIOMMUFD_H
+#define LIBIOMMUFD_LIBIOMMUFD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LIBIOMMUFD_VERSION_MAJOR 1
+#define LIBIOMMUFD_VERSION_MINOR 0
+
+/* Opaque handles. */
+struct iommufd_ctx;
+struct iommufd_ioas;
+struct iommufd_device;
+
+/* ------------------------------------------------------------------------ */
+/* Backends                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * enum iommufd_backend - the kernel path a context drives.
+ * @IOMMUFD_BACKEND_AUTO:  choose at context creation: CDEV if the kernel has
+ *                         iommufd and VFIO device cdevs, else GROUP if it has
+ *                         iommufd, else TYPE1.
+ * @IOMMUFD_BACKEND_CDEV:  /dev/iommu + /dev/vfio/devices/vfioN
+ *                         (VFIO_DEVICE_BIND_IOMMUFD, Linux 6.6+).
+ * @IOMMUFD_BACKEND_GROUP: /dev/iommu + /dev/vfio/N: the group is joined to
+ *                         the iommufd (VFIO_GROUP_SET_CONTAINER, Linux 6.2+).
+ * @IOMMUFD_BACKEND_TYPE1: legacy VFIO container /dev/vfio/vfio with the type1
+ *                         (v2 when offered) IOMMU driver; one container per
+ *                         IOAS.  Also works on iommufd's compat container.
+ *
+ * The environment variable LIBIOMMUFD_BACKEND (auto, cdev, group, type1)
+ * overrides an AUTO request, so a test suite can force every path.
+ */
+enum iommufd_backend {
+	IOMMUFD_BACKEND_AUTO = 0,
+	IOMMUFD_BACKEND_CDEV = 1,
+	IOMMUFD_BACKEND_GROUP = 2,
+	IOMMUFD_BACKEND_TYPE1 = 3,
+};
+
+/**
+ * iommufd_backend_name() - short name of a backend.
+ * Returns "auto", "cdev", "group", "type1", or "unknown".  Never NULL.
+ */
+const char *iommufd_backend_name(enum iommufd_backend backend);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Syslog-compatible levels. */
+enum iommufd_log_level {
+	IOMMUFD_LOG_ERR = 3,
+	IOMMUFD_LOG_WARNING = 4,
+	IOMMUFD_LOG_INFO = 6,
+	IOMMUFD_LOG_DEBUG = 7,
+};
+
+/**
+ * typedef iommufd_log_fn - receives one message of a context.
+ * @data:  the pointer given with the callback.
+ * @level: an enum iommufd_log_level.
+ * @msg:   one line without a trailing newline, naming the path or device
+ *         concerned and, for errors, the fix.  Valid only during the call.
+ *
+ * Called from whichever thread made the failing call; must not call back
+ * into the library on the same context.
+ */
+typedef void (*iommufd_log_fn)(void *data, int level, const char *msg);
+
+/* ------------------------------------------------------------------------ */
+/* Context                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * struct iommufd_ctx_opts - options for iommufd_ctx_create().
+ * @sz:        sizeof(struct iommufd_ctx_opts).
+ * @backend:   which path to use; IOMMUFD_BACKEND_AUTO (0) picks the best.
+ * @log_fn:    message callback; NULL: messages go to stderr if the
+ *             environment variable LIBIOMMUFD_DEBUG is set, else nowhere.
+ * @log_data:  passed to @log_fn.
+ * @log_level: most verbose level delivered; 0 means IOMMUFD_LOG_ERR, or
+ *             IOMMUFD_LOG_DEBUG when LIBIOMMUFD_DEBUG is set.
+ */
+struct iommufd_ctx_opts {
+	size_t sz;
+	enum iommufd_backend backend;
+	iommufd_log_fn log_fn;
+	void *log_data;
+	int log_level;
+};
+
+/**
+ * iommufd_ctx_create() - open a context on the best (or the requested) path.
+ * @opts: options, or NULL for defaults.
+ * @out:  receives the context.
+ *
+ * Opens /dev/iommu (CDEV, GROUP) or nothing yet (TYPE1 opens one
+ * /dev/vfio/vfio container per IOAS).
+ *
+ * Errors: -EINVAL bad argument; -ENODEV the requested path does not exist
+ * on this kernel (the log says which module or option is missing);
+ * -EACCES the node is not accessible (the log names it); -ENOMEM.
+ * Source: IOMMU_IOAS_ALLOC and VFIO_GET_API_VERSION probes,
+ * include/uapi/linux/iommufd.h and include/uapi/linux/vfio.h.
+ */
+int iommufd_ctx_create(const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out);
+
+/**
+ * iommufd_ctx_adopt_fd() - make a context from an already-open fd.
+ * @fd:   an open /dev/iommu fd (gives a CDEV or GROUP context) or an open
+ *        /dev/vfio/vfio container fd (gives a TYPE1 context whose first IOAS
+ *        uses it).  The context owns it from now on and closes it on
+ *        destroy, also if this call fails.
+ * @opts: options, or NULL; opts->backend must be AUTO or match the fd.
+ * @out:  receives the context.
+ *
+ * For a VMM handed /dev/iommu by its management layer.  Errors: -EBADF not an
+ * open fd; -ENOTTY the fd is neither iommufd nor a VFIO container; -EINVAL
+ * the backend requested does not match the fd.
+ */
+int iommufd_ctx_adopt_fd(int fd, const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out);
+
+/**
+ * iommufd_ctx_destroy() - close a context and everything still open on it.
+ * @ctx: the context, or NULL.
+ *
+ * Devices still open are detached and closed, mappings unmapped, IOAS
+ * destroyed.  No call on the context or its objects may run concurrently or
+ * follow.  Destroying a context twice is undefined, like free().
+ */
+void iommufd_ctx_destroy(struct iommufd_ctx *ctx);
+
+/**
+ * iommufd_ctx_get_backend() - the path this context drives (never AUTO).
+ */
+enum iommufd_backend iommufd_ctx_get_backend(const struct iommufd_ctx *ctx);
+
+/**
+ * iommufd_ctx_get_fd() - the /dev/iommu fd of a CDEV or GROUP context.
+ *
+ * Still owned by the context.  Returns the fd, or -EOPNOTSUPP on TYPE1 (each
+ * IOAS has its own container fd: iommufd_ioas_get_fd()), -EINVAL on NULL.
+ */
+int iommufd_ctx_get_fd(const struct iommufd_ctx *ctx);
+
+/**
+ * iommufd_ctx_set_log() - replace the message callback and level.
+ * @fn: the callback, or NULL for the default (stderr if LIBIOMMUFD_DEBUG).
+ */
+int iommufd_ctx_set_log(struct iommufd_ctx *ctx, iommufd_log_fn fn, void *data, int level);
+
+/* ------------------------------------------------------------------------ */
+/* IOAS: I/O address spaces                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * struct iommufd_iova_range - a usable IOVA range, both ends inclusive.
+ */
+struct iommufd_iova_range {
+	uint64_t start;
+	uint64_t last;
+};
+
+/**
+ * iommufd_ioas_create() - create an I/O address space.
+ * @ctx: the context.
+ * @out: receives the IOAS.
+ *
+ * CDEV/GROUP: IOMMU_IOAS_ALLOC.  TYPE1: opens a new container
+ * (/dev/vfio/vfio); its IOMMU type is set when the first device attaches,
+ * and mappings made before that are replayed then.
+ */
+int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas **out);
+
+/**
+ * iommufd_ioas_destroy() - unmap everything and free the IOAS.
+ * @ioas: the IOAS, or NULL (returns 0).
+ *
+ * Errors: -EBUSY devices are still attached (nothing changes; destroy or
+ * move them first).  A second destroy of the same IOAS returns -EINVAL and
+ * is logged (the handle memory is kept until the context is destroyed).
+ */
+int iommufd_ioas_destroy(struct iommufd_ioas *ioas);
+
+/** iommufd_ioas_get_ctx() - the context the IOAS belongs to. */
+struct iommufd_ctx *iommufd_ioas_get_ctx(const struct iommufd_ioas *ioas);
+
+/**
+ * iommufd_ioas_get_id() - the iommufd object ID of the IOAS (CDEV, GROUP):
+ * what IOMMU_* ioctls and VFIO_DEVICE_ATTACH_IOMMUFD_PT take.  Returns the
+ * ID, or -EOPNOTSUPP on TYPE1.
+ */
+int64_t iommufd_ioas_get_id(const struct iommufd_ioas *ioas);
+
+/**
+ * iommufd_ioas_get_fd() - the fd to issue raw ioctls on: the context's
+ * /dev/iommu fd, or (TYPE1) this IOAS's container fd.  Owned by the library.
+ */
+int iommufd_ioas_get_fd(const struct iommufd_ioas *ioas);
+
+/**
+ * iommufd_ioas_get_ranges() - the usable IOVA ranges, sorted.
+ * @ranges: array to fill, may be NULL when @max is 0.
+ * @max:    entries in @ranges.
+ *
+ * Returns the total number of ranges (which may exceed @max: call again with
+ * a larger array).  Ranges narrow as devices attach: the kernel reports the
+ * intersection of every attached IOMMU's aperture minus reserved regions
+ * (MSI windows).  Before a TYPE1 IOAS has a device, the whole 64-bit space.
+ * Source: IOMMU_IOAS_IOVA_RANGES; VFIO_IOMMU_GET_INFO with
+ * VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE.
+ */
+int iommufd_ioas_get_ranges(struct iommufd_ioas *ioas, struct iommufd_iova_range *ranges, size_t max);
+
+/**
+ * iommufd_ioas_get_alignment() - the IOVA alignment every mapping needs, in
+ * bytes (a power of two, at least the CPU page size).
+ * Source: out_iova_alignment of IOMMU_IOAS_IOVA_RANGES; the smallest page
+ * size of VFIO_IOMMU_GET_INFO's iova_pgsizes.
+ */
+int64_t iommufd_ioas_get_alignment(struct iommufd_ioas *ioas);
+
+/**
+ * iommufd_ioas_reserve() - keep the library's allocator away from an IOVA
+ * range (for example a window the guest owns or a device's magic
+ * addresses).  Fixed mappings there fail with -EEXIST too.  @iova and @len
+ * must be page aligned; -EEXIST if a mapping overlaps; -ERANGE outside the
+ * usable ranges.  Undone by iommufd_ioas_unreserve() with the same bounds
+ * (-ENOENT if no such reservation).
+ */
+int iommufd_ioas_reserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+int iommufd_ioas_unreserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+
+/* ------------------------------------------------------------------------ */
+/* DMA mappings                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Access the device gets to the memory; at least one is required. */
+#define IOMMUFD_MAP_READ  (1u << 0) /* the device may read the memory */
+#define IOMMUFD_MAP_WRITE (1u << 1) /* the device may write the memory */
+/* Map at opts->iova exactly instead of letting the library choose. */
+#define IOMMUFD_MAP_FIXED (1u << 2)
+
+/**
+ * struct iommufd_map_opts - options for iommufd_ioas_map().
+ * @sz:        sizeof(struct iommufd_map_opts).
+ * @iova:      with IOMMUFD_MAP_FIXED: the IOVA to map at.
+ * @iova_max:  highest IOVA the mapping's last byte may have; 0 = no limit.
+ *             A device with 28-bit DMA passes 0x0fffffff.  Applies to
+ *             chosen IOVAs; a fixed IOVA above it gets -ERANGE.
+ * @align:     minimum IOVA alignment in bytes (power of two); 0 = default
+ *             (the IOAS alignment, raised to 2 MiB or 1 GiB when @len and the
+ *             virtual address allow, so the IOMMU can use large pages).
+ */
+struct iommufd_map_opts {
+	size_t sz;
+	uint64_t iova;
+	uint64_t iova_max;
+	uint64_t align;
+};
+
+/**
+ * iommufd_ioas_map() - map user memory for device DMA.
+ * @ioas:  the IOAS.
+ * @vaddr: start of the memory, page aligned.  Any memory the process can
+ *         pin: anonymous, THP, hugetlbfs, memfd, file-backed shared.
+ * @len:   bytes, a non-zero multiple of the page size.
+ * @flags: IOMMUFD_MAP_READ and/or IOMMUFD_MAP_WRITE, optionally
+ *         IOMMUFD_MAP_FIXED.
+ * @opts:  options, or NULL.
+ * @iova:  receives the IOVA the memory is mapped at.
+ *
+ * The pages are pinned until unmapped.  The library chooses the IOVA unless
+ * IOMMUFD_MAP_FIXED: lowest fit inside the usable ranges, the alignment,
+ * and @opts->iova_max, never IOVA 0; O(log n) in live mappings.
+ *
+ * Errors: -EINVAL bad flags, zero or unaligned length or address, overflow;
+ * -ERANGE a fixed IOVA outside the usable ranges or above iova_max;
+ * -EEXIST a fixed IOVA overlaps a mapping; -ENOSPC no free IOVA range fits;
+ * -ENOMEM RLIMIT_MEMLOCK exhausted or no memory (the log says which and what
+ * to raise); -EFAULT @vaddr is not mapped in the process.
+ * Source: IOMMU_IOAS_MAP, VFIO_IOMMU_MAP_DMA.
+ */
+int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+		     const struct iommufd_map_opts *opts, uint64_t *iova);
+
+/**
+ * iommufd_ioas_unmap() - remove one mapping.
+ * @iova, @len: exactly the IOVA and length of a mapping made by
+ *              iommufd_ioas_map() on this IOAS.
+ *
+ * Errors: -ENOENT nothing is mapped at @iova; -EINVAL @len differs from the
+ * mapping's length (nothing changes).  The IOVA returns to the allocator.
+ * Source: IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA.
+ */
+int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+
+/**
+ * iommufd_ioas_unmap_all() - remove every mapping of the IOAS.  Returns the
+ * number of mappings removed.  Source: IOMMU_IOAS_UNMAP over the whole
+ * space; VFIO_DMA_UNMAP_FLAG_ALL where the container offers it.
+ */
+int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas);
+
+/**
+ * struct iommufd_map_info - one mapping, as found by a lookup.
+ */
+struct iommufd_map_info {
+	uint64_t iova;  /* first IOVA of the mapping */
+	uint64_t len;   /* bytes */
+	void *vaddr;    /* first byte of the mapped memory */
+	uint32_t flags; /* IOMMUFD_MAP_READ / IOMMUFD_MAP_WRITE */
+};
+
+/**
+ * iommufd_ioas_find_iova() - the mapping that contains an IOVA.
+ * @info: receives it (may be NULL just to test).
+ * Returns 0, or -ENOENT.  O(log n); takes a read lock only.
+ */
+int iommufd_ioas_find_iova(struct iommufd_ioas *ioas, uint64_t iova, struct iommufd_map_info *info);
+
+/**
+ * iommufd_ioas_translate() - the IOVA of a buffer inside mapped memory: what
+ * a driver calls on each I/O to turn a pointer into a DMA address.
+ * @vaddr: first byte of the buffer.
+ * @len:   bytes in the buffer (>= 1); the whole buffer must lie in one
+ *         mapping.
+ * @iova:  receives the IOVA of @vaddr.
+ * Returns 0, or -ENOENT (not inside one mapping).  O(log n); read lock.
+ */
+int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vaddr, size_t len, uint64_t *iova);
+
+/* ------------------------------------------------------------------------ */
+/* Devices                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * struct iommufd_device_opts - options for opening a device.
+ * @sz:    sizeof(struct iommufd_device_opts).
+ * @flags: none defined yet; must be 0.
+ */
+struct iommufd_device_opts {
+	size_t sz;
+	uint32_t flags;
+};
+
+/**
+ * iommufd_device_open() - open a VFIO device, bind it to the context and
+ * attach it to @ioas.
+ * @ioas: the IOAS its DMA goes through.
+ * @name: any of: a PCI address "0000:00:04.0" (or "00:04.0"); a sysfs path
+ *        "/sys/bus/pci/devices/0000:00:04.0"; a cdev path
+ *        "/dev/vfio/devices/vfio0"; an mdev UUID; an mdev sysfs path
+ *        "/sys/bus/mdev/devices/UUID".
+ * @opts: options, or NULL.
+ * @out:  receives the device.
+ *
+ * CDEV: opens the cdev, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_ATTACH_IOMMUFD_PT.
+ * GROUP: opens (or shares) the group fd, VFIO_GROUP_SET_CONTAINER with the
+ * iommufd, IOMMU_VFIO_IOAS, VFIO_GROUP_GET_DEVICE_FD.  TYPE1: opens (or
+ * shares) the group fd, joins it to the IOAS's container (VFIO_SET_IOMMU on
+ * the first), VFIO_GROUP_GET_DEVICE_FD.  All devices of one IOMMU group
+ * share one group fd and must use the same IOAS.
+ *
+ * Errors: -EINVAL bad argument; -ENODEV not a VFIO device, or not bound to
+ * vfio-pci (the log says how to bind it); -EBUSY the IOMMU group is not
+ * viable (the log names the device that holds it) or the device is open
+ * elsewhere; -EACCES no permission (the log names the node and the fix);
+ * -EEXIST the group already uses another IOAS of this context.
+ */
+int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struct iommufd_device_opts *opts,
+			struct iommufd_device **out);
+
+/**
+ * iommufd_device_adopt_cdev_fd() - like iommufd_device_open() for an already
+ * open /dev/vfio/devices/vfioN fd, not yet bound.  CDEV only (-EOPNOTSUPP
+ * elsewhere).  The device owns @fd on success.
+ */
+int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct iommufd_device_opts *opts,
+				 struct iommufd_device **out);
+
+/**
+ * iommufd_device_adopt_group_fd() - like iommufd_device_open() for device
+ * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
+ * group fd that is not in a container yet.  GROUP and TYPE1 only.  The
+ * context owns @group_fd on success (shared by later devices of the group).
+ */
+int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const char *name,
+				  const struct iommufd_device_opts *opts, struct iommufd_device **out);
+
+/**
+ * iommufd_device_destroy() - detach, close and free a device.
+ * @dev: the device, or NULL (returns 0).
+ *
+ * Interrupts are disabled and BARs the library mapped are unmapped.  The
+ * group fd closes with its last device.  A second destroy returns -EINVAL.
+ */
+int iommufd_device_destroy(struct iommufd_device *dev);
+
+/**
+ * iommufd_device_attach() - move a device to another IOAS of the same
+ * context while it keeps running (CDEV: VFIO_DEVICE_ATTACH_IOMMUFD_PT
+ * replaces the domain atomically).  GROUP and TYPE1 cannot move an open
+ * device: -EOPNOTSUPP.  Attaching to the current IOAS returns 0.
+ */
+int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas);
+
+/** iommufd_device_get_ioas() - the IOAS the device is attached to. */
+struct iommufd_ioas *iommufd_device_get_ioas(const struct iommufd_device *dev);
+
+/** iommufd_device_get_fd() - the VFIO device fd (owned by the library). */
+int iommufd_device_get_fd(const struct iommufd_device *dev);
+
+/** iommufd_device_get_name() - the device name: "0000:00:04.0" or a UUID. */
+const char *iommufd_device_get_name(const struct iommufd_device *dev);
+
+/**
+ * iommufd_device_get_id() - the iommufd device ID from
+ * VFIO_DEVICE_BIND_IOMMUFD (CDEV); -EOPNOTSUPP on GROUP and TYPE1.
+ */
+int64_t iommufd_device_get_id(const struct iommufd_device *dev);
+
+/**
+ * iommufd_device_get_group() - the IOMMU group number, or -ENOENT (mdev on
+ * CDEV has none).
+ */
+int iommufd_device_get_group(const struct iommufd_device *dev);
+
+/* Region indexes of a PCI device (VFIO_PCI_*_REGION_INDEX). */
+#define IOMMUFD_REGION_BAR0   0u
+#define IOMMUFD_REGION_BAR5   5u
+#define IOMMUFD_REGION_ROM    6u
+#define IOMMUFD_REGION_CONFIG 7u
+#define IOMMUFD_REGION_VGA    8u
+
+/* Region flags. */
+#define IOMMUFD_REGION_F_READ  (1u << 0)
+#define IOMMUFD_REGION_F_WRITE (1u << 1)
+#define IOMMUFD_REGION_F_MMAP  (1u << 2)
+
+/**
+ * struct iommufd_region_info - one device region.
+ * @size:   bytes; 0 if the device does not implement it.
+ * @offset: where the region starts in the device fd (for pread/mmap).
+ * @flags:  IOMMUFD_REGION_F_*.
+ */
+struct iommufd_region_info {
+	uint64_t size;
+	uint64_t offset;
+	uint32_t flags;
+};
+
+/**
+ * iommufd_device_get_num_regions() - how many regions the device has.
+ * Source: VFIO_DEVICE_GET_INFO.
+ */
+int iommufd_device_get_num_regions(struct iommufd_device *dev);
+
+/**
+ * iommufd_device_get_region_info() - describe region @index.
+ * Errors: -EINVAL @index out of range.  Source: VFIO_DEVICE_GET_REGION_INFO.
+ */
+int iommufd_device_get_region_info(struct iommufd_device *dev, unsigned int index, struct iommufd_region_info *info);
+
+/**
+ * iommufd_device_map_region() - mmap a whole region (a BAR) read/write,
+ * shared.  @addr receives the mapping, @len its size in bytes.
+ * Errors: -EOPNOTSUPP the region cannot be mmapped (use
+ * iommufd_device_region_read()/write()); -EINVAL bad index.
+ */
+int iommufd_device_map_region(struct iommufd_device *dev, unsigned int index, void **addr, size_t *len);
+
+/**
+ * iommufd_device_unmap_region() - undo iommufd_device_map_region().
+ */
+int iommufd_device_unmap_region(struct iommufd_device *dev, unsigned int index);
+
+/**
+ * iommufd_device_region_read() / iommufd_device_region_write() - access a
+ * region through the device fd (pread/pwrite), for regions that cannot be
+ * mmapped or where the access width matters.  @off and @len in bytes inside
+ * the region; accesses of 1, 2, 4 or 8 aligned bytes are issued as one
+ * access.  Returns 0 when all @len bytes moved; -EINVAL past the region end.
+ */
+int iommufd_device_region_read(struct iommufd_device *dev, unsigned int index, uint64_t off, void *buf, size_t len);
+int iommufd_device_region_write(struct iommufd_device *dev, unsigned int index, uint64_t off, const void *buf,
+				size_t len);
+
+/**
+ * iommufd_device_config_read() / iommufd_device_config_write() - PCI
+ * configuration space, little-endian as on the bus (VFIO's config region).
+ */
+int iommufd_device_config_read(struct iommufd_device *dev, uint64_t off, void *buf, size_t len);
+int iommufd_device_config_write(struct iommufd_device *dev, uint64_t off, const void *buf, size_t len);
+
+/**
+ * iommufd_device_set_bus_master() - set or clear the PCI command register's
+ * bus-master bit: a PCI device does no DMA until it is set.
+ */
+int iommufd_device_set_bus_master(struct iommufd_device *dev, bool enable);
+
+/* Interrupt types (VFIO_PCI_*_IRQ_INDEX). */
+#define IOMMUFD_IRQ_INTX 0u
+#define IOMMUFD_IRQ_MSI  1u
+#define IOMMUFD_IRQ_MSIX 2u
+#define IOMMUFD_IRQ_ERR  3u
+#define IOMMUFD_IRQ_REQ  4u
+
+/**
+ * iommufd_device_get_irq_count() - vectors of interrupt type @type the
+ * device has (0 if none).  Source: VFIO_DEVICE_GET_IRQ_INFO.
+ */
+int iommufd_device_get_irq_count(struct iommufd_device *dev, unsigned int type);
+
+/**
+ * iommufd_device_irq_enable() - deliver vectors @start .. @start+@count-1 of
+ * @type to eventfds.  @eventfds[i] is the eventfd for vector @start+i, or -1
+ * to leave that vector unassigned.  For MSI/MSI-X, enabling replaces the
+ * previous set (VFIO's rule); INTX is unmasked automatically after each
+ * interrupt only if the caller unmasks it: iommufd_device_irq_unmask().
+ * Source: VFIO_DEVICE_SET_IRQS with VFIO_IRQ_SET_DATA_EVENTFD.
+ */
+int iommufd_device_irq_enable(struct iommufd_device *dev, unsigned int type, unsigned int start, unsigned int count,
+			      const int *eventfds);
+
+/** iommufd_device_irq_disable() - stop all vectors of @type. */
+int iommufd_device_irq_disable(struct iommufd_device *dev, unsigned int type);
+
+/** iommufd_device_irq_unmask() - unmask INTx after handling it. */
+int iommufd_device_irq_unmask(struct iommufd_device *dev, unsigned int type, unsigned int index);
+
+/**
+ * iommufd_device_reset() - function-level reset (VFIO_DEVICE_RESET).
+ * -EOPNOTSUPP if the device has no reset method.
+ */
+int iommufd_device_reset(struct iommufd_device *dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBIOMMUFD_LIBIOMMUFD_H */

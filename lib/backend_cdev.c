@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Backend 1: iommufd + VFIO device cdevs (Linux 6.6+). */
+#include <fcntl.h>
+#include <string.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "kabi.h"
+
+static int attach_pt(struct iommufd_device *dev, uint32_t pt_id)
+{
+	/* The smallest argsz that carries pt_id: 6.6 kernels know no more. */
+	struct ifd_k_vfio_device_attach_iommufd_pt at = { .argsz = IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT_SIZE_BASE,
+							  .pt_id = pt_id };
+
+	return ifd_ioctl(dev->ctx, dev->fd, IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+}
+
+static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	struct iommufd_ctx *ctx = dev->ctx;
+	struct ifd_k_vfio_device_bind_iommufd bind = { .argsz = IFD_K_VFIO_DEVICE_BIND_IOMMUFD_SIZE_BASE,
+						       .iommufd = ctx->fd };
+	bool opened = false;
+	int r;
+
+	if (dev->fd < 0) {
+		if (!dev->cdev[0]) {
+			ifd_err(ctx, "%s has no VFIO cdev (no %s/vfio-dev/): bind it to vfio-pci, on a kernel with "
+				"CONFIG_VFIO_DEVICE_CDEV", dev->name, dev->sysfs);
+			return -ENODEV;
+		}
+		r = ifd_open_node(ctx, dev->cdev, O_RDWR, "a VFIO device cdev");
+		if (r < 0)
+			return r;
+		dev->fd = r;
+		opened = true;
+	}
+	r = ifd_ioctl(ctx, dev->fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (r < 0) {
+		if ((r == -EBUSY || r == -EPERM || r == -EINVAL) && dev->group_num >= 0 &&
+		    ifd_explain_nonviable(ctx, dev->group_num))
+			r = -EBUSY;
+		else
+			ifd_err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD failed: %s", dev->cdev, strerror(-r));
+		goto fail;
+	}
+	dev->devid = bind.out_devid;
+	r = attach_pt(dev, ioas->id);
+	if (r < 0) {
+		ifd_err(ctx, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s%s", dev->name, ioas->id,
+			strerror(-r), r == -EINVAL ? " (devices of one IOMMU group must share one IOAS)" : "");
+		goto fail;
+	}
+	return 0;
+fail:
+	/* Closing the cdev unbinds it; an adopted fd stays the caller's. */
+	if (opened) {
+		ifd_close(ctx, dev->fd);
+		dev->fd = -1;
+	}
+	return r;
+}
+
+static int cdev_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	int r = attach_pt(dev, ioas->id);
+
+	if (r < 0)
+		ifd_err(dev->ctx, "%s: moving to IOAS %u failed: %s", dev->name, ioas->id, strerror(-r));
+	return r;
+}
+
+static void cdev_dev_close(struct iommufd_device *dev)
+{
+	/* close() detaches and unbinds in the kernel; no separate DETACH. */
+	ifd_close(dev->ctx, dev->fd);
+	dev->fd = -1;
+}
+
+const struct ifd_backend_ops ifd_backend_cdev = {
+	.kind = IOMMUFD_BACKEND_CDEV,
+	.ctx_open = ifd_iommufd_open,
+	.ioas_alloc = ifd_iommufd_ioas_alloc,
+	.ioas_free = ifd_iommufd_ioas_free,
+	.ioas_query = ifd_iommufd_ioas_query,
+	.map = ifd_iommufd_map,
+	.unmap = ifd_iommufd_unmap,
+	.dev_open = cdev_dev_open,
+	.dev_attach = cdev_dev_attach,
+	.dev_close = cdev_dev_close,
+};

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Backend 2: iommufd + VFIO groups (Linux 6.2+, or a kernel without cdevs).
+ * The group joins the iommufd as if it were a container; each device is
+ * attached, when its fd is opened, to the iommufd's "compat" IOAS, which
+ * IOMMU_VFIO_IOAS selects.  ctx->lock serialises that selection.
+ */
+#include <string.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "kabi.h"
+
+static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	struct iommufd_ctx *ctx = dev->ctx;
+	struct ifd_k_vfio_ioas sel = { .size = sizeof(sel), .ioas_id = ioas->id, .op = IFD_K_IOMMU_VFIO_IOAS_SET };
+	struct ifd_group *g = dev->group;
+	int r;
+
+	if (g->in_container && g->ioas != ioas) {
+		ifd_err(ctx, "%s: IOMMU group %d already uses IOAS %u; all devices of a group share one IOAS",
+			dev->name, g->num, g->ioas->id);
+		return -EEXIST;
+	}
+	if (!g->in_container) {
+		r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_SET_CONTAINER, &ctx->fd);
+		if (r < 0) {
+			ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_SET_CONTAINER with /dev/iommu failed: %s", g->num,
+				strerror(-r));
+			return r;
+		}
+		g->in_container = true;
+		g->ioas = ioas;
+	}
+	r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_VFIO_IOAS, &sel);
+	if (r < 0) {
+		ifd_err(ctx, "/dev/iommu: IOMMU_VFIO_IOAS SET %u failed: %s", ioas->id, strerror(-r));
+		return r;
+	}
+	r = ifd_group_get_device_fd(ctx, g, dev->name);
+	if (r < 0)
+		return r;
+	dev->fd = r;
+	return 0;
+}
+
+static int group_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	(void)ioas;
+	ifd_err(dev->ctx, "%s: the group backend cannot move an open device to another IOAS "
+		"(the cdev backend can)", dev->name);
+	return -EOPNOTSUPP;
+}
+
+static void group_dev_close(struct iommufd_device *dev)
+{
+	ifd_close(dev->ctx, dev->fd);
+	dev->fd = -1;
+}
+
+const struct ifd_backend_ops ifd_backend_group = {
+	.kind = IOMMUFD_BACKEND_GROUP,
+	.ctx_open = ifd_iommufd_open,
+	.ioas_alloc = ifd_iommufd_ioas_alloc,
+	.ioas_free = ifd_iommufd_ioas_free,
+	.ioas_query = ifd_iommufd_ioas_query,
+	.map = ifd_iommufd_map,
+	.unmap = ifd_iommufd_unmap,
+	.dev_open = group_dev_open,
+	.dev_attach = group_dev_attach,
+	.dev_close = group_dev_close,
+};

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Backend 3: the legacy VFIO container with the type1 IOMMU driver, one
+ * container per IOAS.  A container cannot map until a group has joined it
+ * and VFIO_SET_IOMMU has run, so mappings made before the first device are
+ * recorded (ioas.c) and replayed here.  The same ioctls work on iommufd's
+ * compat /dev/vfio/vfio.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+
+static int open_container(struct iommufd_ctx *ctx)
+{
+	int fd = ifd_open_node(ctx, "/dev/vfio/vfio", O_RDWR, "the VFIO container");
+	int r;
+
+	if (fd == -ENOENT)
+		ifd_err(ctx, "/dev/vfio/vfio: absent: load vfio-pci (modprobe vfio-pci), or use a kernel "
+			"with CONFIG_VFIO_CONTAINER or CONFIG_IOMMUFD_VFIO_CONTAINER");
+	if (fd < 0)
+		return fd;
+	r = ifd_ioctl(ctx, fd, VFIO_GET_API_VERSION, NULL);
+	if (r != VFIO_API_VERSION) {
+		ifd_err(ctx, "/dev/vfio/vfio: VFIO API version %d, expected %d", r, VFIO_API_VERSION);
+		goto fail;
+	}
+	if (ifd_ioctl(ctx, fd, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) <= 0 &&
+	    ifd_ioctl(ctx, fd, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1_IOMMU) <= 0) {
+		ifd_err(ctx, "/dev/vfio/vfio: no type1 IOMMU driver: modprobe vfio_iommu_type1");
+		goto fail;
+	}
+	return fd;
+fail:
+	ifd_close(ctx, fd);
+	return -ENODEV;
+}
+
+static int type1_ctx_open(struct iommufd_ctx *ctx)
+{
+	/* Probe now so a missing driver fails the context, not the first
+	 * IOAS; the fd is then the first IOAS's container. */
+	int fd = open_container(ctx);
+
+	if (fd < 0)
+		return fd;
+	ctx->spare_container = fd;
+	return 0;
+}
+
+static int type1_ioas_alloc(struct iommufd_ioas *ioas)
+{
+	struct iommufd_ctx *ctx = ioas->ctx;
+
+	if (ctx->spare_container >= 0) {
+		ioas->container_fd = ctx->spare_container;
+		ctx->spare_container = -1;
+		return 0;
+	}
+	ioas->container_fd = open_container(ctx);
+	return ioas->container_fd < 0 ? ioas->container_fd : 0;
+}
+
+static void type1_ioas_free(struct iommufd_ioas *ioas)
+{
+	/* Closing the container unmaps and unpins everything. */
+	ifd_close(ioas->ctx, ioas->container_fd);
+	ioas->container_fd = -1;
+}
+
+static int type1_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align)
+{
+	struct vfio_iommu_type1_info *info;
+	struct vfio_info_cap_header *hdr;
+	uint32_t argsz = sizeof(*info);
+	int r;
+
+	*ranges = calloc(1, sizeof(**ranges));
+	if (!*ranges)
+		return -ENOMEM;
+	(*ranges)[0].start = 0;
+	(*ranges)[0].last = UINT64_MAX;
+	*n = 1;
+	*align = (uint64_t)ioas->ctx->page_size;
+	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE))
+		return 0; /* no IOMMU yet: nothing limits the space */
+
+	/* The kernel raises argsz to what the capability chain needs. */
+	for (;;) {
+		info = calloc(1, argsz);
+		if (!info)
+			return -ENOMEM;
+		info->argsz = argsz;
+		r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_GET_INFO, info);
+		if (r < 0 || info->argsz <= argsz)
+			break;
+		argsz = info->argsz;
+		free(info);
+	}
+	if (r < 0) {
+		ifd_err(ioas->ctx, "/dev/vfio/vfio: VFIO_IOMMU_GET_INFO failed: %s", strerror(-r));
+		goto out;
+	}
+	if (info->flags & VFIO_IOMMU_INFO_PGSIZES && info->iova_pgsizes)
+		*align = info->iova_pgsizes & -info->iova_pgsizes;
+	if (!(info->flags & VFIO_IOMMU_INFO_CAPS))
+		goto out;
+	for (uint32_t off = info->cap_offset; off && off + sizeof(*hdr) <= argsz; off = hdr->next) {
+		hdr = (struct vfio_info_cap_header *)((char *)info + off);
+		if (hdr->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+			struct vfio_iommu_type1_info_cap_iova_range *c = (void *)hdr;
+			struct ifd_iova_range *nr;
+
+			if (off + sizeof(*c) + c->nr_iovas * sizeof(c->iova_ranges[0]) > argsz || !c->nr_iovas)
+				break;
+			nr = calloc(c->nr_iovas, sizeof(*nr));
+			if (!nr) {
+				r = -ENOMEM;
+				break;
+			}
+			for (uint32_t i = 0; i < c->nr_iovas; i++) {
+				nr[i].start = c->iova_ranges[i].start;
+				nr[i].last = c->iova_ranges[i].end; /* inclusive, despite the name */
+			}
+			free(*ranges);
+			*ranges = nr;
+			*n = c->nr_iovas;
+		}
+		if (hdr->next <= off)
+			break; /* a malformed chain must not loop */
+	}
+out:
+	free(info);
+	if (r < 0) {
+		free(*ranges);
+		*ranges = NULL;
+	}
+	return r;
+}
+
+static int type1_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.vaddr = (uintptr_t)vaddr,
+		.iova = iova,
+		.size = len,
+	};
+
+	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE))
+		return 1; /* deferred until a group joins */
+	if (flags & IOMMUFD_MAP_READ)
+		m.flags |= VFIO_DMA_MAP_FLAG_READ;
+	if (flags & IOMMUFD_MAP_WRITE)
+		m.flags |= VFIO_DMA_MAP_FLAG_WRITE;
+	return ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+{
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
+	int r;
+
+	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE))
+		return 0; /* never reached the kernel */
+	r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_UNMAP_DMA, &u);
+	/* u.size == 0 is fine: an attach racing with this unmap did not replay
+	 * it (it had left the tree already). */
+	return r < 0 ? r : 0;
+}
+
+/* Give the container its IOMMU and replay what was mapped before. */
+static int set_iommu(struct iommufd_ioas *ioas)
+{
+	struct iommufd_ctx *ctx = ioas->ctx;
+	unsigned long type = VFIO_TYPE1v2_IOMMU;
+	int r;
+
+	if (ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION, (void *)type) <= 0)
+		type = VFIO_TYPE1_IOMMU;
+	pthread_rwlock_wrlock(&ioas->lock);
+	r = ifd_ioctl(ctx, ioas->container_fd, VFIO_SET_IOMMU, (void *)type);
+	if (r < 0) {
+		pthread_rwlock_unlock(&ioas->lock);
+		ifd_err(ctx, "/dev/vfio/vfio: VFIO_SET_IOMMU type1%s failed: %s",
+			type == VFIO_TYPE1v2_IOMMU ? "v2" : "", strerror(-r));
+		return r;
+	}
+	ioas->unmap_all = ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION, (void *)VFIO_UNMAP_ALL) > 0;
+	__atomic_store_n(&ioas->iommu_set, true, __ATOMIC_RELEASE);
+	r = ifd_ioas_replay(ioas);
+	if (r < 0)
+		__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
+	pthread_rwlock_unlock(&ioas->lock);
+	return r;
+}
+
+static bool container_has_groups(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas)
+{
+	struct ifd_list *pos;
+
+	ifd_list_for_each(pos, &ctx->group_list) {
+		struct ifd_group *g = ifd_container_of(pos, struct ifd_group, link);
+
+		if (g->in_container && g->ioas == ioas)
+			return true;
+	}
+	return false;
+}
+
+static int type1_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	struct iommufd_ctx *ctx = dev->ctx;
+	struct ifd_group *g = dev->group;
+	bool joined = false;
+	int r;
+
+	if (g->in_container && g->ioas != ioas) {
+		ifd_err(ctx, "%s: IOMMU group %d is already in another IOAS's container; all devices of a "
+			"group share one IOAS", dev->name, g->num);
+		return -EEXIST;
+	}
+	if (!g->in_container) {
+		r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_SET_CONTAINER, &ioas->container_fd);
+		if (r < 0) {
+			ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_SET_CONTAINER failed: %s", g->num, strerror(-r));
+			return r;
+		}
+		g->in_container = true;
+		g->ioas = ioas;
+		joined = true;
+	}
+	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE)) {
+		r = set_iommu(ioas);
+		if (r < 0)
+			goto undo;
+	}
+	r = ifd_group_get_device_fd(ctx, g, dev->name);
+	if (r < 0)
+		goto undo;
+	dev->fd = r;
+	return 0;
+undo:
+	if (joined) {
+		ifd_ioctl(ctx, g->fd, VFIO_GROUP_UNSET_CONTAINER, NULL);
+		g->in_container = false;
+		g->ioas = NULL;
+		/* The container lost its IOMMU with its last group. */
+		if (!container_has_groups(ctx, ioas))
+			__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
+	}
+	return r;
+}
+
+static int type1_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	(void)ioas;
+	ifd_err(dev->ctx, "%s: the type1 backend cannot move an open device to another IOAS "
+		"(a group changes container only with its devices closed)", dev->name);
+	return -EOPNOTSUPP;
+}
+
+static void type1_dev_close(struct iommufd_device *dev)
+{
+	ifd_close(dev->ctx, dev->fd);
+	dev->fd = -1;
+}
+
+/* Called by device.c after the group reference is dropped. */
+void ifd_type1_group_left(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas)
+{
+	/* With its last group gone the kernel drops the container's IOMMU
+	 * and its mappings; the records stay for the next attach to replay. */
+	if (!container_has_groups(ctx, ioas))
+		__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
+}
+
+const struct ifd_backend_ops ifd_backend_type1 = {
+	.kind = IOMMUFD_BACKEND_TYPE1,
+	.ctx_open = type1_ctx_open,
+	.ioas_alloc = type1_ioas_alloc,
+	.ioas_free = type1_ioas_free,
+	.ioas_query = type1_query,
+	.map = type1_map,
+	.unmap = type1_unmap,
+	.dev_open = type1_dev_open,
+	.dev_attach = type1_dev_attach,
+	.dev_close = type1_dev_close,
+};

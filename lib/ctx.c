@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Contexts: backend choice and lifetime of everything else. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "kabi.h"
+
+IFD_EXPORT const char *iommufd_backend_name(enum iommufd_backend backend)
+{
+	switch (backend) {
+	case IOMMUFD_BACKEND_AUTO: return "auto";
+	case IOMMUFD_BACKEND_CDEV: return "cdev";
+	case IOMMUFD_BACKEND_GROUP: return "group";
+	case IOMMUFD_BACKEND_TYPE1: return "type1";
+	}
+	return "unknown";
+}
+
+static const struct ifd_backend_ops *backend_ops(enum iommufd_backend b)
+{
+	switch (b) {
+	case IOMMUFD_BACKEND_CDEV: return &ifd_backend_cdev;
+	case IOMMUFD_BACKEND_GROUP: return &ifd_backend_group;
+	case IOMMUFD_BACKEND_TYPE1: return &ifd_backend_type1;
+	default: return NULL;
+	}
+}
+
+static int parse_backend(const char *s, enum iommufd_backend *b)
+{
+	static const enum iommufd_backend all[] = { IOMMUFD_BACKEND_AUTO, IOMMUFD_BACKEND_CDEV,
+						    IOMMUFD_BACKEND_GROUP, IOMMUFD_BACKEND_TYPE1 };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcmp(s, iommufd_backend_name(all[i]))) {
+			*b = all[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/*
+ * Which VFIO char majors the kernel registered: "vfio-dev" exists only
+ * with CONFIG_VFIO_DEVICE_CDEV, "vfio" only with group support.  Unlike
+ * /dev/vfio/devices, this does not depend on any device being bound yet.
+ */
+static bool kernel_has_chrdev(struct iommufd_ctx *ctx, const char *name)
+{
+	char buf[4096], *line, *save = NULL;
+	size_t n = strlen(name);
+
+	if (ifd_sysfs_read(ctx, "/proc/devices", buf, sizeof(buf)) < 0)
+		return false;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *p = line;
+
+		if (!strncmp(line, "Block devices", 13))
+			break;
+		while (*p == ' ' || (*p >= '0' && *p <= '9'))
+			p++;
+		if (!strncmp(p, name, n) && p[n] == '\0')
+			return true;
+	}
+	return false;
+}
+
+/* IOMMU_DESTROY of ID 0 is ENOENT on iommufd and ENOTTY on anything else. */
+static bool fd_is_iommufd(struct iommufd_ctx *ctx, int fd)
+{
+	struct ifd_k_destroy d = { .size = sizeof(d), .id = 0 };
+
+	return ifd_ioctl(ctx, fd, IFD_K_IOMMU_DESTROY, &d) == -ENOENT;
+}
+
+static bool fd_is_container(struct iommufd_ctx *ctx, int fd)
+{
+	return ifd_ioctl(ctx, fd, VFIO_GET_API_VERSION, NULL) == VFIO_API_VERSION;
+}
+
+static int choose_iommufd_flavour(struct iommufd_ctx *ctx, enum iommufd_backend want)
+{
+	bool cdev = kernel_has_chrdev(ctx, "vfio-dev");
+	bool group = kernel_has_chrdev(ctx, "vfio");
+
+	if (want == IOMMUFD_BACKEND_CDEV && !cdev) {
+		ifd_err(ctx, "/dev/iommu: this kernel has no VFIO device cdevs (no \"vfio-dev\" in /proc/devices): "
+			"load vfio-pci, or use a kernel with CONFIG_VFIO_DEVICE_CDEV=y");
+		return -ENODEV;
+	}
+	if (want == IOMMUFD_BACKEND_GROUP && !group) {
+		ifd_err(ctx, "/dev/iommu: this kernel has no VFIO groups (no \"vfio\" in /proc/devices): "
+			"load vfio-pci, or use a kernel with CONFIG_VFIO_GROUP=y");
+		return -ENODEV;
+	}
+	if (want == IOMMUFD_BACKEND_AUTO) {
+		if (cdev)
+			want = IOMMUFD_BACKEND_CDEV;
+		else if (group)
+			want = IOMMUFD_BACKEND_GROUP;
+		else
+			return -ENODEV;
+	}
+	ctx->backend = want;
+	ctx->ops = backend_ops(want);
+	return 0;
+}
+
+static int open_auto(struct iommufd_ctx *ctx)
+{
+	int r = ifd_backend_cdev.ctx_open(ctx);
+
+	if (r == 0) {
+		r = choose_iommufd_flavour(ctx, IOMMUFD_BACKEND_AUTO);
+		if (r == 0)
+			return 0;
+		ifd_close(ctx, ctx->fd);
+		ctx->fd = -1;
+		ifd_dbg(ctx, "/dev/iommu present but VFIO has neither cdevs nor groups loaded; trying the legacy container");
+	} else if (r != -ENOENT && r != -ENODEV && r != -ENXIO) {
+		/* EACCES and friends: report rather than silently downgrade. */
+		return r;
+	}
+	ctx->backend = IOMMUFD_BACKEND_TYPE1;
+	ctx->ops = &ifd_backend_type1;
+	r = ctx->ops->ctx_open(ctx);
+	if (r == -ENOENT || r == -ENODEV)
+		ifd_err(ctx, "neither /dev/iommu nor /dev/vfio/vfio exists: load the VFIO modules "
+			"(modprobe vfio-pci; for iommufd also modprobe iommufd)");
+	return r;
+}
+
+static int adopt(struct iommufd_ctx *ctx, int fd, enum iommufd_backend want)
+{
+	struct stat st;
+
+	if (ctx->sys->fstat(fd, &st) < 0)
+		return -EBADF;
+	if (fd_is_iommufd(ctx, fd)) {
+		if (want == IOMMUFD_BACKEND_TYPE1) {
+			ifd_err(ctx, "fd %d is /dev/iommu but the TYPE1 backend was requested", fd);
+			return -EINVAL;
+		}
+		ctx->fd = fd;
+		return choose_iommufd_flavour(ctx, want);
+	}
+	if (fd_is_container(ctx, fd)) {
+		if (want != IOMMUFD_BACKEND_AUTO && want != IOMMUFD_BACKEND_TYPE1) {
+			ifd_err(ctx, "fd %d is a VFIO container but the %s backend was requested", fd,
+				iommufd_backend_name(want));
+			return -EINVAL;
+		}
+		ctx->backend = IOMMUFD_BACKEND_TYPE1;
+		ctx->ops = &ifd_backend_type1;
+		ctx->spare_container = fd;
+		return 0;
+	}
+	ifd_err(ctx, "fd %d is neither /dev/iommu nor a /dev/vfio/vfio container", fd);
+	return -ENOTTY;
+}
+
+static void ctx_free(struct iommufd_ctx *ctx)
+{
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->log_lock);
+	free(ctx);
+}
+
+int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys *sys, int adopt_fd,
+		       struct iommufd_ctx **out)
+{
+	struct iommufd_ctx_opts o = { 0 };
+	struct iommufd_ctx *ctx;
+	enum iommufd_backend want;
+	const char *env;
+	int r;
+
+	if (opts) {
+		if (opts->sz < offsetof(struct iommufd_ctx_opts, backend) + sizeof(opts->backend))
+			return -EINVAL;
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+		/* Fields this version does not know must be zero (libbpf's rule). */
+		for (size_t i = sizeof(o); i < opts->sz; i++)
+			if (((const char *)opts)[i])
+				return -EINVAL;
+	}
+	if (!out || (unsigned int)o.backend > IOMMUFD_BACKEND_TYPE1 || o.log_level < 0 ||
+	    o.log_level > IOMMUFD_LOG_DEBUG)
+		return -EINVAL;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->sys = sys;
+	ctx->fd = -1;
+	ctx->spare_container = -1;
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->log_lock, NULL);
+	ifd_list_init(&ctx->ioas_list);
+	ifd_list_init(&ctx->dev_list);
+	ifd_list_init(&ctx->group_list);
+	ifd_list_init(&ctx->zombies);
+	ifd_log_defaults(ctx, o.log_fn, o.log_data, o.log_level);
+	ctx->page_size = sys->page_size();
+
+	want = o.backend;
+	env = sys->getenv("LIBIOMMUFD_BACKEND");
+	if (want == IOMMUFD_BACKEND_AUTO && env && *env) {
+		if (parse_backend(env, &want) < 0) {
+			ifd_err(ctx, "LIBIOMMUFD_BACKEND=%s: not one of auto, cdev, group, type1", env);
+			r = -EINVAL;
+			goto fail;
+		}
+	}
+
+	if (adopt_fd >= 0)
+		r = adopt(ctx, adopt_fd, want);
+	else if (want == IOMMUFD_BACKEND_AUTO)
+		r = open_auto(ctx);
+	else {
+		ctx->backend = want;
+		ctx->ops = backend_ops(want);
+		r = ctx->ops->ctx_open(ctx);
+		if (r == 0 && want != IOMMUFD_BACKEND_TYPE1)
+			r = choose_iommufd_flavour(ctx, want);
+		if (r == -ENOENT)
+			r = -ENODEV;
+	}
+	if (r < 0)
+		goto fail;
+	ifd_dbg(ctx, "context uses the %s backend", iommufd_backend_name(ctx->backend));
+	*out = ctx;
+	return 0;
+
+fail:
+	if (adopt_fd >= 0 && ctx->fd != adopt_fd && ctx->spare_container != adopt_fd)
+		ifd_close(ctx, adopt_fd);
+	ifd_close(ctx, ctx->fd);
+	ifd_close(ctx, ctx->spare_container);
+	ctx_free(ctx);
+	return r;
+}
+
+IFD_EXPORT int iommufd_ctx_create(const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out)
+{
+	return ifd_ret(ifd_ctx_create_sys(opts, &ifd_sys_libc, -1, out));
+}
+
+IFD_EXPORT int iommufd_ctx_adopt_fd(int fd, const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out)
+{
+	if (fd < 0)
+		return ifd_ret(-EBADF);
+	return ifd_ret(ifd_ctx_create_sys(opts, &ifd_sys_libc, fd, out));
+}
+
+IFD_EXPORT void iommufd_ctx_destroy(struct iommufd_ctx *ctx)
+{
+	struct ifd_list *pos, *tmp;
+
+	if (!ctx)
+		return;
+	/* Children first: devices hold IOAS and groups. */
+	ifd_list_for_each_safe(pos, tmp, &ctx->dev_list)
+		iommufd_device_destroy(ifd_container_of(pos, struct iommufd_device, link));
+	ifd_list_for_each_safe(pos, tmp, &ctx->ioas_list)
+		iommufd_ioas_destroy(ifd_container_of(pos, struct iommufd_ioas, link));
+	ifd_list_for_each_safe(pos, tmp, &ctx->zombies) {
+		ifd_list_del(pos);
+		free(pos); /* link is the first member of every handle */
+	}
+	ifd_close(ctx, ctx->fd);
+	ifd_close(ctx, ctx->spare_container);
+	ctx_free(ctx);
+}
+
+IFD_EXPORT enum iommufd_backend iommufd_ctx_get_backend(const struct iommufd_ctx *ctx)
+{
+	return ctx ? ctx->backend : IOMMUFD_BACKEND_AUTO;
+}
+
+IFD_EXPORT int iommufd_ctx_get_fd(const struct iommufd_ctx *ctx)
+{
+	if (!ctx)
+		return ifd_ret(-EINVAL);
+	if (ctx->backend == IOMMUFD_BACKEND_TYPE1)
+		return ifd_ret(-EOPNOTSUPP);
+	return ctx->fd;
+}

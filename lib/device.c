@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Devices: open/adopt/attach/destroy, the same on every backend. */
+#include <stdlib.h>
+#include <string.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+
+static bool dev_ok(const struct iommufd_device *dev)
+{
+	return dev && dev->state == IFD_ALIVE;
+}
+
+static int check_opts(const struct iommufd_device_opts *opts)
+{
+	if (!opts)
+		return 0;
+	if (opts->sz < sizeof(size_t))
+		return -EINVAL;
+	if (opts->sz >= offsetof(struct iommufd_device_opts, flags) + sizeof(opts->flags) && opts->flags)
+		return -EINVAL;
+	for (size_t i = sizeof(*opts); i < opts->sz; i++)
+		if (((const char *)opts)[i])
+			return -EINVAL;
+	return 0;
+}
+
+static struct iommufd_device *dev_alloc(struct iommufd_ioas *ioas)
+{
+	struct iommufd_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return NULL;
+	dev->ctx = ioas->ctx;
+	dev->fd = -1;
+	dev->group_num = -1;
+	ifd_list_init(&dev->link);
+	pthread_mutex_init(&dev->lock, NULL);
+	return dev;
+}
+
+static void dev_free(struct iommufd_device *dev)
+{
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
+/* Cache how many regions and IRQ types there are: every access checks. */
+static int read_info(struct iommufd_device *dev)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	int r = ifd_ioctl(dev->ctx, dev->fd, VFIO_DEVICE_GET_INFO, &info);
+
+	if (r < 0) {
+		ifd_err(dev->ctx, "%s: VFIO_DEVICE_GET_INFO failed: %s", dev->name, strerror(-r));
+		return r;
+	}
+	dev->num_regions = info.num_regions;
+	dev->num_irqs = info.num_irqs;
+	return 0;
+}
+
+/*
+ * Common tail of open and both adopts.  @group_fd >= 0 is an adopted group
+ * fd.  On failure nothing the caller passed in is closed.
+ */
+static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev, int group_fd)
+{
+	struct iommufd_ctx *ctx = ioas->ctx;
+	bool cdev = ctx->backend == IOMMUFD_BACKEND_CDEV;
+	int r;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (ioas->state != IFD_ALIVE) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (!cdev) {
+		if (dev->group_num < 0) {
+			ifd_err(ctx, "%s has no IOMMU group (no %s/iommu_group): is the IOMMU enabled "
+				"(intel_iommu=on / amd_iommu=on)?", dev->name, dev->sysfs);
+			r = -ENODEV;
+			goto out;
+		}
+		r = ifd_group_get(ctx, dev->group_num, group_fd, &dev->group);
+		if (r < 0)
+			goto out;
+	}
+	r = ctx->ops->dev_open(dev, ioas);
+	if (r < 0)
+		goto put;
+	r = read_info(dev);
+	if (r == 0)
+		r = ifd_ioas_refresh(ioas);
+	if (r < 0) {
+		ctx->ops->dev_close(dev);
+		goto put;
+	}
+	dev->ioas = ioas;
+	ioas->ndevices++;
+	dev->state = IFD_ALIVE;
+	ifd_list_add(&ctx->dev_list, &dev->link);
+	ifd_dbg(ctx, "%s: open on the %s backend, IOAS %u", dev->name, iommufd_backend_name(ctx->backend), ioas->id);
+	goto out;
+put:
+	if (dev->group) {
+		/* An adopted group fd stays the caller's if we fail. */
+		if (group_fd >= 0 && dev->group->refs == 1)
+			dev->group->fd = -1;
+		ifd_group_put(ctx, dev->group);
+		if (ctx->backend == IOMMUFD_BACKEND_TYPE1)
+			ifd_type1_group_left(ctx, ioas);
+		dev->group = NULL;
+	}
+out:
+	pthread_mutex_unlock(&ctx->lock);
+	return r;
+}
+
+IFD_EXPORT int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struct iommufd_device_opts *opts,
+				   struct iommufd_device **out)
+{
+	struct iommufd_device *dev;
+	int r;
+
+	if (!ioas || ioas->state != IFD_ALIVE || !name || !*name || !out || check_opts(opts))
+		return ifd_ret(-EINVAL);
+	dev = dev_alloc(ioas);
+	if (!dev)
+		return ifd_ret(-ENOMEM);
+	r = ifd_resolve_device(ioas->ctx, name, dev);
+	if (r == 0)
+		r = dev_open_common(ioas, dev, -1);
+	if (r < 0) {
+		dev_free(dev);
+		return ifd_ret(r);
+	}
+	*out = dev;
+	return 0;
+}
+
+IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct iommufd_device_opts *opts,
+					    struct iommufd_device **out)
+{
+	struct iommufd_device *dev;
+	int r;
+
+	if (!ioas || ioas->state != IFD_ALIVE || fd < 0 || !out || check_opts(opts))
+		return ifd_ret(-EINVAL);
+	if (ioas->ctx->backend != IOMMUFD_BACKEND_CDEV) {
+		ifd_err(ioas->ctx, "adopting a device cdev fd needs the cdev backend, this context uses %s",
+			iommufd_backend_name(ioas->ctx->backend));
+		return ifd_ret(-EOPNOTSUPP);
+	}
+	dev = dev_alloc(ioas);
+	if (!dev)
+		return ifd_ret(-ENOMEM);
+	r = ifd_resolve_cdev_fd(ioas->ctx, fd, dev);
+	if (r == 0) {
+		dev->fd = fd;
+		r = dev_open_common(ioas, dev, -1);
+	}
+	if (r < 0) {
+		dev_free(dev);
+		return ifd_ret(r);
+	}
+	*out = dev;
+	return 0;
+}
+
+IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const char *name,
+					     const struct iommufd_device_opts *opts, struct iommufd_device **out)
+{
+	struct iommufd_device *dev;
+	int r;
+
+	if (!ioas || ioas->state != IFD_ALIVE || group_fd < 0 || !name || !out || check_opts(opts))
+		return ifd_ret(-EINVAL);
+	if (ioas->ctx->backend == IOMMUFD_BACKEND_CDEV) {
+		ifd_err(ioas->ctx, "adopting a group fd needs the group or type1 backend, this context uses cdev");
+		return ifd_ret(-EOPNOTSUPP);
+	}
+	dev = dev_alloc(ioas);
+	if (!dev)
+		return ifd_ret(-ENOMEM);
+	r = ifd_resolve_device(ioas->ctx, name, dev);
+	if (r == 0)
+		r = dev_open_common(ioas, dev, group_fd);
+	if (r < 0) {
+		dev_free(dev);
+		return ifd_ret(r);
+	}
+	*out = dev;
+	return 0;
+}
+
+static void unmap_regions(struct iommufd_device *dev)
+{
+	for (unsigned int i = 0; i < IFD_MAX_REGIONS; i++) {
+		if (dev->maps[i].addr) {
+			dev->ctx->sys->munmap(dev->maps[i].addr, dev->maps[i].len);
+			dev->maps[i].addr = NULL;
+		}
+	}
+}
+
+IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
+{
+	struct iommufd_ctx *ctx;
+	struct iommufd_ioas *ioas;
+
+	if (!dev)
+		return 0;
+	ctx = dev->ctx;
+	if (dev->state != IFD_ALIVE) {
+		ifd_err(ctx, "device %s destroyed twice", dev->name);
+		return ifd_ret(-EINVAL);
+	}
+	pthread_mutex_lock(&ctx->lock);
+	ioas = dev->ioas;
+	unmap_regions(dev);
+	/* Closing the device fd also tears down its interrupts. */
+	ctx->ops->dev_close(dev);
+	if (dev->group) {
+		ifd_group_put(ctx, dev->group);
+		dev->group = NULL;
+		if (ctx->backend == IOMMUFD_BACKEND_TYPE1)
+			ifd_type1_group_left(ctx, ioas);
+	}
+	ioas->ndevices--;
+	dev->ioas = NULL;
+	dev->state = IFD_DEAD;
+	ifd_list_del(&dev->link);
+	ifd_list_add(&ctx->zombies, &dev->link);
+	pthread_mutex_unlock(&ctx->lock);
+	/* The usable ranges may widen again now. */
+	ifd_ioas_refresh(ioas);
+	return 0;
+}
+
+IFD_EXPORT int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	struct iommufd_ctx *ctx;
+	struct iommufd_ioas *old;
+	int r;
+
+	if (!dev_ok(dev) || !ioas || ioas->state != IFD_ALIVE || ioas->ctx != dev->ctx)
+		return ifd_ret(-EINVAL);
+	ctx = dev->ctx;
+	pthread_mutex_lock(&ctx->lock);
+	old = dev->ioas;
+	if (old == ioas) {
+		pthread_mutex_unlock(&ctx->lock);
+		return 0;
+	}
+	r = ctx->ops->dev_attach(dev, ioas);
+	if (r == 0) {
+		r = ifd_ioas_refresh(ioas);
+		if (r < 0 && ctx->ops->dev_attach(dev, old) < 0)
+			ifd_err(ctx, "%s: could not return to IOAS %u after a failed move", dev->name, old->id);
+	}
+	if (r == 0) {
+		old->ndevices--;
+		ioas->ndevices++;
+		dev->ioas = ioas;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (r == 0)
+		ifd_ioas_refresh(old);
+	return ifd_ret(r);
+}
+
+IFD_EXPORT struct iommufd_ioas *iommufd_device_get_ioas(const struct iommufd_device *dev)
+{
+	return dev_ok(dev) ? dev->ioas : NULL;
+}
+
+IFD_EXPORT int iommufd_device_get_fd(const struct iommufd_device *dev)
+{
+	return dev_ok(dev) ? dev->fd : ifd_ret(-EINVAL);
+}
+
+IFD_EXPORT const char *iommufd_device_get_name(const struct iommufd_device *dev)
+{
+	return dev_ok(dev) ? dev->name : NULL;
+}
+
+IFD_EXPORT int64_t iommufd_device_get_id(const struct iommufd_device *dev)
+{
+	if (!dev_ok(dev))
+		return ifd_ret(-EINVAL);
+	if (dev->ctx->backend != IOMMUFD_BACKEND_CDEV)
+		return ifd_ret(-EOPNOTSUPP);
+	return dev->devid;
+}
+
+IFD_EXPORT int iommufd_device_get_group(const struct iommufd_device *dev)
+{
+	if (!dev_ok(dev))
+		return ifd_ret(-EINVAL);
+	return dev->group_num >= 0 ? dev->group_num : ifd_ret(-ENOENT);
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * VFIO group fds.  The kernel allows one open of /dev/vfio/N at a time, so
+ * every device of a group shares one fd here, reference counted, under
+ * ctx->lock.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+
+int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	int r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_STATUS, &st);
+
+	if (r < 0) {
+		ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_GET_STATUS failed: %s", g->num, strerror(-r));
+		return r;
+	}
+	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		if (!ifd_explain_nonviable(ctx, g->num))
+			ifd_err(ctx, "IOMMU group %d is not viable: bind every device in "
+				"/sys/kernel/iommu_groups/%d/devices to vfio-pci", g->num, g->num);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_group **out)
+{
+	struct ifd_list *pos;
+	struct ifd_group *g;
+	char path[32];
+	int r;
+
+	ifd_list_for_each(pos, &ctx->group_list) {
+		g = ifd_container_of(pos, struct ifd_group, link);
+		if (g->num != num)
+			continue;
+		if (adopt_fd >= 0) {
+			ifd_err(ctx, "group %d is already open in this context; adopt its fd only once", num);
+			return -EBUSY;
+		}
+		g->refs++;
+		*out = g;
+		return 0;
+	}
+
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->num = num;
+	g->refs = 1;
+	if (adopt_fd >= 0) {
+		g->fd = adopt_fd;
+	} else {
+		snprintf(path, sizeof(path), "/dev/vfio/%d", num);
+		g->fd = ifd_open_node(ctx, path, O_RDWR, "a VFIO group");
+		if (g->fd == -EBUSY)
+			ifd_err(ctx, "%s is already open (another process, or a second context in this one)", path);
+		if (g->fd < 0) {
+			r = g->fd;
+			free(g);
+			return r;
+		}
+	}
+	r = ifd_group_check_viable(ctx, g);
+	if (r < 0) {
+		/* An adopted fd stays the caller's when we fail. */
+		if (adopt_fd < 0)
+			ifd_close(ctx, g->fd);
+		free(g);
+		return r;
+	}
+	ifd_list_add(&ctx->group_list, &g->link);
+	*out = g;
+	return 0;
+}
+
+void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g)
+{
+	if (!g || --g->refs)
+		return;
+	/* Closing the group fd also takes it out of its container. */
+	ifd_list_del(&g->link);
+	ifd_close(ctx, g->fd);
+	free(g);
+}
+
+int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name)
+{
+	int r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, (void *)name);
+
+	if (r == -EBUSY)
+		ifd_err(ctx, "%s: device is already open (another process or handle)", name);
+	else if (r < 0)
+		ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_GET_DEVICE_FD %s failed: %s", g->num, name, strerror(-r));
+	return r;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The IOAS half of the two iommufd backends (CDEV and GROUP). */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kabi.h"
+
+int ifd_iommufd_open(struct iommufd_ctx *ctx)
+{
+	int fd = ifd_open_node(ctx, "/dev/iommu", O_RDWR, "iommufd");
+
+	if (fd == -ENOENT)
+		ifd_dbg(ctx, "/dev/iommu: absent: this kernel lacks CONFIG_IOMMUFD or the iommufd module is not loaded");
+	if (fd < 0)
+		return fd;
+	ctx->fd = fd;
+	return 0;
+}
+
+int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id)
+{
+	struct ifd_k_destroy d = { .size = sizeof(d), .id = id };
+
+	return ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_DESTROY, &d);
+}
+
+int ifd_iommufd_ioas_alloc(struct iommufd_ioas *ioas)
+{
+	struct ifd_k_ioas_alloc a = { .size = sizeof(a) };
+	int r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_ALLOC, &a);
+
+	if (r < 0) {
+		ifd_err(ioas->ctx, "/dev/iommu: IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
+		return r;
+	}
+	ioas->id = a.out_ioas_id;
+	return 0;
+}
+
+void ifd_iommufd_ioas_free(struct iommufd_ioas *ioas)
+{
+	int r = ifd_iommufd_destroy_obj(ioas->ctx, ioas->id);
+
+	if (r < 0)
+		ifd_warn(ioas->ctx, "/dev/iommu: IOMMU_DESTROY of IOAS %u failed: %s", ioas->id, strerror(-r));
+}
+
+/*
+ * The kernel reports how many ranges there are when the buffer is too
+ * small (EMSGSIZE with num_iovas updated), so ask twice at most: ranges
+ * only change under ctx->lock, which attach and create hold.
+ */
+int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align)
+{
+	struct ifd_k_iova_range buf[16], *kr = buf;
+	struct ifd_k_ioas_iova_ranges q;
+	struct ifd_iova_range *out;
+	uint32_t cap = 16;
+	int r;
+
+	for (int tries = 0; tries < 4; tries++) {
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.ioas_id = ioas->id;
+		q.num_iovas = cap;
+		q.allowed_iovas = (uintptr_t)kr;
+		r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_IOVA_RANGES, &q);
+		if (r != -EMSGSIZE)
+			break;
+		if (kr != buf)
+			free(kr);
+		cap = q.num_iovas;
+		kr = calloc(cap, sizeof(*kr));
+		if (!kr)
+			return -ENOMEM;
+	}
+	if (r < 0) {
+		ifd_err(ioas->ctx, "/dev/iommu: IOMMU_IOAS_IOVA_RANGES on IOAS %u failed: %s", ioas->id, strerror(-r));
+		goto out;
+	}
+	out = calloc(q.num_iovas ? q.num_iovas : 1, sizeof(*out));
+	if (!out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < q.num_iovas; i++) {
+		out[i].start = kr[i].start;
+		out[i].last = kr[i].last;
+	}
+	*ranges = out;
+	*n = q.num_iovas;
+	*align = q.out_iova_alignment;
+	r = 0;
+out:
+	if (kr != buf)
+		free(kr);
+	return r;
+}
+
+int ifd_iommufd_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
+{
+	struct ifd_k_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA,
+		.ioas_id = ioas->id,
+		.user_va = (uintptr_t)vaddr,
+		.length = len,
+		.iova = iova,
+	};
+
+	if (flags & IOMMUFD_MAP_READ)
+		m.flags |= IFD_K_IOMMU_IOAS_MAP_READABLE;
+	if (flags & IOMMUFD_MAP_WRITE)
+		m.flags |= IFD_K_IOMMU_IOAS_MAP_WRITEABLE;
+	return ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_MAP, &m);
+}
+
+int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+{
+	struct ifd_k_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas->id, .iova = iova, .length = len };
+
+	return ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_UNMAP, &u);
+}

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Turning a user's device name into sysfs facts, and errors into fixes. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "internal.h"
+
+int ifd_sysfs_read(struct iommufd_ctx *ctx, const char *path, char *buf, size_t len)
+{
+	ssize_t n, total = 0;
+	int fd = ctx->sys->open(path, O_RDONLY | O_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < len - 1) {
+		n = ctx->sys->read(fd, buf + total, len - 1 - (size_t)total);
+		if (n < 0) {
+			int e = errno;
+
+			ctx->sys->close(fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	ctx->sys->close(fd);
+	buf[total] = '\0';
+	while (total && buf[total - 1] == '\n')
+		buf[--total] = '\0';
+	return (int)total;
+}
+
+/* Final path component of a symlink's target ("../../vfio-pci" -> "vfio-pci"). */
+static int link_basename(struct iommufd_ctx *ctx, const char *path, char *out, size_t len)
+{
+	char target[PATH_MAX];
+	ssize_t n = ctx->sys->readlink(path, target, sizeof(target) - 1);
+	const char *base;
+
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, base);
+	return 0;
+}
+
+static bool hexdigits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+/* "dddd:bb:dd.f" exactly. */
+bool ifd_is_bdf(const char *s)
+{
+	return strlen(s) == 12 && hexdigits(s, 4) && s[4] == ':' && hexdigits(s + 5, 2) && s[7] == ':' &&
+	       hexdigits(s + 8, 2) && s[10] == '.' && s[11] >= '0' && s[11] <= '7';
+}
+
+bool ifd_is_uuid(const char *s)
+{
+	static const int dash[] = { 8, 13, 18, 23 };
+
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0, d = 0; i < 36; i++) {
+		if (d < 4 && i == dash[d]) {
+			if (s[i] != '-')
+				return false;
+			d++;
+		} else if (!hexdigits(s + i, 1)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool driver_is_vfio(const char *drv)
+{
+	/* vfio-pci and its variant drivers (mlx5_vfio_pci, ...) all say so. */
+	return strstr(drv, "vfio") != NULL;
+}
+
+/* Drivers the kernel lets share a group with a VFIO user. */
+static bool driver_group_safe(const char *drv)
+{
+	return driver_is_vfio(drv) || !strcmp(drv, "pci-stub") || !strcmp(drv, "pcieport");
+}
+
+struct cdev_scan {
+	char *out;
+	size_t len;
+};
+
+static int take_vfio_name(const char *name, void *arg)
+{
+	struct cdev_scan *s = arg;
+
+	if (strncmp(name, "vfio", 4) != 0)
+		return 0;
+	snprintf(s->out, s->len, "/dev/vfio/devices/%s", name);
+	return 1;
+}
+
+/*
+ * Fill the sysfs-derived facts of @dev whose name and sysfs directory are
+ * set: group number, cdev node, and whether a VFIO driver holds it.
+ */
+static int inspect(struct iommufd_ctx *ctx, struct iommufd_device *dev)
+{
+	char path[PATH_MAX + 32], drv[128], grp[32];
+	struct stat st;
+	struct cdev_scan scan = { dev->cdev, sizeof(dev->cdev) };
+
+	if (ctx->sys->stat(dev->sysfs, &st) < 0) {
+		ifd_err(ctx, "%s: no such device (%s does not exist)", dev->name, dev->sysfs);
+		return -ENODEV;
+	}
+	if (!dev->is_mdev) {
+		snprintf(path, sizeof(path), "%s/driver", dev->sysfs);
+		if (link_basename(ctx, path, drv, sizeof(drv)) < 0) {
+			ifd_err(ctx, "%s is not bound to any driver: bind it to vfio-pci: "
+				"echo vfio-pci > %s/driver_override; echo %s > /sys/bus/pci/drivers_probe",
+				dev->name, dev->sysfs, dev->name);
+			return -ENODEV;
+		}
+		if (!driver_is_vfio(drv)) {
+			ifd_err(ctx, "%s is bound to %s, not vfio-pci: bind it to vfio-pci: "
+				"echo %s > /sys/bus/pci/drivers/%s/unbind; echo vfio-pci > %s/driver_override; "
+				"echo %s > /sys/bus/pci/drivers_probe", dev->name, drv, dev->name, drv, dev->sysfs,
+				dev->name);
+			return -ENODEV;
+		}
+	}
+	dev->group_num = -1;
+	snprintf(path, sizeof(path), "%s/iommu_group", dev->sysfs);
+	if (link_basename(ctx, path, grp, sizeof(grp)) == 0)
+		dev->group_num = atoi(grp);
+	snprintf(path, sizeof(path), "%s/vfio-dev", dev->sysfs);
+	dev->cdev[0] = '\0';
+	ctx->sys->listdir(path, take_vfio_name, &scan);
+	return 0;
+}
+
+/* /dev/vfio/devices/vfioN -> the device behind it, via its class link. */
+static int from_cdev_node(struct iommufd_ctx *ctx, const char *node, struct iommufd_device *dev)
+{
+	const char *base = strrchr(node, '/') + 1;
+	char link[PATH_MAX];
+
+	snprintf(link, sizeof(link), "/sys/class/vfio-dev/%s/device", base);
+	if (link_basename(ctx, link, dev->name, sizeof(dev->name)) < 0) {
+		ifd_err(ctx, "%s: not a VFIO device cdev (no %s)", node, link);
+		return -ENODEV;
+	}
+	snprintf(dev->sysfs, sizeof(dev->sysfs), "%s", link);
+	dev->is_mdev = ifd_is_uuid(dev->name);
+	return 0;
+}
+
+int ifd_resolve_device(struct iommufd_ctx *ctx, const char *name, struct iommufd_device *dev)
+{
+	char bdf[16];
+	const char *base;
+	int r;
+
+	if (ifd_is_bdf(name) || (strlen(name) == 7 && name[2] == ':' && name[5] == '.')) {
+		snprintf(bdf, sizeof(bdf), "%s%s", strlen(name) == 7 ? "0000:" : "", name);
+		if (!ifd_is_bdf(bdf))
+			goto bad;
+		snprintf(dev->name, sizeof(dev->name), "%s", bdf);
+		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/pci/devices/%s", bdf);
+	} else if (ifd_is_uuid(name)) {
+		snprintf(dev->name, sizeof(dev->name), "%s", name);
+		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/mdev/devices/%s", name);
+		dev->is_mdev = true;
+	} else if (!strncmp(name, "/dev/vfio/devices/", 18) && name[18]) {
+		r = from_cdev_node(ctx, name, dev);
+		if (r < 0)
+			return r;
+	} else if (!strncmp(name, "/sys/", 5)) {
+		if (strlen(name) >= sizeof(dev->sysfs))
+			return -ENAMETOOLONG;
+		snprintf(dev->sysfs, sizeof(dev->sysfs), "%s", name);
+		while (strlen(dev->sysfs) > 1 && dev->sysfs[strlen(dev->sysfs) - 1] == '/')
+			dev->sysfs[strlen(dev->sysfs) - 1] = '\0';
+		base = strrchr(dev->sysfs, '/') + 1;
+		if (ifd_is_uuid(base))
+			dev->is_mdev = true;
+		else if (!ifd_is_bdf(base))
+			goto bad;
+		snprintf(dev->name, sizeof(dev->name), "%s", base);
+	} else {
+		goto bad;
+	}
+	return inspect(ctx, dev);
+bad:
+	ifd_err(ctx, "\"%s\" is not a VFIO device name: use a PCI address (0000:00:04.0), a sysfs path, "
+		"a /dev/vfio/devices/vfioN node or an mdev UUID", name);
+	return -ENODEV;
+}
+
+struct rdev_scan {
+	struct iommufd_ctx *ctx;
+	char want[32];
+	char found[64];
+};
+
+static int match_rdev(const char *name, void *arg)
+{
+	struct rdev_scan *s = arg;
+	char path[PATH_MAX], val[32];
+
+	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/dev", name);
+	if (ifd_sysfs_read(s->ctx, path, val, sizeof(val)) > 0 && !strcmp(val, s->want)) {
+		snprintf(s->found, sizeof(s->found), "/dev/vfio/devices/%s", name);
+		return 1;
+	}
+	return 0;
+}
+
+/* An adopted cdev fd: find which device it is from its char major:minor. */
+int ifd_resolve_cdev_fd(struct iommufd_ctx *ctx, int fd, struct iommufd_device *dev)
+{
+	struct rdev_scan s = { .ctx = ctx };
+	struct stat st;
+	int r;
+
+	if (ctx->sys->fstat(fd, &st) < 0)
+		return -EBADF;
+	if (!S_ISCHR(st.st_mode)) {
+		ifd_err(ctx, "fd %d is not a character device, so not a VFIO device cdev", fd);
+		return -ENODEV;
+	}
+	snprintf(s.want, sizeof(s.want), "%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	ctx->sys->listdir("/sys/class/vfio-dev", match_rdev, &s);
+	if (!s.found[0]) {
+		ifd_err(ctx, "fd %d (char %s) is not a VFIO device cdev", fd, s.want);
+		return -ENODEV;
+	}
+	r = from_cdev_node(ctx, s.found, dev);
+	if (r < 0)
+		return r;
+	r = inspect(ctx, dev);
+	snprintf(dev->cdev, sizeof(dev->cdev), "%s", s.found);
+	return r;
+}
+
+struct viable_scan {
+	struct iommufd_ctx *ctx;
+	int group;
+	int bad;
+};
+
+static int check_member(const char *name, void *arg)
+{
+	struct viable_scan *s = arg;
+	char path[PATH_MAX], drv[128];
+
+	snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices/%s/driver", s->group, name);
+	if (link_basename(s->ctx, path, drv, sizeof(drv)) < 0 || driver_group_safe(drv))
+		return 0;
+	ifd_err(s->ctx, "IOMMU group %d is not viable: %s is bound to the host driver %s; unbind it "
+		"(echo %s > /sys/bus/pci/drivers/%s/unbind) or bind it to vfio-pci too", s->group, name, drv, name,
+		drv);
+	s->bad++;
+	return 0;
+}
+
+/* Log every device that makes @group_num unusable; returns how many. */
+int ifd_explain_nonviable(struct iommufd_ctx *ctx, int group_num)
+{
+	struct viable_scan s = { ctx, group_num, 0 };
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices", group_num);
+	ctx->sys->listdir(path, check_member, &s);
+	return s.bad;
+}

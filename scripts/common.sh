@@ -1,0 +1,28 @@
+# Sourced by main-job.sh and test-all.sh: set-up shared by both README
+# commands.  Kernel builds are cached outside the clone (kernel/build.sh).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${IFD_BUILD_DIR:-$root/build}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+ifd_setup() {
+	step "host packages (scripts/setup-host.sh)"
+	bash "$root/scripts/setup-host.sh"
+
+	step "test kernel 7.3 (kernel/build.sh; cached by hash)"
+	kdir=$(bash "$root/kernel/build.sh" | tail -n 1)
+	echo "kernel: $kdir"
+	step "stock kernel 6.12 (kernel/stock-6.12.sh)"
+	bash "$root/kernel/stock-6.12.sh" | tail -n 1
+
+	step "library (meson)"
+	local opts=(-Dkernel_headers="$kdir/headers/include")
+	if [ -d "$build" ]; then
+		meson configure "$build" "${opts[@]}" >/dev/null
+	else
+		meson setup "$build" "${opts[@]}"
+	fi
+	ninja -C "$build"
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 machine (as root) for building libiommufd and
+# running its VM rig. Idempotent: a second run costs seconds.
+#
+# The backports suites are pinned at priority 100 so that adding them never
+# upgrades anything already installed; we ask for the packages we want from
+# them by name with -t.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+	echo "setup-host: run as root (it installs Debian packages)" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+stamp=/var/lib/libiommufd-setup.stamp
+want_rev=3
+
+src=/etc/apt/sources.list.d/libiommufd-backports.sources
+if [ ! -f "$src" ]; then
+	cat >"$src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports trixie-backports trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	cat >/etc/apt/preferences.d/libiommufd-backports <<'PIN'
+Package: *
+Pin: release n=bookworm-backports
+Pin-Priority: 100
+
+Package: *
+Pin: release n=trixie-backports
+Pin-Priority: 100
+
+Package: *
+Pin: release n=trixie
+Pin-Priority: 50
+PIN
+	rm -f "$stamp"
+fi
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_rev" ]; then
+	exit 0
+fi
+
+apt-get update -q
+
+# Library build and unit tests.
+apt-get install -y -q --no-install-recommends \
+	meson ninja-build pkg-config gcc g++ libc6-dev libcmocka-dev \
+	libudev-dev libglib2.0-dev libnl-3-dev libnl-route-3-dev valgrind \
+	python3 git ca-certificates xz-utils
+
+# Test-kernel build (rig-facts: headers_install needs rsync).
+apt-get install -y -q --no-install-recommends \
+	bc flex bison libelf-dev libssl-dev rsync cpio make kmod dwarves
+
+# Guest userland and the emulator.
+apt-get install -y -q --no-install-recommends busybox-static
+apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 ||
+	apt-get install -y -q --no-install-recommends qemu-system-x86
+
+# Kernel source for the iommufd kernel (7.3) and the stock legacy-only 6.12.
+apt-get install -y -q --no-install-recommends -t trixie-backports linux-source-7.3
+k612=$(apt-cache search --names-only '^linux-image-6\.12\..*\+deb12-amd64-unsigned$' |
+	awk '{print $1}' | sort -V | tail -n 1)
+if [ -n "$k612" ]; then
+	apt-get install -y -q --no-install-recommends "$k612"
+	hdr=${k612/linux-image-/linux-headers-}
+	hdr=${hdr%-unsigned}
+	apt-get install -y -q --no-install-recommends "$hdr" || true
+else
+	echo "setup-host: no linux-image-6.12.*+deb12-amd64-unsigned found in bookworm-security" >&2
+	exit 1
+fi
+
+echo "$want_rev" >"$stamp"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every test: unit tests (plain, ASan+UBSan, valgrind), the ABI checks
+# against the 7.3 headers, and the whole VM matrix.  A skipped VM test fails.
+source "$(dirname "$0")/common.sh"
+ifd_setup
+
+passed=0
+failed=0
+run() {
+	local name=$1
+	shift
+	step "$name"
+	if "$@"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAILED: $name"
+	fi
+}
+
+run "unit tests" meson test -C "$build" --suite unit --print-errorlogs
+
+asan=$build-asan
+[ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dexamples=false -Dvm_tests=false -Dkernel_headers="$kdir/headers/include" >/dev/null
+run "unit tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C "$asan" --suite unit --print-errorlogs
+
+run "unit tests under valgrind" meson test -C "$build" --suite unit --print-errorlogs \
+	--timeout-multiplier 10 \
+	--wrapper 'valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99'
+
+rm -rf "$build/vm-logs"
+run "VM matrix" meson test -C "$build" --suite vm --print-errorlogs
+step "VM results"
+bash "$root/tests/vm/summary.sh" "$build/vm-logs" || true
+
+echo
+echo "test-all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,210 @@
+#!/bin/sh
+# PID 1 of the VM rig's guest (busybox ash). run-cell.sh packs it as /init.
+#
+# It prepares the devices, runs every program listed in /tests/.order and
+# powers off. Protocol lines (@@IFD-...) go to the console and, as a clean
+# copy that kernel messages cannot interleave with, to the second serial port
+# (ttyS1), which the host parses.
+#
+# No `set -e`: if PID 1 exits the kernel panics and the host would only see a
+# timeout, so every failure here is reported and the run goes on.
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+umask 022
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+# The kernel only auto-mounts devtmpfs on a real root fs, never on initramfs.
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /tmp /dev/shm /dev/hugepages /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /dev/shm
+mount -t hugetlbfs hugetlbfs /dev/hugepages
+[ -d /sys/kernel/debug ] && mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+if [ -c /dev/ttyS1 ] && (exec 3>/dev/ttyS1) 2>/dev/null; then
+	exec 3>/dev/ttyS1
+else
+	exec 3>/dev/null
+	echo "ifd-rig: no /dev/ttyS1; the host will parse markers from the console"
+fi
+
+mark() {
+	echo "$*"
+	echo "$*" >&3
+}
+rig_fail() {
+	mark "@@IFD-RIG-FAIL $*"
+}
+uptime_s() {
+	read -r up _ </proc/uptime
+	echo "$up"
+}
+
+# Written by run-cell.sh: IFD_* variables for the tests and the rig. (A
+# failed `.` would end this shell, hence the test.)
+if [ -f /etc/ifd-rig.env ]; then
+	. /etc/ifd-rig.env
+else
+	rig_fail "/etc/ifd-rig.env is missing (the per-run initramfs part was not unpacked)"
+fi
+
+mark "@@IFD-RIG-START $IFD_CELL $(uname -r) uptime=$(uptime_s)"
+
+echo 64 >/proc/sys/vm/nr_hugepages
+hp=$(cat /proc/sys/vm/nr_hugepages)
+[ "$hp" = 64 ] || rig_fail "reserved only $hp of 64 hugepages"
+
+# Failure-injection sweeps would otherwise print a stack trace per injected
+# failure, which the host's kernel-warning scan cannot tell from a real one.
+for f in /sys/kernel/debug/fail*/verbose; do
+	[ -f "$f" ] && echo 0 >"$f"
+done
+
+# Set before the drivers load so that, on the modular kernel, vfio-pci
+# claims these devices when it registers and nvme never touches 00:04.0.
+for bdf in $IFD_VFIO_DEVICES; do
+	[ -f "/sys/bus/pci/devices/$bdf/driver_override" ] &&
+		echo vfio-pci >"/sys/bus/pci/devices/$bdf/driver_override"
+done
+
+if [ -f /etc/ifd-load-order ]; then
+	while read -r ko; do
+		[ -n "$ko" ] || continue
+		insmod "/$ko" || rig_fail "insmod $ko failed"
+	done </etc/ifd-load-order
+	echo "ifd-rig: modules loaded at $(uptime_s)s"
+fi
+
+driver_of() {
+	if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
+		basename "$(readlink "/sys/bus/pci/devices/$1/driver")"
+	else
+		echo none
+	fi
+}
+
+for bdf in $IFD_VFIO_DEVICES; do
+	d=/sys/bus/pci/devices/$bdf
+	[ -d "$d" ] || continue
+	drv=$(driver_of "$bdf")
+	if [ "$drv" != vfio-pci ]; then
+		[ "$drv" != none ] && echo "$bdf" >"$d/driver/unbind"
+		echo vfio-pci >"$d/driver_override"
+		echo "$bdf" >/sys/bus/pci/drivers_probe
+	fi
+	drv=$(driver_of "$bdf")
+	[ "$drv" = vfio-pci ] || rig_fail "$bdf is bound to '$drv', not vfio-pci"
+done
+
+echo "ifd-rig: devices bound at $(uptime_s)s"
+
+# Host drivers may probe asynchronously: give the NVMe left on the host
+# driver a moment before judging.
+i=0
+while [ "$(driver_of "$IFD_NVME_HOST")" = none ] && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+
+echo "ifd-rig: host NVMe driver checked at $(uptime_s)s"
+
+# The addresses are pinned on the QEMU command line; prove it. Format of
+# IFD_RIG_EXPECT: "bdf,vendor,device,driver ..." (driver "-" = don't care).
+group_of() {
+	if [ -e "/sys/bus/pci/devices/$1/iommu_group" ]; then
+		basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"
+	else
+		echo none
+	fi
+}
+echo "ifd-rig: device       vendor:device driver     iommu_group"
+for spec in $IFD_RIG_EXPECT; do
+	old_ifs=$IFS
+	IFS=,
+	set -- $spec
+	IFS=$old_ifs
+	bdf=$1 want_vendor=$2 want_device=$3 want_drv=$4
+	d=/sys/bus/pci/devices/$bdf
+	if [ ! -d "$d" ]; then
+		rig_fail "no PCI device at $bdf"
+		continue
+	fi
+	v=$(cat "$d/vendor")
+	dv=$(cat "$d/device")
+	drv=$(driver_of "$bdf")
+	grp=$(group_of "$bdf")
+	echo "ifd-rig: $bdf ${v#0x}:${dv#0x}     $drv $grp"
+	[ "$v" = "0x$want_vendor" ] && [ "$dv" = "0x$want_device" ] ||
+		rig_fail "$bdf is $v:$dv, expected $want_vendor:$want_device"
+	[ "$want_drv" = - ] || [ "$drv" = "$want_drv" ] ||
+		rig_fail "$bdf has driver '$drv', expected '$want_drv'"
+	[ "$grp" != none ] || rig_fail "$bdf has no IOMMU group (is the IOMMU on?)"
+done
+
+set -- $IFD_EDU_PAIR
+g1=$(group_of "$1")
+g2=$(group_of "$2")
+[ "$g1" = "$g2" ] || rig_fail "$1 (group $g1) and $2 (group $g2) should share a group"
+g3=$(group_of "$IFD_EDU_NONVIABLE")
+g4=$(group_of "$IFD_NVME_HOST")
+[ "$g3" = "$g4" ] || rig_fail "$IFD_EDU_NONVIABLE (group $g3) and $IFD_NVME_HOST (group $g4) should share a group"
+[ "$g1" != "$g3" ] || rig_fail "the two bridged groups are the same group $g1"
+for bdf in "$IFD_EDU" "$IFD_NVME"; do
+	g=$(group_of "$bdf")
+	[ "$g" != "$g1" ] && [ "$g" != "$g3" ] || rig_fail "$bdf unexpectedly shares group $g"
+done
+
+# What each kernel must offer: 7.3 has both uAPIs, 6.12 only the legacy one.
+[ -c /dev/vfio/vfio ] || rig_fail "/dev/vfio/vfio is missing"
+for bdf in $IFD_VFIO_DEVICES; do
+	[ -c "/dev/vfio/$(group_of "$bdf")" ] || rig_fail "no /dev/vfio/<group> for $bdf"
+done
+case "$IFD_KERNEL" in
+7.3)
+	[ -c /dev/iommu ] || rig_fail "/dev/iommu is missing on 7.3"
+	for bdf in $IFD_VFIO_DEVICES; do
+		cdev=$(ls "/sys/bus/pci/devices/$bdf/vfio-dev" 2>/dev/null)
+		[ -n "$cdev" ] && [ -c "/dev/vfio/devices/$cdev" ] ||
+			rig_fail "no /dev/vfio/devices/vfioN for $bdf"
+	done
+	;;
+6.12)
+	[ ! -e /dev/iommu ] || rig_fail "/dev/iommu exists on the legacy-only kernel"
+	;;
+esac
+echo "ifd-rig: /dev/vfio:" $(ls /dev/vfio) "devices:" $(ls /dev/vfio/devices 2>/dev/null)
+
+ulimit -l unlimited || rig_fail "ulimit -l unlimited failed"
+unset LIBIOMMUFD_DEBUG
+
+mark "@@IFD-RIG-READY uptime=$(uptime_s)"
+
+if [ -f /tests/.order ]; then
+	while read -r name; do
+		[ -n "$name" ] || continue
+		mark "@@IFD-BEGIN $name"
+		t0=$(uptime_s)
+		# A test gets no stdin (it must not wait on the console) and not
+		# the marker port.
+		(cd /tmp && exec timeout -k 5 "$IFD_TEST_TIMEOUT" "/tests/$name") </dev/null 3>&-
+		rc=$?
+		t1=$(uptime_s)
+		mark "@@IFD-END $name $rc"
+		case $rc in
+		0) ;;
+		77) echo "ifd-rig: $name SKIPPED (exit 77)" ;;
+		143 | 137) echo "ifd-rig: $name FAILED: exit $rc (killed; after ${IFD_TEST_TIMEOUT}s timeout?)" ;;
+		*) echo "ifd-rig: $name FAILED: exit $rc" ;;
+		esac
+		echo "ifd-rig: $name ran from ${t0}s to ${t1}s guest uptime"
+		# Each test starts with an empty /tmp.
+		rm -rf /tmp/* 2>/dev/null
+	done </tests/.order
+fi
+
+mark "@@IFD-DONE uptime=$(uptime_s)"
+exec 3>&-
+poweroff -f
+# poweroff -f does not return; if it ever does, the host's timeout ends us.
+while :; do sleep 3600; done

@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# Run one cell of libiommufd's VM test matrix: boot a QEMU guest with a
+# VT-d IOMMU and a fixed set of PCI devices, run every test program in it
+# once, and judge the results.
+#
+#   tests/vm/run-cell.sh CELL [PROGRAM_OR_DIR...]
+#
+# CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto
+# PROGRAM_OR_DIR: test executables (run in the order given) or directories
+#   (their executables, sorted by name). Default: the meson build dir's
+#   tests/integration and examples (build dir: $IFD_BUILD_DIR, else ./build).
+#
+# Environment:
+#   IFD_VM_LOGDIR     where <cell>.console.log/.markers.log/.results go
+#                     (default: <build dir>/vm-logs)
+#   IFD_VM_TIMEOUT    seconds for the whole VM run (default 600)
+#   IFD_TEST_TIMEOUT  seconds per test program inside the guest (default 300)
+#   IFD_VM_TESTS      space-separated test names: run only these
+#   IFD_VM_VERBOSE=1  also stream the console to stderr while it runs
+#   LIBIOMMUFD_CACHE  kernel/initramfs cache root (default /var/cache/libiommufd)
+#
+# Exit status: 0 only if every test passed; 1 if any test failed, skipped
+# (exit 77 counts as a failure here), lost its END marker, the run timed out,
+# the rig's own checks failed or the kernel oopsed/warned; 99 if the rig
+# could not be set up at all.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd)
+self="$here/$(basename "${BASH_SOURCE[0]}")"
+cache_root=${LIBIOMMUFD_CACHE:-/var/cache/libiommufd}
+
+results=
+die() {
+	echo "run-cell.sh: error: $*" >&2
+	# Record the failed cell so that summary.sh shows FAIL rather than "-".
+	[ -n "$results" ] && echo "$cell @rig FAIL" >"$results"
+	exit 99
+}
+
+if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
+	sed -n '2,26s/^# \{0,1\}//p' "$self"
+	[ $# -ge 1 ] && exit 0
+	exit 99
+fi
+
+cell=$1
+shift
+case "$cell" in
+7.3-cdev) kver=7.3 backend=cdev expect=cdev ;;
+7.3-group) kver=7.3 backend=group expect=group ;;
+7.3-type1) kver=7.3 backend=type1 expect=type1 ;;
+7.3-auto) kver=7.3 backend=auto expect=cdev ;;
+6.12-auto) kver=6.12 backend=auto expect=type1 ;;
+*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto)" ;;
+esac
+
+build_dir=${IFD_BUILD_DIR:-$repo/build}
+logdir=${IFD_VM_LOGDIR:-$build_dir/vm-logs}
+vm_timeout=${IFD_VM_TIMEOUT:-600}
+test_timeout=${IFD_TEST_TIMEOUT:-300}
+case "$vm_timeout$test_timeout" in *[!0-9]*) die "IFD_VM_TIMEOUT and IFD_TEST_TIMEOUT must be whole seconds" ;; esac
+
+mkdir -p "$logdir" || die "cannot create log dir $logdir"
+logdir=$(cd "$logdir" && pwd)
+console="$logdir/$cell.console.log"
+markers="$logdir/$cell.markers.log"
+results="$logdir/$cell.results"
+# A stale results file from an earlier run must never be read as this run's.
+rm -f "$console" "$markers" "$results"
+
+for tool in qemu-system-x86_64 cpio gzip flock ldd; do
+	command -v "$tool" >/dev/null || die "'$tool' is missing; run scripts/setup-host.sh"
+done
+# ldd prints "=>" or names a loader only for dynamically linked programs.
+is_dynamic() { ldd "$1" 2>/dev/null | grep -qE '=>|ld-linux'; }
+busybox_bin=/bin/busybox
+# The guest has no libc, so busybox must be the static build.
+[ -x "$busybox_bin" ] && ! is_dynamic "$busybox_bin" ||
+	die "no static $busybox_bin (package busybox-static); run scripts/setup-host.sh"
+
+# ---------------------------------------------------------------- programs
+declare -a progs=() names=()
+declare -A by_name=()
+add_prog() {
+	local p=$1 n
+	n=$(basename "$p")
+	case "$n" in *[[:space:]]* | .*) die "test program name '$n' must not contain spaces or start with '.'" ;; esac
+	if [ -n "${by_name[$n]:-}" ]; then
+		[ "${by_name[$n]}" = "$p" ] && return 0
+		die "two test programs are both named '$n': ${by_name[$n]} and $p"
+	fi
+	if [ -n "${IFD_VM_TESTS:-}" ] && ! [[ " $IFD_VM_TESTS " == *" $n "* ]]; then
+		return 0
+	fi
+	by_name[$n]=$p
+	progs+=("$p")
+	names+=("$n")
+}
+add_dir() {
+	local f
+	while IFS= read -r f; do
+		case "$f" in *.so | *.so.* | *.a | *.o) continue ;; esac
+		[ -x "$f" ] && add_prog "$f"
+	done < <(find "$1" -mindepth 1 -maxdepth 1 -type f | LC_ALL=C sort)
+}
+if [ $# -eq 0 ]; then
+	found=0
+	for d in "$build_dir/tests/integration" "$build_dir/examples"; do
+		[ -d "$d" ] && add_dir "$d" && found=1
+	done
+	[ "$found" = 1 ] ||
+		die "no test programs given and neither $build_dir/tests/integration nor $build_dir/examples exists"
+else
+	for a in "$@"; do
+		if [ -d "$a" ]; then
+			add_dir "$(cd "$a" && pwd)"
+		elif [ -f "$a" ] && [ -x "$a" ]; then
+			add_prog "$(cd "$(dirname "$a")" && pwd)/$(basename "$a")"
+		else
+			die "'$a' is neither a directory nor an executable file"
+		fi
+	done
+fi
+[ "${#progs[@]}" -gt 0 ] ||
+	echo "run-cell.sh: warning: no test programs; only the rig's own checks will run" >&2
+
+# ------------------------------------------------------------------ kernel
+if [ "$kver" = 7.3 ]; then
+	kdir=$("$repo/kernel/build.sh" | tail -n 1) || die "kernel/build.sh failed"
+else
+	kdir=$("$repo/kernel/stock-6.12.sh" | tail -n 1) || die "kernel/stock-6.12.sh failed"
+fi
+[ -f "$kdir/bzImage" ] || die "kernel dir '$kdir' has no bzImage"
+krel=$(cat "$kdir/kernel.release")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ifd-vm-$cell.XXXXXX")
+qemu_pid=
+tail_pid=
+cleanup() {
+	[ -n "$qemu_pid" ] && kill -KILL "$qemu_pid" 2>/dev/null
+	[ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --------------------------------------------------------------- initramfs
+# Two concatenated cpio archives (the kernel unpacks them in turn): a cached
+# base (busybox, /init, kernel modules) that only changes with the kernel or
+# this rig, and the per-run part (test programs + this cell's settings),
+# left uncompressed because gunzip under TCG costs more than it saves.
+base_key=$(
+	{
+		echo "kernel $kdir $krel"
+		[ -f "$kdir/modules/load-order" ] && sha256sum <"$kdir/modules/load-order"
+		find "$kdir/modules" -type f -printf '%P %s %T@\n' 2>/dev/null | LC_ALL=C sort
+		echo "busybox $(stat -L -c '%s %Y' "$busybox_bin")"
+		sha256sum <"$here/guest-init.sh"
+		sha256sum <"$self"
+	} | sha256sum | cut -c1-16
+)
+base="$cache_root/initramfs-$base_key.cpio.gz"
+make_cpio() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0); }
+if [ ! -f "$base" ]; then
+	mkdir -p "$cache_root" || die "cannot create cache root $cache_root (set LIBIOMMUFD_CACHE)"
+	(
+		flock 9
+		[ -f "$base" ] && exit 0
+		st="$work/base"
+		mkdir -p "$st"/{bin,sbin,etc,proc,sys,dev,tmp,tests,usr/bin,usr/sbin}
+		cp "$busybox_bin" "$st/bin/busybox"
+		for applet in $("$busybox_bin" --list); do
+			[ "$applet" = busybox ] || ln -s busybox "$st/bin/$applet"
+		done
+		# The kernel opens /dev/console for PID 1 before /init can mount
+		# devtmpfs; the kernel's built-in cpio usually has it, but not always.
+		mknod -m 600 "$st/dev/console" c 5 1 2>/dev/null || true
+		install -m 755 "$here/guest-init.sh" "$st/init"
+		if [ -d "$kdir/modules" ]; then
+			cp -a "$kdir/modules/." "$st/"
+			[ -f "$st/load-order" ] && mv "$st/load-order" "$st/etc/ifd-load-order"
+		fi
+		make_cpio "$st" | gzip -1 >"$base.tmp.$$"
+		mv "$base.tmp.$$" "$base"
+	) 9>"$cache_root/.initramfs.lock" || die "building the base initramfs failed"
+fi
+
+st="$work/tests"
+mkdir -p "$st/tests" "$st/etc"
+: >"$st/tests/.order"
+for i in "${!progs[@]}"; do
+	p=${progs[$i]}
+	n=${names[$i]}
+	cp -L "$p" "$st/tests/$n"
+	chmod 755 "$st/tests/$n"
+	echo "$n" >>"$st/tests/.order"
+	# Static binaries are the plan, but a dynamic one still runs if its
+	# libraries (and loader) come along at their host paths.
+	if is_dynamic "$p"; then
+		echo "run-cell.sh: note: $n is dynamically linked; copying its libraries into the guest" >&2
+		while IFS= read -r lib; do
+			[ -f "$lib" ] || continue
+			mkdir -p "$st$(dirname "$lib")"
+			cp -L "$lib" "$st$lib"
+		done < <(ldd "$p" 2>/dev/null | grep -oE '/[^ ]+' | LC_ALL=C sort -u)
+	fi
+done
+
+# Device map: BDF,vendor,device,driver ("-": any driver, checked elsewhere).
+rig_expect="0000:00:02.0,8086,10d3,none
+0000:00:03.0,1234,11e8,vfio-pci
+0000:00:04.0,1b36,0010,vfio-pci
+0000:00:05.0,1b36,000e,-
+0000:01:01.0,1234,11e8,vfio-pci
+0000:01:02.0,1234,11e8,vfio-pci
+0000:00:06.0,1b36,000e,-
+0000:02:01.0,1234,11e8,vfio-pci
+0000:02:02.0,1b36,0010,nvme"
+{
+	echo "export IFD_CELL='$cell'"
+	echo "export IFD_KERNEL='$kver'"
+	echo "export LIBIOMMUFD_BACKEND='$backend'"
+	echo "export IFD_EXPECT_BACKEND='$expect'"
+	echo "export IFD_EDU='0000:00:03.0'"
+	echo "export IFD_NVME='0000:00:04.0'"
+	echo "export IFD_EDU_PAIR='0000:01:01.0 0000:01:02.0'"
+	echo "export IFD_EDU_NONVIABLE='0000:02:01.0'"
+	echo "export IFD_NVME_HOST='0000:02:02.0'"
+	echo "export IFD_UNBOUND='0000:00:02.0'"
+	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
+	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 0000:01:01.0 0000:01:02.0 0000:02:01.0'"
+	echo "IFD_RIG_EXPECT='$(echo $rig_expect)'"
+} >"$st/etc/ifd-rig.env"
+make_cpio "$st" >"$work/tests.cpio"
+# An uncompressed archive is only recognised at a 4-byte aligned offset; the
+# kernel skips the zero padding between archives.
+base_size=$(stat -c %s "$base")
+{
+	cat "$base"
+	head -c $(((4 - base_size % 4) % 4)) /dev/zero
+	cat "$work/tests.cpio"
+} >"$work/initrd"
+
+# -------------------------------------------------------------------- QEMU
+truncate -s 64M "$work/nvme0.img" "$work/nvme1.img"
+append="console=ttyS0 quiet panic=-1"
+[ "$kver" = 6.12 ] && append="$append intel_iommu=on"
+qemu=(
+	qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2
+	-machine q35,kernel-irqchip=split
+	-display none -vga none -monitor none -no-reboot
+	-serial stdio -serial "file:$markers"
+	-device intel-iommu,intremap=on,caching-mode=on
+	# The NIC only has to exist (with no guest driver); "restrict" keeps
+	# the user-mode backend, which is there to avoid a no-peer warning,
+	# from reaching anything.
+	-netdev user,id=net0,restrict=on
+	-device e1000e,netdev=net0,bus=pcie.0,addr=02.0
+	-device edu,bus=pcie.0,addr=03.0
+	-drive "file=$work/nvme0.img,if=none,id=nvm0,format=raw"
+	-device nvme,serial=deadbeef,drive=nvm0,bus=pcie.0,addr=04.0
+	# A conventional-PCI bridge: devices behind it share the bridge's
+	# requester ID, so IOMMU groups span the whole secondary bus.
+	-device pcie-pci-bridge,id=br1,bus=pcie.0,addr=05.0
+	-device edu,bus=br1,addr=01.0
+	-device edu,bus=br1,addr=02.0
+	-device pcie-pci-bridge,id=br2,bus=pcie.0,addr=06.0
+	-device edu,bus=br2,addr=01.0
+	-drive "file=$work/nvme1.img,if=none,id=nvm1,format=raw"
+	-device nvme,serial=cafef00d,drive=nvm1,bus=br2,addr=02.0
+	-kernel "$kdir/bzImage" -initrd "$work/initrd" -append "$append"
+)
+
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# later_than T0 T1 S: is T1 more than S seconds after T0?
+later_than() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN { exit !(b - a > s) }'; }
+seen() { grep -qs -- "$1" "$markers" || grep -qs -- "$1" "$console"; }
+
+echo "run-cell.sh: $cell: kernel $krel ($kdir), ${#progs[@]} test program(s); console: $console" >&2
+t_start=$(now)
+"${qemu[@]}" </dev/null >"$console" 2>&1 &
+qemu_pid=$!
+if [ "${IFD_VM_VERBOSE:-0}" = 1 ]; then
+	tail -n +1 -f "$console" >&2 &
+	tail_pid=$!
+fi
+
+# Poll rather than block on qemu: it lets us time the boot, and if the guest
+# finished but poweroff did not end QEMU we stop it instead of waiting for
+# the timeout.
+t_ready= t_done= timed_out=0 forced_off=0
+while kill -0 "$qemu_pid" 2>/dev/null; do
+	t=$(now)
+	if [ -z "$t_ready" ] && seen '@@IFD-RIG-READY'; then
+		t_ready=$t
+	fi
+	if [ -z "$t_done" ] && seen '@@IFD-DONE'; then
+		t_done=$t
+	fi
+	if [ -n "$t_done" ] && later_than "$t_done" "$t" 15; then
+		forced_off=1
+		kill -KILL "$qemu_pid" 2>/dev/null || true
+		break
+	fi
+	if [ "${t%.*}" -ge $((${t_start%.*} + vm_timeout)) ]; then
+		timed_out=1
+		kill -KILL "$qemu_pid" 2>/dev/null || true
+		break
+	fi
+	sleep 0.2
+done
+qemu_rc=0
+wait "$qemu_pid" 2>/dev/null || qemu_rc=$?
+qemu_pid=
+t_end=$(now)
+if [ -n "$tail_pid" ]; then
+	kill "$tail_pid" 2>/dev/null || true
+	tail_pid=
+fi
+
+# ------------------------------------------------------------------ verdict
+# The second serial port carries only protocol lines; fall back to the
+# console copy if it never came up.
+src=$markers
+grep -qs '@@IFD-RIG-START' "$markers" || src=$console
+declare -A began=() rc_of=()
+rig_fails=()
+done_seen=0
+while read -r tag a b rest; do
+	case "$tag" in
+	@@IFD-BEGIN) began[$a]=1 ;;
+	@@IFD-END) rc_of[$a]=$b ;;
+	@@IFD-DONE) done_seen=1 ;;
+	@@IFD-RIG-FAIL) rig_fails+=("$a $b $rest") ;;
+	esac
+done < <(tr -d '\r' <"$src" 2>/dev/null | grep -oE '@@IFD-[A-Z-]+( .*)?$' || true)
+
+problems=()
+: >"$results"
+for n in "${names[@]}"; do
+	if [ -n "${rc_of[$n]:-}" ]; then
+		case "${rc_of[$n]}" in
+		0) status=PASS ;;
+		77)
+			status=SKIP
+			problems+=("test $n SKIPPED (exit 77); a skip is a failure in this project")
+			;;
+		*)
+			status=FAIL
+			problems+=("test $n FAILED with exit ${rc_of[$n]}")
+			;;
+		esac
+	elif [ -n "${began[$n]:-}" ]; then
+		status=FAIL
+		problems+=("test $n has a BEGIN but no END marker (guest crashed, hung or timed out in it)")
+	else
+		status=FAIL
+		problems+=("test $n never started")
+	fi
+	echo "$cell $n $status" >>"$results"
+done
+
+for f in "${rig_fails[@]}"; do
+	problems+=("rig check failed in the guest: $f")
+done
+[ "$timed_out" = 1 ] && problems+=("the VM did not finish within IFD_VM_TIMEOUT=${vm_timeout}s")
+[ "$done_seen" = 1 ] || problems+=("no @@IFD-DONE marker (QEMU exit status $qemu_rc)")
+# Tests must not print these strings themselves: on the console they are
+# indistinguishable from the kernel's.
+kernel_bad=$(tr -d '\r' <"$console" |
+	grep -nE 'Oops|BUG:|WARNING:|Kernel panic|general protection|Call Trace' | head -n 20 || true)
+[ -z "$kernel_bad" ] || problems+=("the kernel reported a problem on the console:
+$kernel_bad")
+
+# A pseudo-test row so that summary.sh also sees rig and kernel failures.
+if [ "${#rig_fails[@]}" = 0 ] && [ "$timed_out" = 0 ] && [ "$done_seen" = 1 ] && [ -z "$kernel_bad" ]; then
+	echo "$cell @rig PASS" >>"$results"
+else
+	echo "$cell @rig FAIL" >>"$results"
+fi
+
+boot_msg="boot to tests: n/a"
+[ -n "$t_ready" ] && boot_msg="boot to tests: $(elapsed "$t_start" "$t_ready") s"
+echo "run-cell.sh: $cell: $boot_msg; VM total: $(elapsed "$t_start" "$t_end") s" >&2
+[ "$forced_off" = 1 ] &&
+	echo "run-cell.sh: warning: the guest finished but did not power off; QEMU was killed" >&2
+
+if [ "${#problems[@]}" -eq 0 ]; then
+	echo "run-cell.sh: $cell: all ${#names[@]} test(s) passed" >&2
+	exit 0
+fi
+
+{
+	echo "===== last 60 lines of $console ====="
+	tail -n 60 "$console" | tr -d '\r'
+	echo "===== results ($results) ====="
+	cat "$results"
+	echo "===== $cell FAILED ====="
+	printf '  - %s\n' "${problems[@]}"
+} >&2
+exit 1
