@@ -189,7 +189,6 @@ static int set_iommu(struct iommufd_ioas *ioas)
 			type == VFIO_TYPE1v2_IOMMU ? "v2" : "", strerror(-r));
 		return r;
 	}
-	ioas->unmap_all = ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION, (void *)VFIO_UNMAP_ALL) > 0;
 	__atomic_store_n(&ioas->iommu_set, true, __ATOMIC_RELEASE);
 	r = ifd_ioas_replay(ioas);
 	if (r < 0)

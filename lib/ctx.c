@@ -50,7 +50,7 @@ static int parse_backend(const char *s, enum iommufd_backend *b)
  */
 static bool kernel_has_chrdev(struct iommufd_ctx *ctx, const char *name)
 {
-	char buf[4096], *line, *save = NULL;
+	char buf[16384], *line, *save = NULL;
 	size_t n = strlen(name);
 
 	if (ifd_sysfs_read(ctx, "/proc/devices", buf, sizeof(buf)) < 0)

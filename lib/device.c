@@ -72,11 +72,13 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 
 	pthread_mutex_lock(&ctx->lock);
 	if (ioas->state != IFD_ALIVE) {
+		ifd_close(ctx, group_fd);
 		r = -EINVAL;
 		goto out;
 	}
 	if (!cdev) {
 		if (dev->group_num < 0) {
+			ifd_close(ctx, group_fd);
 			ifd_err(ctx, "%s has no IOMMU group (no %s/iommu_group): is the IOMMU enabled "
 				"(intel_iommu=on / amd_iommu=on)?", dev->name, dev->sysfs);
 			r = -ENODEV;
@@ -84,7 +86,7 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 		}
 		r = ifd_group_get(ctx, dev->group_num, group_fd, &dev->group);
 		if (r < 0)
-			goto out;
+			goto out; /* ifd_group_get closed an adopted fd */
 	}
 	r = ctx->ops->dev_open(dev, ioas);
 	if (r < 0)
@@ -104,9 +106,6 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 	goto out;
 put:
 	if (dev->group) {
-		/* An adopted group fd stays the caller's if we fail. */
-		if (group_fd >= 0 && dev->group->refs == 1)
-			dev->group->fd = -1;
 		ifd_group_put(ctx, dev->group);
 		if (ctx->backend == IOMMUFD_BACKEND_TYPE1)
 			ifd_type1_group_left(ctx, ioas);
@@ -155,12 +154,13 @@ IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, c
 	dev = dev_alloc(ioas);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
+	dev->fd = fd;
 	r = ifd_resolve_cdev_fd(ioas->ctx, fd, dev);
-	if (r == 0) {
-		dev->fd = fd;
+	if (r == 0)
 		r = dev_open_common(ioas, dev, -1);
-	}
 	if (r < 0) {
+		/* Accepted arguments mean the fd is ours, also on failure. */
+		ifd_close(ioas->ctx, dev->fd);
 		dev_free(dev);
 		return ifd_ret(r);
 	}
@@ -184,7 +184,9 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	if (!dev)
 		return ifd_ret(-ENOMEM);
 	r = ifd_resolve_device(ioas->ctx, name, dev);
-	if (r == 0)
+	if (r < 0)
+		ifd_close(ioas->ctx, group_fd); /* ours once the arguments passed */
+	else
 		r = dev_open_common(ioas, dev, group_fd);
 	if (r < 0) {
 		dev_free(dev);
@@ -232,9 +234,10 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	dev->state = IFD_DEAD;
 	ifd_list_del(&dev->link);
 	ifd_list_add(&ctx->zombies, &dev->link);
-	pthread_mutex_unlock(&ctx->lock);
-	/* The usable ranges may widen again now. */
+	/* The usable ranges may widen again now.  Under ctx->lock, so the
+	 * IOAS cannot be destroyed under us. */
 	ifd_ioas_refresh(ioas);
+	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -263,10 +266,9 @@ IFD_EXPORT int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_
 		old->ndevices--;
 		ioas->ndevices++;
 		dev->ioas = ioas;
+		ifd_ioas_refresh(old);
 	}
 	pthread_mutex_unlock(&ctx->lock);
-	if (r == 0)
-		ifd_ioas_refresh(old);
 	return ifd_ret(r);
 }
 

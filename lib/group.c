@@ -44,6 +44,7 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 			continue;
 		if (adopt_fd >= 0) {
 			ifd_err(ctx, "group %d is already open in this context; adopt its fd only once", num);
+			ifd_close(ctx, adopt_fd);
 			return -EBUSY;
 		}
 		g->refs++;
@@ -52,8 +53,10 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 	}
 
 	g = calloc(1, sizeof(*g));
-	if (!g)
+	if (!g) {
+		ifd_close(ctx, adopt_fd);
 		return -ENOMEM;
+	}
 	g->num = num;
 	g->refs = 1;
 	if (adopt_fd >= 0) {
@@ -71,9 +74,7 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 	}
 	r = ifd_group_check_viable(ctx, g);
 	if (r < 0) {
-		/* An adopted fd stays the caller's when we fail. */
-		if (adopt_fd < 0)
-			ifd_close(ctx, g->fd);
+		ifd_close(ctx, g->fd); /* adopted or not: ours now */
 		free(g);
 		return r;
 	}

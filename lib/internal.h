@@ -113,7 +113,6 @@ struct iommufd_ioas {
 	uint32_t id;      /* iommufd object ID */
 	int container_fd; /* TYPE1 */
 	bool iommu_set;   /* TYPE1: VFIO_SET_IOMMU done */
-	bool unmap_all;   /* TYPE1: VFIO_UNMAP_ALL offered */
 
 	/* Writers: map/unmap bookkeeping, range refresh.  Readers: lookups.
 	 * Kernel calls run outside it; an IOVA range is claimed in the

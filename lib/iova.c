@@ -25,25 +25,29 @@ struct ifd_iova_space {
 	struct ifd_iova_range *ranges;	/* sorted, merged, nranges >= 1 */
 	size_t nranges;
 	/*
-	 * One cached node: release() and carve() free and allocate nodes in
-	 * step with each other, and the cache spares malloc/free for the common
-	 * alloc/release churn.
+	 * Alloc/release churn alternately splits and merges free intervals,
+	 * needing a node and then freeing one; caching one saves a malloc/free
+	 * pair per cycle.
 	 */
 	struct ifd_itree_node *spare;
 	uint64_t last_visits, total_visits, allocs;
 };
 
-#define span_max subtree_last	/* readability: what subtree_last means here */
+/* What subtree_last holds in the free tree: the largest (last - start). */
+static inline uint64_t span_max(const struct ifd_itree_node *n)
+{
+	return n->subtree_last;
+}
 
 static void augment_span(struct ifd_itree_node *n)
 {
 	uint64_t m = n->last - n->start;
 
-	if (n->left && n->left->span_max > m)
-		m = n->left->span_max;
-	if (n->right && n->right->span_max > m)
-		m = n->right->span_max;
-	n->span_max = m;
+	if (n->left && span_max(n->left) > m)
+		m = span_max(n->left);
+	if (n->right && span_max(n->right) > m)
+		m = span_max(n->right);
+	n->subtree_last = m;
 }
 
 static struct ifd_itree_node *get_node(struct ifd_iova_space *s)
@@ -245,7 +249,7 @@ static struct ifd_itree_node *search(struct fit_query *q,
 		struct ifd_itree_node *r;
 
 		q->visits++;
-		if (n->span_max < q->len_m1)
+		if (span_max(n) < q->len_m1)
 			return NULL;
 		if (n->start > q->max_last) {
 			n = n->left;

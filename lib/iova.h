@@ -86,7 +86,7 @@ struct ifd_iova_stats {
 	/* Free-tree nodes examined by the most recent ifd_iova_alloc(). */
 	uint64_t last_alloc_visits;
 	uint64_t total_alloc_visits;
-	uint64_t allocs;	/* ifd_iova_alloc() calls that searched */
+	uint64_t allocs;	/* ifd_iova_alloc() calls past argument checks */
 };
 
 void ifd_iova_get_stats(const struct ifd_iova_space *s,

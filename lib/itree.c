@@ -150,7 +150,6 @@ void ifd_itree_insert(struct ifd_itree *t, struct ifd_itree_node *n)
 	n->left = n->right = NULL;
 	n->parent = parent;
 	n->balance_or_color = 1;
-	n->subtree_last = 0;
 	*link = n;
 	t->count++;
 	augment(t, n);

@@ -67,10 +67,10 @@
  * Kernel versions named next to them are indicative: they were checked
  * against the Debian 12 6.1 headers, the Debian 6.12 kernel headers, and the
  * 7.2 / 7.3 uAPI headers; versions in between are from the upstream
- * changelog and may be off by one release, and some distribution kernels
- * backport fields early (Debian's 6.12 already has hw_info's
- * out_max_pasid_log2).  Code must never rely on a version number: it must
- * rely on ENOTTY / EOPNOTSUPP / EINVAL from the running kernel.
+ * changelog and may be off by one release ("after 6.12" means: absent from
+ * the 6.12 headers, present in 7.2).  Code must never rely on a version
+ * number: it must rely on ENOTTY / EOPNOTSUPP / EINVAL from the running
+ * kernel.
  */
 #ifndef LIBIOMMUFD_LIB_KABI_H
 #define LIBIOMMUFD_LIB_KABI_H
@@ -132,7 +132,7 @@ typedef uint64_t ifd_k_aligned_u64 __attribute__((aligned(8)));
 #define IFD_K_IOMMUFD_CMD_VDEVICE_ALLOC        0x91 /* 6.13 */
 #define IFD_K_IOMMUFD_CMD_IOAS_CHANGE_PROCESS  0x92 /* 6.14 */
 #define IFD_K_IOMMUFD_CMD_VEVENTQ_ALLOC        0x93 /* 6.15 */
-#define IFD_K_IOMMUFD_CMD_HW_QUEUE_ALLOC       0x94 /* 6.16 */
+#define IFD_K_IOMMUFD_CMD_HW_QUEUE_ALLOC       0x94 /* ~6.17 */
 #define IFD_K_IOMMUFD_CMD_IOAS_NOIOMMU_GET_PA  0x95 /* 7.3 (not in 7.2) */
 
 /* ioctl request numbers, one per command index above. */
@@ -372,8 +372,8 @@ struct ifd_k_vfio_ioas {
 #define IFD_K_IOMMU_HWPT_ALLOC_DIRTY_TRACKING  (1U << 1) /* 6.7: require dirty
 							    tracking */
 #define IFD_K_IOMMU_HWPT_FAULT_ID_VALID        (1U << 2) /* 6.11: fault_id set */
-#define IFD_K_IOMMU_HWPT_ALLOC_PASID           (1U << 3) /* 6.13: usable on a
-							    PASID */
+#define IFD_K_IOMMU_HWPT_ALLOC_PASID           (1U << 3) /* after 6.12: usable
+							    on a PASID */
 
 /* Intel VT-d stage-1 page table attribute flags (ifd_k_hwpt_vtd_s1.flags). */
 #define IFD_K_IOMMU_VTD_S1_SRE  (1U << 0) /* supervisor requests */
@@ -522,9 +522,9 @@ struct ifd_k_hw_info_amd {
  *   32  6.6: size .. data_uptr, out_data_type, 4 reserved bytes (minimum)
  *   40  6.7: + out_capabilities
  * Later kernels carved fields out of the existing bytes without growing:
- * out_max_pasid_log2 (first reserved byte; PASID support, ~6.13, backported
- * to Debian's 6.12) and in_data_type (aliases out_data_type, only read with
- * IFD_K_IOMMU_HW_INFO_FLAG_INPUT_TYPE).  data_len: in = bytes at data_uptr,
+ * out_max_pasid_log2 (first reserved byte; PASID support; already in
+ * Debian's 6.12 headers) and in_data_type (aliases out_data_type, read only
+ * with IFD_K_IOMMU_HW_INFO_FLAG_INPUT_TYPE).  data_len: in = bytes at data_uptr,
  * out = bytes the kernel has for that type; a bigger buffer is zero-filled.
  */
 struct ifd_k_hw_info {
@@ -703,7 +703,7 @@ struct ifd_k_viommu_tegra241_cmdqv {
 /*
  * IOMMU_VIOMMU_ALLOC, include/uapi/linux/iommufd.h.  40 bytes in 7.3.
  *   24  6.13: size .. out_viommu_id (minimum)
- *   40  6.16: + data_len, reserved, data_uptr (driver-specific data)
+ *   40  ~6.17: + data_len, reserved, data_uptr (driver-specific data)
  */
 struct ifd_k_viommu_alloc {
 	uint32_t size;		/* one of IFD_K_VIOMMU_ALLOC_SIZE_* */
@@ -798,7 +798,7 @@ struct ifd_k_veventq_alloc {
 
 /*
  * IOMMU_HW_QUEUE_ALLOC, include/uapi/linux/iommufd.h.  40 bytes, never grew
- * (6.16).  Gives the hardware direct access to a guest queue at
+ * (~6.17).  Gives the hardware direct access to a guest queue at
  * [nesting_parent_iova, +length) bytes (guest physical addresses).
  */
 struct ifd_k_hw_queue_alloc {
@@ -850,7 +850,7 @@ struct ifd_k_vfio_device_bind_iommufd {
 /*
  * VFIO_DEVICE_ATTACH_IOMMUFD_PT, include/uapi/linux/vfio.h.  16 bytes in 7.3.
  *   12  6.6:  argsz, flags, pt_id (minimum; flags had to be 0)
- *   16  6.13: + pasid (read only with IFD_K_VFIO_DEVICE_ATTACH_PASID)
+ *   16  after 6.12: + pasid (read only with IFD_K_VFIO_DEVICE_ATTACH_PASID)
  * pt_id: in = IOAS or HWPT ID; out = the HWPT actually attached (may be one
  * the kernel created for an IOAS).  Attaching again replaces the HWPT.
  */
@@ -871,7 +871,7 @@ struct ifd_k_vfio_device_attach_iommufd_pt {
 /*
  * VFIO_DEVICE_DETACH_IOMMUFD_PT, include/uapi/linux/vfio.h.  12 bytes in 7.3.
  *    8  6.6:  argsz, flags (minimum; flags had to be 0)
- *   12  6.13: + pasid (read only with IFD_K_VFIO_DEVICE_DETACH_PASID)
+ *   12  after 6.12: + pasid (read only with IFD_K_VFIO_DEVICE_DETACH_PASID)
  * Afterwards the device (or pasid) blocks all DMA.
  */
 struct ifd_k_vfio_device_detach_iommufd_pt {

@@ -14,7 +14,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 stamp=/var/lib/libiommufd-setup.stamp
-want_rev=3
+want_rev=4
 
 src=/etc/apt/sources.list.d/libiommufd-backports.sources
 if [ ! -f "$src" ]; then
@@ -62,8 +62,30 @@ apt-get install -y -q --no-install-recommends busybox-static
 apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 ||
 	apt-get install -y -q --no-install-recommends qemu-system-x86
 
-# Kernel source for the iommufd kernel (7.3) and the stock legacy-only 6.12.
-apt-get install -y -q --no-install-recommends -t trixie-backports linux-source-7.3
+# Kernel source for the iommufd kernel (7.3).  Not installed as a package:
+# linux-source-7.3 depends on the 7.3 linux-libc-dev, which would replace
+# Debian 12's 6.1 uAPI headers, and the library must build against those.
+if [ ! -f /usr/src/linux-source-7.3.tar.xz ]; then
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -q linux-source-7.3/trixie-backports)
+	dpkg-deb --fsys-tarfile "$tmp"/linux-source-7.3_*.deb |
+		tar -x -C / ./usr/src/linux-source-7.3.tar.xz
+	rm -rf "$tmp"
+fi
+if dpkg -s linux-source-7.3 >/dev/null 2>&1; then
+	apt-get remove -y -q linux-source-7.3
+	# remove deletes the tarball it owned; fetch it back the clean way.
+	exec bash "$0" "$@"
+fi
+# Put Debian 12's own uAPI headers back if anything upgraded them.
+deb12_libc_dev=$(apt-cache madison linux-libc-dev |
+	awk -F'|' '$3 ~ / bookworm(-security|-updates)?\// {gsub(/ /, "", $2); print $2; exit}')
+cur_libc_dev=$(dpkg-query -W -f='${Version}' linux-libc-dev 2>/dev/null || true)
+if [ -n "$deb12_libc_dev" ] && [ "$cur_libc_dev" != "$deb12_libc_dev" ]; then
+	apt-get install -y -q --allow-downgrades --no-install-recommends "linux-libc-dev=$deb12_libc_dev"
+fi
+
+# The stock legacy-only kernel (6.12, no iommufd) and its headers.
 k612=$(apt-cache search --names-only '^linux-image-6\.12\..*\+deb12-amd64-unsigned$' |
 	awk '{print $1}' | sort -V | tail -n 1)
 if [ -n "$k612" ]; then

@@ -142,8 +142,12 @@ int iommufd_ctx_create(const struct iommufd_ctx_opts *opts, struct iommufd_ctx *
  * iommufd_ctx_adopt_fd() - make a context from an already-open fd.
  * @fd:   an open /dev/iommu fd (gives a CDEV or GROUP context) or an open
  *        /dev/vfio/vfio container fd (gives a TYPE1 context whose first IOAS
- *        uses it).  The context owns it from now on and closes it on
- *        destroy, also if this call fails.
+ *        uses it).
+ *
+ * Ownership of adopted fds (this and the two device adopt functions): an
+ * argument rejected with -EINVAL or -EBADF leaves the fd with the caller;
+ * once the arguments are accepted the library owns the fd, closes it on
+ * destroy, and has closed it if the call fails.
  * @opts: options, or NULL; opts->backend must be AUTO or match the fd.
  * @out:  receives the context.
  *
@@ -329,9 +333,10 @@ int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_
 int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
 
 /**
- * iommufd_ioas_unmap_all() - remove every mapping of the IOAS.  Returns the
- * number of mappings removed.  Source: IOMMU_IOAS_UNMAP over the whole
- * space; VFIO_DMA_UNMAP_FLAG_ALL where the container offers it.
+ * iommufd_ioas_unmap_all() - remove every mapping of the IOAS, one by one,
+ * lowest IOVA first.  Returns the number of mappings removed; on a failure
+ * it stops and returns the error, leaving the rest mapped.
+ * Source: IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA.
  */
 int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas);
 
@@ -407,7 +412,8 @@ int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struc
 /**
  * iommufd_device_adopt_cdev_fd() - like iommufd_device_open() for an already
  * open /dev/vfio/devices/vfioN fd, not yet bound.  CDEV only (-EOPNOTSUPP
- * elsewhere).  The device owns @fd on success.
+ * elsewhere, the fd stays the caller's).  Ownership as for
+ * iommufd_ctx_adopt_fd(): once accepted, the fd is the library's.
  */
 int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct iommufd_device_opts *opts,
 				 struct iommufd_device **out);
@@ -415,8 +421,10 @@ int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct
 /**
  * iommufd_device_adopt_group_fd() - like iommufd_device_open() for device
  * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
- * group fd that is not in a container yet.  GROUP and TYPE1 only.  The
- * context owns @group_fd on success (shared by later devices of the group).
+ * group fd that is not in a container yet.  GROUP and TYPE1 only
+ * (-EOPNOTSUPP on CDEV, the fd stays the caller's).  Once accepted the
+ * context owns @group_fd (shared by later devices of the group, closed with
+ * the last of them, or at once if the call fails).
  */
 int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const char *name,
 				  const struct iommufd_device_opts *opts, struct iommufd_device **out);

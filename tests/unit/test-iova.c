@@ -116,6 +116,24 @@ static void claim_ok(struct ifd_iova_space *s, uint64_t iova, uint64_t len)
 	assert_int_equal(ifd_iova_validate(s), 0);
 }
 
+/*
+ * Unvalidated variants for the large-tree tests, where validating after every
+ * step would cost O(f) each time; those tests validate at checkpoints.
+ */
+static uint64_t alloc_fast(struct ifd_iova_space *s, uint64_t len,
+			   uint64_t align)
+{
+	uint64_t iova = 0xbad;
+
+	assert_int_equal(ifd_iova_alloc(s, len, align, 0, UINT64_MAX, &iova), 0);
+	return iova;
+}
+
+static void release_fast(struct ifd_iova_space *s, uint64_t iova, uint64_t len)
+{
+	assert_int_equal(ifd_iova_release(s, iova, len), 0);
+}
+
 /* Complete observable state, to prove that a failed call changed nothing. */
 struct snap {
 	size_t nfree, nranges;
@@ -759,7 +777,7 @@ static int ref_alloc(const struct ref *m, uint64_t len, uint64_t align,
 
 static int ref_claim(struct ref *m, uint64_t iova, uint64_t len)
 {
-	size_t oa, ob;
+	size_t oa = 0, ob = 0;
 
 	if (!len || len - 1 > UINT64_MAX - iova)
 		return -EINVAL;
@@ -774,7 +792,7 @@ static int ref_claim(struct ref *m, uint64_t iova, uint64_t len)
 
 static int ref_release(struct ref *m, uint64_t iova, uint64_t len)
 {
-	size_t oa, ob;
+	size_t oa = 0, ob = 0;
 
 	if (!len || len - 1 > UINT64_MAX - iova)
 		return -EINVAL;
@@ -789,7 +807,7 @@ static int ref_set_ranges(struct ref *m, const struct ifd_iova_range *r,
 			  size_t n)
 {
 	uint8_t in[REF_N];
-	size_t i, oa, ob;
+	size_t i, oa = 0, ob = 0;
 
 	memset(in, 0, sizeof(in));
 	for (i = 0; i < n; i++) {
@@ -890,9 +908,27 @@ static uint64_t pick_align(struct rng *r)
 	}
 }
 
+/* Outcome counts per operation, so a run can prove it reached each path. */
+enum { K_ALLOC, K_CLAIM, K_RELEASE, K_SET, K_N };
+static const int outcomes[] = { 0, -EINVAL, -ENOSPC, -ERANGE, -EEXIST,
+				-ENOENT, -EBUSY };
+enum { O_N = sizeof(outcomes) / sizeof(outcomes[0]) };
+
 struct rand_stats {
-	unsigned long ok[6], err[6];
+	unsigned long n[K_N][O_N];
+	uint64_t free_sum;
 };
+
+static unsigned long *outcome(struct rand_stats *rs, int kind, int ret)
+{
+	size_t i;
+
+	for (i = 0; i < O_N; i++)
+		if (outcomes[i] == ret)
+			return &rs->n[kind][i];
+	fail_msg("unexpected return %d", ret);
+	return NULL;
+}
 
 static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 {
@@ -904,6 +940,7 @@ static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 	struct rand_stats rs;
 	size_t ntr = 0;
 	unsigned long op;
+	int kind;
 
 	memset(&rs, 0, sizeof(rs));
 	memset(&m, 0, sizeof(m));
@@ -914,19 +951,29 @@ static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 	assert_int_equal(ref_set_ranges(&m, rr, 1), 0);
 
 	for (op = 0; op < ops; op++) {
+		/*
+		 * Cycle through mixed, draining and filling phases (percent
+		 * thresholds for alloc, claim, release; the rest set_ranges),
+		 * so the map is seen nearly empty, fragmented and full.
+		 */
+		static const unsigned int mix[3][3] = {
+			{ 50, 62, 90 }, { 20, 25, 90 }, { 70, 85, 95 },
+		};
+		const unsigned int *th = mix[(op / 3000) % 3];
 		unsigned int what = (unsigned int)rng_below(&r, 100);
-		int kind, want, got;
+		int want, got;
 		uint64_t a = 0, b = 0, len = 0;
+		struct track rest = { 0, 0 };
 
-		if (what < 40) {
+		if (what < th[0]) {
 			uint64_t align = pick_align(&r);
 			uint64_t min = 0, max_last = UINT64_MAX;
 
 			kind = 0;
 			len = pick_len(&r);
-			if (rng_below(&r, 2))
+			if (rng_below(&r, 4) == 0)
 				min = pick_addr(&r, base);
-			if (rng_below(&r, 2))
+			if (rng_below(&r, 4) == 0)
 				max_last = pick_addr(&r, base);
 			want = ref_alloc(&m, len, align, min, max_last, &a);
 			got = ifd_iova_alloc(s, len, align, min, max_last, &b);
@@ -935,14 +982,14 @@ static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 				assert_int_equal(b, a);
 				assert_int_equal(ref_claim(&m, a, len), 0);
 			}
-		} else if (what < 55) {
+		} else if (what < th[1]) {
 			kind = 1;
 			a = pick_addr(&r, base);
 			len = pick_len(&r);
 			want = ref_claim(&m, a, len);
 			got = ifd_iova_claim(s, a, len);
 			assert_int_equal(got, want);
-		} else if (what < 90) {
+		} else if (what < th[2]) {
 			kind = 2;
 			if (ntr && rng_below(&r, 4)) {
 				size_t k = (size_t)rng_below(&r, ntr);
@@ -950,12 +997,17 @@ static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 				a = tr[k].iova;
 				len = tr[k].len;
 				tr[k] = tr[--ntr];
-				/* Sometimes only part of it. */
+				/* Sometimes only part of it; track the rest. */
 				if (len > 2 && rng_below(&r, 4) == 0) {
 					uint64_t cut = 1 + rng_below(&r, len - 1);
 
-					if (rng_below(&r, 2))
+					rest.len = cut;
+					if (rng_below(&r, 2)) {
+						rest.iova = a;
 						a += cut;
+					} else {
+						rest.iova = a + len - cut;
+					}
 					len -= cut;
 				}
 			} else {
@@ -965,6 +1017,8 @@ static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 			want = ref_release(&m, a, len);
 			got = ifd_iova_release(s, a, len);
 			assert_int_equal(got, want);
+			if (!got && rest.len && ntr < MAX_TRACK)
+				tr[ntr++] = rest;
 		} else {
 			size_t n = 1 + (size_t)rng_below(&r, 5), i;
 
@@ -999,10 +1053,8 @@ static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 			got = ifd_iova_set_ranges(s, rr, n);
 			assert_int_equal(got, want);
 		}
-		if (got)
-			rs.err[kind]++;
-		else
-			rs.ok[kind]++;
+		++*outcome(&rs, kind == 4 ? K_SET : kind, got);
+		rs.free_sum += ifd_iova_free_bytes(s);
 		/* Remember successful allocations/claims for later release. */
 		if (!got && (kind == 0 || kind == 1) && ntr < MAX_TRACK) {
 			tr[ntr].iova = kind == 0 ? b : a;
@@ -1014,16 +1066,25 @@ static void run_random(uint64_t seed, uint64_t base, unsigned long ops)
 			ref_compare(s, &m);
 	}
 	ref_compare(s, &m);
-	print_message("base %#llx: alloc %lu ok / %lu failed, claim %lu/%lu, "
-		      "release %lu/%lu, set_ranges %lu/%lu (+%lu EINVAL)\n",
-		      (unsigned long long)base, rs.ok[0], rs.err[0], rs.ok[1],
-		      rs.err[1], rs.ok[2], rs.err[2], rs.ok[3], rs.err[3],
-		      rs.err[4]);
-	/* Every kind of outcome must actually have happened. */
-	assert_true(rs.ok[0] > 1000 && rs.err[0] > 1000);
-	assert_true(rs.ok[1] > 100 && rs.err[1] > 100);
-	assert_true(rs.ok[2] > 1000 && rs.err[2] > 1000);
-	assert_true(rs.ok[3] > 100 && rs.err[3] > 100);
+	print_message("base %#llx, mean free %.0f of %d bytes\n"
+		      "          ok EINVAL ENOSPC ERANGE EEXIST ENOENT EBUSY\n",
+		      (unsigned long long)base, (double)rs.free_sum / (double)ops,
+		      REF_N);
+	for (kind = 0; kind < K_N; kind++) {
+		static const char *const names[] = { "alloc", "claim",
+						     "release", "set" };
+		print_message("  %-7s %5lu %6lu %6lu %6lu %6lu %6lu %5lu\n",
+			      names[kind], rs.n[kind][0], rs.n[kind][1],
+			      rs.n[kind][2], rs.n[kind][3], rs.n[kind][4],
+			      rs.n[kind][5], rs.n[kind][6]);
+	}
+	/* Every outcome each call can produce must actually have occurred. */
+	for (kind = 0; kind < K_N; kind++)
+		assert_true(rs.n[kind][0] > 100 && rs.n[kind][1] > 100);
+	assert_true(rs.n[K_ALLOC][2] > 100);
+	assert_true(rs.n[K_CLAIM][3] > 100 && rs.n[K_CLAIM][4] > 100);
+	assert_true(rs.n[K_RELEASE][5] > 100);
+	assert_true(rs.n[K_SET][6] > 100);
 	ifd_iova_space_destroy(s);
 }
 
@@ -1079,10 +1140,10 @@ static void test_scaling(void **state)
 	claim_ok(s, 0, base);	/* keep the interesting part off zero */
 	/* 2 * LIVE pages, then free every other: LIVE live allocations. */
 	for (i = 0; i < 2 * LIVE; i++)
-		assert_int_equal(alloc_ok(s, PG, PG, 0, UINT64_MAX),
-				 base + (uint64_t)i * PG);
+		assert_int_equal(alloc_fast(s, PG, PG), base + (uint64_t)i * PG);
 	for (i = 0; i < 2 * LIVE; i += 2)
-		release_ok(s, base + (uint64_t)i * PG, PG);
+		release_fast(s, base + (uint64_t)i * PG, PG);
+	assert_int_equal(ifd_iova_validate(s), 0);
 	ifd_iova_get_stats(s, &st);
 	assert_int_equal(st.free_intervals, LIVE + 1);
 	lg = log2((double)st.free_intervals);
@@ -1121,25 +1182,29 @@ static void test_scaling(void **state)
 	 * allocations alive while churning.
 	 */
 	for (i = 0; i < 2 * LIVE; i += 2)
-		release_ok(s, base + (uint64_t)(i + 1) * PG, PG);
+		release_fast(s, base + (uint64_t)(i + 1) * PG, PG);
+	assert_int_equal(ifd_iova_get_free(s, NULL, 0), 1);
 	for (i = 0; i < LIVE; i++) {
 		size[i] = PG * (1 + rng_below(&r, 16));
-		addr[i] = alloc_ok(s, size[i], PG, 0, UINT64_MAX);
+		addr[i] = alloc_fast(s, size[i], PG);
 	}
 	/* Fragment: free a random half, then refill to LIVE live. */
 	for (i = 0; i < LIVE; i++) {
 		if (rng_below(&r, 2)) {
-			release_ok(s, addr[i], size[i]);
+			release_fast(s, addr[i], size[i]);
 			size[i] = PG * (1 + rng_below(&r, 16));
-			addr[i] = alloc_ok(s, size[i], PG, 0, UINT64_MAX);
+			addr[i] = alloc_fast(s, size[i], PG);
 		}
 	}
+	assert_int_equal(ifd_iova_validate(s), 0);
 	for (n = 0; n < 20000; n++) {
 		int k = (int)rng_below(&r, LIVE);
 
-		release_ok(s, addr[k], size[k]);
+		release_fast(s, addr[k], size[k]);
 		size[k] = PG * (1 + rng_below(&r, 16));
-		addr[k] = alloc_ok(s, size[k], PG, 0, UINT64_MAX);
+		addr[k] = alloc_fast(s, size[k], PG);
+		if (n % 1000 == 0)
+			assert_int_equal(ifd_iova_validate(s), 0);
 		ifd_iova_get_stats(s, &st);
 		v = st.last_alloc_visits;
 		vsum += v;
@@ -1171,7 +1236,9 @@ static void test_unlucky_alignment(void **state)
 	/* Holes [0x800 + 2i*PG, 0x800 + (2i+1)*PG - 1]: 4K, all misaligned. */
 	claim_ok(s, 0, 0x800);
 	for (i = 0; i < HOLES; i++)
-		claim_ok(s, 0x800 + (2 * (uint64_t)i + 1) * PG, PG);
+		assert_int_equal(ifd_iova_claim(s, 0x800 + (2 * (uint64_t)i + 1) *
+						PG, PG), 0);
+	assert_int_equal(ifd_iova_validate(s), 0);
 	ifd_iova_get_stats(s, &st);
 	assert_int_equal(st.free_intervals, HOLES + 1);
 	assert_int_equal(alloc_ok(s, PG, PG, 0, UINT64_MAX),

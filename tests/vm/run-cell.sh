@@ -276,7 +276,13 @@ now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 # later_than T0 T1 S: is T1 more than S seconds after T0?
 later_than() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN { exit !(b - a > s) }'; }
-seen() { grep -qs -- "$1" "$markers" || grep -qs -- "$1" "$console"; }
+seen() {
+	if [ -s "$markers" ]; then
+		grep -qs -- "$1" "$markers"
+	else
+		grep -qs -- "$1" "$console"
+	fi
+}
 
 echo "run-cell.sh: $cell: kernel $krel ($kdir), ${#progs[@]} test program(s); console: $console" >&2
 t_start=$(now)
