@@ -16,6 +16,7 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	struct iommufd_ctx *ctx = dev->ctx;
 	struct ifd_k_vfio_ioas sel = { .size = sizeof(sel), .ioas_id = ioas->id, .op = IFD_K_IOMMU_VFIO_IOAS_SET };
 	struct ifd_group *g = dev->group;
+	bool joined = false;
 	int r;
 
 	if (g->in_container && g->ioas != ioas) {
@@ -32,17 +33,26 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		}
 		g->in_container = true;
 		g->ioas = ioas;
+		joined = true;
 	}
 	r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_VFIO_IOAS, &sel);
 	if (r < 0) {
 		ifd_err(ctx, "/dev/iommu: IOMMU_VFIO_IOAS SET %u failed: %s", ioas->id, strerror(-r));
-		return r;
+		goto undo;
 	}
 	r = ifd_group_get_device_fd(ctx, g, dev->name);
 	if (r < 0)
-		return r;
+		goto undo;
 	dev->fd = r;
 	return 0;
+undo:
+	/* Leave an adopted group fd as it came: out of any container. */
+	if (joined) {
+		ifd_ioctl(ctx, g->fd, VFIO_GROUP_UNSET_CONTAINER, NULL);
+		g->in_container = false;
+		g->ioas = NULL;
+	}
+	return r;
 }
 
 static int group_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas)

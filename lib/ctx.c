@@ -127,9 +127,11 @@ static int open_auto(struct iommufd_ctx *ctx)
 	ctx->backend = IOMMUFD_BACKEND_TYPE1;
 	ctx->ops = &ifd_backend_type1;
 	r = ctx->ops->ctx_open(ctx);
-	if (r == -ENOENT || r == -ENODEV)
+	if (r == -ENOENT || r == -ENODEV) {
 		ifd_err(ctx, "neither /dev/iommu nor /dev/vfio/vfio exists: load the VFIO modules "
 			"(modprobe vfio-pci; for iommufd also modprobe iommufd)");
+		r = -ENODEV;
+	}
 	return r;
 }
 
@@ -176,7 +178,7 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 	struct iommufd_ctx *ctx;
 	enum iommufd_backend want;
 	const char *env;
-	int r;
+	int r, work = -1;
 
 	if (opts) {
 		if (opts->sz < offsetof(struct iommufd_ctx_opts, backend) + sizeof(opts->backend))
@@ -216,8 +218,10 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 		}
 	}
 
-	if (adopt_fd >= 0)
-		r = adopt(ctx, adopt_fd, want);
+	if (adopt_fd >= 0) {
+		work = ifd_dup(ctx, adopt_fd);
+		r = work < 0 ? -EBADF : adopt(ctx, work, want);
+	}
 	else if (want == IOMMUFD_BACKEND_AUTO)
 		r = open_auto(ctx);
 	else {
@@ -231,13 +235,22 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 	}
 	if (r < 0)
 		goto fail;
+	if (work >= 0) {
+		/* Success: keep the caller's fd number, drop our duplicate. */
+		if (ctx->fd == work)
+			ctx->fd = adopt_fd;
+		else
+			ctx->spare_container = adopt_fd;
+		ifd_close(ctx, work);
+	}
 	ifd_dbg(ctx, "context uses the %s backend", iommufd_backend_name(ctx->backend));
 	*out = ctx;
 	return 0;
 
 fail:
-	if (adopt_fd >= 0 && ctx->fd != adopt_fd && ctx->spare_container != adopt_fd)
-		ifd_close(ctx, adopt_fd);
+	/* ctx->fd / spare_container hold our duplicate, never adopt_fd. */
+	if (work >= 0 && ctx->fd != work && ctx->spare_container != work)
+		ifd_close(ctx, work);
 	ifd_close(ctx, ctx->fd);
 	ifd_close(ctx, ctx->spare_container);
 	ctx_free(ctx);

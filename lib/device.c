@@ -61,8 +61,8 @@ static int read_info(struct iommufd_device *dev)
 }
 
 /*
- * Common tail of open and both adopts.  @group_fd >= 0 is an adopted group
- * fd.  On failure nothing the caller passed in is closed.
+ * Common tail of open and both adopts.  @group_fd >= 0 is (a duplicate of)
+ * an adopted group fd, which this closes on failure.
  */
 static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev, int group_fd)
 {
@@ -154,16 +154,18 @@ IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, c
 	dev = dev_alloc(ioas);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
-	dev->fd = fd;
-	r = ifd_resolve_cdev_fd(ioas->ctx, fd, dev);
+	dev->fd = ifd_dup(ioas->ctx, fd);
+	r = dev->fd < 0 ? -EBADF : ifd_resolve_cdev_fd(ioas->ctx, dev->fd, dev);
 	if (r == 0)
 		r = dev_open_common(ioas, dev, -1);
 	if (r < 0) {
-		/* Accepted arguments mean the fd is ours, also on failure. */
-		ifd_close(ioas->ctx, dev->fd);
+		ifd_close(ioas->ctx, dev->fd); /* our duplicate, if still held */
 		dev_free(dev);
 		return ifd_ret(r);
 	}
+	/* Success: keep the caller's fd number, drop our duplicate. */
+	ifd_close(ioas->ctx, dev->fd);
+	dev->fd = fd;
 	*out = dev;
 	return 0;
 }
@@ -172,7 +174,7 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 					     const struct iommufd_device_opts *opts, struct iommufd_device **out)
 {
 	struct iommufd_device *dev;
-	int r;
+	int r, work;
 
 	if (!ioas || ioas->state != IFD_ALIVE || group_fd < 0 || !name || !out || check_opts(opts))
 		return ifd_ret(-EINVAL);
@@ -183,15 +185,19 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	dev = dev_alloc(ioas);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
-	r = ifd_resolve_device(ioas->ctx, name, dev);
+	work = ifd_dup(ioas->ctx, group_fd);
+	r = work < 0 ? -EBADF : ifd_resolve_device(ioas->ctx, name, dev);
 	if (r < 0)
-		ifd_close(ioas->ctx, group_fd); /* ours once the arguments passed */
+		ifd_close(ioas->ctx, work);
 	else
-		r = dev_open_common(ioas, dev, group_fd);
+		r = dev_open_common(ioas, dev, work); /* closes work on failure */
 	if (r < 0) {
 		dev_free(dev);
 		return ifd_ret(r);
 	}
+	/* Success: the group keeps the caller's fd number. */
+	ifd_close(ioas->ctx, dev->group->fd);
+	dev->group->fd = group_fd;
 	*out = dev;
 	return 0;
 }

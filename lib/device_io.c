@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Device access: regions, config space, interrupts, reset (all backends). */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -182,7 +183,9 @@ IFD_EXPORT int iommufd_device_set_bus_master(struct iommufd_device *dev, bool en
 	pthread_mutex_lock(&dev->lock); /* read-modify-write of one register */
 	r = region_rw(dev, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND_OFF, &cmd, sizeof(cmd), false);
 	if (r == 0) {
+		cmd = le16toh(cmd);
 		cmd = enable ? (uint16_t)(cmd | PCI_COMMAND_MASTER) : (uint16_t)(cmd & ~PCI_COMMAND_MASTER);
+		cmd = htole16(cmd);
 		r = region_rw(dev, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND_OFF, &cmd, sizeof(cmd), true);
 	}
 	pthread_mutex_unlock(&dev->lock);

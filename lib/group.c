@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g)
+int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g, bool adopted)
 {
 	struct vfio_group_status st = { .argsz = sizeof(st) };
 	int r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_STATUS, &st);
@@ -21,6 +21,11 @@ int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g)
 	if (r < 0) {
 		ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_GET_STATUS failed: %s", g->num, strerror(-r));
 		return r;
+	}
+	if (adopted && (st.flags & VFIO_GROUP_FLAGS_CONTAINER_SET)) {
+		ifd_err(ctx, "/dev/vfio/%d: the adopted group fd is already in a container; "
+			"hand over a group fd that is not", g->num);
+		return -EBUSY;
 	}
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		if (!ifd_explain_nonviable(ctx, g->num))
@@ -60,7 +65,17 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 	g->num = num;
 	g->refs = 1;
 	if (adopt_fd >= 0) {
+		struct stat a, b;
+
 		g->fd = adopt_fd;
+		snprintf(path, sizeof(path), "/dev/vfio/%d", num);
+		if (ctx->sys->fstat(adopt_fd, &a) < 0 || ctx->sys->stat(path, &b) < 0 || !S_ISCHR(a.st_mode) ||
+		    a.st_rdev != b.st_rdev) {
+			ifd_err(ctx, "the adopted fd is not %s, the device's IOMMU group", path);
+			ifd_close(ctx, adopt_fd);
+			free(g);
+			return -EINVAL;
+		}
 	} else {
 		snprintf(path, sizeof(path), "/dev/vfio/%d", num);
 		g->fd = ifd_open_node(ctx, path, O_RDWR, "a VFIO group");
@@ -72,7 +87,7 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 			return r;
 		}
 	}
-	r = ifd_group_check_viable(ctx, g);
+	r = ifd_group_check_viable(ctx, g, adopt_fd >= 0);
 	if (r < 0) {
 		ifd_close(ctx, g->fd); /* adopted or not: ours now */
 		free(g);

@@ -30,6 +30,7 @@
 struct ifd_sys {
 	int (*open)(const char *path, int flags, mode_t mode);
 	int (*close)(int fd);
+	int (*dup)(int fd); /* F_DUPFD_CLOEXEC */
 	int (*ioctl)(int fd, unsigned long req, void *arg);
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 	int (*munmap)(void *addr, size_t len);
@@ -121,6 +122,7 @@ struct iommufd_ioas {
 	struct ifd_iova_space *space;
 	struct ifd_itree by_iova; /* live mappings */
 	struct ifd_itree by_va;
+	struct ifd_list resv;     /* struct ifd_resv: ranges kept from the allocator */
 	uint64_t alignment;
 	unsigned int ndevices; /* under ctx->lock */
 };
@@ -156,7 +158,7 @@ struct iommufd_device {
 	int group_num;       /* -1 if none */
 	struct ifd_group *group;
 
-	pthread_mutex_t lock; /* regions and irq state */
+	pthread_mutex_t lock; /* the region mmap table, bus-master read-modify-write */
 	struct ifd_region_map maps[IFD_MAX_REGIONS];
 	uint32_t num_regions;
 	uint32_t num_irqs;
@@ -217,7 +219,7 @@ int ifd_iommufd_open(struct iommufd_ctx *ctx);
 /* group.c: group fds shared by devices (GROUP, TYPE1). */
 int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_group **out);
 void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g);
-int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g);
+int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g, bool adopted);
 int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name);
 
 /* sysfs.c: name resolution. */
@@ -239,5 +241,6 @@ void ifd_type1_group_left(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas);
 int ifd_open_node(struct iommufd_ctx *ctx, const char *path, int flags, const char *what);
 int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg);
 int ifd_close(struct iommufd_ctx *ctx, int fd);
+int ifd_dup(struct iommufd_ctx *ctx, int fd);
 
 #endif

@@ -39,6 +39,7 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 	ifd_itree_init(&ioas->by_iova);
 	ifd_itree_init(&ioas->by_va);
 	ifd_list_init(&ioas->link);
+	ifd_list_init(&ioas->resv);
 	pthread_rwlock_init(&ioas->lock, NULL);
 	r = ifd_iova_space_create(&ioas->space);
 	if (r < 0)
@@ -78,6 +79,12 @@ static void free_maps(struct iommufd_ioas *ioas)
 	}
 	ifd_itree_init(&ioas->by_iova);
 	ifd_itree_init(&ioas->by_va);
+	while (!ifd_list_empty(&ioas->resv)) {
+		struct ifd_list *l = ioas->resv.next;
+
+		ifd_list_del(l);
+		free(l); /* link is struct ifd_resv's first member */
+	}
 }
 
 IFD_EXPORT int iommufd_ioas_destroy(struct iommufd_ioas *ioas)
@@ -211,34 +218,53 @@ static bool range_ok(uint64_t start, uint64_t len, uint64_t align)
 
 IFD_EXPORT int iommufd_ioas_reserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
 {
+	struct ifd_resv *rv;
 	int r;
 
 	if (!ioas_ok(ioas) || !range_ok(iova, len, (uint64_t)ioas->ctx->page_size))
 		return ifd_ret(-EINVAL);
+	rv = calloc(1, sizeof(*rv));
+	if (!rv)
+		return ifd_ret(-ENOMEM);
+	rv->iova = iova;
+	rv->len = len;
 	pthread_rwlock_wrlock(&ioas->lock);
-	/* A reservation is an allocation nobody maps: the allocator then
-	 * avoids it, and a fixed map there fails with -EEXIST. */
+	/* Claimed like a mapping nobody maps: the allocator avoids it and a
+	 * fixed map there fails with -EEXIST. */
 	r = ifd_iova_claim(ioas->space, iova, len);
-	if (r == 0 && ifd_itree_first_overlap(&ioas->by_iova, iova, iova + len - 1))
-		r = -EEXIST; /* cannot happen: claim already checks; kept as a guard */
+	if (r == 0)
+		ifd_list_add(&ioas->resv, &rv->link);
 	pthread_rwlock_unlock(&ioas->lock);
+	if (r < 0)
+		free(rv);
 	return ifd_ret(r);
 }
 
 IFD_EXPORT int iommufd_ioas_unreserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
 {
-	int r;
+	struct ifd_resv *found = NULL;
+	struct ifd_list *pos;
 
 	if (!ioas_ok(ioas) || !range_ok(iova, len, (uint64_t)ioas->ctx->page_size))
 		return ifd_ret(-EINVAL);
 	pthread_rwlock_wrlock(&ioas->lock);
-	/* A mapping is not a reservation: refuse to release its IOVA. */
-	if (ifd_itree_first_overlap(&ioas->by_iova, iova, iova + len - 1))
-		r = -ENOENT;
-	else
-		r = ifd_iova_release(ioas->space, iova, len);
+	/* Only an exact reservation: the allocator cannot tell a reservation
+	 * from a mapping still on its way to the kernel. */
+	ifd_list_for_each(pos, &ioas->resv) {
+		struct ifd_resv *rv = ifd_container_of(pos, struct ifd_resv, link);
+
+		if (rv->iova == iova && rv->len == len) {
+			found = rv;
+			break;
+		}
+	}
+	if (found) {
+		ifd_iova_release(ioas->space, iova, len);
+		ifd_list_del(&found->link);
+	}
 	pthread_rwlock_unlock(&ioas->lock);
-	return ifd_ret(r);
+	free(found);
+	return found ? 0 : ifd_ret(-ENOENT);
 }
 
 static uint64_t default_align(struct iommufd_ioas *ioas, const void *vaddr, uint64_t len)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Augmented AVL tree; see itree.h.
  *
@@ -250,10 +251,10 @@ struct ifd_itree_node *ifd_itree_first_overlap(const struct ifd_itree *t,
 	return subtree_first_overlap(t->root, start, last);
 }
 
-struct ifd_itree_node *ifd_itree_next_overlap(const struct ifd_itree_node *cn,
+struct ifd_itree_node *ifd_itree_next_overlap(const struct ifd_itree_node *n,
 					      uint64_t start, uint64_t last)
 {
-	struct ifd_itree_node *n = (struct ifd_itree_node *)cn, *r;
+	struct ifd_itree_node *r;
 
 	/* Everything after n in order is in n's right subtree or above it. */
 	r = subtree_first_overlap(n->right, start, last);
@@ -292,9 +293,9 @@ struct ifd_itree_node *ifd_itree_last(const struct ifd_itree *t)
 	return t->root ? rightmost(t->root) : NULL;
 }
 
-struct ifd_itree_node *ifd_itree_next(const struct ifd_itree_node *cn)
+struct ifd_itree_node *ifd_itree_next(const struct ifd_itree_node *n)
 {
-	struct ifd_itree_node *n = (struct ifd_itree_node *)cn, *p;
+	struct ifd_itree_node *p;
 
 	if (n->right)
 		return leftmost(n->right);
@@ -303,9 +304,9 @@ struct ifd_itree_node *ifd_itree_next(const struct ifd_itree_node *cn)
 	return p;
 }
 
-struct ifd_itree_node *ifd_itree_prev(const struct ifd_itree_node *cn)
+struct ifd_itree_node *ifd_itree_prev(const struct ifd_itree_node *n)
 {
-	struct ifd_itree_node *n = (struct ifd_itree_node *)cn, *p;
+	struct ifd_itree_node *p;
 
 	if (n->left)
 		return rightmost(n->left);

@@ -15,6 +15,11 @@ static int sys_open(const char *path, int flags, mode_t mode)
 	return open(path, flags, mode);
 }
 
+static int sys_dup(int fd)
+{
+	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 static int sys_ioctl(int fd, unsigned long req, void *arg)
 {
 	return ioctl(fd, req, arg);
@@ -55,6 +60,7 @@ static long sys_page_size(void)
 const struct ifd_sys ifd_sys_libc = {
 	.open = sys_open,
 	.close = close,
+	.dup = sys_dup,
 	.ioctl = sys_ioctl,
 	.mmap = mmap,
 	.munmap = munmap,
@@ -75,6 +81,18 @@ int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg)
 	int r = ctx->sys->ioctl(fd, req, arg);
 
 	return r < 0 ? -errno : r;
+}
+
+/*
+ * Adopt functions work on a duplicate of the caller's fd: every failure
+ * path may then close what it holds, and the caller's fd is untouched
+ * unless the call succeeds.
+ */
+int ifd_dup(struct iommufd_ctx *ctx, int fd)
+{
+	int d = ctx->sys->dup(fd);
+
+	return d < 0 ? -errno : d;
 }
 
 int ifd_close(struct iommufd_ctx *ctx, int fd)

@@ -178,6 +178,9 @@ int ifd_resolve_device(struct iommufd_ctx *ctx, const char *name, struct iommufd
 		snprintf(bdf, sizeof(bdf), "%s%s", strlen(name) == 7 ? "0000:" : "", name);
 		if (!ifd_is_bdf(bdf))
 			goto bad;
+		for (char *p = bdf; *p; p++) /* sysfs spells hex in lower case */
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
 		snprintf(dev->name, sizeof(dev->name), "%s", bdf);
 		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/pci/devices/%s", bdf);
 	} else if (ifd_is_uuid(name)) {

@@ -14,7 +14,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 stamp=/var/lib/libiommufd-setup.stamp
-want_rev=4
+want_rev=5
 
 src=/etc/apt/sources.list.d/libiommufd-backports.sources
 if [ ! -f "$src" ]; then
@@ -51,7 +51,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	meson ninja-build pkg-config gcc g++ libc6-dev libcmocka-dev \
 	libudev-dev libglib2.0-dev libnl-3-dev libnl-route-3-dev valgrind \
-	python3 git ca-certificates xz-utils
+	python3 git ca-certificates xz-utils man-db groff-base
 
 # Test-kernel build (rig-facts: headers_install needs rsync).
 apt-get install -y -q --no-install-recommends \

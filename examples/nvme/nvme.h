@@ -78,12 +78,12 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQ entry is 16 bytes");
 #define NVME_CQES_LOG 4
 
 /* Status field (4.6.1), from cqe.status. */
-#define NVME_STATUS_PHASE(s) ((s) & 0x1)
-#define NVME_STATUS_SC(s)    (((s) >> 1) & 0xff)  /* status code */
-#define NVME_STATUS_SCT(s)   (((s) >> 9) & 0x7)   /* status code type */
-#define NVME_STATUS_MORE(s)  (((s) >> 14) & 0x1)
-#define NVME_STATUS_DNR(s)   (((s) >> 15) & 0x1)  /* do not retry */
-#define NVME_STATUS_OK(s)    (((s) & 0xfffe) == 0)
+#define NVME_STATUS_PHASE(s) ((unsigned int)(s) & 0x1)
+#define NVME_STATUS_SC(s)    (((unsigned int)(s) >> 1) & 0xff)  /* status code */
+#define NVME_STATUS_SCT(s)   (((unsigned int)(s) >> 9) & 0x7)   /* status code type */
+#define NVME_STATUS_MORE(s)  (((unsigned int)(s) >> 14) & 0x1)
+#define NVME_STATUS_DNR(s)   (((unsigned int)(s) >> 15) & 0x1)  /* do not retry */
+#define NVME_STATUS_OK(s)    (((unsigned int)(s) & 0xfffe) == 0)
 
 #define NVME_SCT_GENERIC  0
 #define NVME_SCT_CMD      1
@@ -130,7 +130,7 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQ entry is 16 bytes");
 #define NVME_IDNS_NLBAF  25    /* number of LBA formats, 0-based */
 #define NVME_IDNS_FLBAS  26    /* formatted LBA size: index in bits 3:0 and 6:5 */
 #define NVME_IDNS_LBAF   128   /* LBA formats, 4 bytes each */
-#define NVME_LBAF_MS(f)    ((f) & 0xffff)        /* metadata bytes per LBA */
-#define NVME_LBAF_LBADS(f) (((f) >> 16) & 0xff)  /* LBA data size: 1 << LBADS */
+#define NVME_LBAF_MS(f)    ((unsigned int)(f) & 0xffff)        /* metadata bytes per LBA */
+#define NVME_LBAF_LBADS(f) (((unsigned int)(f) >> 16) & 0xff)  /* LBA data size: 1 << LBADS */
 
 #endif

@@ -49,9 +49,10 @@ struct iommufd_device;
 
 /**
  * enum iommufd_backend - the kernel path a context drives.
- * @IOMMUFD_BACKEND_AUTO:  choose at context creation: CDEV if the kernel has
- *                         iommufd and VFIO device cdevs, else GROUP if it has
- *                         iommufd, else TYPE1.
+ * @IOMMUFD_BACKEND_AUTO:  choose at context creation: CDEV if /dev/iommu
+ *                         opens and the kernel registered VFIO device cdevs
+ *                         ("vfio-dev" in /proc/devices), else GROUP if it
+ *                         registered VFIO groups ("vfio"), else TYPE1.
  * @IOMMUFD_BACKEND_CDEV:  /dev/iommu + /dev/vfio/devices/vfioN
  *                         (VFIO_DEVICE_BIND_IOMMUFD, Linux 6.6+).
  * @IOMMUFD_BACKEND_GROUP: /dev/iommu + /dev/vfio/N: the group is joined to
@@ -95,8 +96,9 @@ enum iommufd_log_level {
  * @msg:   one line without a trailing newline, naming the path or device
  *         concerned and, for errors, the fix.  Valid only during the call.
  *
- * Called from whichever thread made the failing call; must not call back
- * into the library on the same context.
+ * Called from whichever thread made the call that logs (errors, and at
+ * higher levels progress of calls that succeed); must not call back into
+ * the library on the same context.
  */
 typedef void (*iommufd_log_fn)(void *data, int level, const char *msg);
 
@@ -127,33 +129,37 @@ struct iommufd_ctx_opts {
  * @opts: options, or NULL for defaults.
  * @out:  receives the context.
  *
- * Opens /dev/iommu (CDEV, GROUP) or nothing yet (TYPE1 opens one
- * /dev/vfio/vfio container per IOAS).
+ * Opens /dev/iommu (CDEV, GROUP), or (TYPE1) opens and checks one
+ * /dev/vfio/vfio container, which becomes the first IOAS's; every further
+ * TYPE1 IOAS opens its own.
  *
- * Errors: -EINVAL bad argument; -ENODEV the requested path does not exist
- * on this kernel (the log says which module or option is missing);
- * -EACCES the node is not accessible (the log names it); -ENOMEM.
- * Source: IOMMU_IOAS_ALLOC and VFIO_GET_API_VERSION probes,
- * include/uapi/linux/iommufd.h and include/uapi/linux/vfio.h.
+ * Errors: -EINVAL bad argument or bad LIBIOMMUFD_BACKEND; -ENODEV the
+ * requested path (or, for AUTO, any path) does not exist on this kernel (the
+ * log says which module or option is missing); -EACCES/-EPERM the node is
+ * not accessible (the log names it); -ENOMEM; other open(2) errors.
+ * Source: /proc/devices, VFIO_GET_API_VERSION and VFIO_CHECK_EXTENSION,
+ * include/uapi/linux/vfio.h.
  */
 int iommufd_ctx_create(const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out);
 
 /**
  * iommufd_ctx_adopt_fd() - make a context from an already-open fd.
  * @fd:   an open /dev/iommu fd (gives a CDEV or GROUP context) or an open
- *        /dev/vfio/vfio container fd (gives a TYPE1 context whose first IOAS
- *        uses it).
+ *        legacy /dev/vfio/vfio container fd (gives a TYPE1 context whose
+ *        first IOAS uses it).  An fd of iommufd's compat /dev/vfio/vfio is an
+ *        iommufd and gives a CDEV or GROUP context.
  *
- * Ownership of adopted fds (this and the two device adopt functions): an
- * argument rejected with -EINVAL or -EBADF leaves the fd with the caller;
- * once the arguments are accepted the library owns the fd, closes it on
- * destroy, and has closed it if the call fails.
+ * Ownership of adopted fds (this and the two device adopt functions): the
+ * library works on a duplicate, so on failure the caller's fd is untouched
+ * and still the caller's; on success the library owns it and closes it
+ * when the object is destroyed (a TYPE1 container: with the first IOAS).
  * @opts: options, or NULL; opts->backend must be AUTO or match the fd.
  * @out:  receives the context.
  *
  * For a VMM handed /dev/iommu by its management layer.  Errors: -EBADF not an
  * open fd; -ENOTTY the fd is neither iommufd nor a VFIO container; -EINVAL
- * the backend requested does not match the fd.
+ * bad options, or the backend requested does not match the fd; -ENODEV an
+ * iommufd on a kernel whose VFIO has neither cdevs nor groups; -ENOMEM.
  */
 int iommufd_ctx_adopt_fd(int fd, const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out);
 
@@ -261,9 +267,10 @@ int64_t iommufd_ioas_get_alignment(struct iommufd_ioas *ioas);
  * iommufd_ioas_reserve() - keep the library's allocator away from an IOVA
  * range (for example a window the guest owns or a device's magic
  * addresses).  Fixed mappings there fail with -EEXIST too.  @iova and @len
- * must be page aligned; -EEXIST if a mapping overlaps; -ERANGE outside the
- * usable ranges.  Undone by iommufd_ioas_unreserve() with the same bounds
- * (-ENOENT if no such reservation).
+ * must be page aligned; -EEXIST if a mapping or another reservation
+ * overlaps; -ERANGE outside the usable ranges.  Undone by
+ * iommufd_ioas_unreserve() with exactly the same bounds (-ENOENT if there
+ * is no such reservation).
  */
 int iommufd_ioas_reserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
 int iommufd_ioas_unreserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
@@ -309,13 +316,20 @@ struct iommufd_map_opts {
  *
  * The pages are pinned until unmapped.  The library chooses the IOVA unless
  * IOMMUFD_MAP_FIXED: lowest fit inside the usable ranges, the alignment,
- * and @opts->iova_max, never IOVA 0; O(log n) in live mappings.
+ * and @opts->iova_max, never IOVA 0.  The search is O(log n) in the free
+ * ranges when the alignment is the page size; a larger alignment can make
+ * it visit more free ranges whose starts are misaligned.  A fixed @iova and
+ * @len must be multiples of iommufd_ioas_get_alignment().  On a TYPE1 IOAS
+ * with no device yet the mapping is recorded and made (pinned, checked) when
+ * the first device attaches, so -ENOMEM/-EFAULT surface from
+ * iommufd_device_open() then.
  *
- * Errors: -EINVAL bad flags, zero or unaligned length or address, overflow;
- * -ERANGE a fixed IOVA outside the usable ranges or above iova_max;
- * -EEXIST a fixed IOVA overlaps a mapping; -ENOSPC no free IOVA range fits;
- * -ENOMEM RLIMIT_MEMLOCK exhausted or no memory (the log says which and what
- * to raise); -EFAULT @vaddr is not mapped in the process.
+ * Errors: -EINVAL bad flags, zero or unaligned length or address, overflow,
+ * iova_max below the alignment; -ERANGE a fixed IOVA outside the usable
+ * ranges or above iova_max; -EEXIST a fixed IOVA overlaps a mapping or a
+ * reservation; -ENOSPC no free IOVA range fits; -ENOMEM RLIMIT_MEMLOCK
+ * exhausted or no memory (the log says which and what to raise); -EFAULT
+ * @vaddr is not mapped in the process.
  * Source: IOMMU_IOAS_MAP, VFIO_IOMMU_MAP_DMA.
  */
 int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
@@ -326,8 +340,9 @@ int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_
  * @iova, @len: exactly the IOVA and length of a mapping made by
  *              iommufd_ioas_map() on this IOAS.
  *
- * Errors: -ENOENT nothing is mapped at @iova; -EINVAL @len differs from the
- * mapping's length (nothing changes).  The IOVA returns to the allocator.
+ * Errors: -ENOENT no mapping starts at @iova (an address inside a mapping
+ * is not its start); -EINVAL @len differs from the mapping's length
+ * (nothing changes).  The IOVA returns to the allocator.
  * Source: IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA.
  */
 int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
@@ -400,11 +415,17 @@ struct iommufd_device_opts {
  * the first), VFIO_GROUP_GET_DEVICE_FD.  All devices of one IOMMU group
  * share one group fd and must use the same IOAS.
  *
- * Errors: -EINVAL bad argument; -ENODEV not a VFIO device, or not bound to
- * vfio-pci (the log says how to bind it); -EBUSY the IOMMU group is not
- * viable (the log names the device that holds it) or the device is open
- * elsewhere; -EACCES no permission (the log names the node and the fix);
- * -EEXIST the group already uses another IOAS of this context.
+ * Errors: -EINVAL bad argument (on CDEV also the kernel's answer when the
+ * device's group is attached to another IOAS); -ENODEV not a VFIO device,
+ * or not bound to vfio-pci (the log says how to bind it); -EBUSY the IOMMU
+ * group is not viable (the log names the device that holds it) or the
+ * device is open elsewhere; -EACCES/-EPERM no permission (the log names the
+ * node and the fix); -EEXIST (GROUP, TYPE1) the group already uses another
+ * IOAS of this context; -ERANGE mappings or reservations of @ioas lie
+ * outside the IOVA ranges this device allows; -ENOMEM/-EFAULT (TYPE1)
+ * replaying mappings made before the first device failed (see
+ * iommufd_ioas_map()); -ENAMETOOLONG; other errors of open(2) and the
+ * ioctls named above.
  */
 int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struct iommufd_device_opts *opts,
 			struct iommufd_device **out);
@@ -421,7 +442,8 @@ int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct
 /**
  * iommufd_device_adopt_group_fd() - like iommufd_device_open() for device
  * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
- * group fd that is not in a container yet.  GROUP and TYPE1 only
+ * group fd that is not in a container yet (-EBUSY if it is; -EINVAL if it is
+ * not @name's group).  GROUP and TYPE1 only
  * (-EOPNOTSUPP on CDEV, the fd stays the caller's).  Once accepted the
  * context owns @group_fd (shared by later devices of the group, closed with
  * the last of them, or at once if the call fails).
@@ -505,9 +527,11 @@ int iommufd_device_get_region_info(struct iommufd_device *dev, unsigned int inde
 
 /**
  * iommufd_device_map_region() - mmap a whole region (a BAR) read/write,
- * shared.  @addr receives the mapping, @len its size in bytes.
+ * shared.  @addr receives the mapping, @len its size in bytes.  Mapping a
+ * region twice returns the same mapping.
  * Errors: -EOPNOTSUPP the region cannot be mmapped (use
- * iommufd_device_region_read()/write()); -EINVAL bad index.
+ * iommufd_device_region_read()/write()); -EINVAL bad index (regions 16 and
+ * above are never mmapped; read/write works for every index).
  */
 int iommufd_device_map_region(struct iommufd_device *dev, unsigned int index, void **addr, size_t *len);
 
@@ -536,7 +560,9 @@ int iommufd_device_config_write(struct iommufd_device *dev, uint64_t off, const 
 
 /**
  * iommufd_device_set_bus_master() - set or clear the PCI command register's
- * bus-master bit: a PCI device does no DMA until it is set.
+ * bus-master bit: a PCI device does no DMA until it is set.  A
+ * read-modify-write: do not race it with iommufd_device_config_write() of
+ * the command register.
  */
 int iommufd_device_set_bus_master(struct iommufd_device *dev, bool enable);
 
@@ -556,9 +582,10 @@ int iommufd_device_get_irq_count(struct iommufd_device *dev, unsigned int type);
 /**
  * iommufd_device_irq_enable() - deliver vectors @start .. @start+@count-1 of
  * @type to eventfds.  @eventfds[i] is the eventfd for vector @start+i, or -1
- * to leave that vector unassigned.  For MSI/MSI-X, enabling replaces the
- * previous set (VFIO's rule); INTX is unmasked automatically after each
- * interrupt only if the caller unmasks it: iommufd_device_irq_unmask().
+ * to detach that vector.  @count is at most 2048.  For MSI/MSI-X that are
+ * already enabled, only the given vectors change (VFIO's rule).  VFIO masks
+ * INTx when it fires; the caller unmasks it after handling it with
+ * iommufd_device_irq_unmask().
  * Source: VFIO_DEVICE_SET_IRQS with VFIO_IRQ_SET_DATA_EVENTFD.
  */
 int iommufd_device_irq_enable(struct iommufd_device *dev, unsigned int type, unsigned int start, unsigned int count,
@@ -571,7 +598,8 @@ int iommufd_device_irq_disable(struct iommufd_device *dev, unsigned int type);
 int iommufd_device_irq_unmask(struct iommufd_device *dev, unsigned int type, unsigned int index);
 
 /**
- * iommufd_device_reset() - function-level reset (VFIO_DEVICE_RESET).
+ * iommufd_device_reset() - reset the device with whatever method the kernel
+ * has for it (FLR, PM, bus reset...): VFIO_DEVICE_RESET.
  * -EOPNOTSUPP if the device has no reset method.
  */
 int iommufd_device_reset(struct iommufd_device *dev);

@@ -97,7 +97,7 @@ int main(void)
 	struct iommufd_iova_range r[32];
 	uint8_t *src, *sent, *old;
 	uint64_t src_iova, sent_iova, hole, old_iova;
-	char fault[1024];
+	char fault[2048];
 	int kfd, n;
 
 	itest_start("edu_unmapped");

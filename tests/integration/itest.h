@@ -584,10 +584,16 @@ static inline int itest_sysfs_group(const char *bdf)
 	return atoi(s ? s + 1 : target);
 }
 
-/* "/dev/vfio/devices/vfioN" of PCI device @bdf, or "" when it has no cdev. */
-static inline void itest_sysfs_cdev(const char *bdf, char *out, size_t len)
+/*
+ * "/dev/vfio/devices/vfioN" for PCI device @bdf, from the vfio-dev entry in
+ * sysfs, or "" if there is none.  The sysfs entry exists on kernels without
+ * CONFIG_VFIO_DEVICE_CDEV too (6.12 registers the class device with no
+ * node): with @need_node, "" unless the character device node exists.
+ */
+static inline void itest_sysfs_cdev(const char *bdf, char *out, size_t len, bool need_node)
 {
 	char path[128];
+	struct stat st;
 	DIR *d;
 	struct dirent *de;
 
@@ -598,10 +604,12 @@ static inline void itest_sysfs_cdev(const char *bdf, char *out, size_t len)
 		return;
 	while ((de = readdir(d)))
 		if (!strncmp(de->d_name, "vfio", 4)) {
-			snprintf(out, len, "/dev/vfio/devices/%s", de->d_name);
+			snprintf(out, len, "/dev/vfio/devices/%.40s", de->d_name);
 			break;
 		}
 	closedir(d);
+	if (need_node && out[0] && (stat(out, &st) < 0 || !S_ISCHR(st.st_mode)))
+		out[0] = '\0';
 }
 
 #endif

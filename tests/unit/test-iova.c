@@ -7,7 +7,6 @@
  * that one test skips itself and everything else still runs.
  */
 #include <errno.h>
-#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1109,6 +1108,21 @@ static void test_random_odd_base(void **state)
 
 /* ---- scaling: nodes visited, not time ---- */
 
+static unsigned int ceil_log2(uint64_t x)
+{
+	unsigned int k = 0;
+
+	while (k < 64 && (1ULL << k) < x)
+		k++;
+	return k;
+}
+
+/* A small multiple of log2 f: about two root-to-leaf paths of an AVL tree. */
+static uint64_t visit_bound(size_t f)
+{
+	return 3 * (uint64_t)ceil_log2(f) + 4;
+}
+
 static uint64_t visits_of(struct ifd_iova_space *s, uint64_t len,
 			  uint64_t align, uint64_t min, uint64_t max_last,
 			  uint64_t expect)
@@ -1132,7 +1146,6 @@ static void test_scaling(void **state)
 	struct rng r = { 0xb7e151628aed2a6bULL };
 	const uint64_t base = 1ULL << 30;
 	uint64_t v, vmax = 0, vsum = 0, bound;
-	double lg;
 	int i, n;
 
 	(void)state;
@@ -1146,13 +1159,12 @@ static void test_scaling(void **state)
 	assert_int_equal(ifd_iova_validate(s), 0);
 	ifd_iova_get_stats(s, &st);
 	assert_int_equal(st.free_intervals, LIVE + 1);
-	lg = log2((double)st.free_intervals);
-	bound = (uint64_t)(3 * lg) + 4;
+	bound = visit_bound(st.free_intervals);
 
 	v = visits_of(s, PG, PG, 0, UINT64_MAX, base);
-	print_message("f=%zu height=%d log2(f)=%.1f; bound %llu\n",
-		      st.free_intervals, st.tree_height, lg,
-		      (unsigned long long)bound);
+	print_message("f=%zu height=%d ceil(log2 f)=%u; bound %llu\n",
+		      st.free_intervals, st.tree_height,
+		      ceil_log2(st.free_intervals), (unsigned long long)bound);
 	print_message("  first hole (4K):            %llu visits\n",
 		      (unsigned long long)v);
 	assert_true(v <= bound);
@@ -1210,7 +1222,7 @@ static void test_scaling(void **state)
 		vsum += v;
 		if (v > vmax)
 			vmax = v;
-		bound = (uint64_t)(3 * log2((double)st.free_intervals)) + 4;
+		bound = visit_bound(st.free_intervals);
 		assert_true(v <= bound);
 	}
 	print_message("  random 1-16 pages, %d live, %zu free intervals, "
@@ -1251,7 +1263,7 @@ static void test_unlucky_alignment(void **state)
 	/* Without alignment the first hole fits at once. */
 	assert_int_equal(alloc_ok(s, PG, 1, 0, UINT64_MAX), 0x800);
 	ifd_iova_get_stats(s, &st);
-	assert_true(st.last_alloc_visits <= 3 * log2(HOLES) + 4);
+	assert_true(st.last_alloc_visits <= visit_bound(HOLES + 1));
 	ifd_iova_space_destroy(s);
 }
 

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A fake Linux kernel for the unit tests: a struct ifd_sys whose calls land
+ * in a model of /dev/iommu (iommufd), the VFIO container, VFIO groups, VFIO
+ * device cdevs, sysfs and /proc/devices, so every backend of the library can
+ * run unprivileged, deterministically, with fault injection and a call log.
+ *
+ * One fake kernel exists at a time: fake_kernel_create() makes it "current"
+ * (the ifd_sys entry points take no context argument) and
+ * fake_kernel_destroy() clears it.  Everything is guarded by one mutex, so
+ * the library may call in from many threads.
+ *
+ * What is modelled (semantics from include/uapi/linux/iommufd.h and
+ * include/uapi/linux/vfio.h of Linux 7.3, and the drivers behind them):
+ *  - files with reference counts: a device fd keeps its group file alive, a
+ *    group keeps its container or iommufd alive, an mmap keeps its device
+ *    file alive; the release of the last reference tears down what the real
+ *    kernel tears down (unbind, detach, container losing its IOMMU, ...).
+ *  - fds are numbered from FK_FD_BASE (lowest free first) so they never
+ *    collide with real fds.
+ *  - iommufd: IOMMU_DESTROY, IOAS_ALLOC, IOAS_IOVA_RANGES (EMSGSIZE,
+ *    out_iova_alignment), IOAS_MAP (kernel-chosen or FIXED_IOVA, -EEXIST on
+ *    overlap, -EINVAL on reserved IOVA), IOAS_UNMAP (-ENOENT), IOMMU_VFIO_IOAS;
+ *    attaching a device narrows the IOAS (aperture, reserved windows) and may
+ *    fail with -EADDRINUSE; one auto HWPT per IOAS with devices.
+ *  - VFIO container (type1 v1/v2): API version, extensions, SET_IOMMU only
+ *    after a group joined, GET_INFO with an argsz-growing capability chain
+ *    (migration, DMA avail, IOVA ranges: in that order), MAP_DMA/UNMAP_DMA;
+ *    the container loses its IOMMU and mappings with its last group.
+ *  - VFIO groups: one open at a time, viability from the drivers of the
+ *    group's devices, SET_CONTAINER with a container or an iommufd fd,
+ *    UNSET_CONTAINER, GET_DEVICE_FD (attaches to the compat IOAS with
+ *    iommufd).  As in the kernel, a device may be opened several times
+ *    through its group unless it is marked exclusive (then -EBUSY).
+ *  - VFIO device cdevs: BIND_IOMMUFD (one bind per device, -EBUSY on a
+ *    non-viable group), ATTACH_IOMMUFD_PT (replace allowed), DETACH.
+ *  - device fds: GET_INFO, GET_REGION_INFO, GET_IRQ_INFO, SET_IRQS (eventfds,
+ *    unmask), RESET; pread/pwrite on memory-backed regions (a config space
+ *    with a writable command register); mmap of BAR0 (memfd-backed, so the
+ *    mmap and pread/pwrite see the same bytes).
+ *  - pinned-page accounting against a configurable memlock limit (-ENOMEM).
+ *
+ * dup() gives a second fd on the same open file, as F_DUPFD_CLOEXEC does.
+ *
+ * Fault injection counts the "counted" calls: every ifd_sys call except
+ * getenv and page_size (which cannot fail).  A failed close still closes the
+ * fd, as on Linux.  getenv passes through to the process environment (tests
+ * setenv()/unsetenv()), page_size returns the configured page size.
+ */
+#ifndef FAKE_KERNEL_H
+#define FAKE_KERNEL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "internal.h"
+
+#define FK_FD_BASE 1000
+
+enum fk_flavour {
+	FK_LINUX_7_3 = 0,      /* iommufd + VFIO cdev + VFIO group + container */
+	FK_LINUX_NOCDEV,       /* iommufd + VFIO group + container, no cdev */
+	FK_LINUX_6_12,         /* legacy VFIO container and groups only */
+	FK_LINUX_IOMMUFD_ONLY, /* /dev/iommu, but no VFIO module loaded */
+	FK_LINUX_NONE,         /* neither iommufd nor VFIO */
+};
+
+struct fk_config {
+	enum fk_flavour flavour;
+	uint64_t memlock;              /* bytes the user may pin; 0 = unlimited */
+	long page_size;                /* CPU page size; 0 = 4096 */
+	unsigned int dma_entry_limit;  /* type1 dma_entry_limit; 0 = 65535 */
+	bool type1_v1_only;            /* the container offers no TYPE1v2 */
+	bool api_version_bad;          /* VFIO_GET_API_VERSION returns 1 */
+	bool no_compat_ioctls;         /* /dev/iommu refuses VFIO ioctls */
+};
+
+struct fk_range {
+	uint64_t start, last; /* inclusive */
+};
+
+#define FK_MAX_RESV 4
+
+/* A device; zero fields take the defaults in brackets. */
+struct fk_dev_desc {
+	const char *name;       /* "0000:00:04.0" or an mdev UUID */
+	int group;              /* IOMMU group number */
+	bool no_group;          /* no iommu_group link (IOMMU off) */
+	const char *driver;     /* [vfio-pci]; "" = bound to no driver */
+	bool mdev;              /* lives under /sys/bus/mdev */
+	bool no_cdev;           /* no vfio-dev/vfioN even on a cdev kernel */
+	bool no_reset;          /* VFIO_DEVICE_FLAGS_RESET clear */
+	bool exclusive;         /* refuses a second GET_DEVICE_FD: -EBUSY */
+	uint64_t bar0_size;     /* [0x1000] mmappable, read/write */
+	uint64_t bar2_size;     /* [0x4000] read/write, not mmappable */
+	unsigned int msix;      /* [8] MSI-X vectors */
+	uint64_t aperture_last; /* [2^39 - 1] highest IOVA of the IOMMU */
+	uint64_t pgsize;        /* [4096] smallest IOMMU page */
+	struct fk_range resv[FK_MAX_RESV]; /* [the MSI window 0xfee00000-0xfeefffff] */
+	unsigned int nresv;
+	bool no_resv;           /* no reserved window at all */
+};
+
+#define FK_MSI_START 0xfee00000ULL
+#define FK_MSI_LAST  0xfeefffffULL
+#define FK_APERTURE_LAST ((1ULL << 39) - 1)
+
+/* One mapping as the fake kernel holds it. */
+struct fk_map {
+	uint64_t iova, len, va;
+	uint32_t prot; /* 1 read, 2 write */
+};
+
+/* One logged call. */
+struct fk_call {
+	char op[10];        /* open close dup ioctl mmap munmap read write pread pwrite readlink stat fstat listdir */
+	char target[80];    /* the path, or the label of the fd ("iommufd", "group/5", "cdev/0000:00:04.0") */
+	char detail[64];    /* ioctl name (+ argument), or region access "r7+0x4/2" */
+	int fd;
+	int err;            /* errno of a failure, 0 on success */
+	bool injected;      /* failed by fake_kernel_fail_*() */
+	bool significant;   /* shown by fake_kernel_trace() without FK_TRACE_ALL */
+	uint64_t len;       /* pread/pwrite/mmap bytes */
+	uint64_t off;       /* pread/pwrite offset inside the region */
+	int region;         /* pread/pwrite/mmap region index, -1 otherwise */
+};
+
+/* Lifetime. */
+struct fake_kernel *fake_kernel_create(const struct fk_config *cfg); /* NULL: 7.3 defaults */
+void fake_kernel_destroy(struct fake_kernel *fk);
+const struct ifd_sys *fake_kernel_sys(struct fake_kernel *fk);
+
+/* World description. */
+int fake_kernel_add_device(struct fake_kernel *fk, const struct fk_dev_desc *d);
+/* The /dev/vfio/devices/vfioN node of a device ("" if none). */
+const char *fake_kernel_cdev_path(struct fake_kernel *fk, const char *name);
+/* Rebind a device to another driver ("" = unbind). */
+int fake_kernel_set_driver(struct fake_kernel *fk, const char *name, const char *driver);
+/* open() of this path (as given or canonical) fails with EACCES. */
+void fake_kernel_deny(struct fake_kernel *fk, const char *path);
+void fake_kernel_set_memlock(struct fake_kernel *fk, uint64_t bytes);
+/* Another process holds the group open / the device bound through its cdev. */
+void fake_kernel_hold_group(struct fake_kernel *fk, int group, bool hold);
+void fake_kernel_hold_device(struct fake_kernel *fk, const char *name, bool hold);
+
+/* State inspection. */
+int fake_kernel_open_fds(struct fake_kernel *fk);     /* fds in the fd table */
+int fake_kernel_live_files(struct fake_kernel *fk);   /* open file descriptions (fds, mmaps, group links) */
+int fake_kernel_live_mmaps(struct fake_kernel *fk);
+uint64_t fake_kernel_pinned(struct fake_kernel *fk);  /* bytes charged to memlock */
+bool fake_kernel_fd_is_open(struct fake_kernel *fk, int fd);
+/* Mappings of IOAS @ioas_id of iommufd @fd, or of container @fd; sorted. */
+size_t fake_kernel_get_maps(struct fake_kernel *fk, int fd, uint32_t ioas_id, struct fk_map *out, size_t max);
+/* Usable IOVA ranges of an IOAS (iommufd) or container, and whether the
+ * container has its IOMMU set (-1: not a container). */
+size_t fake_kernel_get_ranges(struct fake_kernel *fk, int fd, uint32_t ioas_id, struct fk_range *out, size_t max);
+int fake_kernel_container_iommu(struct fake_kernel *fk, int fd);
+/* Objects alive in an iommufd (IOAS, HWPT, devices). */
+int fake_kernel_iommufd_objects(struct fake_kernel *fk, int fd);
+
+/* Devices. */
+int fake_kernel_dev_open_count(struct fake_kernel *fk, const char *name);
+uint32_t fake_kernel_dev_ioas(struct fake_kernel *fk, const char *name); /* attached IOAS id, 0 */
+uint8_t *fake_kernel_dev_config(struct fake_kernel *fk, const char *name); /* 256 bytes */
+uint8_t *fake_kernel_dev_region_mem(struct fake_kernel *fk, const char *name, unsigned int index);
+int fake_kernel_dev_resets(struct fake_kernel *fk, const char *name);
+/* The eventfd behind vector @vec of irq type @type, or -1. */
+int fake_kernel_dev_irq_fd(struct fake_kernel *fk, const char *name, unsigned int type, unsigned int vec);
+int fake_kernel_dev_irq_unmasks(struct fake_kernel *fk, const char *name, unsigned int type);
+/* Signal the vector's eventfd as the hardware would: 0, or -ENOENT. */
+int fake_kernel_fire_irq(struct fake_kernel *fk, const char *name, unsigned int type, unsigned int vec);
+
+/* Fault injection.  After this call, the @n-th counted call (1 = the next
+ * one) fails with @err.  fake_kernel_fail_match() counts only calls whose
+ * op or detail begins with @what (e.g. "IOMMU_IOAS_MAP", "open"). */
+void fake_kernel_fail_nth(struct fake_kernel *fk, unsigned long n, int err);
+void fake_kernel_fail_match(struct fake_kernel *fk, const char *what, unsigned long n, int err);
+void fake_kernel_fail_clear(struct fake_kernel *fk);
+bool fake_kernel_fault_fired(struct fake_kernel *fk);
+unsigned long fake_kernel_calls(struct fake_kernel *fk); /* counted calls so far */
+
+/* Call log. */
+size_t fake_kernel_log_count(struct fake_kernel *fk);
+bool fake_kernel_log_get(struct fake_kernel *fk, size_t i, struct fk_call *out);
+void fake_kernel_log_clear(struct fake_kernel *fk);
+void fake_kernel_log_enable(struct fake_kernel *fk, bool on);
+/* Calls whose op is @op (NULL: any) and whose target or detail begins with
+ * @what (NULL: any), since the last clear. */
+size_t fake_kernel_log_find(struct fake_kernel *fk, const char *op, const char *what);
+/* Index of the first logged call at or after @from matching op/what, or -1. */
+long fake_kernel_log_index(struct fake_kernel *fk, size_t from, const char *op, const char *what);
+
+#define FK_TRACE_ALL 1u /* include sysfs and /proc accesses */
+/* The log as "op target detail[ = ERRNO]" lines joined with '\n' (malloc'ed). */
+char *fake_kernel_trace(struct fake_kernel *fk, unsigned int flags);
+/* Assert that the significant calls since the last clear are exactly @expect
+ * (NULL-terminated), then clear the log. */
+#define fk_expect_trace(fk, ...) fk_expect_trace_(fk, __FILE__, __LINE__, (const char *[]){ __VA_ARGS__, NULL })
+void fk_expect_trace_(struct fake_kernel *fk, const char *file, int line, const char *const *expect);
+
+/* ------------------------------------------------------------------------ */
+/* Log capture for the library's log_fn.                                    */
+
+struct fk_logcap {
+	pthread_mutex_t lock;
+	char *text;     /* every message, one per line */
+	size_t len;
+	unsigned int count;
+	unsigned int errors; /* messages at IOMMUFD_LOG_ERR */
+};
+
+void fk_logcap_init(struct fk_logcap *c);
+void fk_logcap_free(struct fk_logcap *c);
+void fk_logcap_clear(struct fk_logcap *c);
+void fk_logcap_fn(void *data, int level, const char *msg);
+bool fk_logcap_has(struct fk_logcap *c, const char *needle);
+
+/* ------------------------------------------------------------------------ */
+/* Conveniences shared by the test programs.                                */
+
+/* A context on the fake kernel; cap may be NULL (then the default log). */
+static inline int fk_ctx_create(struct fake_kernel *fk, enum iommufd_backend backend, struct fk_logcap *cap,
+				struct iommufd_ctx **out)
+{
+	struct iommufd_ctx_opts o = {
+		.sz = sizeof(o),
+		.backend = backend,
+		.log_fn = cap ? fk_logcap_fn : NULL,
+		.log_data = cap,
+		.log_level = cap ? IOMMUFD_LOG_DEBUG : 0,
+	};
+
+	return ifd_ctx_create_sys(&o, fake_kernel_sys(fk), -1, out);
+}
+
+/* The standard test machine: a 7.3-style kernel (or @flavour) with
+ *   0000:00:04.0  group 5, vfio-pci, vfio0 (cdev)
+ *   0000:00:05.0  group 6, vfio-pci, vfio1
+ *   0000:00:05.1  group 6, vfio-pci, vfio2   (shares group 6)
+ *   0000:00:06.0  group 7, vfio-pci, vfio3, no reset
+ *   0000:00:07.0  group 8, e1000e            (not bound to VFIO)
+ *   0000:00:08.0  group 9, vfio-pci, vfio4
+ *   0000:00:08.1  group 9, e1000e            (makes group 9 non-viable)
+ *   0000:00:09.0  group 10, unbound
+ *   c0ffee00-0000-4000-8000-000000000001  mdev, group 11, vfio5
+ */
+#define FK_DEV_A      "0000:00:04.0"
+#define FK_DEV_B      "0000:00:05.0"
+#define FK_DEV_B2     "0000:00:05.1"
+#define FK_DEV_NORESET "0000:00:06.0"
+#define FK_DEV_HOST   "0000:00:07.0"
+#define FK_DEV_NV     "0000:00:08.0"
+#define FK_DEV_NV_CULPRIT "0000:00:08.1"
+#define FK_DEV_UNBOUND "0000:00:09.0"
+#define FK_MDEV       "c0ffee00-0000-4000-8000-000000000001"
+#define FK_GROUP_A 5
+#define FK_GROUP_B 6
+struct fake_kernel *fk_standard(enum fk_flavour flavour);
+
+#endif
