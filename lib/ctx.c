@@ -112,6 +112,7 @@ static int choose_iommufd_flavour(struct iommufd_ctx *ctx, enum iommufd_backend 
 static int open_auto(struct iommufd_ctx *ctx)
 {
 	int r = ifd_backend_cdev.ctx_open(ctx);
+	bool have_iommufd = r == 0;
 
 	if (r == 0) {
 		r = choose_iommufd_flavour(ctx, IOMMUFD_BACKEND_AUTO);
@@ -128,8 +129,13 @@ static int open_auto(struct iommufd_ctx *ctx)
 	ctx->ops = &ifd_backend_type1;
 	r = ctx->ops->ctx_open(ctx);
 	if (r == -ENOENT || r == -ENODEV) {
-		ifd_err(ctx, "neither /dev/iommu nor /dev/vfio/vfio exists: load the VFIO modules "
-			"(modprobe vfio-pci; for iommufd also modprobe iommufd)");
+		if (have_iommufd)
+			ifd_err(ctx, "/dev/iommu exists but VFIO registered neither device cdevs nor groups, and "
+				"the legacy container is unusable: load vfio-pci (modprobe vfio-pci)");
+		else if (r == -ENOENT)
+			ifd_err(ctx, "neither /dev/iommu nor /dev/vfio/vfio exists: load the VFIO modules "
+				"(modprobe vfio-pci; for iommufd also modprobe iommufd)");
+		/* else open_container() already said what is wrong with it. */
 		r = -ENODEV;
 	}
 	return r;
@@ -220,7 +226,7 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 
 	if (adopt_fd >= 0) {
 		work = ifd_dup(ctx, adopt_fd);
-		r = work < 0 ? -EBADF : adopt(ctx, work, want);
+		r = work < 0 ? work : adopt(ctx, work, want);
 	}
 	else if (want == IOMMUFD_BACKEND_AUTO)
 		r = open_auto(ctx);

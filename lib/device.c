@@ -155,7 +155,7 @@ IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, c
 	if (!dev)
 		return ifd_ret(-ENOMEM);
 	dev->fd = ifd_dup(ioas->ctx, fd);
-	r = dev->fd < 0 ? -EBADF : ifd_resolve_cdev_fd(ioas->ctx, dev->fd, dev);
+	r = dev->fd < 0 ? dev->fd : ifd_resolve_cdev_fd(ioas->ctx, dev->fd, dev);
 	if (r == 0)
 		r = dev_open_common(ioas, dev, -1);
 	if (r < 0) {
@@ -186,7 +186,7 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	if (!dev)
 		return ifd_ret(-ENOMEM);
 	work = ifd_dup(ioas->ctx, group_fd);
-	r = work < 0 ? -EBADF : ifd_resolve_device(ioas->ctx, name, dev);
+	r = work < 0 ? work : ifd_resolve_device(ioas->ctx, name, dev);
 	if (r < 0)
 		ifd_close(ioas->ctx, work);
 	else

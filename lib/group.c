@@ -102,7 +102,10 @@ void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g)
 {
 	if (!g || --g->refs)
 		return;
-	/* Closing the group fd also takes it out of its container. */
+	/* Closing our fd leaves the container only if nobody else holds the
+	 * file: a caller's adopted fd may.  Say it explicitly. */
+	if (g->in_container)
+		ifd_ioctl(ctx, g->fd, VFIO_GROUP_UNSET_CONTAINER, NULL);
 	ifd_list_del(&g->link);
 	ifd_close(ctx, g->fd);
 	free(g);

@@ -244,6 +244,7 @@ IFD_EXPORT int iommufd_ioas_unreserve(struct iommufd_ioas *ioas, uint64_t iova, 
 {
 	struct ifd_resv *found = NULL;
 	struct ifd_list *pos;
+	int r = -ENOENT;
 
 	if (!ioas_ok(ioas) || !range_ok(iova, len, (uint64_t)ioas->ctx->page_size))
 		return ifd_ret(-EINVAL);
@@ -259,12 +260,15 @@ IFD_EXPORT int iommufd_ioas_unreserve(struct iommufd_ioas *ioas, uint64_t iova, 
 		}
 	}
 	if (found) {
-		ifd_iova_release(ioas->space, iova, len);
-		ifd_list_del(&found->link);
+		/* Freeing can need a tree node: on -ENOMEM keep the record. */
+		r = ifd_iova_release(ioas->space, iova, len);
+		if (r == 0)
+			ifd_list_del(&found->link);
 	}
 	pthread_rwlock_unlock(&ioas->lock);
-	free(found);
-	return found ? 0 : ifd_ret(-ENOENT);
+	if (r == 0)
+		free(found);
+	return ifd_ret(r);
 }
 
 static uint64_t default_align(struct iommufd_ioas *ioas, const void *vaddr, uint64_t len)

@@ -159,7 +159,8 @@ int iommufd_ctx_create(const struct iommufd_ctx_opts *opts, struct iommufd_ctx *
  * For a VMM handed /dev/iommu by its management layer.  Errors: -EBADF not an
  * open fd; -ENOTTY the fd is neither iommufd nor a VFIO container; -EINVAL
  * bad options, or the backend requested does not match the fd; -ENODEV an
- * iommufd on a kernel whose VFIO has neither cdevs nor groups; -ENOMEM.
+ * iommufd on a kernel whose VFIO has neither cdevs nor groups; -ENOMEM;
+ * -EMFILE/-ENFILE no descriptor left for the working duplicate.
  */
 int iommufd_ctx_adopt_fd(int fd, const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out);
 
@@ -444,9 +445,10 @@ int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct
  * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
  * group fd that is not in a container yet (-EBUSY if it is; -EINVAL if it is
  * not @name's group).  GROUP and TYPE1 only
- * (-EOPNOTSUPP on CDEV, the fd stays the caller's).  Once accepted the
- * context owns @group_fd (shared by later devices of the group, closed with
- * the last of them, or at once if the call fails).
+ * (-EOPNOTSUPP on CDEV).  Ownership as for iommufd_ctx_adopt_fd(): on
+ * failure @group_fd is the caller's and out of any container; on success
+ * the context owns it (shared by later devices of the group, closed with the
+ * last of them).
  */
 int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const char *name,
 				  const struct iommufd_device_opts *opts, struct iommufd_device **out);

@@ -2549,6 +2549,16 @@ void fake_kernel_destroy(struct fake_kernel *fk)
 	free(fk);
 }
 
+void fake_kernel_destroy_current(void)
+{
+	struct fake_kernel *fk;
+
+	pthread_mutex_lock(&fk_lock);
+	fk = fk_cur;
+	pthread_mutex_unlock(&fk_lock);
+	fake_kernel_destroy(fk);
+}
+
 const struct ifd_sys *fake_kernel_sys(struct fake_kernel *fk)
 {
 	return &fk->sys;
@@ -2784,6 +2794,32 @@ size_t fake_kernel_get_ranges(struct fake_kernel *fk, int fd, uint32_t ioas_id, 
 	free(resv);
 	pthread_mutex_unlock(&fk_lock);
 	return n;
+}
+
+int fake_kernel_group_state(struct fake_kernel *fk, int fd)
+{
+	struct file *f;
+	int r = -1;
+
+	pthread_mutex_lock(&fk_lock);
+	f = fd_get(fk, fd);
+	if (f && f->kind == F_GROUP)
+		r = f->grp->container ? 1 : f->grp->iommufd ? 2 : 0;
+	pthread_mutex_unlock(&fk_lock);
+	return r;
+}
+
+int fake_kernel_cdev_bound(struct fake_kernel *fk, int fd)
+{
+	struct file *f;
+	int r = -1;
+
+	pthread_mutex_lock(&fk_lock);
+	f = fd_get(fk, fd);
+	if (f && f->kind == F_CDEV)
+		r = f->bound;
+	pthread_mutex_unlock(&fk_lock);
+	return r;
 }
 
 int fake_kernel_container_iommu(struct fake_kernel *fk, int fd)

@@ -131,6 +131,8 @@ struct fk_call {
 /* Lifetime. */
 struct fake_kernel *fake_kernel_create(const struct fk_config *cfg); /* NULL: 7.3 defaults */
 void fake_kernel_destroy(struct fake_kernel *fk);
+/* Destroy whatever fake kernel is current (a failed test's): for teardowns. */
+void fake_kernel_destroy_current(void);
 const struct ifd_sys *fake_kernel_sys(struct fake_kernel *fk);
 
 /* World description. */
@@ -158,6 +160,10 @@ size_t fake_kernel_get_maps(struct fake_kernel *fk, int fd, uint32_t ioas_id, st
  * container has its IOMMU set (-1: not a container). */
 size_t fake_kernel_get_ranges(struct fake_kernel *fk, int fd, uint32_t ioas_id, struct fk_range *out, size_t max);
 int fake_kernel_container_iommu(struct fake_kernel *fk, int fd);
+/* A group fd: 0 free, 1 in a container, 2 joined to an iommufd (-1: not a
+ * group fd).  A cdev fd: 1 bound, 0 not (-1: not a cdev fd). */
+int fake_kernel_group_state(struct fake_kernel *fk, int fd);
+int fake_kernel_cdev_bound(struct fake_kernel *fk, int fd);
 /* Objects alive in an iommufd (IOAS, HWPT, devices). */
 int fake_kernel_iommufd_objects(struct fake_kernel *fk, int fd);
 

@@ -8,7 +8,8 @@
 # CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
-#   tests/integration and examples (build dir: $IFD_BUILD_DIR, else ./build).
+#   tests/integration and examples (build dir: $IFD_BUILD_DIR, else
+#   <repo>/build).
 #
 # Environment:
 #   IFD_VM_LOGDIR     where <cell>.console.log/.markers.log/.results go
@@ -17,6 +18,7 @@
 #   IFD_TEST_TIMEOUT  seconds per test program inside the guest (default 300)
 #   IFD_VM_TESTS      space-separated test names: run only these
 #   IFD_VM_VERBOSE=1  also stream the console to stderr while it runs
+#   IFD_VM_APPEND     extra guest kernel parameters (e.g. "ignore_loglevel")
 #   LIBIOMMUFD_CACHE  kernel/initramfs cache root (default /var/cache/libiommufd)
 #
 # Exit status: 0 only if every test passed; 1 if any test failed, skipped
@@ -39,7 +41,7 @@ die() {
 }
 
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-	sed -n '2,26s/^# \{0,1\}//p' "$self"
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$self"
 	[ $# -ge 1 ] && exit 0
 	exit 99
 fi
@@ -101,13 +103,18 @@ add_dir() {
 	local f
 	while IFS= read -r f; do
 		case "$f" in *.so | *.so.* | *.a | *.o) continue ;; esac
-		[ -x "$f" ] && add_prog "$f"
+		if [ -x "$f" ]; then
+			add_prog "$f"
+		fi
 	done < <(find "$1" -mindepth 1 -maxdepth 1 -type f | LC_ALL=C sort)
 }
 if [ $# -eq 0 ]; then
 	found=0
 	for d in "$build_dir/tests/integration" "$build_dir/examples"; do
-		[ -d "$d" ] && add_dir "$d" && found=1
+		if [ -d "$d" ]; then
+			add_dir "$d"
+			found=1
+		fi
 	done
 	[ "$found" = 1 ] ||
 		die "no test programs given and neither $build_dir/tests/integration nor $build_dir/examples exists"
@@ -185,6 +192,9 @@ if [ ! -f "$base" ]; then
 		mv "$base.tmp.$$" "$base"
 	) 9>"$cache_root/.initramfs.lock" || die "building the base initramfs failed"
 fi
+# Every change to the rig or a kernel makes a new base; forget unused ones.
+touch "$base"
+find "$cache_root" -maxdepth 1 -name 'initramfs-*.cpio.gz' -mtime +14 -delete 2>/dev/null || true
 
 st="$work/tests"
 mkdir -p "$st/tests" "$st/etc"
@@ -245,7 +255,9 @@ base_size=$(stat -c %s "$base")
 # -------------------------------------------------------------------- QEMU
 truncate -s 64M "$work/nvme0.img" "$work/nvme1.img"
 append="console=ttyS0 quiet panic=-1"
+# Debian's kernel leaves VT-d off unless asked (INTEL_IOMMU_DEFAULT_ON unset).
 [ "$kver" = 6.12 ] && append="$append intel_iommu=on"
+[ -n "${IFD_VM_APPEND:-}" ] && append="$append $IFD_VM_APPEND"
 qemu=(
 	qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2
 	-machine q35,kernel-irqchip=split
