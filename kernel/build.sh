@@ -5,7 +5,8 @@
 #   kernel/build.sh --print-dir  print the cache dir it would use, build nothing
 #
 # The cache lives outside the clone so that every checkout, worktree and CI
-# run on the machine shares one build (it costs ~5 minutes on 2 cores).
+# run on the machine shares one build (about 17 CPU-minutes: 9 minutes or
+# more on 2 cores).
 # See kernel/README.md for the layout.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ case "${1:-}" in
 "") ;;
 --print-dir) print_dir=1 ;;
 -h | --help)
-	sed -n '2,9s/^# \{0,1\}//p' "$self"
+	sed -n '2,10s/^# \{0,1\}//p' "$self"
 	exit 0
 	;;
 *) die "unknown argument '$1' (try --help)" ;;

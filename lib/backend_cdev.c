@@ -37,6 +37,15 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		opened = true;
 	}
 	r = ifd_ioctl(ctx, dev->fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (r == -EINVAL) {
+		/* Our request is well formed, so the kernel refuses the device:
+		 * it is open through another fd (vfio_df_open allows one cdev
+		 * open), or an adopted fd is already bound. */
+		ifd_err(ctx, "%s: already open elsewhere (another process or handle), or the fd is already bound",
+			dev->cdev[0] ? dev->cdev : dev->name);
+		r = -EBUSY;
+		goto fail;
+	}
 	if (r < 0) {
 		if ((r == -EBUSY || r == -EPERM || r == -EINVAL) && dev->group_num >= 0 &&
 		    ifd_explain_nonviable(ctx, dev->group_num))

@@ -24,6 +24,13 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 			dev->name, g->num, g->ioas->id);
 		return -EEXIST;
 	}
+	/* Select first: joining with no compat IOAS set makes the kernel
+	 * allocate one that nothing would use. */
+	r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_VFIO_IOAS, &sel);
+	if (r < 0) {
+		ifd_err(ctx, "/dev/iommu: IOMMU_VFIO_IOAS SET %u failed: %s", ioas->id, strerror(-r));
+		return r;
+	}
 	if (!g->in_container) {
 		r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_SET_CONTAINER, &ctx->fd);
 		if (r < 0) {
@@ -34,11 +41,6 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		g->in_container = true;
 		g->ioas = ioas;
 		joined = true;
-	}
-	r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_VFIO_IOAS, &sel);
-	if (r < 0) {
-		ifd_err(ctx, "/dev/iommu: IOMMU_VFIO_IOAS SET %u failed: %s", ioas->id, strerror(-r));
-		goto undo;
 	}
 	r = ifd_group_get_device_fd(ctx, g, dev->name);
 	if (r < 0)
@@ -69,6 +71,12 @@ static void group_dev_close(struct iommufd_device *dev)
 	dev->fd = -1;
 }
 
+static void group_group_put(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas)
+{
+	(void)ioas;
+	ifd_group_put(ctx, g);
+}
+
 const struct ifd_backend_ops ifd_backend_group = {
 	.kind = IOMMUFD_BACKEND_GROUP,
 	.ctx_open = ifd_iommufd_open,
@@ -80,4 +88,5 @@ const struct ifd_backend_ops ifd_backend_group = {
 	.dev_open = group_dev_open,
 	.dev_attach = group_dev_attach,
 	.dev_close = group_dev_close,
+	.group_put = group_group_put,
 };

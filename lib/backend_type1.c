@@ -141,7 +141,8 @@ out:
 	return r;
 }
 
-static int type1_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
+/* The raw calls: the caller holds kern_lock and knows the IOMMU is set. */
+static int map_raw(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
 {
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
@@ -150,8 +151,6 @@ static int type1_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint
 		.size = len,
 	};
 
-	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE))
-		return 1; /* deferred until a group joins */
 	if (flags & IOMMUFD_MAP_READ)
 		m.flags |= VFIO_DMA_MAP_FLAG_READ;
 	if (flags & IOMMUFD_MAP_WRITE)
@@ -159,17 +158,36 @@ static int type1_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint
 	return ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_MAP_DMA, &m);
 }
 
-static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+static int unmap_raw(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
 {
 	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
-	int r;
+	int r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_UNMAP_DMA, &u);
 
-	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE))
-		return 0; /* never reached the kernel */
-	r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_UNMAP_DMA, &u);
 	/* u.size == 0 is fine: an attach racing with this unmap did not replay
 	 * it (it had left the tree already). */
 	return r < 0 ? r : 0;
+}
+
+static int type1_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
+{
+	int r = 1; /* deferred until a group joins */
+
+	pthread_rwlock_rdlock(&ioas->kern_lock);
+	if (ioas->iommu_set)
+		r = map_raw(ioas, iova, vaddr, len, flags);
+	pthread_rwlock_unlock(&ioas->kern_lock);
+	return r;
+}
+
+static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+{
+	int r = 0; /* no IOMMU: it never reached the kernel, or left with it */
+
+	pthread_rwlock_rdlock(&ioas->kern_lock);
+	if (ioas->iommu_set)
+		r = unmap_raw(ioas, iova, len);
+	pthread_rwlock_unlock(&ioas->kern_lock);
+	return r;
 }
 
 /* Give the container its IOMMU and replay what was mapped before. */
@@ -181,33 +199,68 @@ static int set_iommu(struct iommufd_ioas *ioas)
 
 	if (ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION, (void *)type) <= 0)
 		type = VFIO_TYPE1_IOMMU;
+	pthread_rwlock_wrlock(&ioas->kern_lock);
 	pthread_rwlock_wrlock(&ioas->lock);
 	r = ifd_ioctl(ctx, ioas->container_fd, VFIO_SET_IOMMU, (void *)type);
 	if (r < 0) {
-		pthread_rwlock_unlock(&ioas->lock);
 		ifd_err(ctx, "/dev/vfio/vfio: VFIO_SET_IOMMU type1%s failed: %s",
 			type == VFIO_TYPE1v2_IOMMU ? "v2" : "", strerror(-r));
-		return r;
+	} else {
+		__atomic_store_n(&ioas->iommu_set, true, __ATOMIC_RELEASE);
+		r = ifd_ioas_replay(ioas, map_raw, unmap_raw);
+		if (r < 0)
+			__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
 	}
-	__atomic_store_n(&ioas->iommu_set, true, __ATOMIC_RELEASE);
-	r = ifd_ioas_replay(ioas);
-	if (r < 0)
-		__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&ioas->lock);
+	pthread_rwlock_unlock(&ioas->kern_lock);
 	return r;
 }
 
-static bool container_has_groups(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas)
+/* Whether a group other than @except sits in @ioas's container. */
+static bool other_groups(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct ifd_group *except)
 {
 	struct ifd_list *pos;
 
 	ifd_list_for_each(pos, &ctx->group_list) {
 		struct ifd_group *g = ifd_container_of(pos, struct ifd_group, link);
 
-		if (g->in_container && g->ioas == ioas)
+		if (g != except && g->in_container && g->ioas == ioas)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Take @g out of @ioas's container.  When it is the last group the kernel
+ * drops the container's IOMMU and every mapping with it; that must not
+ * happen between a concurrent map's check of iommu_set and its ioctl, so
+ * it happens under kern_lock.  The records stay for the next attach.
+ */
+static void leave_container(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas, bool put)
+{
+	bool last = !other_groups(ctx, ioas, g);
+
+	if (last)
+		pthread_rwlock_wrlock(&ioas->kern_lock);
+	if (put) {
+		ifd_group_put(ctx, g); /* UNSET_CONTAINER, close */
+	} else {
+		ifd_ioctl(ctx, g->fd, VFIO_GROUP_UNSET_CONTAINER, NULL);
+		g->in_container = false;
+		g->ioas = NULL;
+	}
+	if (last) {
+		__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
+		pthread_rwlock_unlock(&ioas->kern_lock);
+	}
+}
+
+static void type1_group_put(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas)
+{
+	if (g->refs == 1 && g->in_container && g->ioas == ioas)
+		leave_container(ctx, g, ioas, true);
+	else
+		ifd_group_put(ctx, g);
 }
 
 static int type1_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
@@ -232,6 +285,7 @@ static int type1_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		g->ioas = ioas;
 		joined = true;
 	}
+	/* ctx->lock is held: no other attach or detach can change iommu_set. */
 	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE)) {
 		r = set_iommu(ioas);
 		if (r < 0)
@@ -243,14 +297,8 @@ static int type1_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	dev->fd = r;
 	return 0;
 undo:
-	if (joined) {
-		ifd_ioctl(ctx, g->fd, VFIO_GROUP_UNSET_CONTAINER, NULL);
-		g->in_container = false;
-		g->ioas = NULL;
-		/* The container lost its IOMMU with its last group. */
-		if (!container_has_groups(ctx, ioas))
-			__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
-	}
+	if (joined)
+		leave_container(ctx, g, ioas, false);
 	return r;
 }
 
@@ -268,15 +316,6 @@ static void type1_dev_close(struct iommufd_device *dev)
 	dev->fd = -1;
 }
 
-/* Called by device.c after the group reference is dropped. */
-void ifd_type1_group_left(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas)
-{
-	/* With its last group gone the kernel drops the container's IOMMU
-	 * and its mappings; the records stay for the next attach to replay. */
-	if (!container_has_groups(ctx, ioas))
-		__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
-}
-
 const struct ifd_backend_ops ifd_backend_type1 = {
 	.kind = IOMMUFD_BACKEND_TYPE1,
 	.ctx_open = type1_ctx_open,
@@ -288,4 +327,5 @@ const struct ifd_backend_ops ifd_backend_type1 = {
 	.dev_open = type1_dev_open,
 	.dev_attach = type1_dev_attach,
 	.dev_close = type1_dev_close,
+	.group_put = type1_group_put,
 };

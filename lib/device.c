@@ -106,9 +106,7 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 	goto out;
 put:
 	if (dev->group) {
-		ifd_group_put(ctx, dev->group);
-		if (ctx->backend == IOMMUFD_BACKEND_TYPE1)
-			ifd_type1_group_left(ctx, ioas);
+		ctx->ops->group_put(ctx, dev->group, ioas);
 		dev->group = NULL;
 	}
 out:
@@ -230,10 +228,8 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	/* Closing the device fd also tears down its interrupts. */
 	ctx->ops->dev_close(dev);
 	if (dev->group) {
-		ifd_group_put(ctx, dev->group);
+		ctx->ops->group_put(ctx, dev->group, ioas);
 		dev->group = NULL;
-		if (ctx->backend == IOMMUFD_BACKEND_TYPE1)
-			ifd_type1_group_left(ctx, ioas);
 	}
 	ioas->ndevices--;
 	dev->ioas = NULL;

@@ -114,6 +114,10 @@ struct iommufd_ioas {
 	uint32_t id;      /* iommufd object ID */
 	int container_fd; /* TYPE1 */
 	bool iommu_set;   /* TYPE1: VFIO_SET_IOMMU done */
+	/* TYPE1: readers are MAP_DMA/UNMAP_DMA (check iommu_set, then the
+	 * ioctl); writers change whether the container has an IOMMU (the
+	 * first group joining, the last one leaving). */
+	pthread_rwlock_t kern_lock;
 
 	/* Writers: map/unmap bookkeeping, range refresh.  Readers: lookups.
 	 * Kernel calls run outside it; an IOVA range is claimed in the
@@ -181,6 +185,8 @@ struct ifd_backend_ops {
 	int (*dev_open)(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 	int (*dev_attach)(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 	void (*dev_close)(struct iommufd_device *dev);
+	/* Drop a device's group reference (GROUP, TYPE1; NULL on CDEV). */
+	void (*group_put)(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas);
 };
 
 extern const struct ifd_backend_ops ifd_backend_cdev;
@@ -232,10 +238,10 @@ bool ifd_is_uuid(const char *s);
 
 /* ioas.c */
 int ifd_ioas_refresh(struct iommufd_ioas *ioas);
-int ifd_ioas_replay(struct iommufd_ioas *ioas);
+typedef int (*ifd_map_fn)(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags);
+typedef int (*ifd_unmap_fn)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+int ifd_ioas_replay(struct iommufd_ioas *ioas, ifd_map_fn map, ifd_unmap_fn unmap);
 
-/* backend_type1.c */
-void ifd_type1_group_left(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas);
 
 /* Helpers used by several files. */
 int ifd_open_node(struct iommufd_ctx *ctx, const char *path, int flags, const char *what);

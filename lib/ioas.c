@@ -41,6 +41,7 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 	ifd_list_init(&ioas->link);
 	ifd_list_init(&ioas->resv);
 	pthread_rwlock_init(&ioas->lock, NULL);
+	pthread_rwlock_init(&ioas->kern_lock, NULL);
 	r = ifd_iova_space_create(&ioas->space);
 	if (r < 0)
 		goto fail;
@@ -64,6 +65,7 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 fail:
 	ifd_iova_space_destroy(ioas->space);
 	pthread_rwlock_destroy(&ioas->lock);
+	pthread_rwlock_destroy(&ioas->kern_lock);
 	free(ioas);
 	return ifd_ret(r);
 }
@@ -117,6 +119,7 @@ IFD_EXPORT int iommufd_ioas_destroy(struct iommufd_ioas *ioas)
 	ifd_iova_space_destroy(ioas->space);
 	ioas->space = NULL;
 	pthread_rwlock_destroy(&ioas->lock);
+	pthread_rwlock_destroy(&ioas->kern_lock);
 	return 0;
 }
 
@@ -521,9 +524,10 @@ IFD_EXPORT int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vad
 
 /*
  * TYPE1 only: issue every recorded mapping now that the container has an
- * IOMMU.  Caller holds ioas->lock for writing and has set iommu_set.
+ * IOMMU, with the backend's lock-free @map (the caller holds the locks).
+ * Caller holds ioas->lock for writing and has set iommu_set.
  */
-int ifd_ioas_replay(struct iommufd_ioas *ioas)
+int ifd_ioas_replay(struct iommufd_ioas *ioas, ifd_map_fn map, ifd_unmap_fn unmap)
 {
 	struct ifd_itree_node *n;
 	int r;
@@ -531,8 +535,7 @@ int ifd_ioas_replay(struct iommufd_ioas *ioas)
 	for (n = ifd_itree_first(&ioas->by_iova); n; n = ifd_itree_next(n)) {
 		struct ifd_map *m = ifd_container_of(n, struct ifd_map, by_iova);
 
-		r = ioas->ctx->ops->map(ioas, n->start, (void *)(uintptr_t)m->by_va.start, n->last - n->start + 1,
-					m->flags);
+		r = map(ioas, n->start, (void *)(uintptr_t)m->by_va.start, n->last - n->start + 1, m->flags);
 		if (r < 0)
 			goto rollback;
 	}
@@ -542,6 +545,6 @@ rollback:
 	/* The attach fails: leave the container as empty as we found it. */
 	explain_map_error(ioas, r, n->start, n->last - n->start + 1);
 	for (struct ifd_itree_node *p = ifd_itree_first(&ioas->by_iova); p != n; p = ifd_itree_next(p))
-		ioas->ctx->ops->unmap(ioas, p->start, p->last - p->start + 1);
+		unmap(ioas, p->start, p->last - p->start + 1);
 	return r;
 }

@@ -41,7 +41,8 @@ out:
 /* The default sink: silent unless LIBIOMMUFD_DEBUG is set. */
 void ifd_log_defaults(struct iommufd_ctx *ctx, iommufd_log_fn fn, void *data, int level)
 {
-	bool debug = ctx->sys->getenv("LIBIOMMUFD_DEBUG") != NULL;
+	const char *env = ctx->sys->getenv("LIBIOMMUFD_DEBUG");
+	bool debug = env && *env;
 
 	ctx->log_fn = fn;
 	ctx->log_data = data;

@@ -185,7 +185,10 @@ int ifd_resolve_device(struct iommufd_ctx *ctx, const char *name, struct iommufd
 		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/pci/devices/%s", bdf);
 	} else if (ifd_is_uuid(name)) {
 		snprintf(dev->name, sizeof(dev->name), "%s", name);
-		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/mdev/devices/%s", name);
+		for (char *p = dev->name; *p; p++) /* sysfs spells UUIDs in lower case */
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
+		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/mdev/devices/%s", dev->name);
 		dev->is_mdev = true;
 	} else if (!strncmp(name, "/dev/vfio/devices/", 18) && name[18]) {
 		r = from_cdev_node(ctx, name, dev);

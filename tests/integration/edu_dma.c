@@ -5,9 +5,13 @@
  * The edu device masks DMA addresses to 28 bits, so every chosen IOVA must
  * respect iova_max = EDU_IOVA_MAX and still be inside the usable ranges.
  * Memory: a 4 KiB page and a 2 MiB-aligned 2 MiB buffer (the library
- * aligns that IOVA to 2 MiB so the IOMMU can use a large page).
+ * aligns that IOVA to 2 MiB so the IOMMU can use a large page).  Also: the
+ * usable ranges before and after the device attaches (the MSI window drops
+ * out), and an attach refused because a mapping sits in that window.
  */
 #include "itest.h"
+
+#define MSI_WINDOW 0xfee00000ull /* x86: the IOMMU reserves 0xfee00000..0xfeefffff */
 
 int main(void)
 {
@@ -17,7 +21,7 @@ int main(void)
 	struct iommufd_iova_range r[32];
 	struct iommufd_map_info info;
 	const char *edu_bdf;
-	uint8_t *page, *big, *fixed_buf;
+	uint8_t *page, *big, *fixed_buf, *msi;
 	uint64_t iova, big_iova, fixed, t;
 	int64_t align;
 	long d;
@@ -28,7 +32,45 @@ int main(void)
 
 	ctx = itest_ctx();
 	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
+
+	/* 0. Before any device the whole space is usable; a mapping where the
+	 * device's reserved region lies (the x86 MSI window) must make the
+	 * attach fail cleanly, and the device opens once it is gone. */
+	msi = itest_alloc(SZ_4K, SZ_4K);
+	itest_print_ranges(ioas, "IOAS without devices");
+	n = itest_ranges(ioas, r, 32);
+	if (CHECK(itest_in_ranges(r, n, MSI_WINDOW, SZ_4K), "IOVA 0x%llx is usable before any device attaches",
+		  MSI_WINDOW)) {
+		struct iommufd_device *dev = NULL;
+		int rc;
+
+		itest_map_fixed(ioas, msi, SZ_4K, MSI_WINDOW, "a page in the MSI window");
+		rc = iommufd_device_open(ioas, edu_bdf, NULL, &dev);
+		CHECK_RET(rc, -ERANGE, "opening %s while its MSI window 0x%llx holds a mapping", edu_bdf, MSI_WINDOW);
+		if (rc == 0)
+			iommufd_device_destroy(dev);
+		CHECK_RET(iommufd_ioas_find_iova(ioas, MSI_WINDOW, NULL), 0, "the mapping is still there");
+		itest_unmap(ioas, MSI_WINDOW, SZ_4K, "the MSI window page");
+
+		/* The same with a reservation there (the library's own record). */
+		CHECK_RET(iommufd_ioas_reserve(ioas, MSI_WINDOW, SZ_4K), 0, "reserve a page in the MSI window");
+		dev = NULL;
+		rc = iommufd_device_open(ioas, edu_bdf, NULL, &dev);
+		CHECK_RET(rc, -ERANGE, "opening %s while its MSI window holds a reservation", edu_bdf);
+		if (rc == 0)
+			iommufd_device_destroy(dev);
+		CHECK_RET(iommufd_ioas_unreserve(ioas, MSI_WINDOW, SZ_4K), 0, "unreserve it");
+	}
 	itest_edu_open(&x, ioas, edu_bdf);
+	n = itest_ranges(ioas, r, 32);
+	CHECK(!itest_in_ranges(r, n, MSI_WINDOW, SZ_4K), "with the device attached the MSI window is not usable");
+	{
+		struct iommufd_map_opts o = { .sz = sizeof(o), .iova = MSI_WINDOW };
+		uint64_t got = 0;
+
+		CHECK_RET(iommufd_ioas_map(ioas, msi, SZ_4K, IOMMUFD_MAP_READ | IOMMUFD_MAP_FIXED, &o, &got), -ERANGE,
+			  "a fixed map in the MSI window with the device attached");
+	}
 	CHECK(iommufd_device_get_ioas(x.dev) == ioas, "device reports the IOAS it was opened into");
 	CHECK(!strcmp(iommufd_device_get_name(x.dev) ? iommufd_device_get_name(x.dev) : "", edu_bdf),
 	      "device name is %s", edu_bdf);
@@ -121,5 +163,6 @@ int main(void)
 	itest_free(page, SZ_4K);
 	itest_free(big, SZ_2M);
 	itest_free(fixed_buf, SZ_4K);
+	itest_free(msi, SZ_4K);
 	return itest_finish();
 }

@@ -39,6 +39,7 @@
 
 static unsigned int itest_nchecks, itest_nfailed;
 static const char *itest_name = "itest";
+static int itest_kmsg_fd = -1; /* /dev/kmsg from the test's start */
 
 /* ------------------------------------------------------------------ checks */
 
@@ -109,8 +110,56 @@ static inline __attribute__((format(printf, 1, 2))) void itest_note(const char *
 	fflush(stdout);
 }
 
+/*
+ * Kernel records logged since itest_start() that look like a kernel bug
+ * (WARN, BUG, oops).  The rig boots with "quiet", so such records at
+ * KERN_WARNING never reach the console it scans; read them here.  They are
+ * printed with the trigger words lower-cased, so that this output is not
+ * mistaken for a second report by the rig's console scan.
+ */
+static inline void itest_check_kmsg(void)
+{
+	static const char *const bad[] = { "WARNING:", "BUG:", "Oops", "Call Trace", "Kernel panic",
+					   "general protection", "cut here", "UBSAN", "KASAN" };
+	char rec[2048];
+	unsigned int hits = 0;
+	ssize_t n;
+
+	if (itest_kmsg_fd < 0)
+		return;
+	while ((n = read(itest_kmsg_fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		char *msg;
+		bool hit = false;
+
+		if (n <= 0)
+			continue;
+		rec[n] = '\0';
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		msg[strcspn(msg, "\n")] = '\0';
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) && !hit; i++)
+			hit = strstr(msg, bad[i]) != NULL;
+		if (!hit)
+			continue;
+		if (++hits <= 20) {
+			for (char *c = msg; *c; c++)
+				if (*c >= 'A' && *c <= 'Z')
+					*c = (char)(*c - 'A' + 'a');
+			printf("#   kernel (lower-cased): %.300s\n", msg);
+		}
+	}
+	close(itest_kmsg_fd);
+	itest_kmsg_fd = -1;
+	itest_nchecks++;
+	if (hits)
+		itest_nfailed++;
+	printf("%s - the kernel logged no warning, BUG or oops during the test (%u such records)\n",
+	       hits ? "not ok" : "ok", hits);
+}
+
 static inline int itest_finish(void)
 {
+	itest_check_kmsg();
 	printf("# %s: %u checks, %u failed: %s\n", itest_name, itest_nchecks, itest_nfailed,
 	       itest_nfailed ? "FAIL" : "PASS");
 	fflush(stdout);
@@ -176,6 +225,9 @@ static inline void itest_start(const char *name)
 {
 	itest_name = name;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	itest_kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (itest_kmsg_fd >= 0)
+		lseek(itest_kmsg_fd, 0, SEEK_END);
 	itest_note("%s: cell %s, LIBIOMMUFD_BACKEND=%s, IFD_EXPECT_BACKEND=%s, page size %ld", name,
 		   itest_env("IFD_CELL") ? itest_env("IFD_CELL") : "(none)",
 		   itest_env("LIBIOMMUFD_BACKEND") ? itest_env("LIBIOMMUFD_BACKEND") : "(unset)",
@@ -201,7 +253,13 @@ static inline void itest_log_fn(void *data, int level, const char *msg)
 
 	snprintf(l->line[i], sizeof(l->line[i]), "%s", msg);
 	l->level[i] = level;
+	/* Errors and warnings always; everything with LIBIOMMUFD_DEBUG, or in
+	 * a build with -DITEST_VERBOSE (the rig unsets LIBIOMMUFD_DEBUG). */
+#ifdef ITEST_VERBOSE
+	if (true)
+#else
 	if (level <= IOMMUFD_LOG_WARNING || itest_env("LIBIOMMUFD_DEBUG"))
+#endif
 		printf("#   libiommufd[%d]: %s\n", level, msg);
 }
 
@@ -395,6 +453,23 @@ static inline uint64_t itest_map_fixed(struct iommufd_ioas *ioas, void *buf, siz
 static inline void itest_unmap(struct iommufd_ioas *ioas, uint64_t iova, size_t len, const char *what)
 {
 	CHECK_RET(iommufd_ioas_unmap(ioas, iova, len), 0, "unmap %s at IOVA 0x%" PRIx64, what, iova);
+}
+
+/*
+ * The IOVA the library must choose for a small mapping in an empty IOAS:
+ * the lowest aligned address in the usable ranges, never 0 (the API
+ * promises "lowest fit ... never IOVA 0").
+ */
+static inline uint64_t itest_lowest_iova(struct iommufd_ioas *ioas)
+{
+	struct iommufd_iova_range r[32];
+	int n = itest_ranges(ioas, r, 32);
+	uint64_t align = (uint64_t)iommufd_ioas_get_alignment(ioas), a;
+
+	if (n < 1)
+		return 0;
+	a = (r[0].start + align - 1) & ~(align - 1);
+	return a ? a : align;
 }
 
 /* A page-aligned IOVA inside the ranges, under @max, >= @min, @align-aligned,

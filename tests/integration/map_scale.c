@@ -310,6 +310,19 @@ static void run_kind(enum kind k, struct iommufd_ioas *ioas, struct itest_edu *x
 		CHECK_RET(iommufd_ioas_find_iova(ioas, live[0].iova, NULL), -ENOENT, "%s: nothing is left",
 			  kind_name[k]);
 	}
+
+	/* No IOVA leaked: an empty IOAS hands out its lowest IOVA again. */
+	{
+		struct iommufd_map_opts o = { .sz = sizeof(o), .iova_max = EDU_IOVA_MAX };
+		uint64_t iova = 0, want = itest_lowest_iova(ioas);
+
+		if (CHECK_RET(iommufd_ioas_map(ioas, rg.base, SZ_4K, IOMMUFD_MAP_READ, &o, &iova), 0,
+			      "%s: map one page after the cycles", kind_name[k])) {
+			CHECK(iova == want, "%s: it gets the lowest IOVA 0x%" PRIx64 " (got 0x%" PRIx64
+			      "): every IOVA went back to the allocator", kind_name[k], want, iova);
+			itest_unmap(ioas, iova, SZ_4K, "that page");
+		}
+	}
 	munmap(rg.base, rg.len);
 	if (k == K_ANON)
 		CHECK(prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0) == 0, "anon: THP allowed again");

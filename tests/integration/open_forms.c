@@ -119,9 +119,24 @@ static void cdev_forms(struct iommufd_ioas *ioas)
 	rc = iommufd_device_adopt_cdev_fd(ioas, fd, NULL, &dev);
 	if (is_cdev) {
 		if (CHECK_RET(rc, 0, "cdev: adopt an open %s fd", edu_cdev)) {
-			CHECK(iommufd_device_get_fd(dev) == fd, "the device uses the adopted fd");
 			use_and_close(ioas, dev, "adopted cdev fd", 21);
 			CHECK(!fd_is_open(fd), "destroying the device closed the adopted fd");
+		}
+		/* A failing adoption: the cdev of the device whose group is
+		 * not viable.  The fd stays the caller's. */
+		{
+			const char *nv = itest_env_req("IFD_EDU_NONVIABLE");
+			char nv_cdev[64];
+
+			itest_sysfs_cdev(nv, nv_cdev, sizeof(nv_cdev), true);
+			fd = nv_cdev[0] ? open(nv_cdev, O_RDWR | O_CLOEXEC) : -1;
+			if (CHECK(fd >= 0, "open %s, the cdev of %s", nv_cdev, nv)) {
+				dev = NULL;
+				CHECK_RET(iommufd_device_adopt_cdev_fd(ioas, fd, NULL, &dev), -EBUSY,
+					  "cdev: adopt the cdev fd of %s (group not viable)", nv);
+				CHECK(fd_is_open(fd), "after the failure the cdev fd is still the caller's (open)");
+				close(fd);
+			}
 		}
 	} else {
 		CHECK_RET(rc, -EOPNOTSUPP, "%s: adopt a device cdev fd", iommufd_backend_name(backend));
@@ -145,6 +160,7 @@ static void group_fd_form(struct iommufd_ioas *ioas)
 	if (backend != IOMMUFD_BACKEND_CDEV) {
 		if (CHECK_RET(rc, 0, "%s: adopt an open %s fd with the name %s", iommufd_backend_name(backend),
 			      group_path, edu_bdf)) {
+			CHECK(iommufd_device_get_group(dev) == edu_group, "the device reports group %d", edu_group);
 			CHECK_RET(itest_count_fds(group_path), 1, "the adopted fd is the only %s fd", group_path);
 			use_and_close(ioas, dev, "adopted group fd", 22);
 			CHECK(!fd_is_open(fd), "the group fd closed with its last device");
@@ -157,6 +173,34 @@ static void group_fd_form(struct iommufd_ioas *ioas)
 		close(fd);
 	}
 	CHECK_RET(itest_count_fds(group_path), 0, "no %s fd is left open", group_path);
+
+	/* A group fd that is not the named device's group: -EINVAL, the fd
+	 * stays the caller's and out of any container, so it still serves
+	 * its own devices. */
+	if (backend != IOMMUFD_BACKEND_CDEV) {
+		char pa[32], pb[32], ppath[64];
+		struct itest_edu x = { 0 };
+
+		itest_pair(pa, pb);
+		snprintf(ppath, sizeof(ppath), "/dev/vfio/%d", itest_sysfs_group(pa));
+		fd = open(ppath, O_RDWR | O_CLOEXEC);
+		REQUIRE(fd >= 0, "open %s (the group of %s)", ppath, pa);
+		dev = NULL;
+		CHECK_RET(iommufd_device_adopt_group_fd(ioas, fd, edu_bdf, NULL, &dev), -EINVAL,
+			  "adopt %s with the name %s, which is not in that group", ppath, edu_bdf);
+		CHECK(fd_is_open(fd), "after the failure the group fd is still the caller's (open)");
+		dev = NULL;
+		if (CHECK_RET(iommufd_device_adopt_group_fd(ioas, fd, pa, NULL, &dev), 0,
+			      "the same fd then adopts with %s, a device of its group", pa)) {
+			if (itest_edu_init(&x, dev, pa))
+				itest_edu_roundtrip(&x, buf, buf_iova, EDU_BUF_SIZE, 25, "adopted pair group fd");
+			x.dev = dev;
+			itest_edu_close(&x);
+			CHECK(!fd_is_open(fd), "the group fd closed with its last device");
+		} else if (fd_is_open(fd)) {
+			close(fd);
+		}
+	}
 }
 
 static const char *ctx_node(enum iommufd_backend b)
@@ -203,24 +247,32 @@ static void adopt_ctx_fd(void)
 	iommufd_ctx_destroy(c2);
 	CHECK(!fd_is_open(fd), "destroying the adopted context closed its fd");
 
-	/* Adoption errors. */
+	/* Adoption errors: the library works on a duplicate, so a failed
+	 * adoption leaves the caller's fd open and untouched. */
 	c2 = NULL;
 	CHECK_RET(iommufd_ctx_adopt_fd(-1, &o, &c2), -EBADF, "adopt fd -1");
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	REQUIRE(fd >= 0, "open /dev/null");
 	CHECK_RET(iommufd_ctx_adopt_fd(fd, &o, &c2), -ENOTTY, "adopt an fd that is neither iommufd nor a container");
-	CHECK(!fd_is_open(fd), "an accepted fd that then fails is closed by the library");
-	if (fd_is_open(fd))
-		close(fd);
+	CHECK(fd_is_open(fd), "after the failure the fd is still the caller's (open)");
+	close(fd);
 	/* The kind of fd against an explicit backend it cannot serve. */
 	fd = open(node, O_RDWR | O_CLOEXEC);
 	REQUIRE(fd >= 0, "open %s again", node);
 	o.backend = backend == IOMMUFD_BACKEND_TYPE1 ? IOMMUFD_BACKEND_CDEV : IOMMUFD_BACKEND_TYPE1;
 	CHECK_RET(iommufd_ctx_adopt_fd(fd, &o, &c2), -EINVAL, "adopt %s asking for the %s backend", node,
 		  iommufd_backend_name(o.backend));
-	CHECK(fd_is_open(fd), "an fd rejected with -EINVAL stays the caller's (documented)");
-	if (fd_is_open(fd))
+	CHECK(fd_is_open(fd), "after the failure the fd is still the caller's (open)");
+	/* ... and still usable: adopting it properly works. */
+	o.backend = IOMMUFD_BACKEND_AUTO;
+	c2 = NULL;
+	if (CHECK_RET(iommufd_ctx_adopt_fd(fd, &o, &c2), 0, "adopt the same %s fd with a matching backend", node)) {
+		CHECK(iommufd_ctx_get_backend(c2) == backend, "it gives the %s backend", iommufd_backend_name(backend));
+		iommufd_ctx_destroy(c2);
+		CHECK(!fd_is_open(fd), "destroying that context closed the fd");
+	} else {
 		close(fd);
+	}
 }
 
 /* ------------------------------------------------------- child processes */
@@ -355,8 +407,11 @@ static void child_memlock(void)
 	CHECK(itest_log_has("RLIMIT_MEMLOCK", NULL), "the log names RLIMIT_MEMLOCK");
 	if (rc == 0)
 		iommufd_ioas_unmap(ioas, iova, 1 << 20);
-	/* Maps within the limit still work, and reach the device. */
+	/* Maps within the limit still work, and reach the device; the failed
+	 * map's IOVA went back to the allocator (lowest fit again). */
 	iova = itest_map(ioas, small, SZ_4K, EDU_IOVA_MAX, "4 KiB under the limit");
+	CHECK(iova == itest_lowest_iova(ioas), "the small map got the lowest IOVA 0x%" PRIx64 " (0x%" PRIx64 ")",
+	      itest_lowest_iova(ioas), iova);
 	itest_edu_roundtrip(&x, small, iova, EDU_BUF_SIZE, 24, "nobody, within RLIMIT_MEMLOCK");
 	itest_unmap(ioas, iova, SZ_4K, "4 KiB");
 	iommufd_ctx_destroy(c);

@@ -159,8 +159,15 @@ struct fault {
 	char match[48];
 };
 
+struct hook {
+	char match[48];
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 struct fake_kernel {
 	struct fk_config cfg;
+	struct hook hook;
 	long page_size;
 	struct node *nodes;
 	size_t nnodes, nodecap;
@@ -1036,13 +1043,15 @@ static int ucmd_check(const void *arg, uint32_t usize, size_t ksize, size_t mins
 
 static int ioas_alloc_iova(struct fake_kernel *fk, struct ioas *io, uint64_t len, uint64_t align, uint64_t *out)
 {
-	struct fk_range *resv, h[64];
-	size_t nr = ioas_resv(fk, io, &resv), nh = holes(resv, nr, h, 64);
+	struct fk_range *resv, *h;
+	size_t nr = ioas_resv(fk, io, &resv), nh;
 
+	h = xcalloc(nr + 1, sizeof(*h)); /* n reserved intervals leave at most n + 1 holes */
+	nh = holes(resv, nr, h, nr + 1);
 	free(resv);
 	if (align < (uint64_t)fk->page_size)
 		align = (uint64_t)fk->page_size;
-	for (size_t i = 0; i < nh && i < 64; i++) {
+	for (size_t i = 0; i < nh; i++) {
 		uint64_t at = (h[i].start + align - 1) & ~(align - 1);
 
 		while (at >= h[i].start && at <= h[i].last && h[i].last - at >= len - 1) {
@@ -1050,6 +1059,7 @@ static int ioas_alloc_iova(struct fake_kernel *fk, struct ioas *io, uint64_t len
 
 			if (o < 0) {
 				*out = at;
+				free(h);
 				return 0;
 			}
 			at = io->maps.v[o].iova + io->maps.v[o].len;
@@ -1058,6 +1068,7 @@ static int ioas_alloc_iova(struct fake_kernel *fk, struct ioas *io, uint64_t len
 				break;
 		}
 	}
+	free(h);
 	return -ENOSPC;
 }
 
@@ -1099,7 +1110,7 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 	case IFD_K_IOMMU_IOAS_IOVA_RANGES: {
 		UCMD(struct ifd_k_ioas_iova_ranges, 32);
 		struct ifd_k_iova_range *out = (void *)(uintptr_t)c.allowed_iovas;
-		struct fk_range *resv, h[64];
+		struct fk_range *resv, *h;
 		struct ioas *io;
 		uint32_t max;
 		size_t nh, nr;
@@ -1110,15 +1121,19 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 		if (!io)
 			return -ENOENT;
 		nr = ioas_resv(fk, io, &resv);
-		nh = holes(resv, nr, h, 64);
+		h = xcalloc(nr + 1, sizeof(*h));
+		nh = holes(resv, nr, h, nr + 1);
 		free(resv);
 		max = c.num_iovas;
-		if (max && !out)
+		if (max && !out) {
+			free(h);
 			return -EFAULT;
+		}
 		for (size_t i = 0; i < nh && i < max; i++) {
 			out[i].start = h[i].start;
 			out[i].last = h[i].last;
 		}
+		free(h);
 		c.num_iovas = (uint32_t)nh;
 		c.out_iova_alignment = ioas_align(fk, io);
 		RESPOND();
@@ -1300,7 +1315,7 @@ static int ct_get_info(struct fake_kernel *fk, struct file *ct, struct vfio_iomm
 {
 	struct vfio_iommu_type1_info info = { 0 };
 	size_t minsz = offsetof(struct vfio_iommu_type1_info, cap_offset), capsz = 0, at, nh, nr;
-	struct fk_range *resv, h[64];
+	struct fk_range *resv, *h;
 	uint8_t *caps = NULL;
 	uint64_t minpg;
 
@@ -1321,7 +1336,8 @@ static int ct_get_info(struct fake_kernel *fk, struct file *ct, struct vfio_iomm
 	((struct vfio_iommu_type1_info_dma_avail *)(caps + at))->avail =
 		fk->cfg.dma_entry_limit - (uint32_t)ct->dmas.n;
 	nr = ct_resv(fk, ct, &resv, &minpg);
-	nh = holes(resv, nr, h, 64);
+	h = xcalloc(nr + 1, sizeof(*h));
+	nh = holes(resv, nr, h, nr + 1);
 	free(resv);
 	at = cap_append(&caps, &capsz, sizeof(struct vfio_iommu_type1_info_cap_iova_range) +
 			nh * sizeof(struct vfio_iova_range), VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, 1);
@@ -1334,6 +1350,7 @@ static int ct_get_info(struct fake_kernel *fk, struct file *ct, struct vfio_iomm
 			c->iova_ranges[i].end = h[i].last;
 		}
 	}
+	free(h);
 	info.flags |= VFIO_IOMMU_INFO_CAPS;
 	if (info.argsz < sizeof(info) + capsz) {
 		info.argsz = (uint32_t)(sizeof(info) + capsz);
@@ -1920,6 +1937,61 @@ static void ioctl_name(unsigned long req, void *arg, char *out, size_t n)
 {
 	const char *s = NULL;
 
+	/* The arguments that make a call what it is, when the caller passed them. */
+	if (arg) {
+		switch (req) {
+		case IFD_K_IOMMU_DESTROY:
+			snprintf(out, n, "IOMMU_DESTROY %u", ((struct ifd_k_destroy *)arg)->id);
+			return;
+		case IFD_K_IOMMU_IOAS_IOVA_RANGES:
+			snprintf(out, n, "IOMMU_IOAS_IOVA_RANGES %u", ((struct ifd_k_ioas_iova_ranges *)arg)->ioas_id);
+			return;
+		case IFD_K_IOMMU_IOAS_MAP: {
+			const struct ifd_k_ioas_map *m = arg;
+
+			snprintf(out, n, "IOMMU_IOAS_MAP %u %#llx+%#llx %s%s%s", m->ioas_id, (unsigned long long)m->iova,
+				 (unsigned long long)m->length, m->flags & IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA ? "F" : "",
+				 m->flags & IFD_K_IOMMU_IOAS_MAP_READABLE ? "R" : "",
+				 m->flags & IFD_K_IOMMU_IOAS_MAP_WRITEABLE ? "W" : "");
+			return;
+		}
+		case IFD_K_IOMMU_IOAS_UNMAP: {
+			const struct ifd_k_ioas_unmap *u = arg;
+
+			snprintf(out, n, "IOMMU_IOAS_UNMAP %u %#llx+%#llx", u->ioas_id, (unsigned long long)u->iova,
+				 (unsigned long long)u->length);
+			return;
+		}
+		case IFD_K_IOMMU_VFIO_IOAS: {
+			const struct ifd_k_vfio_ioas *v = arg;
+
+			snprintf(out, n, "IOMMU_VFIO_IOAS %s %u",
+				 v->op == IFD_K_IOMMU_VFIO_IOAS_SET ? "SET" : v->op == IFD_K_IOMMU_VFIO_IOAS_GET ? "GET"
+													  : "CLEAR",
+				 v->ioas_id);
+			return;
+		}
+		case IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT:
+			snprintf(out, n, "VFIO_DEVICE_ATTACH_IOMMUFD_PT %u",
+				 ((struct ifd_k_vfio_device_attach_iommufd_pt *)arg)->pt_id);
+			return;
+		case VFIO_IOMMU_MAP_DMA: {
+			const struct vfio_iommu_type1_dma_map *m = arg;
+
+			snprintf(out, n, "VFIO_IOMMU_MAP_DMA %#llx+%#llx %s%s", (unsigned long long)m->iova,
+				 (unsigned long long)m->size, m->flags & VFIO_DMA_MAP_FLAG_READ ? "R" : "",
+				 m->flags & VFIO_DMA_MAP_FLAG_WRITE ? "W" : "");
+			return;
+		}
+		case VFIO_IOMMU_UNMAP_DMA: {
+			const struct vfio_iommu_type1_dma_unmap *u = arg;
+
+			snprintf(out, n, "VFIO_IOMMU_UNMAP_DMA %#llx+%#llx%s", (unsigned long long)u->iova,
+				 (unsigned long long)u->size, u->flags & VFIO_DMA_UNMAP_FLAG_ALL ? " ALL" : "");
+			return;
+		}
+		}
+	}
 	switch (req) {
 	case IFD_K_IOMMU_DESTROY: s = "IOMMU_DESTROY"; break;
 	case IFD_K_IOMMU_IOAS_ALLOC: s = "IOMMU_IOAS_ALLOC"; break;
@@ -2112,12 +2184,23 @@ static int fk_dup(int fd)
 static int fk_ioctl(int fd, unsigned long req, void *arg)
 {
 	struct fake_kernel *fk = enter();
-	struct file *f = fd_get(fk, fd);
+	struct file *f;
 	struct fk_call *c;
-	char name[64];
+	char name[80];
 	int r, err;
 
 	ioctl_name(req, arg, name, sizeof(name));
+	if (fk->hook.fn && prefix(name, fk->hook.match)) {
+		/* Another thread's work, landing just before this call: run it
+		 * unlocked, as a concurrent caller would. */
+		struct hook h = fk->hook;
+
+		fk->hook.fn = NULL;
+		leave();
+		h.fn(h.arg);
+		fk = enter();
+	}
+	f = fd_get(fk, fd);
 	c = log_add(fk, "ioctl", f ? f->label : "?", name, fd, true);
 	if (should_fail(fk, "ioctl", name, &err))
 		return fail_ret(c, err, true);
@@ -2764,7 +2847,8 @@ size_t fake_kernel_get_maps(struct fake_kernel *fk, int fd, uint32_t ioas_id, st
 	}
 	if (ml) {
 		n = ml->n;
-		memcpy(out, ml->v, (n < max ? n : max) * sizeof(*out));
+		if (n && max)
+			memcpy(out, ml->v, (n < max ? n : max) * sizeof(*out));
 	}
 	pthread_mutex_unlock(&fk_lock);
 	return n;
@@ -2928,6 +3012,15 @@ void fake_kernel_fail_match(struct fake_kernel *fk, const char *what, unsigned l
 	pthread_mutex_lock(&fk_lock);
 	fk->fault = (struct fault){ .armed = n > 0, .n = n, .err = err };
 	snprintf(fk->fault.match, sizeof(fk->fault.match), "%s", what ? what : "");
+	pthread_mutex_unlock(&fk_lock);
+}
+
+void fake_kernel_before_ioctl(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&fk_lock);
+	snprintf(fk->hook.match, sizeof(fk->hook.match), "%s", what);
+	fk->hook.fn = fn;
+	fk->hook.arg = arg;
 	pthread_mutex_unlock(&fk_lock);
 }
 

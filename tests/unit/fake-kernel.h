@@ -82,7 +82,7 @@ struct fk_range {
 	uint64_t start, last; /* inclusive */
 };
 
-#define FK_MAX_RESV 4
+#define FK_MAX_RESV 16
 
 /* A device; zero fields take the defaults in brackets. */
 struct fk_dev_desc {
@@ -118,7 +118,8 @@ struct fk_map {
 struct fk_call {
 	char op[10];        /* open close dup ioctl mmap munmap read write pread pwrite readlink stat fstat listdir */
 	char target[80];    /* the path, or the label of the fd ("iommufd", "group/5", "cdev/0000:00:04.0") */
-	char detail[64];    /* ioctl name (+ argument), or region access "r7+0x4/2" */
+	char detail[80];    /* ioctl name and its key arguments ("IOMMU_IOAS_MAP 1 0x1000+0x4000 FRW"),
+			     * or a region access "r7+0x4/2" */
 	int fd;
 	int err;            /* errno of a failure, 0 on success */
 	bool injected;      /* failed by fake_kernel_fail_*() */
@@ -187,6 +188,11 @@ void fake_kernel_fail_match(struct fake_kernel *fk, const char *what, unsigned l
 void fake_kernel_fail_clear(struct fake_kernel *fk);
 bool fake_kernel_fault_fired(struct fake_kernel *fk);
 unsigned long fake_kernel_calls(struct fake_kernel *fk); /* counted calls so far */
+
+/* Interleavings: run @fn(@arg) once, unlocked and on the calling thread,
+ * just before the next ioctl whose name begins with @what is carried out --
+ * as if another thread's call had landed at that moment. */
+void fake_kernel_before_ioctl(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg);
 
 /* Call log. */
 size_t fake_kernel_log_count(struct fake_kernel *fk);

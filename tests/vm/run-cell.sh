@@ -156,7 +156,8 @@ trap 'exit 130' INT TERM
 # Two concatenated cpio archives (the kernel unpacks them in turn): a cached
 # base (busybox, /init, kernel modules) that only changes with the kernel or
 # this rig, and the per-run part (test programs + this cell's settings),
-# left uncompressed because gunzip under TCG costs more than it saves.
+# left uncompressed: it is rebuilt every run, and gzip made no measurable
+# difference to boot time with 15 MB of programs.
 base_key=$(
 	{
 		echo "kernel $kdir $krel"
@@ -240,7 +241,7 @@ rig_expect="0000:00:02.0,8086,10d3,none
 	echo "export IFD_UNBOUND='0000:00:02.0'"
 	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
 	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 0000:01:01.0 0000:01:02.0 0000:02:01.0'"
-	echo "IFD_RIG_EXPECT='$(echo $rig_expect)'"
+	echo "IFD_RIG_EXPECT='$(echo "$rig_expect" | tr '\n' ' ')'"
 } >"$st/etc/ifd-rig.env"
 make_cpio "$st" >"$work/tests.cpio"
 # An uncompressed archive is only recognised at a 4-byte aligned offset; the
@@ -308,7 +309,7 @@ fi
 # Poll rather than block on qemu: it lets us time the boot, and if the guest
 # finished but poweroff did not end QEMU we stop it instead of waiting for
 # the timeout.
-t_ready= t_done= timed_out=0 forced_off=0
+t_ready='' t_done='' timed_out=0 forced_off=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
 	t=$(now)
 	if [ -z "$t_ready" ] && seen '@@IFD-RIG-READY'; then
