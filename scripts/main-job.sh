@@ -17,7 +17,7 @@ for cell in 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto; do
 		fail=1
 	fi
 	# What the driver printed, from the guest console.
-	sed -n '/@@IFD-BEGIN nvme/,/@@IFD-END nvme/p' "$logs/$cell.console" | grep -v '^@@' || true
+	sed -n '/@@IFD-BEGIN nvme/,/@@IFD-END nvme/p' "$logs/$cell.console.log" | grep -v '^@@' || true
 done
 step "summary"
 bash "$root/tests/vm/summary.sh" "$logs" || fail=1

@@ -13,8 +13,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Wait for another apt (unattended upgrades, a second session) instead of failing.
+apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
 stamp=/var/lib/libiommufd-setup.stamp
-want_rev=5
+want_rev=6
 
 src=/etc/apt/sources.list.d/libiommufd-backports.sources
 if [ ! -f "$src" ]; then
@@ -45,22 +47,23 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_rev" ]; then
 	exit 0
 fi
 
-apt-get update -q
+apt_get update -q
 
 # Library build and unit tests.
-apt-get install -y -q --no-install-recommends \
+apt_get install -y -q --no-install-recommends \
 	meson ninja-build pkg-config gcc g++ libc6-dev libcmocka-dev \
 	libudev-dev libglib2.0-dev libnl-3-dev libnl-route-3-dev valgrind \
 	python3 git ca-certificates xz-utils man-db groff-base
 
-# Test-kernel build (rig-facts: headers_install needs rsync).
-apt-get install -y -q --no-install-recommends \
-	bc flex bison libelf-dev libssl-dev rsync cpio make kmod dwarves
+# Test-kernel build (rig-facts: headers_install needs rsync; kernel/build.sh
+# applies kernel/patches/*.patch with patch(1)).
+apt_get install -y -q --no-install-recommends \
+	bc flex bison libelf-dev libssl-dev rsync cpio make kmod dwarves patch
 
 # Guest userland and the emulator.
-apt-get install -y -q --no-install-recommends busybox-static
-apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 ||
-	apt-get install -y -q --no-install-recommends qemu-system-x86
+apt_get install -y -q --no-install-recommends busybox-static
+apt_get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 ||
+	apt_get install -y -q --no-install-recommends qemu-system-x86
 
 # Kernel source for the iommufd kernel (7.3).  Not installed as a package:
 # linux-source-7.3 depends on the 7.3 linux-libc-dev, which would replace
@@ -73,7 +76,7 @@ if [ ! -f /usr/src/linux-source-7.3.tar.xz ]; then
 	rm -rf "$tmp"
 fi
 if dpkg -s linux-source-7.3 >/dev/null 2>&1; then
-	apt-get remove -y -q linux-source-7.3
+	apt_get remove -y -q linux-source-7.3
 	# remove deletes the tarball it owned; fetch it back the clean way.
 	exec bash "$0" "$@"
 fi
@@ -82,17 +85,17 @@ deb12_libc_dev=$(apt-cache madison linux-libc-dev |
 	awk -F'|' '$3 ~ / bookworm(-security|-updates)?\// {gsub(/ /, "", $2); print $2; exit}')
 cur_libc_dev=$(dpkg-query -W -f='${Version}' linux-libc-dev 2>/dev/null || true)
 if [ -n "$deb12_libc_dev" ] && [ "$cur_libc_dev" != "$deb12_libc_dev" ]; then
-	apt-get install -y -q --allow-downgrades --no-install-recommends "linux-libc-dev=$deb12_libc_dev"
+	apt_get install -y -q --allow-downgrades --no-install-recommends "linux-libc-dev=$deb12_libc_dev"
 fi
 
 # The stock legacy-only kernel (6.12, no iommufd) and its headers.
 k612=$(apt-cache search --names-only '^linux-image-6\.12\..*\+deb12-amd64-unsigned$' |
 	awk '{print $1}' | sort -V | tail -n 1)
 if [ -n "$k612" ]; then
-	apt-get install -y -q --no-install-recommends "$k612"
+	apt_get install -y -q --no-install-recommends "$k612"
 	hdr=${k612/linux-image-/linux-headers-}
 	hdr=${hdr%-unsigned}
-	apt-get install -y -q --no-install-recommends "$hdr" || true
+	apt_get install -y -q --no-install-recommends "$hdr" || true
 else
 	echo "setup-host: no linux-image-6.12.*+deb12-amd64-unsigned found in bookworm-security" >&2
 	exit 1
