@@ -56,6 +56,12 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	}
 	dev->devid = bind.out_devid;
 	r = attach_pt(dev, ioas->id);
+	if (r == -EADDRINUSE) {
+		ifd_err(ctx, "%s: mappings of IOAS %u overlap the device's reserved IOVA regions (e.g. the MSI "
+			"window 0xfee00000-0xfeefffff): unmap them first", dev->name, ioas->id);
+		r = -ERANGE;
+		goto fail;
+	}
 	if (r < 0) {
 		ifd_err(ctx, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s%s", dev->name, ioas->id,
 			strerror(-r), r == -EINVAL ? " (devices of one IOMMU group must share one IOAS)" : "");

@@ -43,6 +43,12 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		joined = true;
 	}
 	r = ifd_group_get_device_fd(ctx, g, dev->name);
+	if (r == -EADDRINUSE) {
+		/* The compat attach happens at open: same conflict as CDEV's. */
+		ifd_err(ctx, "%s: mappings of IOAS %u overlap the device's reserved IOVA regions (e.g. the MSI "
+			"window 0xfee00000-0xfeefffff): unmap them first", dev->name, ioas->id);
+		r = -ERANGE;
+	}
 	if (r < 0)
 		goto undo;
 	dev->fd = r;

@@ -190,6 +190,41 @@ static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
 	return r;
 }
 
+/*
+ * Replay, but first hold the records against the ranges the container now
+ * has: MAP_DMA would refuse one outside them with a bare -EINVAL, while the
+ * caller is owed the same -ERANGE the iommufd backends give.
+ */
+static int replay_checked(struct iommufd_ioas *ioas)
+{
+	struct ifd_iova_range *rg = NULL;
+	struct ifd_itree_node *n;
+	uint64_t align;
+	size_t nr = 0;
+	int r;
+
+	if (!ifd_itree_first(&ioas->by_iova))
+		return 0; /* nothing recorded: no need to ask */
+	r = type1_query(ioas, &rg, &nr, &align);
+	if (r < 0)
+		return r;
+	for (n = ifd_itree_first(&ioas->by_iova); n; n = ifd_itree_next(n)) {
+		bool inside = false;
+
+		for (size_t i = 0; i < nr && !inside; i++)
+			inside = n->start >= rg[i].start && n->last <= rg[i].last;
+		if (!inside) {
+			ifd_err(ioas->ctx, "/dev/vfio/vfio: the mapping at IOVA 0x%llx lies outside the IOVA ranges "
+				"the device allows (e.g. its MSI window 0xfee00000-0xfeefffff): unmap it first",
+				(unsigned long long)n->start);
+			free(rg);
+			return -ERANGE;
+		}
+	}
+	free(rg);
+	return ifd_ioas_replay(ioas, map_raw, unmap_raw);
+}
+
 /* Give the container its IOMMU and replay what was mapped before. */
 static int set_iommu(struct iommufd_ioas *ioas)
 {
@@ -207,7 +242,7 @@ static int set_iommu(struct iommufd_ioas *ioas)
 			type == VFIO_TYPE1v2_IOMMU ? "v2" : "", strerror(-r));
 	} else {
 		__atomic_store_n(&ioas->iommu_set, true, __ATOMIC_RELEASE);
-		r = ifd_ioas_replay(ioas, map_raw, unmap_raw);
+		r = replay_checked(ioas);
 		if (r < 0)
 			__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
 	}

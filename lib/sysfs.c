@@ -157,7 +157,15 @@ static int from_cdev_node(struct iommufd_ctx *ctx, const char *node, struct iomm
 {
 	const char *base = strrchr(node, '/') + 1;
 	char link[PATH_MAX];
+	struct stat st;
 
+	/* A kernel without cdevs still has the vfio-dev class in sysfs: a
+	 * path that names no node is an error, not another way in. */
+	if (ctx->sys->stat(node, &st) < 0) {
+		ifd_err(ctx, "%s: no such node (this kernel may have no VFIO device cdevs: name the device by "
+			"its PCI address)", node);
+		return -ENODEV;
+	}
 	snprintf(link, sizeof(link), "/sys/class/vfio-dev/%s/device", base);
 	if (link_basename(ctx, link, dev->name, sizeof(dev->name)) < 0) {
 		ifd_err(ctx, "%s: not a VFIO device cdev (no %s)", node, link);

@@ -12,7 +12,9 @@
  *   - the device writes X: B must change and A must be untouched.
  * A verification buffer V at its own IOVA carries data in and out of the
  * edu buffer.  Rounds cover 4 KiB pages, 2 MiB (large-page) mappings, and a
- * 4 KiB mapping placed inside the IOVA range a 2 MiB mapping had.
+ * 4 KiB mapping placed inside the IOVA range a 2 MiB mapping had; a mapping
+ * made before the device attached (type1 replays it) remapped after; and a
+ * remap done while the device is closed, seen after it is opened again.
  */
 #include "itest.h"
 
@@ -86,20 +88,38 @@ int main(void)
 	struct itest_edu x = { 0 };
 	struct iommufd_ctx *ctx;
 	struct iommufd_ioas *ioas = NULL;
-	uint8_t *v;
-	uint64_t v_iova;
+	uint8_t *v, *a0, *b0;
+	uint64_t v_iova, a0_iova;
 
 	itest_start("edu_remap");
 	const char *edu_bdf = itest_env_req("IFD_EDU");
 
 	ctx = itest_ctx();
 	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
+
+	/* V and A0 are mapped before the device attaches (on type1 the
+	 * library replays them into the container at the attach). */
+	v = itest_alloc(SZ_4K, SZ_4K);
+	v_iova = itest_map(ioas, v, SZ_4K, EDU_IOVA_MAX, "verification buffer V, before the device");
+	a0 = itest_alloc(SZ_4K, SZ_4K);
+	b0 = itest_alloc(SZ_4K, SZ_4K);
+	itest_fill(a0, SZ_4K, 90);
+	itest_fill(b0, SZ_4K, 91);
+	a0_iova = itest_map(ioas, a0, SZ_4K, EDU_IOVA_MAX, "A0, before the device");
 	itest_edu_open(&x, ioas, edu_bdf);
 	itest_print_ranges(ioas, "IOAS");
-
-	v = itest_alloc(SZ_4K, SZ_4K);
-	v_iova = itest_map(ioas, v, SZ_4K, EDU_IOVA_MAX, "verification buffer V");
 	itest_edu_roundtrip(&x, v, v_iova, EDU_BUF_SIZE, 100, "V");
+
+	itest_note("round: A0 mapped before the device attached, B0 after");
+	memset(v, 0, SZ_4K);
+	if (itest_dma_copy(&x, a0_iova, v_iova, EDU_BUF_SIZE))
+		CHECK(itest_pat_diff(v, SZ_4K, 90) < 0, "the device reads A0, mapped before it attached");
+	itest_unmap(ioas, a0_iova, SZ_4K, "A0");
+	itest_map_fixed(ioas, b0, SZ_4K, a0_iova, "B0");
+	memset(v, 0, SZ_4K);
+	if (itest_dma_copy(&x, a0_iova, v_iova, EDU_BUF_SIZE))
+		CHECK(itest_pat_diff(v, SZ_4K, 91) < 0, "after the remap the device reads B0, not A0");
+	itest_unmap(ioas, a0_iova, SZ_4K, "B0");
 
 	for (size_t i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++)
 		run_round(&x, ioas, &rounds[i], v, v_iova, 10 + 3 * (unsigned int)i);
@@ -129,10 +149,44 @@ int main(void)
 			itest_free(bufs[i], SZ_4K);
 	}
 
+	/* Remap while no device is attached: A1 at X, device closed, A1
+	 * unmapped and B1 mapped at X, device opened again.  The IOAS keeps
+	 * its mappings across (type1: recorded, replayed at the next attach);
+	 * the device must reach B1 only. */
+	{
+		uint8_t *a1 = itest_alloc(SZ_4K, SZ_4K), *b1 = itest_alloc(SZ_4K, SZ_4K);
+		uint64_t xi;
+
+		itest_note("round: remap while the device is closed");
+		itest_fill(a1, SZ_4K, 92);
+		itest_fill(b1, SZ_4K, 93);
+		xi = itest_map(ioas, a1, SZ_4K, EDU_IOVA_MAX, "A1");
+		memset(v, 0, SZ_4K);
+		if (itest_dma_copy(&x, xi, v_iova, EDU_BUF_SIZE))
+			CHECK(itest_pat_diff(v, SZ_4K, 92) < 0, "the device reads A1");
+		itest_edu_close(&x);
+		itest_unmap(ioas, xi, SZ_4K, "A1, no device attached");
+		itest_map_fixed(ioas, b1, SZ_4K, xi, "B1, no device attached");
+		itest_edu_open(&x, ioas, edu_bdf);
+		memset(v, 0, SZ_4K);
+		if (itest_dma_copy(&x, xi, v_iova, EDU_BUF_SIZE))
+			CHECK(itest_pat_diff(v, SZ_4K, 93) < 0, "after reopening, the device reads B1, not A1");
+		itest_fill(v, SZ_4K, 94);
+		if (itest_dma_copy(&x, v_iova, xi, EDU_BUF_SIZE)) {
+			CHECK(itest_pat_diff(b1, SZ_4K, 94) < 0, "a device write to X lands in B1");
+			CHECK(itest_pat_diff(a1, SZ_4K, 92) < 0, "A1 is untouched");
+		}
+		itest_unmap(ioas, xi, SZ_4K, "B1");
+		itest_free(a1, SZ_4K);
+		itest_free(b1, SZ_4K);
+	}
+
 	itest_unmap(ioas, v_iova, SZ_4K, "V");
 	itest_edu_close(&x);
 	CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
 	iommufd_ctx_destroy(ctx);
 	itest_free(v, SZ_4K);
+	itest_free(a0, SZ_4K);
+	itest_free(b0, SZ_4K);
 	return itest_finish();
 }

@@ -112,7 +112,7 @@ static inline __attribute__((format(printf, 1, 2))) void itest_note(const char *
 
 /*
  * Kernel records logged since itest_start() that look like a kernel bug
- * (WARN, BUG, oops).  The rig boots with "quiet", so such records at
+ * (WARN, BUG, oops, RCU stall, lockup, hung task).  The rig boots with "quiet", so such records at
  * KERN_WARNING never reach the console it scans; read them here.  They are
  * printed with the trigger words lower-cased, so that this output is not
  * mistaken for a second report by the rig's console scan.
@@ -120,7 +120,8 @@ static inline __attribute__((format(printf, 1, 2))) void itest_note(const char *
 static inline void itest_check_kmsg(void)
 {
 	static const char *const bad[] = { "WARNING:", "BUG:", "Oops", "Call Trace", "Kernel panic",
-					   "general protection", "cut here", "UBSAN", "KASAN" };
+					   "general protection", "cut here", "UBSAN", "KASAN", "detected stalls",
+					   "soft lockup", "hard LOCKUP", "blocked for more than" };
 	char rec[2048];
 	unsigned int hits = 0;
 	ssize_t n;

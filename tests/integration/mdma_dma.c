@@ -57,6 +57,89 @@ static void check_device(struct iommufd_device *dev, const char *uuid)
 	      "the device's group (%d) matches sysfs (%d)", iommufd_device_get_group(dev), grp);
 }
 
+/* Open @name (another spelling of instance @uuid), copy a page, close. */
+static void open_form(struct iommufd_ioas *ioas, const char *uuid, const char *name, const char *what, uint8_t *buf,
+		      uint64_t iova, unsigned int seed)
+{
+	struct iommufd_device *dev = NULL;
+	uint64_t st;
+
+	if (!CHECK_RET(iommufd_device_open(ioas, name, NULL, &dev), 0, "open by %s: %s", what, name))
+		return;
+	CHECK(!strcmp(iommufd_device_get_name(dev) ? iommufd_device_get_name(dev) : "", uuid),
+	      "%s: the device's name is the UUID (%s)", what, iommufd_device_get_name(dev));
+	itest_fill(buf, SZ_4K, seed);
+	st = mdma_copy(dev, iova, iova + SZ_4K, SZ_4K);
+	CHECK(mdma_ok(st) && itest_pat_diff(buf + SZ_4K, SZ_4K, seed) < 0, "%s: COPY works (status %s)", what,
+	      mdma_status_str(st));
+	CHECK_RET(iommufd_device_destroy(dev), 0, "%s: destroy", what);
+}
+
+/* Every way the API names an mdev: sysfs path, upper-case UUID, cdev node,
+ * and the adopt functions of the backend. */
+static void open_forms(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, const char *uuid)
+{
+	uint8_t *buf = itest_alloc(2 * SZ_4K, SZ_4K);
+	uint64_t iova = itest_map(ioas, buf, 2 * SZ_4K, 0, "2 pages for the open forms");
+	char name[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
+	struct iommufd_device *dev = NULL;
+	ssize_t n;
+	int fd, r;
+
+	snprintf(name, sizeof(name), "/sys/bus/mdev/devices/%s", uuid);
+	open_form(ioas, uuid, name, "sysfs path", buf, iova, 20);
+	snprintf(name, sizeof(name), "/sys/bus/mdev/devices/%s/", uuid);
+	open_form(ioas, uuid, name, "sysfs path with a trailing slash", buf, iova, 21);
+	snprintf(name, sizeof(name), "%s", uuid);
+	for (char *p = name; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	open_form(ioas, uuid, name, "upper-case UUID", buf, iova, 22);
+
+	if (itest_is_cdev(ctx)) {
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/vfio-dev", uuid);
+		name[0] = '\0';
+		d = opendir(path);
+		while (d && (de = readdir(d)))
+			if (!strncmp(de->d_name, "vfio", 4))
+				snprintf(name, sizeof(name), "/dev/vfio/devices/%.64s", de->d_name);
+		if (d)
+			closedir(d);
+		if (CHECK(name[0], "cdev: the instance has a cdev (%s)", name)) {
+			open_form(ioas, uuid, name, "cdev node", buf, iova, 23);
+			fd = open(name, O_RDWR | O_CLOEXEC);
+			r = fd < 0 ? -errno : iommufd_device_adopt_cdev_fd(ioas, fd, NULL, &dev);
+			if (CHECK_RET(r, 0, "cdev: adopt an open %s", name)) {
+				CHECK(!strcmp(iommufd_device_get_name(dev), uuid), "cdev: adopted device is named %s", uuid);
+				CHECK(mdma_ok(mdma_copy(dev, iova, iova + SZ_4K, SZ_4K)), "cdev: the adopted device copies");
+				CHECK_RET(iommufd_device_destroy(dev), 0, "cdev: destroy the adopted device");
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+	} else {
+		snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (CHECK(n > 0, "%s: the instance has an IOMMU group", iommufd_backend_name(iommufd_ctx_get_backend(ctx)))) {
+			target[n] = '\0';
+			snprintf(name, sizeof(name), "/dev/vfio/%s", strrchr(target, '/') + 1);
+			fd = open(name, O_RDWR | O_CLOEXEC);
+			r = fd < 0 ? -errno : iommufd_device_adopt_group_fd(ioas, fd, uuid, NULL, &dev);
+			if (CHECK_RET(r, 0, "adopt an open %s for %s", name, uuid)) {
+				CHECK(mdma_ok(mdma_copy(dev, iova, iova + SZ_4K, SZ_4K)), "the device of the adopted group copies");
+				CHECK_RET(iommufd_device_destroy(dev), 0, "destroy it");
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+	}
+	itest_unmap(ioas, iova, 2 * SZ_4K, "the open-forms pages");
+	itest_free(buf, 2 * SZ_4K);
+}
+
 int main(void)
 {
 	struct iommufd_ctx *ctx;
@@ -257,6 +340,10 @@ int main(void)
 	itest_fill(src, SZ_4K, 7);
 	st = mdma_copy(dev, src_iova, dst_iova, SZ_4K);
 	CHECK(mdma_ok(st) && itest_pat_diff(dst, SZ_4K, 7) < 0, "COPY after the reopen");
+
+	CHECK_RET(iommufd_device_destroy(dev), 0, "destroy %s before the open forms", a);
+	open_forms(ctx, ioas, a);
+	dev = mdma_open(ioas, a);
 
 	/* The second instance works the same in the same IOAS. */
 	{

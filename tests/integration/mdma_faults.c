@@ -113,6 +113,7 @@ static void kill_child(const char *uuid, enum child_mode mode)
 	long long opens0 = mdma_sysfs(uuid, "opens");
 	int p[2], status = 0;
 	struct pollfd pfd;
+	pid_t got;
 	char c = 0;
 	pid_t pid;
 
@@ -126,19 +127,35 @@ static void kill_child(const char *uuid, enum child_mode mode)
 	close(p[1]);
 	pfd.fd = p[0];
 	pfd.events = POLLIN;
-	if (!CHECK(poll(&pfd, 1, 60000) == 1 && read(p[0], &c, 1) == 1 && c == 'R',
-		   "child %s: set up (16 pages pinned) and started (got '%c')", child_mode_name[mode], c ? c : '-')) {
+	if (poll(&pfd, 1, 60000) != 1 || read(p[0], &c, 1) != 1)
+		c = 0;
+	if (!CHECK(c == 'R', "child %s: set up (16 pages pinned) and started (got '%c')", child_mode_name[mode],
+		   c ? c : '-')) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		close(p[0]);
 		return;
 	}
-	usleep(300000);
+	if (mode == CHILD_COPY) {
+		/* Kill it once the engine runs the copy (sysfs "busy"), well
+		 * inside the 2.6 s it needs to read the source. */
+		int t = 0;
+
+		while (mdma_sysfs(uuid, "busy") != 1 && t < 20000) {
+			usleep(1000);
+			t++;
+		}
+		CHECK(mdma_sysfs(uuid, "busy") == 1, "the child's copy is running (after %d ms)", t);
+		usleep(100000);
+	} else {
+		usleep(300000);
+	}
 	CHECK(mdma_sysfs(uuid, "pinned_pages") >= 16 || mode == CHILD_PIN_LOOP,
 	      "while the child runs the instance holds its pins (%lld pages)", mdma_sysfs(uuid, "pinned_pages"));
 	CHECK(mdma_sysfs(NULL, "open_instances") == 1, "one instance open");
 	CHECK(kill(pid, SIGKILL) == 0, "SIGKILL the child %s", child_mode_name[mode]);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	got = waitpid(pid, &status, 0);
+	CHECK(got == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 	      "the child died of SIGKILL (wait status 0x%x)", status);
 	/* A child that failed wrote 'E' before exiting. */
 	if (poll(&pfd, 1, 0) == 1 && read(p[0], &c, 1) == 1)
@@ -147,6 +164,7 @@ static void kill_child(const char *uuid, enum child_mode mode)
 	CHECK(wait_idle(uuid, 5000), "after the kill: no pinned pages (instance %lld, all %lld), no open instance (%lld)",
 	      mdma_sysfs(uuid, "pinned_pages"), mdma_sysfs(NULL, "pinned_pages"), mdma_sysfs(NULL, "open_instances"));
 	CHECK(mdma_sysfs(uuid, "opens") == opens0 + 1, "the child opened the instance once");
+	CHECK(mdma_sysfs(uuid, "busy") == 0, "the instance is not busy any more");
 	if (mode == CHILD_COPY)
 		CHECK(mdma_sysfs(uuid, "aborts") == aborts0 + 1 && mdma_sysfs(uuid, "copies") == copies0,
 		      "the kill stopped the copy half way (ABORTS +%lld, COPIES +%lld)",

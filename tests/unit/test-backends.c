@@ -237,10 +237,12 @@ static void test_type1_replay_order(void **state)
 	assert_int_equal(iommufd_ioas_map(ioas, buf, PG, IOMMUFD_MAP_READ | IOMMUFD_MAP_FIXED, &o, &iova), 0);
 	assert_int_equal(fake_kernel_log_count(fk), 0);
 	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
-	/* replayed in IOVA order right after SET_IOMMU, before the device fd */
+	/* checked against the container's ranges, then replayed in IOVA order
+	 * right after SET_IOMMU, before the device fd */
 	fk_expect_trace(fk, "open /dev/vfio/5", "ioctl group/5 VFIO_GROUP_GET_STATUS",
 			"ioctl group/5 VFIO_GROUP_SET_CONTAINER", "ioctl container VFIO_CHECK_EXTENSION 3",
-			"ioctl container VFIO_SET_IOMMU 3", "ioctl container VFIO_IOMMU_MAP_DMA 0x1000+0x2000 RW",
+			"ioctl container VFIO_SET_IOMMU 3", "ioctl container VFIO_IOMMU_GET_INFO",
+			"ioctl container VFIO_IOMMU_GET_INFO", "ioctl container VFIO_IOMMU_MAP_DMA 0x1000+0x2000 RW",
 			"ioctl container VFIO_IOMMU_MAP_DMA 0x100000+0x1000 R",
 			"ioctl group/5 VFIO_GROUP_GET_DEVICE_FD 0000:00:04.0",
 			"ioctl device/0000:00:04.0 VFIO_DEVICE_GET_INFO", "ioctl container VFIO_IOMMU_GET_INFO",
