@@ -57,9 +57,7 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	dev->devid = bind.out_devid;
 	r = attach_pt(dev, ioas->id);
 	if (r == -EADDRINUSE) {
-		ifd_err(ctx, "%s: mappings of IOAS %u overlap the device's reserved IOVA regions (e.g. the MSI "
-			"window 0xfee00000-0xfeefffff): unmap them first", dev->name, ioas->id);
-		r = -ERANGE;
+		r = ifd_iommufd_resv_conflict(dev, ioas);
 		goto fail;
 	}
 	if (r < 0) {
@@ -86,13 +84,6 @@ static int cdev_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas
 	return r;
 }
 
-static void cdev_dev_close(struct iommufd_device *dev)
-{
-	/* close() detaches and unbinds in the kernel; no separate DETACH. */
-	ifd_close(dev->ctx, dev->fd);
-	dev->fd = -1;
-}
-
 const struct ifd_backend_ops ifd_backend_cdev = {
 	.kind = IOMMUFD_BACKEND_CDEV,
 	.ctx_open = ifd_iommufd_open,
@@ -103,5 +94,5 @@ const struct ifd_backend_ops ifd_backend_cdev = {
 	.unmap = ifd_iommufd_unmap,
 	.dev_open = cdev_dev_open,
 	.dev_attach = cdev_dev_attach,
-	.dev_close = cdev_dev_close,
+	.dev_close = ifd_dev_close_fd,
 };

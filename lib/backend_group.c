@@ -43,12 +43,8 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		joined = true;
 	}
 	r = ifd_group_get_device_fd(ctx, g, dev->name);
-	if (r == -EADDRINUSE) {
-		/* The compat attach happens at open: same conflict as CDEV's. */
-		ifd_err(ctx, "%s: mappings of IOAS %u overlap the device's reserved IOVA regions (e.g. the MSI "
-			"window 0xfee00000-0xfeefffff): unmap them first", dev->name, ioas->id);
-		r = -ERANGE;
-	}
+	if (r == -EADDRINUSE) /* the compat attach happens at open */
+		r = ifd_iommufd_resv_conflict(dev, ioas);
 	if (r < 0)
 		goto undo;
 	dev->fd = r;
@@ -71,12 +67,6 @@ static int group_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioa
 	return -EOPNOTSUPP;
 }
 
-static void group_dev_close(struct iommufd_device *dev)
-{
-	ifd_close(dev->ctx, dev->fd);
-	dev->fd = -1;
-}
-
 static void group_group_put(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas)
 {
 	(void)ioas;
@@ -93,6 +83,6 @@ const struct ifd_backend_ops ifd_backend_group = {
 	.unmap = ifd_iommufd_unmap,
 	.dev_open = group_dev_open,
 	.dev_attach = group_dev_attach,
-	.dev_close = group_dev_close,
+	.dev_close = ifd_dev_close_fd,
 	.group_put = group_group_put,
 };

@@ -345,12 +345,6 @@ static int type1_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioa
 	return -EOPNOTSUPP;
 }
 
-static void type1_dev_close(struct iommufd_device *dev)
-{
-	ifd_close(dev->ctx, dev->fd);
-	dev->fd = -1;
-}
-
 const struct ifd_backend_ops ifd_backend_type1 = {
 	.kind = IOMMUFD_BACKEND_TYPE1,
 	.ctx_open = type1_ctx_open,
@@ -361,6 +355,6 @@ const struct ifd_backend_ops ifd_backend_type1 = {
 	.unmap = type1_unmap,
 	.dev_open = type1_dev_open,
 	.dev_attach = type1_dev_attach,
-	.dev_close = type1_dev_close,
+	.dev_close = ifd_dev_close_fd,
 	.group_put = type1_group_put,
 };

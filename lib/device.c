@@ -6,6 +6,14 @@
 
 #include "internal.h"
 
+/* Every backend's dev_close: closing the device fd detaches it, unbinds a
+ * cdev and tears down its interrupts in the kernel. */
+void ifd_dev_close_fd(struct iommufd_device *dev)
+{
+	ifd_close(dev->ctx, dev->fd);
+	dev->fd = -1;
+}
+
 static bool dev_ok(const struct iommufd_device *dev)
 {
 	return dev && dev->state == IFD_ALIVE;

@@ -221,6 +221,10 @@ int ifd_iommufd_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint6
 int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id);
 int ifd_iommufd_open(struct iommufd_ctx *ctx);
+int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *ioas);
+
+/* device.c */
+void ifd_dev_close_fd(struct iommufd_device *dev);
 
 /* group.c: group fds shared by devices (GROUP, TYPE1). */
 int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_group **out);

@@ -19,6 +19,18 @@ int ifd_iommufd_open(struct iommufd_ctx *ctx)
 	return 0;
 }
 
+/*
+ * iommufd refuses an attach with -EADDRINUSE when existing mappings cover
+ * the device's reserved regions; callers get the -ERANGE every backend
+ * gives for "mappings outside what the device allows".
+ */
+int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	ifd_err(dev->ctx, "%s: mappings of IOAS %u overlap the device's reserved IOVA regions (e.g. the MSI "
+		"window 0xfee00000-0xfeefffff): unmap them first", dev->name, ioas->id);
+	return -ERANGE;
+}
+
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id)
 {
 	struct ifd_k_destroy d = { .size = sizeof(d), .id = id };
