@@ -33,7 +33,7 @@ die() {
 	exit 1
 }
 
-mode=write
+mode="write"
 out="$here/patches"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -150,8 +150,25 @@ insert_after() {
 	mv "$file.new" "$file"
 }
 
-# Patch 1: the driver.
-cp "$drv/mdma.c" "$tree/samples/vfio-mdev/mdma.c"
+# Patch 1: the driver.  In the tree it is code for the version it is merged
+# into (checkpatch: no LINUX_VERSION_CODE): drop the out-of-tree block
+# between the mdma-compat-begin/-end comments (and the blank line after it)
+# and resolve "#if MDMA_CORE_REGION_INFO" as true (a plain unifdef).
+awk '
+	/^\/\* mdma-compat-begin/ { skip = 1; next }
+	skip { if (/^\/\* mdma-compat-end \*\/$/) { skip = 0; blank = 1 }; next }
+	blank { blank = 0; if ($0 == "") next }
+	/^#if MDMA_CORE_REGION_INFO$/ { cond = "keep"; next }
+	/^#if !MDMA_CORE_REGION_INFO$/ { cond = "drop"; next }
+	cond != "" && /^#endif/ { cond = ""; next }
+	cond == "drop" { next }
+	{ print }
+	END { if (skip || cond != "") exit 1 }' "$drv/mdma.c" >"$tree/samples/vfio-mdev/mdma.c" ||
+	die "mdma.c: unbalanced mdma-compat block or #if MDMA_CORE_REGION_INFO"
+if grep -nE 'MDMA_CORE_REGION_INFO|LINUX_VERSION_CODE|mdma-compat|linux/version\.h' "$tree/samples/vfio-mdev/mdma.c" >&2; then
+	die "mdma.c: out-of-tree compatibility code left in the in-tree copy (lines above)"
+fi
+# shellcheck disable=SC2016 # a Makefile line, not a shell expansion
 printf 'obj-$(CONFIG_SAMPLE_VFIO_MDEV_MDMA) += mdma.o\n' >"$work/make.txt"
 insert_after "$tree/samples/vfio-mdev/Makefile" '^obj-\$\(CONFIG_SAMPLE_VFIO_MDEV_MBOCHS\)' "$work/make.txt"
 # The entry goes after the mbochs one: before the first "config" line that
@@ -217,8 +234,7 @@ the code), its sysfs counters, an example and its limits.
 EOF
 
 mkdir -p "$work/series"
-g format-patch -q --zero-commit --no-signature --no-numbered-files -o "$work/series" base..HEAD >/dev/null
-# Drop the "From 000..." line's dependence on nothing but git's format.
+g format-patch -q --zero-commit --full-index --no-signature --no-numbered-files -o "$work/series" base..HEAD >/dev/null
 n=$(find "$work/series" -name '*.patch' | wc -l)
 [ "$n" = 2 ] || die "expected 2 patches, got $n"
 

@@ -5,8 +5,8 @@
 #   kernel/stock-6.12.sh              last stdout line = cache dir
 #   kernel/stock-6.12.sh --print-dir  print the cache dir, prepare nothing
 #
-# The cache dir holds bzImage, kernel.release and modules/ (the VFIO and NVMe
-# modules plus their dependencies, decompressed, with depmod's indexes and a
+# The cache dir holds bzImage, kernel.release and modules/ (the VFIO, mdev and
+# NVMe modules plus their dependencies, decompressed, with depmod's indexes and a
 # load-order file for insmod). See kernel/README.md.
 set -euo pipefail
 
@@ -16,7 +16,9 @@ cache_root=${LIBIOMMUFD_CACHE:-/var/cache/libiommufd}
 
 # The rig binds devices to vfio-pci and keeps one NVMe on its host driver.
 # vfio_iommu_type1 is only a soft dependency of vfio, so it must be named.
-wanted=(vfio vfio_iommu_type1 irqbypass vfio-pci-core vfio-pci nvme)
+# mdev is the mediated-device core the rig's mdma.ko (built out of tree
+# against /usr/src/linux-headers-<version>) needs; it comes after vfio.
+wanted=(vfio vfio_iommu_type1 irqbypass vfio-pci-core vfio-pci nvme mdev)
 
 die() {
 	echo "kernel/stock-6.12.sh: $*" >&2

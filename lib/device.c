@@ -76,6 +76,7 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
 	bool cdev = ctx->backend == IOMMUFD_BACKEND_CDEV;
+	struct ifd_list *pos;
 	int r;
 
 	pthread_mutex_lock(&ctx->lock);
@@ -83,6 +84,16 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 		ifd_close(ctx, group_fd);
 		r = -EINVAL;
 		goto out;
+	}
+	/* The group path would hand out a second fd, the cdev path refuses:
+	 * give every backend the cdev answer. */
+	ifd_list_for_each(pos, &ctx->dev_list) {
+		if (!strcmp(ifd_container_of(pos, struct iommufd_device, link)->name, dev->name)) {
+			ifd_err(ctx, "%s is already open in this context", dev->name);
+			ifd_close(ctx, group_fd);
+			r = -EBUSY;
+			goto out;
+		}
 	}
 	if (!cdev) {
 		if (dev->group_num < 0) {

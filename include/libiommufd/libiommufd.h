@@ -315,7 +315,10 @@ struct iommufd_map_opts {
  * @opts:  options, or NULL.
  * @iova:  receives the IOVA the memory is mapped at.
  *
- * The pages are pinned until unmapped.  The library chooses the IOVA unless
+ * The pages are pinned until unmapped once the IOAS has an IOMMU-backed
+ * device (with no device, or only mdevs, the kernel pins on the device's
+ * access instead, so a bad @vaddr shows up then).  The library chooses the
+ * IOVA unless
  * IOMMUFD_MAP_FIXED: lowest fit inside the usable ranges, the alignment,
  * and @opts->iova_max, never IOVA 0.  The search is O(log n) in the free
  * ranges when the alignment is the page size; a larger alignment can make
@@ -420,7 +423,7 @@ struct iommufd_device_opts {
  * device's group is attached to another IOAS); -ENODEV not a VFIO device,
  * or not bound to vfio-pci (the log says how to bind it); -EBUSY the IOMMU
  * group is not viable (the log names the device that holds it) or the
- * device is open elsewhere; -EACCES/-EPERM no permission (the log names the
+ * device is open elsewhere or already in this context; -EACCES/-EPERM no permission (the log names the
  * node and the fix); -EEXIST (GROUP, TYPE1) the group already uses another
  * IOAS of this context; -ERANGE mappings or reservations of @ioas lie
  * outside the IOVA ranges this device allows; -ENOMEM/-EFAULT (TYPE1)
@@ -486,8 +489,8 @@ const char *iommufd_device_get_name(const struct iommufd_device *dev);
 int64_t iommufd_device_get_id(const struct iommufd_device *dev);
 
 /**
- * iommufd_device_get_group() - the IOMMU group number, or -ENOENT (mdev on
- * CDEV has none).
+ * iommufd_device_get_group() - the IOMMU group number (mdevs have an
+ * emulated group), or -ENOENT if sysfs shows none.
  */
 int iommufd_device_get_group(const struct iommufd_device *dev);
 

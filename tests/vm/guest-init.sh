@@ -173,6 +173,36 @@ case "$IFD_KERNEL" in
 	[ ! -e /dev/iommu ] || rig_fail "/dev/iommu exists on the legacy-only kernel"
 	;;
 esac
+
+# The mdma mediated device (kernel/drivers/vfio-mdma/): run-cell.sh built
+# mdma.ko for this kernel; load it and create the instances of IFD_MDMA.
+# Each is an emulated-IOMMU VFIO device with its own group, /dev/vfio/<group>
+# and (7.3) a cdev; the library opens it by UUID.
+mdma_type=/sys/class/mdev_bus/mdma/mdev_supported_types/mdma-dma
+if [ ! -f /lib/ifd-extra/mdma.ko ]; then
+	rig_fail "no /lib/ifd-extra/mdma.ko in the initramfs"
+elif ! insmod /lib/ifd-extra/mdma.ko; then
+	rig_fail "insmod mdma.ko failed (see the console)"
+fi
+[ -d "$mdma_type" ] || rig_fail "mdma.ko registered no $mdma_type"
+for u in $IFD_MDMA; do
+	[ -d "$mdma_type" ] || break
+	d=/sys/bus/mdev/devices/$u
+	if ! echo "$u" >"$mdma_type/create" || [ ! -d "$d" ]; then
+		rig_fail "could not create mdma instance $u"
+		continue
+	fi
+	g=none
+	[ -e "$d/iommu_group" ] && g=$(basename "$(readlink "$d/iommu_group")")
+	[ -c "/dev/vfio/$g" ] || rig_fail "mdma instance $u: no /dev/vfio/<group> (group $g)"
+	cdev=$(ls "$d/vfio-dev" 2>/dev/null)
+	if [ "$IFD_KERNEL" = 7.3 ]; then
+		[ -n "$cdev" ] && [ -c "/dev/vfio/devices/$cdev" ] ||
+			rig_fail "mdma instance $u: no /dev/vfio/devices/vfioN"
+	fi
+	echo "ifd-rig: mdma $u group $g ${cdev:-(no cdev)}"
+done
+
 echo "ifd-rig: /dev/vfio:" $(ls /dev/vfio) "devices:" $(ls /dev/vfio/devices 2>/dev/null)
 
 ulimit -l unlimited || rig_fail "ulimit -l unlimited failed"
@@ -201,6 +231,26 @@ if [ -f /tests/.order ]; then
 		# Each test starts with an empty /tmp.
 		rm -rf /tmp/* 2>/dev/null
 	done </tests/.order
+fi
+
+# Whatever the tests did, the mdma driver must end with nothing pinned and
+# no instance open, and must let its instances and itself go (an open
+# instance would make the removal wait forever, so only then).
+if [ -d /sys/class/mdev_bus/mdma ]; then
+	pinned=$(cat /sys/class/mdev_bus/mdma/pinned_pages)
+	open_n=$(cat /sys/class/mdev_bus/mdma/open_instances)
+	echo "ifd-rig: after the tests mdma has $pinned pinned pages, $open_n open instances"
+	if [ "$pinned" != 0 ] || [ "$open_n" != 0 ]; then
+		rig_fail "after the tests mdma still has $pinned pinned pages and $open_n open instances"
+	else
+		for u in $IFD_MDMA; do
+			[ -e "/sys/bus/mdev/devices/$u/remove" ] || continue
+			echo 1 >"/sys/bus/mdev/devices/$u/remove" || rig_fail "removing mdma instance $u failed"
+		done
+		if grep -q '^mdma ' /proc/modules; then
+			rmmod mdma || rig_fail "rmmod mdma failed"
+		fi
+	fi
 fi
 
 mark "@@IFD-DONE uptime=$(uptime_s)"

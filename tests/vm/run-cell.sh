@@ -19,6 +19,9 @@
 #   IFD_VM_TESTS      space-separated test names: run only these
 #   IFD_VM_VERBOSE=1  also stream the console to stderr while it runs
 #   IFD_VM_APPEND     extra guest kernel parameters (e.g. "ignore_loglevel")
+#   IFD_KERNEL_IN_TREE_MDMA=1  7.3 cells boot the kernel built with the mdma
+#                     patches applied (kernel/build.sh --in-tree-mdma) and load
+#                     its in-tree mdma.ko instead of the out-of-tree build
 #   LIBIOMMUFD_CACHE  kernel/initramfs cache root (default /var/cache/libiommufd)
 #
 # Exit status: 0 only if every test passed; 1 if any test failed, skipped
@@ -140,6 +143,11 @@ else
 fi
 [ -f "$kdir/bzImage" ] || die "kernel dir '$kdir' has no bzImage"
 krel=$(cat "$kdir/kernel.release")
+# The mdma mediated device (kernel/drivers/vfio-mdma/) for this kernel: the
+# guest loads it and creates the instances the mdma_* tests use.
+mdma_ko=$("$repo/kernel/drivers/vfio-mdma/build-module.sh" "$kdir" | tail -n 1) ||
+	die "building mdma.ko for $krel failed"
+[ -f "$mdma_ko" ] || die "no mdma.ko for $krel ($mdma_ko)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ifd-vm-$cell.XXXXXX")
 qemu_pid=
@@ -198,7 +206,8 @@ touch "$base"
 find "$cache_root" -maxdepth 1 -name 'initramfs-*.cpio.gz' -mtime +14 -delete 2>/dev/null || true
 
 st="$work/tests"
-mkdir -p "$st/tests" "$st/etc"
+mkdir -p "$st/tests" "$st/etc" "$st/lib/ifd-extra"
+cp "$mdma_ko" "$st/lib/ifd-extra/mdma.ko"
 : >"$st/tests/.order"
 for i in "${!progs[@]}"; do
 	p=${progs[$i]}
@@ -217,6 +226,9 @@ for i in "${!progs[@]}"; do
 		done < <(ldd "$p" 2>/dev/null | grep -oE '/[^ ]+' | LC_ALL=C sort -u)
 	fi
 done
+
+# The mdma instances the guest creates (fixed, so logs are comparable).
+mdma_uuids='6d646d61-0000-4000-8000-000000000001 6d646d61-0000-4000-8000-000000000002'
 
 # Device map: BDF,vendor,device,driver ("-": any driver, checked elsewhere).
 rig_expect="0000:00:02.0,8086,10d3,none
@@ -238,6 +250,7 @@ rig_expect="0000:00:02.0,8086,10d3,none
 	echo "export IFD_EDU_PAIR='0000:01:01.0 0000:01:02.0'"
 	echo "export IFD_EDU_NONVIABLE='0000:02:01.0'"
 	echo "export IFD_NVME_HOST='0000:02:02.0'"
+	echo "export IFD_MDMA='$mdma_uuids'"
 	echo "export IFD_UNBOUND='0000:00:02.0'"
 	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
 	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 0000:01:01.0 0000:01:02.0 0000:02:01.0'"
@@ -255,7 +268,9 @@ base_size=$(stat -c %s "$base")
 
 # -------------------------------------------------------------------- QEMU
 truncate -s 64M "$work/nvme0.img" "$work/nvme1.img"
-append="console=ttyS0 quiet panic=-1"
+# loglevel=5 keeps boot quiet but prints KERN_WARNING: a WARN() splat must
+# reach the console the rig scans.
+append="console=ttyS0 loglevel=5 panic=-1"
 # Debian's kernel leaves VT-d off unless asked (INTEL_IOMMU_DEFAULT_ON unset).
 [ "$kver" = 6.12 ] && append="$append intel_iommu=on"
 [ -n "${IFD_VM_APPEND:-}" ] && append="$append $IFD_VM_APPEND"

@@ -59,9 +59,10 @@
  * OPENS count for the life of the instance; the other registers are cleared
  * when the device is opened, closed or reset.  The counters are also files
  * in sysfs: per instance in ``/sys/bus/mdev/devices/$UUID/mdma/`` (with
- * pin_ranges), and summed over all instances in the parent device (with
- * open_instances), where they can be read while no process has the device
- * open, for example to check that no pinned page leaked.
+ * pin_ranges, and busy: 1 while a command runs), and summed over all
+ * instances in the parent device (with open_instances), where they can be
+ * read while no process has the device open, for example to check that no
+ * pinned page leaked.
  *
  * Commands, written to CMD::
  *
@@ -110,8 +111,16 @@
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
-#include <linux/version.h>
 #include <linux/vfio.h>
+
+/* mdma-compat-begin: only out of tree; kernel/mkpatches.sh drops it. */
+#include <linux/version.h>
+/*
+ * Before 6.19 a driver answered VFIO_DEVICE_GET_REGION_INFO in its ioctl op;
+ * since then the VFIO core does, through the get_region_info_caps op.
+ */
+#define MDMA_CORE_REGION_INFO	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0))
+/* mdma-compat-end */
 
 #define MDMA_NAME		"mdma"
 
@@ -162,12 +171,6 @@
 #define MDMA_MAX_PINS		16
 #define MDMA_MAX_INSTANCES	16
 
-/*
- * Before 6.19 a driver answered VFIO_DEVICE_GET_REGION_INFO in its ioctl
- * op; since then the VFIO core does and asks the get_region_info_caps op.
- */
-#define MDMA_CORE_REGION_INFO	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0))
-
 /* One range of pages held pinned by an instance. */
 struct mdma_pin {
 	u64 iova;		/* page aligned */
@@ -203,6 +206,7 @@ struct mdma_state {
 	u64 unmap_iova;
 	u64 unmap_len;
 	bool faulted;		/* the running command saw a DMA fault */
+	bool busy;		/* a command is running (sysfs "busy") */
 	struct mdma_pin pins[MDMA_MAX_PINS];
 	unsigned int npins;
 	atomic64_t cnt[MDMA_C_NR];
@@ -482,6 +486,7 @@ static void mdma_run(struct mdma_state *s, u64 cmd)
 
 	s->cmd = cmd;
 	s->faulted = false;
+	WRITE_ONCE(s->busy, true);
 	switch (cmd) {
 	case MDMA_CMD_COPY:
 		ret = mdma_cmd_copy(s);
@@ -508,6 +513,7 @@ static void mdma_run(struct mdma_state *s, u64 cmd)
 		break;
 	}
 
+	WRITE_ONCE(s->busy, false);
 	if (!ret) {
 		st |= MDMA_STATUS_DONE;
 	} else if (ret == -EINTR) {
@@ -882,9 +888,19 @@ static ssize_t pin_ranges_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(pin_ranges);
 
+static ssize_t busy_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct mdma_state *s = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", READ_ONCE(s->busy));
+}
+static DEVICE_ATTR_RO(busy);
+
 static struct attribute *mdma_instance_attrs[] = {
 	&mdma_attr_pinned_pages.dattr.attr,
 	&dev_attr_pin_ranges.attr,
+	&dev_attr_busy.attr,
 	&mdma_attr_unmap_calls.dattr.attr,
 	&mdma_attr_unmap_pages.dattr.attr,
 	&mdma_attr_copies.dattr.attr,
