@@ -55,6 +55,8 @@ static int type1_ioas_alloc(struct iommufd_ioas *ioas)
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
 
+	/* No kernel object ID here; number them so messages tell them apart. */
+	ioas->id = ++ctx->type1_ids;
 	if (ctx->spare_container >= 0) {
 		ioas->container_fd = ctx->spare_container;
 		ctx->spare_container = -1;

@@ -83,6 +83,7 @@ struct iommufd_ctx {
 	enum iommufd_backend backend;
 	int fd;              /* /dev/iommu, or -1 on TYPE1 */
 	int spare_container; /* TYPE1: adopted container for the first IOAS */
+	uint32_t type1_ids;  /* TYPE1: numbers IOAS for messages (under lock) */
 	long page_size;
 
 	/* Protects the lists, the groups, and the GROUP backend's compat IOAS
@@ -111,7 +112,7 @@ struct iommufd_ioas {
 	struct iommufd_ctx *ctx;
 	enum ifd_state state;
 
-	uint32_t id;      /* iommufd object ID */
+	uint32_t id;      /* iommufd object ID; TYPE1: a number for messages */
 	int container_fd; /* TYPE1 */
 	bool iommu_set;   /* TYPE1: VFIO_SET_IOMMU done */
 	/* TYPE1: readers are MAP_DMA/UNMAP_DMA (check iommu_set, then the
