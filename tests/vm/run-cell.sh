@@ -268,6 +268,9 @@ base_size=$(stat -c %s "$base")
 
 # -------------------------------------------------------------------- QEMU
 truncate -s 64M "$work/nvme0.img" "$work/nvme1.img"
+# Single-threaded TCG: with one host thread per vCPU, QEMU 10.0 once died with
+# "iotlb_to_section: Assertion `section_index < d->map.sections_nb' failed"
+# while a vfio-pci reset remapped BARs (a race in its memory map, not ours).
 # loglevel=5 keeps boot quiet but prints KERN_WARNING: a WARN() splat must
 # reach the console the rig scans.
 append="console=ttyS0 loglevel=5 panic=-1"
@@ -275,7 +278,7 @@ append="console=ttyS0 loglevel=5 panic=-1"
 [ "$kver" = 6.12 ] && append="$append intel_iommu=on"
 [ -n "${IFD_VM_APPEND:-}" ] && append="$append $IFD_VM_APPEND"
 qemu=(
-	qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2
+	qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2G -smp 2
 	-machine q35,kernel-irqchip=split
 	-display none -vga none -monitor none -no-reboot
 	-serial stdio -serial "file:$markers"
