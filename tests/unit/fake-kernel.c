@@ -2880,56 +2880,58 @@ size_t fake_kernel_get_ranges(struct fake_kernel *fk, int fd, uint32_t ioas_id, 
 	return n;
 }
 
-int fake_kernel_group_state(struct fake_kernel *fk, int fd)
+static int group_state(const struct file *f)
+{
+	return f->grp->container ? 1 : f->grp->iommufd ? 2 : 0;
+}
+
+static int cdev_bound(const struct file *f)
+{
+	return f->bound;
+}
+
+static int container_iommu(const struct file *f)
+{
+	return f->iommu;
+}
+
+static int iommufd_objects(const struct file *f)
+{
+	return (int)f->nobj;
+}
+
+/* One locked look at an fd of @kind: @get's answer, or -1 if it is not one. */
+static int inspect_fd(struct fake_kernel *fk, int fd, enum file_kind kind, int (*get)(const struct file *f))
 {
 	struct file *f;
 	int r = -1;
 
 	pthread_mutex_lock(&fk_lock);
 	f = fd_get(fk, fd);
-	if (f && f->kind == F_GROUP)
-		r = f->grp->container ? 1 : f->grp->iommufd ? 2 : 0;
+	if (f && f->kind == kind)
+		r = get(f);
 	pthread_mutex_unlock(&fk_lock);
 	return r;
+}
+
+int fake_kernel_group_state(struct fake_kernel *fk, int fd)
+{
+	return inspect_fd(fk, fd, F_GROUP, group_state);
 }
 
 int fake_kernel_cdev_bound(struct fake_kernel *fk, int fd)
 {
-	struct file *f;
-	int r = -1;
-
-	pthread_mutex_lock(&fk_lock);
-	f = fd_get(fk, fd);
-	if (f && f->kind == F_CDEV)
-		r = f->bound;
-	pthread_mutex_unlock(&fk_lock);
-	return r;
+	return inspect_fd(fk, fd, F_CDEV, cdev_bound);
 }
 
 int fake_kernel_container_iommu(struct fake_kernel *fk, int fd)
 {
-	struct file *f;
-	int r = -1;
-
-	pthread_mutex_lock(&fk_lock);
-	f = fd_get(fk, fd);
-	if (f && f->kind == F_CONTAINER)
-		r = f->iommu;
-	pthread_mutex_unlock(&fk_lock);
-	return r;
+	return inspect_fd(fk, fd, F_CONTAINER, container_iommu);
 }
 
 int fake_kernel_iommufd_objects(struct fake_kernel *fk, int fd)
 {
-	struct file *f;
-	int r = -1;
-
-	pthread_mutex_lock(&fk_lock);
-	f = fd_get(fk, fd);
-	if (f && f->kind == F_IOMMUFD)
-		r = (int)f->nobj;
-	pthread_mutex_unlock(&fk_lock);
-	return r;
+	return inspect_fd(fk, fd, F_IOMMUFD, iommufd_objects);
 }
 
 /* Look a device up with the fake locked; unlock with pthread_mutex_unlock(&fk_lock). */
