@@ -18,6 +18,15 @@
  *    (sysconf(_SC_PAGESIZE)) unless said otherwise.
  *  - Objects of one context may be used from several threads; each man page
  *    states the function's rule (THREAD SAFETY).
+ *  - fork(): a child inherits the handles, but the kernel objects behind
+ *    them (IOAS, mappings, bound devices) stay the parent's.  In the child,
+ *    every call that would reach the kernel through an inherited handle
+ *    fails with -ECHILD and changes nothing; the destroy functions close the
+ *    child's copies of the fds and free memory, and nothing else (no unmap,
+ *    no IOMMU_DESTROY, no detach), so the parent's DMA keeps working.  A
+ *    child that needs DMA creates its own context.  See libiommufd(7).
+ *  - Errors are the kernel's errno where its meaning is the documented one;
+ *    libiommufd(7) lists every case where the library reports another.
  *
  * This header never includes kernel headers and defines no name that
  * <linux/iommufd.h> or <linux/vfio.h> define, so all three can be included
@@ -37,11 +46,25 @@ extern "C" {
 
 #define LIBIOMMUFD_VERSION_MAJOR 1
 #define LIBIOMMUFD_VERSION_MINOR 0
+#define LIBIOMMUFD_VERSION_PATCH 0
+/* One number per version, comparable with < and >. */
+#define LIBIOMMUFD_VERSION_CODE(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
+#define LIBIOMMUFD_VERSION \
+	LIBIOMMUFD_VERSION_CODE(LIBIOMMUFD_VERSION_MAJOR, LIBIOMMUFD_VERSION_MINOR, LIBIOMMUFD_VERSION_PATCH)
 
 /* Opaque handles. */
 struct iommufd_ctx;
 struct iommufd_ioas;
 struct iommufd_device;
+struct iommufd_map;
+
+/**
+ * iommufd_version() - the version of the library loaded at run time, as
+ * LIBIOMMUFD_VERSION_CODE(major, minor, patch): compare it with
+ * LIBIOMMUFD_VERSION (the header compiled against) to detect an older
+ * library than the program was built for.  Never fails.
+ */
+uint32_t iommufd_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Backends                                                                 */
@@ -107,6 +130,23 @@ typedef void (*iommufd_log_fn)(void *data, int level, const char *msg);
 /* ------------------------------------------------------------------------ */
 
 /**
+ * enum iommufd_pin_accounting - whose RLIMIT_MEMLOCK pinned pages count
+ * against.
+ * @IOMMUFD_PIN_ACCOUNT_DEFAULT: what the backend does by default: per user
+ *                               on CDEV/GROUP, per process on TYPE1.
+ * @IOMMUFD_PIN_ACCOUNT_USER:    the user's limit, shared by every process
+ *                               (every VM) of that user: iommufd's default.
+ * @IOMMUFD_PIN_ACCOUNT_PROCESS: this process's limit (its mm), as type1
+ *                               always does.  On iommufd this needs
+ *                               CAP_SYS_RESOURCE (IOMMU_OPTION_RLIMIT_MODE).
+ */
+enum iommufd_pin_accounting {
+	IOMMUFD_PIN_ACCOUNT_DEFAULT = 0,
+	IOMMUFD_PIN_ACCOUNT_USER = 1,
+	IOMMUFD_PIN_ACCOUNT_PROCESS = 2,
+};
+
+/**
  * struct iommufd_ctx_opts - options for iommufd_ctx_create().
  * @sz:        sizeof(struct iommufd_ctx_opts).
  * @backend:   which path to use; IOMMUFD_BACKEND_AUTO (0) picks the best.
@@ -115,6 +155,12 @@ typedef void (*iommufd_log_fn)(void *data, int level, const char *msg);
  * @log_data:  passed to @log_fn.
  * @log_level: most verbose level delivered; 0 means IOMMUFD_LOG_ERR, or
  *             IOMMUFD_LOG_DEBUG when LIBIOMMUFD_DEBUG is set.
+ * @pin_accounting: whose RLIMIT_MEMLOCK pinned pages count against.  The
+ *             kernel accepts a change only before the first IOAS exists, so
+ *             it is a context option.  CDEV/GROUP: USER or PROCESS
+ *             (IOMMU_OPTION_RLIMIT_MODE; PROCESS needs CAP_SYS_RESOURCE,
+ *             else -EPERM).  TYPE1: PROCESS (or DEFAULT) only; USER gets
+ *             -EOPNOTSUPP.
  */
 struct iommufd_ctx_opts {
 	size_t sz;
@@ -122,6 +168,7 @@ struct iommufd_ctx_opts {
 	iommufd_log_fn log_fn;
 	void *log_data;
 	int log_level;
+	enum iommufd_pin_accounting pin_accounting;
 };
 
 /**
@@ -190,8 +237,19 @@ int iommufd_ctx_get_fd(const struct iommufd_ctx *ctx);
 /**
  * iommufd_ctx_set_log() - replace the message callback and level.
  * @fn: the callback, or NULL for the default (stderr if LIBIOMMUFD_DEBUG).
+ *
+ * Waits for calls of the old callback still running in other threads, so
+ * once it returns the old callback is never called again and @data of the
+ * old one may be freed.  A callback must therefore not call it.
  */
 int iommufd_ctx_set_log(struct iommufd_ctx *ctx, iommufd_log_fn fn, void *data, int level);
+
+/**
+ * iommufd_ctx_get_pin_accounting() - the accounting in force for this
+ * context: IOMMUFD_PIN_ACCOUNT_USER or IOMMUFD_PIN_ACCOUNT_PROCESS (never
+ * DEFAULT), or -EINVAL.  Source: IOMMU_OPTION_RLIMIT_MODE (GET).
+ */
+int iommufd_ctx_get_pin_accounting(const struct iommufd_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* IOAS: I/O address spaces                                                 */
@@ -276,6 +334,38 @@ int64_t iommufd_ioas_get_alignment(struct iommufd_ioas *ioas);
 int iommufd_ioas_reserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
 int iommufd_ioas_unreserve(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
 
+/**
+ * iommufd_ioas_allow_iovas() - promise that these IOVA ranges stay usable.
+ * @ranges: inclusive ranges, page aligned (start) and ending one byte
+ *          before a page boundary (last); @n of them, or none (@n == 0)
+ *          to withdraw the promise.
+ *
+ * Afterwards a device whose reserved regions or aperture would take any of
+ * these ranges away cannot attach (iommufd_device_open() fails with -ERANGE
+ * and nothing changes), and the library's allocator hands out IOVAs only
+ * inside these ranges (fixed mappings may still go anywhere usable).  For a
+ * VMM: allow the guest's physical address space before assigning devices.
+ *
+ * Errors: -EINVAL bad ranges; -ERANGE the usable ranges are already
+ * narrower than @ranges (a device attached that excludes part of them);
+ * -ENOMEM.  TYPE1 has no such ioctl: the library applies the same rules
+ * itself (allocation inside, and the attach is undone when the container's
+ * ranges do not cover them).
+ * Source: IOMMU_IOAS_ALLOW_IOVAS, include/uapi/linux/iommufd.h.
+ */
+int iommufd_ioas_allow_iovas(struct iommufd_ioas *ioas, const struct iommufd_iova_range *ranges, size_t n);
+
+/**
+ * iommufd_ioas_set_huge_pages() - allow (the default) or forbid the IOMMU
+ * to map this IOAS with pages larger than the CPU page size.
+ *
+ * Forbidding costs IOTLB reach; it exists for testing and for devices that
+ * mishandle large IOMMU pages.  Only while the IOAS has no mapping and no
+ * device (-EBUSY otherwise).  -EOPNOTSUPP on TYPE1.
+ * Source: IOMMU_OPTION_HUGE_PAGES, include/uapi/linux/iommufd.h.
+ */
+int iommufd_ioas_set_huge_pages(struct iommufd_ioas *ioas, bool enable);
+
 /* ------------------------------------------------------------------------ */
 /* DMA mappings                                                             */
 /* ------------------------------------------------------------------------ */
@@ -315,49 +405,130 @@ struct iommufd_map_opts {
  * @opts:  options, or NULL.
  * @iova:  receives the IOVA the memory is mapped at.
  *
- * The pages are pinned until unmapped once the IOAS has an IOMMU-backed
- * device (with no device, or only mdevs, the kernel pins on the device's
- * access instead, so a bad @vaddr shows up then).  The library chooses the
- * IOVA unless
- * IOMMUFD_MAP_FIXED: lowest fit inside the usable ranges, the alignment,
- * and @opts->iova_max, never IOVA 0.  The search is O(log n) in the free
- * ranges when the alignment is the page size; a larger alignment can make
- * it visit more free ranges whose starts are misaligned.  A fixed @iova and
- * @len must be multiples of iommufd_ioas_get_alignment().  On a TYPE1 IOAS
- * with no device yet the mapping is recorded and made (pinned, checked) when
- * the first device attaches, so -ENOMEM/-EFAULT surface from
- * iommufd_device_open() then.
+ * When the pages are pinned (and RLIMIT_MEMLOCK charged) depends on the
+ * backend: CDEV/GROUP pin at map time once the IOAS has a device behind an
+ * IOMMU, and pin everything already mapped when the first such device
+ * attaches (iommufd_device_open() then fails with -ENOMEM); TYPE1 pins at
+ * map time once the container has its first device, and a map made before
+ * is recorded and pinned at that attach.  With no device, or only mdevs,
+ * the kernel pins on the device's access instead, so a bad @vaddr shows up
+ * then.  The library chooses the IOVA unless IOMMUFD_MAP_FIXED: lowest fit
+ * inside the usable ranges (and the ranges of iommufd_ioas_allow_iovas(),
+ * if any), the alignment, and @opts->iova_max, never IOVA 0.  O(log n) in
+ * the mappings when the alignment is the page size; a larger alignment can
+ * visit more free ranges whose starts are misaligned.  If the kernel
+ * already has a mapping the library did not make at the chosen IOVA (a raw
+ * IOMMU_IOAS_MAP on iommufd_ioas_get_fd(), or a forked child's), the
+ * library marks that range used, logs it, and tries the next fit (a few
+ * times at most, then -EEXIST).  A fixed @iova and @len must be multiples
+ * of iommufd_ioas_get_alignment().
  *
  * Errors: -EINVAL bad flags, zero or unaligned length or address, overflow,
  * iova_max below the alignment; -ERANGE a fixed IOVA outside the usable
  * ranges or above iova_max; -EEXIST a fixed IOVA overlaps a mapping or a
- * reservation; -ENOSPC no free IOVA range fits; -ENOMEM RLIMIT_MEMLOCK
- * exhausted or no memory (the log says which and what to raise); -EFAULT
- * @vaddr is not mapped in the process.
+ * reservation; -ENOSPC no free IOVA range fits; -ENOMEM pinning would
+ * exceed RLIMIT_MEMLOCK under the accounting in force (the log says whose
+ * limit: the user's, shared by all its processes, or this process's), or no
+ * memory; -EFAULT @vaddr is not mapped in the process, or (IOMMUFD_MAP_WRITE)
+ * is mapped read-only; -EOVERFLOW @vaddr lies in the kernel half of the
+ * address space (iommufd's answer).
  * Source: IOMMU_IOAS_MAP, VFIO_IOMMU_MAP_DMA.
  */
 int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
 		     const struct iommufd_map_opts *opts, uint64_t *iova);
 
 /**
- * iommufd_ioas_unmap() - remove one mapping.
- * @iova, @len: exactly the IOVA and length of a mapping made by
- *              iommufd_ioas_map() on this IOAS.
+ * iommufd_ioas_unmap() - unmap every mapping that lies wholly inside
+ * [@iova, @iova + @len).
+ * @iova, @len: the range, in bytes (no alignment needed; @len >= 1).
+ * @unmapped:  receives the bytes unmapped (may be NULL).
  *
- * Errors: -ENOENT no mapping starts at @iova (an address inside a mapping
- * is not its start); -EINVAL @len differs from the mapping's length
- * (nothing changes).  The IOVA returns to the allocator.
+ * The kernel's range semantics (IOMMU_IOAS_UNMAP, type1v2): any union of
+ * whole mappings goes in one call, so a VMM removes a RAM region, however
+ * it was mapped, with one call.  Mappings made through map handles
+ * (iommufd_map_create()) in the range are unmapped too; their handles stay
+ * valid until iommufd_map_destroy(), which then only frees them.  The IOVAs
+ * return to the allocator.
+ *
+ * Errors: -EINVAL @len is 0 or the range overflows; -EINVAL the range
+ * would split a mapping (nothing changes; the log names the mapping: the
+ * kernel's iommufd says -ENOENT after unmapping what came before it, see
+ * libiommufd(7)); -ENOENT no mapping lies in the range; -EBUSY a mapping in
+ * the range is still being made or removed by another thread.
  * Source: IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA.
  */
-int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped);
 
 /**
- * iommufd_ioas_unmap_all() - remove every mapping of the IOAS, one by one,
- * lowest IOVA first.  Returns the number of mappings removed; on a failure
- * it stops and returns the error, leaving the rest mapped.
- * Source: IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA.
+ * iommufd_ioas_unmap_all() - remove every mapping of the IOAS, with one
+ * ioctl where the kernel offers it (IOMMU_IOAS_UNMAP of 0..~0;
+ * VFIO_DMA_UNMAP_FLAG_ALL when the container has VFIO_UNMAP_ALL; else one
+ * VFIO_IOMMU_UNMAP_DMA per run of adjacent mappings).  Also removes
+ * mappings the library did not make.  Returns the number of the library's
+ * mappings removed; on failure the error, with nothing removed.
  */
 int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas);
+
+/**
+ * iommufd_map_create() - map user memory for device DMA and return a handle
+ * for the mapping.  Arguments, rules and errors as iommufd_ioas_map(): the
+ * two calls share one bookkeeping, so iommufd_ioas_translate(),
+ * iommufd_ioas_find_iova() and range unmaps see both.
+ * @out: receives the handle.  Its IOVA, length, address and flags are read
+ *       with iommufd_map_get_*() without a lookup or a lock.
+ */
+int iommufd_map_create(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+		       const struct iommufd_map_opts *opts, struct iommufd_map **out);
+
+/**
+ * iommufd_map_destroy() - unmap the mapping (no lookup: the handle is the
+ * bookkeeping) and free the handle.
+ * @map: the handle, or NULL (returns 0).
+ *
+ * If a range unmap or iommufd_ioas_unmap_all() already removed the mapping,
+ * this only frees the handle.  On a kernel error the mapping and the handle
+ * stay (the error is returned and logged): call again or destroy the IOAS.
+ * Source: IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA.
+ */
+int iommufd_map_destroy(struct iommufd_map *map);
+
+/**
+ * iommufd_map_get_iova() / _len() / _vaddr() / _flags() / _ioas() - the
+ * mapping's first IOVA, its length in bytes, the first byte of the mapped
+ * memory, its IOMMUFD_MAP_READ/WRITE flags, and its IOAS.  Constant for
+ * the handle's life; safe from any thread.  On NULL: UINT64_MAX, 0, NULL,
+ * 0, NULL respectively (values no mapping has), errno EINVAL.
+ */
+uint64_t iommufd_map_get_iova(const struct iommufd_map *map);
+uint64_t iommufd_map_get_len(const struct iommufd_map *map);
+void *iommufd_map_get_vaddr(const struct iommufd_map *map);
+uint32_t iommufd_map_get_flags(const struct iommufd_map *map);
+struct iommufd_ioas *iommufd_map_get_ioas(const struct iommufd_map *map);
+
+/**
+ * iommufd_ioas_copy() - map memory already mapped in @src into @dst without
+ * pinning it again: for per-device address spaces and vIOMMU shadowing.
+ * @dst, @src:  two IOAS of one context (-EINVAL otherwise, or if the same).
+ * @src_iova:   start of the range in @src; with @len (bytes, both multiples
+ *              of the alignment of both IOAS) it must be wholly covered by
+ *              @src's mappings, with no hole (-ENOENT), and may be part of
+ *              a mapping or span several.
+ * @flags:      IOMMUFD_MAP_READ and/or IOMMUFD_MAP_WRITE (no more than the
+ *              source mappings allow: -EPERM), optionally IOMMUFD_MAP_FIXED
+ *              with @opts->iova.
+ * @opts:       as for iommufd_ioas_map() (iova, iova_max, align), or NULL.
+ * @dst_iova:   receives where the range landed in @dst.
+ *
+ * In @dst the copy is one mapping per source mapping it covers, each with
+ * its own virtual address, so translate and range unmap work on @dst as on
+ * any mapping.  TYPE1 has no copy: the library maps the same memory into
+ * @dst's container again, which pins it again and charges RLIMIT_MEMLOCK a
+ * second time; the result for the device is the same.
+ * Errors: those of iommufd_ioas_map(), -ENOENT, -EPERM.
+ * Source: IOMMU_IOAS_COPY, include/uapi/linux/iommufd.h.
+ */
+int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_t src_iova, uint64_t len,
+		      uint32_t flags, const struct iommufd_map_opts *opts, uint64_t *dst_iova);
 
 /**
  * struct iommufd_map_info - one mapping, as found by a lookup.
