@@ -144,87 +144,148 @@ out:
 }
 
 /* The raw calls: the caller holds kern_lock and knows the IOMMU is set. */
-static int map_raw(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
+static int map_raw(struct iommufd_ioas *ioas, struct iommufd_map *rec)
 {
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
-		.vaddr = (uintptr_t)vaddr,
-		.iova = iova,
-		.size = len,
+		.vaddr = rec->vaddr,
+		.iova = rec->iova,
+		.size = rec->len,
 	};
 
-	if (flags & IOMMUFD_MAP_READ)
+	if (rec->flags & IOMMUFD_MAP_READ)
 		m.flags |= VFIO_DMA_MAP_FLAG_READ;
-	if (flags & IOMMUFD_MAP_WRITE)
+	if (rec->flags & IOMMUFD_MAP_WRITE)
 		m.flags |= VFIO_DMA_MAP_FLAG_WRITE;
 	return ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_MAP_DMA, &m);
 }
 
-static int unmap_raw(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+static int unmap_raw(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
 	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = len };
 	int r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_UNMAP_DMA, &u);
 
-	/* u.size == 0 is fine: an attach racing with this unmap did not replay
-	 * it (it had left the tree already). */
+	if (r == 0)
+		*unmapped = u.size;
 	return r < 0 ? r : 0;
 }
 
-static int type1_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
+static int type1_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
 {
-	int r = 1; /* deferred until a group joins */
+	int r = 0;
 
 	pthread_rwlock_rdlock(&ioas->kern_lock);
 	if (ioas->iommu_set)
-		r = map_raw(ioas, iova, vaddr, len, flags);
+		r = map_raw(ioas, m);
+	else
+		m->state |= IFD_REC_DEFERRED; /* the first attach maps it */
 	pthread_rwlock_unlock(&ioas->kern_lock);
 	return r;
 }
 
-static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
-	int r = 0; /* no IOMMU: it never reached the kernel, or left with it */
+	int r = 0;
 
 	pthread_rwlock_rdlock(&ioas->kern_lock);
 	if (ioas->iommu_set)
-		r = unmap_raw(ioas, iova, len);
+		r = unmap_raw(ioas, iova, len, unmapped);
+	else
+		*unmapped = len; /* never reached the kernel, or left with the IOMMU */
 	pthread_rwlock_unlock(&ioas->kern_lock);
 	return r;
 }
 
-/*
- * Replay, but first hold the records against the ranges the container now
- * has: MAP_DMA would refuse one outside them with a bare -EINVAL, while the
- * caller is owed the same -ERANGE the iommufd backends give.
- */
+static int type1_unmap_all(struct iommufd_ioas *ioas, uint64_t *unmapped)
+{
+	(void)ioas;
+	(void)unmapped;
+	return -EOPNOTSUPP;
+}
+
+struct replay {
+	struct iommufd_ioas *ioas;
+	const struct ifd_iova_range *rg;
+	size_t nr;
+	struct iommufd_map *failed;
+	int r;
+};
+
+/* Hold a record against the container's ranges first: MAP_DMA would
+ * refuse one outside them with a bare -EINVAL, while the caller is owed
+ * the same -ERANGE the iommufd backends give. */
+static int replay_one(struct iommufd_map *m, void *arg)
+{
+	struct replay *rp = arg;
+	bool inside = false;
+
+	if (!(m->state & IFD_REC_DEFERRED) && m->state != IFD_REC_LIVE)
+		return 0; /* its own map call is still to come and will see the IOMMU */
+	for (size_t i = 0; i < rp->nr && !inside; i++)
+		inside = m->iova >= rp->rg[i].start && m->iova + (m->len - 1) <= rp->rg[i].last;
+	if (!inside) {
+		rp->r = -ERANGE;
+	} else {
+		rp->r = map_raw(rp->ioas, m);
+		if (rp->r == 0)
+			m->state &= (uint8_t)~IFD_REC_DEFERRED;
+	}
+	if (rp->r < 0)
+		rp->failed = m;
+	return rp->r;
+}
+
+struct undo {
+	struct iommufd_ioas *ioas;
+	struct iommufd_map *stop;
+};
+
+static int undo_one(struct iommufd_map *m, void *arg)
+{
+	struct undo *u = arg;
+	uint64_t got;
+
+	if (m == u->stop)
+		return 1;
+	if (!(m->state & IFD_REC_DEFERRED) && m->state == IFD_REC_LIVE) {
+		unmap_raw(u->ioas, m->iova, m->len, &got);
+		m->state |= IFD_REC_DEFERRED;
+	}
+	return 0;
+}
+
 static int replay_checked(struct iommufd_ioas *ioas)
 {
 	struct ifd_iova_range *rg = NULL;
-	struct ifd_itree_node *n;
+	struct replay rp = { .ioas = ioas };
 	uint64_t align;
-	size_t nr = 0;
 	int r;
 
-	if (!ifd_itree_first(&ioas->by_iova))
+	if (!ifd_midx_count(ioas->idx))
 		return 0; /* nothing recorded: no need to ask */
-	r = type1_query(ioas, &rg, &nr, &align);
+	r = type1_query(ioas, &rg, &rp.nr, &align);
 	if (r < 0)
 		return r;
-	for (n = ifd_itree_first(&ioas->by_iova); n; n = ifd_itree_next(n)) {
-		bool inside = false;
+	rp.rg = rg;
+	ifd_ioas_for_each_record(ioas, replay_one, &rp);
+	free(rg);
+	if (rp.r < 0) {
+		struct undo u = { ioas, rp.failed };
+		uint64_t at = rp.failed->iova, len = rp.failed->len;
 
-		for (size_t i = 0; i < nr && !inside; i++)
-			inside = n->start >= rg[i].start && n->last <= rg[i].last;
-		if (!inside) {
+		/* The attach fails: leave the container as empty as we found it. */
+		ifd_ioas_for_each_record(ioas, undo_one, &u);
+		if (rp.r == -ERANGE)
 			ifd_err(ioas->ctx, "/dev/vfio/vfio: the mapping at IOVA 0x%llx lies outside the IOVA ranges "
 				"the device allows (e.g. its MSI window 0xfee00000-0xfeefffff): unmap it first",
-				(unsigned long long)n->start);
-			free(rg);
-			return -ERANGE;
-		}
+				(unsigned long long)at);
+		else if (rp.r == -ENOMEM)
+			ioas->ctx->ops->explain_enomem(ioas->ctx, "replaying the mappings made before the first device", len);
+		else
+			ifd_err(ioas->ctx, "/dev/vfio/vfio: replaying the mapping at IOVA 0x%llx failed: %s",
+				(unsigned long long)at, strerror(-rp.r));
 	}
-	free(rg);
-	return ifd_ioas_replay(ioas, map_raw, unmap_raw);
+	return rp.r;
 }
 
 /* Give the container its IOMMU and replay what was mapped before. */
@@ -237,7 +298,7 @@ static int set_iommu(struct iommufd_ioas *ioas)
 	if (ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION, (void *)type) <= 0)
 		type = VFIO_TYPE1_IOMMU;
 	pthread_rwlock_wrlock(&ioas->kern_lock);
-	pthread_rwlock_wrlock(&ioas->lock);
+	pthread_mutex_lock(&ioas->wlock);
 	r = ifd_ioctl(ctx, ioas->container_fd, VFIO_SET_IOMMU, (void *)type);
 	if (r < 0) {
 		ifd_err(ctx, "/dev/vfio/vfio: VFIO_SET_IOMMU type1%s failed: %s",
@@ -248,7 +309,7 @@ static int set_iommu(struct iommufd_ioas *ioas)
 		if (r < 0)
 			__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
 	}
-	pthread_rwlock_unlock(&ioas->lock);
+	pthread_mutex_unlock(&ioas->wlock);
 	pthread_rwlock_unlock(&ioas->kern_lock);
 	return r;
 }
@@ -347,16 +408,36 @@ static int type1_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioa
 	return -EOPNOTSUPP;
 }
 
+/* type1 always charges the process that maps (its mm). */
+static int type1_set_pin_accounting(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want)
+{
+	if (want == IOMMUFD_PIN_ACCOUNT_USER) {
+		ifd_err(ctx, "/dev/vfio/vfio: the type1 container always charges pinned pages to the process; "
+			"per-user accounting needs iommufd");
+		return -EOPNOTSUPP;
+	}
+	ctx->pin_mode = IOMMUFD_PIN_ACCOUNT_PROCESS;
+	return 0;
+}
+
+static void type1_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint64_t len)
+{
+	ifd_err(ctx, "%s: pinning %llu more bytes exceeds this process's RLIMIT_MEMLOCK (type1 charges the "
+		"process): raise it (ulimit -l, or LimitMEMLOCK= in the service unit)", what, (unsigned long long)len);
+}
+
 const struct ifd_backend_ops ifd_backend_type1 = {
 	.kind = IOMMUFD_BACKEND_TYPE1,
 	.ctx_open = type1_ctx_open,
 	.ioas_alloc = type1_ioas_alloc,
 	.ioas_free = type1_ioas_free,
 	.ioas_query = type1_query,
+	.ctx_set_pin_accounting = type1_set_pin_accounting,
 	.map = type1_map,
 	.unmap = type1_unmap,
+	.unmap_all = type1_unmap_all,
+	.explain_enomem = type1_explain_enomem,
 	.dev_open = type1_dev_open,
 	.dev_attach = type1_dev_attach,
-	.dev_close = ifd_dev_close_fd,
 	.group_put = type1_group_put,
 };

@@ -3,10 +3,44 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <linux/vfio.h>
 
 #include "internal.h"
 #include "kabi.h"
+
+IFD_EXPORT uint32_t iommufd_version(void)
+{
+	return LIBIOMMUFD_VERSION;
+}
+
+/*
+ * The fork rule costs one load per call: the guard page of a child reads
+ * as zero.  Without madvise (a kernel built without ADVISE_SYSCALLS) the
+ * pid is compared instead, a system call per check.
+ */
+static void fork_guard_init(struct iommufd_ctx *ctx)
+{
+	void *p = mmap(NULL, (size_t)ctx->page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ctx->pid = getpid();
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, (size_t)ctx->page_size, MADV_WIPEONFORK) < 0) {
+		munmap(p, (size_t)ctx->page_size);
+		return;
+	}
+	*(volatile uint32_t *)p = 1;
+	ctx->fork_page = p;
+}
+
+bool ifd_forked(const struct iommufd_ctx *ctx)
+{
+	if (ctx->fork_page)
+		return __atomic_load_n(ctx->fork_page, __ATOMIC_RELAXED) == 0;
+	return getpid() != ctx->pid;
+}
 
 IFD_EXPORT const char *iommufd_backend_name(enum iommufd_backend backend)
 {
@@ -172,31 +206,25 @@ static int adopt(struct iommufd_ctx *ctx, int fd, enum iommufd_backend want)
 
 static void ctx_free(struct iommufd_ctx *ctx)
 {
+	if (ctx->fork_page)
+		munmap((void *)ctx->fork_page, (size_t)ctx->page_size);
 	pthread_mutex_destroy(&ctx->lock);
-	pthread_mutex_destroy(&ctx->log_lock);
+	pthread_rwlock_destroy(&ctx->log_lock);
 	free(ctx);
 }
 
 int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys *sys, int adopt_fd,
 		       struct iommufd_ctx **out)
 {
-	struct iommufd_ctx_opts o = { 0 };
+	struct iommufd_ctx_opts o;
 	struct iommufd_ctx *ctx;
 	enum iommufd_backend want;
 	const char *env;
 	int r, work = -1;
 
-	if (opts) {
-		if (opts->sz < offsetof(struct iommufd_ctx_opts, backend) + sizeof(opts->backend))
-			return -EINVAL;
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
-		/* Fields this version does not know must be zero (libbpf's rule). */
-		for (size_t i = sizeof(o); i < opts->sz; i++)
-			if (((const char *)opts)[i])
-				return -EINVAL;
-	}
-	if (!out || (unsigned int)o.backend > IOMMUFD_BACKEND_TYPE1 || o.log_level < 0 ||
-	    o.log_level > IOMMUFD_LOG_DEBUG)
+	if (ifd_opts_copy(&o, sizeof(o), opts) < 0 || !out || (unsigned int)o.backend > IOMMUFD_BACKEND_TYPE1 ||
+	    o.log_level < 0 || o.log_level > IOMMUFD_LOG_DEBUG ||
+	    (unsigned int)o.pin_accounting > IOMMUFD_PIN_ACCOUNT_PROCESS)
 		return -EINVAL;
 
 	ctx = calloc(1, sizeof(*ctx));
@@ -206,13 +234,13 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 	ctx->fd = -1;
 	ctx->spare_container = -1;
 	pthread_mutex_init(&ctx->lock, NULL);
-	pthread_mutex_init(&ctx->log_lock, NULL);
+	pthread_rwlock_init(&ctx->log_lock, NULL);
 	ifd_list_init(&ctx->ioas_list);
 	ifd_list_init(&ctx->dev_list);
 	ifd_list_init(&ctx->group_list);
-	ifd_list_init(&ctx->zombies);
 	ifd_log_defaults(ctx, o.log_fn, o.log_data, o.log_level);
 	ctx->page_size = sys->page_size();
+	fork_guard_init(ctx);
 
 	want = o.backend;
 	env = sys->getenv("LIBIOMMUFD_BACKEND");
@@ -239,6 +267,8 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 		if (r == -ENOENT)
 			r = -ENODEV;
 	}
+	if (r == 0)
+		r = ctx->ops->ctx_set_pin_accounting(ctx, o.pin_accounting);
 	if (r < 0)
 		goto fail;
 	if (work >= 0) {
@@ -281,15 +311,12 @@ IFD_EXPORT void iommufd_ctx_destroy(struct iommufd_ctx *ctx)
 
 	if (!ctx)
 		return;
-	/* Children first: devices hold IOAS and groups. */
+	/* Children first: devices hold IOAS and groups.  In a forked child
+	 * each destroy only closes the child's fds (the fork rule). */
 	ifd_list_for_each_safe(pos, tmp, &ctx->dev_list)
 		iommufd_device_destroy(ifd_container_of(pos, struct iommufd_device, link));
 	ifd_list_for_each_safe(pos, tmp, &ctx->ioas_list)
 		iommufd_ioas_destroy(ifd_container_of(pos, struct iommufd_ioas, link));
-	ifd_list_for_each_safe(pos, tmp, &ctx->zombies) {
-		ifd_list_del(pos);
-		free(pos); /* link is the first member of every handle */
-	}
 	ifd_close(ctx, ctx->fd);
 	ifd_close(ctx, ctx->spare_container);
 	ctx_free(ctx);
@@ -304,7 +331,14 @@ IFD_EXPORT int iommufd_ctx_get_fd(const struct iommufd_ctx *ctx)
 {
 	if (!ctx)
 		return ifd_ret(-EINVAL);
-	if (ctx->backend == IOMMUFD_BACKEND_TYPE1)
-		return ifd_ret(-EOPNOTSUPP);
+	if (ctx->fd < 0)
+		return ifd_ret(-EOPNOTSUPP); /* TYPE1: each IOAS has its container */
 	return ctx->fd;
+}
+
+IFD_EXPORT int iommufd_ctx_get_pin_accounting(const struct iommufd_ctx *ctx)
+{
+	if (!ctx)
+		return ifd_ret(-EINVAL);
+	return ctx->pin_mode;
 }

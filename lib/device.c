@@ -114,7 +114,7 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 	if (r == 0)
 		r = ifd_ioas_refresh(ioas);
 	if (r < 0) {
-		ctx->ops->dev_close(dev);
+		ifd_dev_close_fd(dev);
 		goto put;
 	}
 	dev->ioas = ioas;
@@ -237,28 +237,29 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	if (!dev)
 		return 0;
 	ctx = dev->ctx;
-	if (dev->state != IFD_ALIVE) {
-		ifd_err(ctx, "device %s destroyed twice", dev->name);
+	if (dev->state != IFD_ALIVE)
 		return ifd_ret(-EINVAL);
-	}
 	pthread_mutex_lock(&ctx->lock);
 	ioas = dev->ioas;
 	unmap_regions(dev);
 	/* Closing the device fd also tears down its interrupts. */
-	ctx->ops->dev_close(dev);
-	if (dev->group) {
+	ifd_dev_close_fd(dev);
+	if (ifd_forked(ctx)) {
+		/* The fork rule: the group stays in the parent's container. */
+		ifd_group_drop(ctx, dev->group);
+	} else if (dev->group) {
 		ctx->ops->group_put(ctx, dev->group, ioas);
-		dev->group = NULL;
 	}
+	dev->group = NULL;
 	ioas->ndevices--;
-	dev->ioas = NULL;
-	dev->state = IFD_DEAD;
 	ifd_list_del(&dev->link);
-	ifd_list_add(&ctx->zombies, &dev->link);
 	/* The usable ranges may widen again now.  Under ctx->lock, so the
 	 * IOAS cannot be destroyed under us. */
-	ifd_ioas_refresh(ioas);
+	if (!ifd_forked(ctx))
+		ifd_ioas_refresh(ioas);
 	pthread_mutex_unlock(&ctx->lock);
+	dev->state = IFD_DEAD;
+	dev_free(dev);
 	return 0;
 }
 

@@ -111,6 +111,16 @@ void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g)
 	free(g);
 }
 
+/* A forked child's put: close our copy of the fd, say nothing to the kernel. */
+void ifd_group_drop(struct iommufd_ctx *ctx, struct ifd_group *g)
+{
+	if (!g || --g->refs)
+		return;
+	ifd_list_del(&g->link);
+	ifd_close(ctx, g->fd);
+	free(g);
+}
+
 int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name)
 {
 	int r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, (void *)name);

@@ -17,6 +17,7 @@
 
 #include "itree.h"
 #include "iova.h"
+#include "mapidx.h"
 
 #define IFD_EXPORT __attribute__((visibility("default")))
 
@@ -73,8 +74,8 @@ static inline void ifd_list_del(struct ifd_list *n)
 
 struct ifd_backend_ops;
 
-/* Handles stay allocated after destroy (until the context goes) so that a
- * second destroy is detected instead of touching freed memory. */
+/* A live handle's state word: catches use of a handle that is not one
+ * (or was destroyed and not yet reused) in the common cases. */
 enum ifd_state { IFD_ALIVE = 0x1f0a11fe, IFD_DEAD = 0x1f0dead0 };
 
 struct iommufd_ctx {
@@ -85,6 +86,12 @@ struct iommufd_ctx {
 	int spare_container; /* TYPE1: adopted container for the first IOAS */
 	uint32_t type1_ids;  /* TYPE1: numbers IOAS for messages (under lock) */
 	long page_size;
+	enum iommufd_pin_accounting pin_mode; /* in force: USER or PROCESS */
+
+	/* Fork rule: a page marked MADV_WIPEONFORK reads 0 in a child; where
+	 * madvise is missing, the creator's pid is compared instead. */
+	volatile uint32_t *fork_page;
+	pid_t pid;
 
 	/* Protects the lists, the groups, and the GROUP backend's compat IOAS
 	 * selection (IOMMU_VFIO_IOAS is per iommufd, not per call). */
@@ -92,23 +99,21 @@ struct iommufd_ctx {
 	struct ifd_list ioas_list;
 	struct ifd_list dev_list;
 	struct ifd_list group_list;
-	struct ifd_list zombies;
 
-	pthread_mutex_t log_lock;
+	/* Held for reading while a log callback runs, for writing by
+	 * iommufd_ctx_set_log(): the old callback is never called after it
+	 * returns.  Never held by anything else, so never under another lock. */
+	pthread_rwlock_t log_lock;
 	iommufd_log_fn log_fn;
 	void *log_data;
 	int log_level;
 };
 
-struct ifd_map {
-	struct ifd_itree_node by_iova;
-	struct ifd_itree_node by_va;
-	uint32_t flags;
-};
+/* True in a forked child: its inherited handles must not reach the kernel. */
+bool ifd_forked(const struct iommufd_ctx *ctx);
 
-/* Handles put `link` first: a zombie is freed through its list node. */
 struct iommufd_ioas {
-	struct ifd_list link; /* ctx->ioas_list, then ctx->zombies */
+	struct ifd_list link; /* ctx->ioas_list */
 	struct iommufd_ctx *ctx;
 	enum ifd_state state;
 
@@ -120,17 +125,28 @@ struct iommufd_ioas {
 	 * first group joining, the last one leaving). */
 	pthread_rwlock_t kern_lock;
 
-	/* Writers: map/unmap bookkeeping, range refresh.  Readers: lookups.
-	 * Kernel calls run outside it; an IOVA range is claimed in the
-	 * allocator first so concurrent maps never collide. */
-	pthread_rwlock_t lock;
-	struct ifd_iova_space *space;
-	struct ifd_itree by_iova; /* live mappings */
-	struct ifd_itree by_va;
-	struct ifd_list resv;     /* struct ifd_resv: ranges kept from the allocator */
+	/* Serialises writers of the index (map/unmap bookkeeping, range
+	 * refresh).  Readers (translate, find) take no lock: the index has
+	 * its own seqcount.  Kernel calls run outside it; a record enters the
+	 * index (state PENDING) before its kernel call so concurrent maps
+	 * never collide and range unmaps see it. */
+	pthread_mutex_t wlock;
+	struct ifd_midx *idx;
+	struct ifd_iova_range *allowed; /* iommufd_ioas_allow_iovas(), under wlock */
+	size_t nallowed;
 	uint64_t alignment;
 	unsigned int ndevices; /* under ctx->lock */
 };
+
+/* Record states (struct iommufd_map.state). */
+enum ifd_map_state {
+	IFD_REC_PENDING = 0,  /* IOVA claimed, kernel call in flight */
+	IFD_REC_LIVE = 1,     /* mapped (or, TYPE1 without IOMMU, recorded) */
+	IFD_REC_UNMAPPING = 2, /* kernel unmap in flight */
+	IFD_REC_GONE = 3,     /* unmapped by a range unmap; only a handle holds it */
+};
+/* state bit the TYPE1 backend sets on a record it kept for replay. */
+#define IFD_REC_DEFERRED 0x80
 
 struct ifd_group {
 	struct ifd_list link; /* ctx->group_list */
@@ -149,7 +165,7 @@ struct ifd_region_map {
 #define IFD_MAX_REGIONS 16
 
 struct iommufd_device {
-	struct ifd_list link; /* ctx->dev_list, then ctx->zombies; first */
+	struct ifd_list link; /* ctx->dev_list */
 	struct iommufd_ctx *ctx;
 	enum ifd_state state;
 	struct iommufd_ioas *ioas;
@@ -176,18 +192,30 @@ struct iommufd_device {
 struct ifd_backend_ops {
 	enum iommufd_backend kind;
 	int (*ctx_open)(struct iommufd_ctx *ctx);
+	/* Apply the requested accounting and set ctx->pin_mode to the mode in force. */
+	int (*ctx_set_pin_accounting)(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want);
 	int (*ioas_alloc)(struct iommufd_ioas *ioas);
 	void (*ioas_free)(struct iommufd_ioas *ioas);
 	/* Fetch usable ranges and alignment; *ranges is malloc'ed. */
 	int (*ioas_query)(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align);
-	int (*map)(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags);
-	int (*unmap)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+	/* Map one record (0 also when the backend keeps it for a later replay). */
+	int (*map)(struct iommufd_ioas *ioas, struct iommufd_map *m);
+	/* Unmap a range covering whole mappings; *unmapped = bytes the kernel reports. */
+	int (*unmap)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped);
+	/* Everything in one ioctl, or -EOPNOTSUPP (the caller goes run by run). */
+	int (*unmap_all)(struct iommufd_ioas *ioas, uint64_t *unmapped);
+	/* NULL where the kernel has no such call. */
+	int (*copy)(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_t src_iova, uint64_t len,
+		    uint64_t dst_iova, uint32_t flags);
+	int (*allow_iovas)(struct iommufd_ioas *ioas, const struct ifd_iova_range *r, size_t n);
+	int (*set_huge_pages)(struct iommufd_ioas *ioas, bool enable);
 	/* Bind dev (dev->fd may already hold an adopted cdev fd) and attach. */
 	int (*dev_open)(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 	int (*dev_attach)(struct iommufd_device *dev, struct iommufd_ioas *ioas);
-	void (*dev_close)(struct iommufd_device *dev);
 	/* Drop a device's group reference (GROUP, TYPE1; NULL on CDEV). */
 	void (*group_put)(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas);
+	/* Log the fix for a pin failure of @len bytes (the accounting in force). */
+	void (*explain_enomem)(struct iommufd_ctx *ctx, const char *what, uint64_t len);
 };
 
 extern const struct ifd_backend_ops ifd_backend_cdev;
@@ -218,8 +246,15 @@ static inline int ifd_ret(int r)
 int ifd_iommufd_ioas_alloc(struct iommufd_ioas *ioas);
 void ifd_iommufd_ioas_free(struct iommufd_ioas *ioas);
 int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align);
-int ifd_iommufd_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags);
-int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *m);
+int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped);
+int ifd_iommufd_unmap_all(struct iommufd_ioas *ioas, uint64_t *unmapped);
+int ifd_iommufd_copy(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_t src_iova, uint64_t len,
+		     uint64_t dst_iova, uint32_t flags);
+int ifd_iommufd_allow_iovas(struct iommufd_ioas *ioas, const struct ifd_iova_range *r, size_t n);
+int ifd_iommufd_set_huge_pages(struct iommufd_ioas *ioas, bool enable);
+int ifd_iommufd_set_pin_accounting(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want);
+void ifd_iommufd_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint64_t len);
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id);
 int ifd_iommufd_open(struct iommufd_ctx *ctx);
 int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *ioas);
@@ -230,6 +265,7 @@ void ifd_dev_close_fd(struct iommufd_device *dev);
 /* group.c: group fds shared by devices (GROUP, TYPE1). */
 int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_group **out);
 void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g);
+void ifd_group_drop(struct iommufd_ctx *ctx, struct ifd_group *g);
 int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g, bool adopted);
 int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name);
 
@@ -243,10 +279,14 @@ bool ifd_is_uuid(const char *s);
 
 /* ioas.c */
 int ifd_ioas_refresh(struct iommufd_ioas *ioas);
-typedef int (*ifd_map_fn)(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags);
-typedef int (*ifd_unmap_fn)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
-int ifd_ioas_replay(struct iommufd_ioas *ioas, ifd_map_fn map, ifd_unmap_fn unmap);
+/* Call @fn for each USER record in IOVA order (caller holds ioas->wlock);
+ * stops at and returns the first non-zero. */
+int ifd_ioas_for_each_record(struct iommufd_ioas *ioas, int (*fn)(struct iommufd_map *m, void *arg), void *arg);
 
+/* opts.c: one check for every options struct: its sz at least
+ * sizeof(size_t), every byte past what this version knows (@known) zero;
+ * copies into @out (zeroed first; NULL @opts gives all defaults). */
+int ifd_opts_copy(void *out, size_t known, const void *opts);
 
 /* Helpers used by several files. */
 int ifd_open_node(struct iommufd_ctx *ctx, const char *path, int flags, const char *what);

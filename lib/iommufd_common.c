@@ -111,27 +111,125 @@ out:
 	return r;
 }
 
-int ifd_iommufd_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags)
+int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *rec)
 {
 	struct ifd_k_ioas_map m = {
 		.size = sizeof(m),
 		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA,
 		.ioas_id = ioas->id,
-		.user_va = (uintptr_t)vaddr,
-		.length = len,
-		.iova = iova,
+		.user_va = rec->vaddr,
+		.length = rec->len,
+		.iova = rec->iova,
 	};
 
-	if (flags & IOMMUFD_MAP_READ)
+	if (rec->flags & IOMMUFD_MAP_READ)
 		m.flags |= IFD_K_IOMMU_IOAS_MAP_READABLE;
-	if (flags & IOMMUFD_MAP_WRITE)
+	if (rec->flags & IOMMUFD_MAP_WRITE)
 		m.flags |= IFD_K_IOMMU_IOAS_MAP_WRITEABLE;
 	return ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_MAP, &m);
 }
 
-int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
 	struct ifd_k_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas->id, .iova = iova, .length = len };
+	int r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_UNMAP, &u);
 
-	return ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_UNMAP, &u);
+	if (r == 0)
+		*unmapped = u.length;
+	return r;
+}
+
+int ifd_iommufd_unmap_all(struct iommufd_ioas *ioas, uint64_t *unmapped)
+{
+	return ifd_iommufd_unmap(ioas, 0, UINT64_MAX, unmapped);
+}
+
+int ifd_iommufd_copy(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_t src_iova, uint64_t len,
+		     uint64_t dst_iova, uint32_t flags)
+{
+	struct ifd_k_ioas_copy c = {
+		.size = sizeof(c),
+		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA,
+		.dst_ioas_id = dst->id,
+		.src_ioas_id = src->id,
+		.length = len,
+		.dst_iova = dst_iova,
+		.src_iova = src_iova,
+	};
+
+	if (flags & IOMMUFD_MAP_READ)
+		c.flags |= IFD_K_IOMMU_IOAS_MAP_READABLE;
+	if (flags & IOMMUFD_MAP_WRITE)
+		c.flags |= IFD_K_IOMMU_IOAS_MAP_WRITEABLE;
+	return ifd_ioctl(dst->ctx, dst->ctx->fd, IFD_K_IOMMU_IOAS_COPY, &c);
+}
+
+int ifd_iommufd_allow_iovas(struct iommufd_ioas *ioas, const struct ifd_iova_range *r, size_t n)
+{
+	struct ifd_k_iova_range *kr = NULL;
+	struct ifd_k_ioas_allow_iovas a = { .size = sizeof(a), .ioas_id = ioas->id, .num_iovas = (uint32_t)n };
+	int ret;
+
+	if (n) {
+		kr = calloc(n, sizeof(*kr));
+		if (!kr)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			kr[i].start = r[i].start;
+			kr[i].last = r[i].last;
+		}
+	}
+	a.allowed_iovas = (uintptr_t)kr;
+	ret = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_ALLOW_IOVAS, &a);
+	free(kr);
+	return ret;
+}
+
+static int option(struct iommufd_ctx *ctx, uint16_t op, uint32_t id, uint32_t obj, uint64_t *val)
+{
+	struct ifd_k_option o = { .size = sizeof(o), .option_id = id, .op = op, .object_id = obj, .val64 = *val };
+	int r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_OPTION, &o);
+
+	if (r == 0)
+		*val = o.val64;
+	return r;
+}
+
+int ifd_iommufd_set_huge_pages(struct iommufd_ioas *ioas, bool enable)
+{
+	uint64_t v = enable;
+
+	return option(ioas->ctx, IFD_K_IOMMU_OPTION_OP_SET, IFD_K_IOMMU_OPTION_HUGE_PAGES, ioas->id, &v);
+}
+
+int ifd_iommufd_set_pin_accounting(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want)
+{
+	uint64_t v = 0;
+	int r;
+
+	if (want != IOMMUFD_PIN_ACCOUNT_DEFAULT) {
+		v = want == IOMMUFD_PIN_ACCOUNT_PROCESS;
+		r = option(ctx, IFD_K_IOMMU_OPTION_OP_SET, IFD_K_IOMMU_OPTION_RLIMIT_MODE, 0, &v);
+		if (r < 0) {
+			ifd_err(ctx, "/dev/iommu: IOMMU_OPTION_RLIMIT_MODE %s failed: %s%s", v ? "per-process" : "per-user",
+				strerror(-r), r == -EPERM ? " (needs CAP_SYS_RESOURCE)" : "");
+			return r;
+		}
+	}
+	v = 0;
+	r = option(ctx, IFD_K_IOMMU_OPTION_OP_GET, IFD_K_IOMMU_OPTION_RLIMIT_MODE, 0, &v);
+	ctx->pin_mode = r == 0 && v ? IOMMUFD_PIN_ACCOUNT_PROCESS : IOMMUFD_PIN_ACCOUNT_USER;
+	return 0;
+}
+
+void ifd_iommufd_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint64_t len)
+{
+	if (ctx->pin_mode == IOMMUFD_PIN_ACCOUNT_PROCESS)
+		ifd_err(ctx, "%s: pinning %llu more bytes exceeds this process's RLIMIT_MEMLOCK: raise it (ulimit -l, "
+			"or LimitMEMLOCK= in the service unit)", what, (unsigned long long)len);
+	else
+		ifd_err(ctx, "%s: pinning %llu more bytes exceeds the RLIMIT_MEMLOCK of this user, which counts the "
+			"pinned memory of every process of the user (every VM): raise it for the user, or use "
+			"per-process accounting (opts->pin_accounting = IOMMUFD_PIN_ACCOUNT_PROCESS)",
+			what, (unsigned long long)len);
 }

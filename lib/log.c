@@ -19,22 +19,22 @@ void ifd_log(struct iommufd_ctx *ctx, int level, const char *fmt, ...)
 
 	if (!ctx)
 		return;
-	pthread_mutex_lock(&ctx->log_lock);
+	/* Held across the callback so iommufd_ctx_set_log() can wait for
+	 * calls of the old callback to finish before it returns. */
+	pthread_rwlock_rdlock(&ctx->log_lock);
 	fn = ctx->log_fn;
 	data = ctx->log_data;
 	max = ctx->log_level;
-	pthread_mutex_unlock(&ctx->log_lock);
-	if (level > max)
-		goto out;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (fn)
-		fn(data, level, msg);
-	else
-		fprintf(stderr, "libiommufd: %s\n", msg);
-out:
+	if (level <= max) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		if (fn)
+			fn(data, level, msg);
+		else
+			fprintf(stderr, "libiommufd: %s\n", msg);
+	}
+	pthread_rwlock_unlock(&ctx->log_lock);
 	errno = saved;
 }
 
@@ -61,8 +61,8 @@ IFD_EXPORT int iommufd_ctx_set_log(struct iommufd_ctx *ctx, iommufd_log_fn fn, v
 {
 	if (!ctx || level < 0 || level > IOMMUFD_LOG_DEBUG)
 		return ifd_ret(-EINVAL);
-	pthread_mutex_lock(&ctx->log_lock);
+	pthread_rwlock_wrlock(&ctx->log_lock);
 	ifd_log_defaults(ctx, fn, data, level);
-	pthread_mutex_unlock(&ctx->log_lock);
+	pthread_rwlock_unlock(&ctx->log_lock);
 	return 0;
 }

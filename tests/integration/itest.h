@@ -453,7 +453,10 @@ static inline uint64_t itest_map_fixed(struct iommufd_ioas *ioas, void *buf, siz
 
 static inline void itest_unmap(struct iommufd_ioas *ioas, uint64_t iova, size_t len, const char *what)
 {
-	CHECK_RET(iommufd_ioas_unmap(ioas, iova, len), 0, "unmap %s at IOVA 0x%" PRIx64, what, iova);
+	uint64_t bytes = 0;
+
+	CHECK_RET(iommufd_ioas_unmap(ioas, iova, len, &bytes), 0, "unmap %s at IOVA 0x%" PRIx64, what, iova);
+	CHECK(bytes == len, "unmap %s reports %" PRIu64 " bytes unmapped (expected %zu)", what, bytes, len);
 }
 
 /*

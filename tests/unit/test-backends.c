@@ -74,7 +74,7 @@ static void test_cdev_lifecycle(void **state)
 	assert_int_equal(iommufd_ioas_map(ioas, buf, PG, IOMMUFD_MAP_READ, NULL, &iova), 0);
 	fk_expect_trace(fk, "ioctl iommufd IOMMU_IOAS_MAP 1 0x5000+0x1000 FR");
 
-	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 4 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 4 * PG, NULL), 0);
 	fk_expect_trace(fk, "ioctl iommufd IOMMU_IOAS_UNMAP 1 0x1000+0x4000");
 
 	/* close() detaches and unbinds; then the ranges widen */
@@ -114,7 +114,7 @@ static void test_group_lifecycle(void **state)
 	assert_int_equal(iommufd_ioas_map(ioas, buf, 4 * PG, IOMMUFD_MAP_WRITE, NULL, &iova), 0);
 	fk_expect_trace(fk, "ioctl iommufd IOMMU_IOAS_MAP 1 0x1000+0x4000 FW");
 
-	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 4 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 4 * PG, NULL), 0);
 	fk_expect_trace(fk, "ioctl iommufd IOMMU_IOAS_UNMAP 1 0x1000+0x4000");
 
 	assert_int_equal(iommufd_device_destroy(dev), 0);
@@ -158,7 +158,7 @@ static void test_type1_lifecycle(void **state)
 	assert_int_equal(iommufd_ioas_map(ioas, buf, 4 * PG, RW, NULL, &iova), 0);
 	fk_expect_trace(fk, "ioctl container VFIO_IOMMU_MAP_DMA 0x1000+0x4000 RW");
 
-	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 4 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 4 * PG, NULL), 0);
 	fk_expect_trace(fk, "ioctl container VFIO_IOMMU_UNMAP_DMA 0x1000+0x4000");
 
 	/* the container loses its IOMMU with its last group: nothing to ask */
