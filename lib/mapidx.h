@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The mapping index of one IOAS: its records by IOVA (with the free IOVA
- * space between them, for allocation) and its USER records by virtual
- * address (for translate).  Internal; writers are serialised by the caller,
- * readers (translate, lookup) take no lock.
+ * The mapping index of one IOAS: every mapping record by IOVA (with the free
+ * IOVA space implicit as the gaps between records) and every USER record by
+ * process VA, for translate.
+ *
+ * Internal to libiommufd.  Writers are serialised by the caller; readers
+ * (ifd_midx_translate, ifd_midx_lookup) are lock-free and write no shared
+ * memory: they retry while a writer is inside its seqcount write section.
+ *
+ * Records live in an arena of 2 MiB chunks that are never returned to the OS
+ * before ifd_midx_destroy(), so a reader that races a writer may read stale
+ * values but never faults.  Links are 32-bit arena indexes; a record is one
+ * 64-byte cache line that carries both tree nodes.
  */
 #ifndef IFD_MAPIDX_H
 #define IFD_MAPIDX_H
@@ -11,27 +19,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "iova.h"
-#include "itree.h"
+#include "iova.h" /* struct ifd_iova_range { uint64_t start, last; } (inclusive) */
 
 enum ifd_map_kind { IFD_MAP_USER = 1, IFD_MAP_RESV = 2, IFD_MAP_FOREIGN = 3 };
 
-struct ifd_midx;
-
-/* The mapping record, also the public handle (opaque to users). */
+/*
+ * The mapping record and the public handle.  ioas.c owns the named fields;
+ * the rest is the engine's.  The public fields share the first half of the
+ * line, the tree links and gap bookkeeping the second half.
+ */
 struct iommufd_map {
-	uint64_t iova;
-	uint64_t len;
-	uint64_t vaddr;
-	uint32_t flags;
-	uint8_t kind;
-	uint8_t state;
-	uint8_t handle;
-	/* engine-private */
-	uint8_t in_va;
-	struct ifd_midx *x;
-	struct ifd_itree_node by_iova, by_va;
+	uint64_t iova;     /* first IOVA (set by alloc/claim) */
+	uint64_t len;      /* bytes (set by alloc/claim) */
+	uint64_t vaddr;    /* first byte of the memory; 0 for RESV/FOREIGN */
+	uint32_t flags;    /* ioas.c's: IOMMUFD_MAP_READ/WRITE */
+	uint8_t kind;      /* enum ifd_map_kind */
+	uint8_t state;     /* ioas.c's and the backends'; the engine never reads it */
+	uint8_t handle;    /* ioas.c's */
+	/* engine-private below */
+	uint8_t mx_bits;   /* AVL balances, tree membership, VA level */
+	uint32_t mx_link[2][2]; /* [IOVA tree, VA tree][left, right] */
+	uint64_t mx_gap;   /* free bytes between the previous record and this one */
+	uint64_t mx_max;   /* largest mx_gap in this IOVA subtree */
 };
+
+_Static_assert(sizeof(struct iommufd_map) == 64, "a record is one cache line");
+
+struct ifd_midx;
 
 int ifd_midx_create(void *owner, struct ifd_midx **out);
 void ifd_midx_destroy(struct ifd_midx *x);
@@ -43,8 +57,8 @@ void ifd_midx_rec_free(struct ifd_midx *x, struct iommufd_map *m);
 int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size_t n);
 size_t ifd_midx_get_ranges(const struct ifd_midx *x, struct ifd_iova_range *r, size_t max);
 int ifd_midx_set_alloc_limit(struct ifd_midx *x, const struct ifd_iova_range *r, size_t n);
-int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint64_t align, uint64_t min,
-		   uint64_t max_last);
+int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint64_t align,
+		   uint64_t min, uint64_t max_last);
 int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uint64_t len);
 void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m);
 void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m);
@@ -57,11 +71,16 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 int ifd_midx_lookup(const struct ifd_midx *x, uint64_t iova, struct iommufd_map *copy);
 
 struct ifd_midx_stats {
-	size_t records;
-	size_t va_records;
-	size_t bytes;
+	size_t records;    /* in the IOVA index, internal blocked records excluded */
+	size_t va_records; /* in the VA index */
+	size_t bytes;      /* memory the index holds: committed arena pages + heap */
 };
 void ifd_midx_get_stats(const struct ifd_midx *x, struct ifd_midx_stats *st);
 int ifd_midx_validate(const struct ifd_midx *x);
 
-#endif
+/* Additions beyond the contract. */
+/* True if m is in the IOVA index / the VA index (writer side). */
+int ifd_midx_in_iova(const struct iommufd_map *m);
+int ifd_midx_in_va(const struct iommufd_map *m);
+
+#endif /* IFD_MAPIDX_H */

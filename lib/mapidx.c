@@ -1,0 +1,1334 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Mapping index; see mapidx.h.
+ *
+ * Two intrusive AVL trees share each 64-byte record:
+ *  - the IOVA tree holds every record, including internal "blocked" records
+ *    covering the space outside the usable ranges.  Each node keeps the free
+ *    gap between its in-order predecessor and itself (mx_gap), and each
+ *    subtree the largest such gap (mx_max), so the lowest fit is found in one
+ *    pruned descent and a fragmented space costs no extra nodes.  The space
+ *    after the last record (the tail) is the only gap not stored in a node.
+ *  - the VA tree holds USER records without augmentation: within one "level"
+ *    VA ranges are disjoint, so a predecessor search is exact.  A record
+ *    whose VA range overlaps one already in level k goes to level k+1; the
+ *    last level takes any overlap and is searched exhaustively.
+ *
+ * Links are 32-bit arena indexes, 0 is nil.  The arena is a table of 2 MiB
+ * chunks (aligned, so a record finds its chunk header, and the owner, by
+ * masking its address); slot 0 of each chunk is that header, so index 0 is
+ * never a record.  The table is reserved at its maximum size up front and
+ * only its touched pages cost memory; the same goes for chunk pages, which
+ * are handed out in order.  Table entries are biased by the chunk's first
+ * index so that index -> record is one load, one shift and one add.
+ *
+ * Writers bracket every visible change with an odd/even sequence count;
+ * readers take no lock, bound their steps by a fixed depth, and retry.
+ */
+#include "mapidx.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define CHUNK_SHIFT 21u
+#define CHUNK_BYTES (1ul << CHUNK_SHIFT)
+#define SLOT_SHIFT 6u
+#define SLOTS_SHIFT (CHUNK_SHIFT - SLOT_SHIFT) /* 32768 slots a chunk */
+#define SLOTS (1u << SLOTS_SHIFT)
+#define MAX_CHUNKS (1u << (32 - SLOTS_SHIFT))
+#define TABLE_BYTES ((size_t)MAX_CHUNKS * sizeof(uintptr_t))
+#define PAGE 4096u
+
+/* AVL height over 2^32 nodes is below 1.44 * 33; readers give up past it. */
+#define MAX_DEPTH 56
+#define VA_LEVELS 7         /* level 6 accepts overlaps */
+#define VA_NONE 7           /* "not in the VA tree" */
+#define KIND_BLOCKED 0xff   /* internal record: space outside the usable ranges */
+
+#define T_IOVA 0
+#define T_VA 1
+
+struct chunk_hdr {
+	struct ifd_midx *x;
+	void *owner;
+	uint32_t cno;
+};
+
+struct ifd_midx {
+	/* Reader-visible, written only inside write sections. */
+	unsigned int seq;
+	uint32_t iroot;
+	uint32_t vroot[VA_LEVELS];
+	uint32_t vtop; /* levels 0..vtop-1 may be non-empty */
+	uintptr_t *tbl; /* biased chunk bases */
+
+	/* Writer-only. */
+	void *owner;
+	uint32_t nchunks;
+	uint32_t fresh; /* next never-used index */
+	uint32_t free_head;
+	uint32_t last; /* IOVA tree maximum */
+	size_t count;  /* non-blocked records in the IOVA tree */
+	size_t va_count;
+	size_t va_lvl[VA_LEVELS];
+	size_t live_recs; /* records handed out and not freed, blocked ones included */
+	struct ifd_iova_range *ranges;
+	size_t nranges;
+	struct ifd_iova_range *limit;
+	size_t nlimit;
+	uint32_t *blocked;
+	size_t nblocked;
+};
+
+/* ---- records ---- */
+
+static inline struct iommufd_map *R(const uintptr_t *tbl, uint32_t i)
+{
+	return (struct iommufd_map *)(tbl[i >> SLOTS_SHIFT] + ((uintptr_t)i << SLOT_SHIFT));
+}
+
+static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
+{
+	return (struct chunk_hdr *)((uintptr_t)m & ~(CHUNK_BYTES - 1));
+}
+
+static inline uint32_t IDX(const struct iommufd_map *m)
+{
+	return (HDR(m)->cno << SLOTS_SHIFT) | (uint32_t)(((uintptr_t)m & (CHUNK_BYTES - 1)) >> SLOT_SHIFT);
+}
+
+#define LNK(m, t, d) ((m)->mx_link[t][d])
+
+/* mx_bits: 0-1 IOVA balance+1, 2 in IOVA tree, 3-4 VA balance+1, 5-7 VA level */
+static inline int bal(const struct iommufd_map *m, int t)
+{
+	return (int)((m->mx_bits >> (t ? 3 : 0)) & 3) - 1;
+}
+
+static inline void set_bal(struct iommufd_map *m, int t, int b)
+{
+	unsigned sh = t ? 3 : 0;
+
+	m->mx_bits = (uint8_t)((m->mx_bits & ~(3u << sh)) | ((unsigned)(b + 1) << sh));
+}
+
+static inline bool in_iova(const struct iommufd_map *m)
+{
+	return m->mx_bits & 4;
+}
+
+static inline unsigned va_level(const struct iommufd_map *m)
+{
+	return m->mx_bits >> 5;
+}
+
+static inline void set_va_level(struct iommufd_map *m, unsigned l)
+{
+	m->mx_bits = (uint8_t)((m->mx_bits & 0x1f) | (l << 5));
+}
+
+int ifd_midx_in_iova(const struct iommufd_map *m)
+{
+	return in_iova(m);
+}
+
+int ifd_midx_in_va(const struct iommufd_map *m)
+{
+	return va_level(m) != VA_NONE;
+}
+
+static inline uint64_t last_of(const struct iommufd_map *m)
+{
+	return m->iova + m->len - 1;
+}
+
+/* ---- seqcount ---- */
+
+static inline void wbegin(struct ifd_midx *x)
+{
+	__atomic_store_n(&x->seq, x->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void wend(struct ifd_midx *x)
+{
+	__atomic_store_n(&x->seq, x->seq + 1, __ATOMIC_RELEASE);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+static inline unsigned rbegin(const struct ifd_midx *x)
+{
+	unsigned s;
+
+	while ((s = __atomic_load_n(&x->seq, __ATOMIC_ACQUIRE)) & 1)
+		cpu_relax();
+	return s;
+}
+
+static inline bool rretry(const struct ifd_midx *x, unsigned s)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&x->seq, __ATOMIC_RELAXED) != s;
+}
+
+/* ---- arena ---- */
+
+static void *map_aligned(size_t bytes, size_t align)
+{
+	size_t span = bytes + align;
+	char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	if ((uintptr_t)p + span > a + bytes)
+		munmap((void *)(a + bytes), (uintptr_t)p + span - (a + bytes));
+	return (void *)a;
+}
+
+static char *chunk_base(const struct ifd_midx *x, uint32_t c)
+{
+	return (char *)(x->tbl[c] + ((uintptr_t)c << CHUNK_SHIFT));
+}
+
+int ifd_midx_create(void *owner, struct ifd_midx **out)
+{
+	struct ifd_midx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	x->owner = owner;
+	x->tbl = mmap(NULL, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		      -1, 0);
+	x->ranges = malloc(sizeof(*x->ranges));
+	if (x->tbl == MAP_FAILED || !x->ranges) {
+		if (x->tbl != MAP_FAILED)
+			munmap(x->tbl, TABLE_BYTES);
+		free(x->ranges);
+		free(x);
+		return -ENOMEM;
+	}
+	x->ranges[0].start = 0;
+	x->ranges[0].last = UINT64_MAX;
+	x->nranges = 1;
+	for (unsigned l = 0; l < VA_LEVELS; l++)
+		x->vroot[l] = 0;
+	*out = x;
+	return 0;
+}
+
+void ifd_midx_destroy(struct ifd_midx *x)
+{
+	if (!x)
+		return;
+	for (uint32_t c = 0; c < x->nchunks; c++)
+		munmap(chunk_base(x, c), CHUNK_BYTES);
+	munmap(x->tbl, TABLE_BYTES);
+	free(x->ranges);
+	free(x->limit);
+	free(x->blocked);
+	free(x);
+}
+
+void *ifd_midx_owner(const struct iommufd_map *m)
+{
+	return HDR(m)->owner;
+}
+
+struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
+{
+	struct iommufd_map *m;
+	uint32_t i = x->free_head;
+
+	if (i) {
+		m = R(x->tbl, i);
+		x->free_head = LNK(m, T_IOVA, 0);
+	} else {
+		if ((x->fresh & (SLOTS - 1)) == 0) {
+			uint32_t c = x->fresh >> SLOTS_SHIFT;
+			struct chunk_hdr *h;
+
+			if (c >= MAX_CHUNKS)
+				return NULL;
+			h = map_aligned(CHUNK_BYTES, CHUNK_BYTES);
+			if (!h)
+				return NULL;
+			h->x = x;
+			h->owner = x->owner;
+			h->cno = c;
+			/* Published before any index into this chunk can be. */
+			__atomic_store_n(&x->tbl[c], (uintptr_t)h - ((uintptr_t)c << CHUNK_SHIFT), __ATOMIC_RELEASE);
+			x->nchunks = c + 1;
+			x->fresh = (c << SLOTS_SHIFT) | 1;
+		}
+		i = x->fresh++;
+		m = R(x->tbl, i);
+	}
+	memset(m, 0, sizeof(*m));
+	m->mx_bits = (uint8_t)(1u | (1u << 3) | (VA_NONE << 5));
+	x->live_recs++;
+	return m;
+}
+
+void ifd_midx_rec_free(struct ifd_midx *x, struct iommufd_map *m)
+{
+	if (!m)
+		return;
+	/* Readers may still hold it: keep the line, only chain it. */
+	LNK(m, T_IOVA, 0) = x->free_head;
+	x->free_head = IDX(m);
+	x->live_recs--;
+}
+
+/* ---- AVL core, shared by both trees ---- */
+
+struct path {
+	uint32_t n[MAX_DEPTH + 2];
+	uint8_t d[MAX_DEPTH + 2]; /* direction taken from n[k] */
+	int len;
+};
+
+static inline uint64_t gmax(const uintptr_t *tbl, uint32_t i)
+{
+	return i ? R(tbl, i)->mx_max : 0;
+}
+
+static inline void recompute(const uintptr_t *tbl, struct iommufd_map *m)
+{
+	uint64_t v = m->mx_gap, l = gmax(tbl, LNK(m, T_IOVA, 0)), r = gmax(tbl, LNK(m, T_IOVA, 1));
+
+	if (l > v)
+		v = l;
+	if (r > v)
+		v = r;
+	m->mx_max = v;
+}
+
+static inline uint32_t *slot_of(struct ifd_midx *x, int t, unsigned lvl, const struct path *p, int k)
+{
+	if (k == 0)
+		return t == T_IOVA ? &x->iroot : &x->vroot[lvl];
+	return &LNK(R(x->tbl, p->n[k - 1]), t, p->d[k - 1]);
+}
+
+/* Rotate at a (toward its heavy side h); returns the new subtree root.  For
+ * insert, *grew says nothing; for delete it tells whether height shrank. */
+static uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shrank)
+{
+	const uintptr_t *tbl = x->tbl;
+	struct iommufd_map *a = R(tbl, ai);
+	uint32_t ci = LNK(a, t, h);
+	struct iommufd_map *c = R(tbl, ci);
+	int tau = h ? 1 : -1;
+	int bc = bal(c, t);
+
+	if (bc != -tau) {
+		LNK(a, t, h) = LNK(c, t, !h);
+		LNK(c, t, !h) = ai;
+		if (bc == 0) {
+			set_bal(a, t, tau);
+			set_bal(c, t, -tau);
+			*shrank = false;
+		} else {
+			set_bal(a, t, 0);
+			set_bal(c, t, 0);
+			*shrank = true;
+		}
+		if (t == T_IOVA) {
+			recompute(tbl, a);
+			recompute(tbl, c);
+		}
+		return ci;
+	}
+	uint32_t gi = LNK(c, t, !h);
+	struct iommufd_map *g = R(tbl, gi);
+	int bg = bal(g, t);
+
+	LNK(c, t, !h) = LNK(g, t, h);
+	LNK(a, t, h) = LNK(g, t, !h);
+	LNK(g, t, h) = ci;
+	LNK(g, t, !h) = ai;
+	set_bal(a, t, bg == tau ? -tau : 0);
+	set_bal(c, t, bg == -tau ? tau : 0);
+	set_bal(g, t, 0);
+	if (t == T_IOVA) {
+		recompute(tbl, a);
+		recompute(tbl, c);
+		recompute(tbl, g);
+	}
+	*shrank = true;
+	return gi;
+}
+
+/* p->n[0..len-1] are the ancestors of the new leaf, which hangs off
+ * n[len-1] on side d[len-1]. */
+static void insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
+{
+	for (int k = p->len - 1; k >= 0; k--) {
+		struct iommufd_map *a = R(x->tbl, p->n[k]);
+		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
+		bool dummy;
+
+		if (b == 0) {
+			set_bal(a, t, sg);
+			continue;
+		}
+		if (b == -sg) {
+			set_bal(a, t, 0);
+			return;
+		}
+		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
+		return;
+	}
+}
+
+/* The subtree on side d[k] of n[k] shrank, for k = start down to 0. */
+static void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
+{
+	for (int k = start; k >= 0; k--) {
+		struct iommufd_map *a = R(x->tbl, p->n[k]);
+		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
+		bool shrank;
+
+		if (b == sg) {
+			set_bal(a, t, 0);
+			continue;
+		}
+		if (b == 0) {
+			set_bal(a, t, -sg);
+			return;
+		}
+		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], !s, &shrank);
+		if (!shrank)
+			return;
+	}
+}
+
+/* Unlink node at p->n[len-1] (the path ends at it); returns the index of
+ * the deepest path entry whose subtree changed, with p rewritten so that
+ * p->n[0..ret] is the path to it.  *succ_k is set to the path position of
+ * the in-order successor if it is on the path, else -1. */
+static int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int *succ_k)
+{
+	const uintptr_t *tbl = x->tbl;
+	int d = p->len - 1;
+	uint32_t mi = p->n[d];
+	struct iommufd_map *m = R(tbl, mi);
+	uint32_t l = LNK(m, t, 0), r = LNK(m, t, 1);
+
+	*succ_k = -1;
+	if (!r) {
+		*slot_of(x, t, lvl, p, d) = l;
+		for (int k = d - 1; k >= 0; k--)
+			if (p->d[k] == 0) {
+				*succ_k = k;
+				break;
+			}
+		return d - 1;
+	}
+	/* Successor s = leftmost of r takes m's place. */
+	int e = d + 1;
+	uint32_t si = r;
+	struct iommufd_map *s = R(tbl, si);
+
+	p->d[d] = 1;
+	while (LNK(s, t, 0)) {
+		p->n[e] = si;
+		p->d[e] = 0;
+		e++;
+		si = LNK(s, t, 0);
+		s = R(tbl, si);
+	}
+	/* e is where s sits in the path; n[d..e-1] are m and s's ancestors below m */
+	if (e == d + 1) {
+		LNK(s, t, 0) = l;
+	} else {
+		LNK(R(tbl, p->n[e - 1]), t, 0) = LNK(s, t, 1);
+		LNK(s, t, 0) = l;
+		LNK(s, t, 1) = r;
+	}
+	set_bal(s, t, bal(m, t));
+	if (t == T_IOVA)
+		s->mx_max = m->mx_max; /* what the ancestors were computed from */
+	*slot_of(x, t, lvl, p, d) = si;
+	p->n[d] = si;
+	*succ_k = d;
+	return e - 1;
+}
+
+static void fix_max(const uintptr_t *tbl, const struct path *p, int from, int succ_k)
+{
+	for (int k = from; k >= 0; k--) {
+		struct iommufd_map *a = R(tbl, p->n[k]);
+		uint64_t old = a->mx_max;
+
+		recompute(tbl, a);
+		if (a->mx_max == old && k <= succ_k)
+			return;
+	}
+}
+
+/* ---- IOVA tree ---- */
+
+/*
+ * Insert m at [m->iova, last].  Fails with -EEXIST (nothing changed) if it
+ * overlaps a record.
+ */
+static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
+{
+	const uintptr_t *tbl = x->tbl;
+	struct path p;
+	uint64_t key = m->iova, last = last_of(m);
+	uint32_t i = x->iroot, pred = 0, succ = 0;
+	int succ_k = -1;
+
+	p.len = 0;
+	while (i) {
+		struct iommufd_map *n = R(tbl, i);
+		int d = key > n->iova;
+
+		p.n[p.len] = i;
+		p.d[p.len] = (uint8_t)d;
+		if (d) {
+			pred = i;
+		} else {
+			succ = i;
+			succ_k = p.len;
+		}
+		p.len++;
+		i = LNK(n, T_IOVA, d);
+	}
+	uint64_t pred_end = 0;
+
+	if (pred) {
+		uint64_t pl = last_of(R(tbl, pred));
+
+		if (pl >= key)
+			return -EEXIST;
+		pred_end = pl + 1;
+	}
+	if (succ && R(tbl, succ)->iova <= last)
+		return -EEXIST;
+
+	uint32_t mi = IDX(m);
+
+	wbegin(x);
+	LNK(m, T_IOVA, 0) = LNK(m, T_IOVA, 1) = 0;
+	set_bal(m, T_IOVA, 0);
+	m->mx_bits |= 4;
+	m->mx_gap = m->mx_max = key - pred_end;
+	if (succ)
+		R(tbl, succ)->mx_gap = R(tbl, succ)->iova - (last + 1);
+	else
+		x->last = mi;
+	*slot_of(x, T_IOVA, 0, &p, p.len) = mi;
+	fix_max(tbl, &p, p.len - 1, succ_k);
+	insert_fix(x, T_IOVA, 0, &p);
+	wend(x);
+	if (m->kind != KIND_BLOCKED)
+		x->count++;
+	return 0;
+}
+
+static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
+{
+	const uintptr_t *tbl = x->tbl;
+	struct path p;
+	uint64_t key = m->iova;
+	uint32_t i = x->iroot, mi = IDX(m), pred = 0;
+
+	p.len = 0;
+	for (;;) {
+		struct iommufd_map *n = R(tbl, i);
+		int d = key > n->iova;
+
+		p.n[p.len] = i;
+		if (i == mi)
+			break;
+		p.d[p.len++] = (uint8_t)d;
+		if (d)
+			pred = i;
+		i = LNK(n, T_IOVA, d);
+	}
+	p.len++;
+
+	wbegin(x);
+	if (x->last == mi) {
+		/* The new maximum: the rightmost of m's left subtree, else the
+		 * last ancestor we went right from. */
+		uint32_t l = LNK(m, T_IOVA, 0);
+
+		if (l) {
+			while (LNK(R(tbl, l), T_IOVA, 1))
+				l = LNK(R(tbl, l), T_IOVA, 1);
+			pred = l;
+		}
+		x->last = pred;
+	}
+	int succ_k;
+	int from = avl_unlink(x, T_IOVA, 0, &p, &succ_k);
+
+	if (succ_k >= 0) {
+		struct iommufd_map *s = R(tbl, p.n[succ_k]);
+
+		s->mx_gap += m->mx_gap + m->len;
+	}
+	fix_max(tbl, &p, from, succ_k);
+	delete_fix(x, T_IOVA, 0, &p, from);
+	m->mx_bits &= (uint8_t)~4u;
+	wend(x);
+	if (m->kind != KIND_BLOCKED)
+		x->count--;
+}
+
+/* ---- allocation ---- */
+
+struct fitq {
+	uint64_t len, align, lo, hi;
+	uint64_t at;
+};
+
+/* Does [gs, ge] hold an aligned len-byte block inside [lo, hi]? */
+static inline bool fit(struct fitq *q, uint64_t gs, uint64_t ge)
+{
+	uint64_t s = gs > q->lo ? gs : q->lo, e = ge < q->hi ? ge : q->hi, a;
+
+	if (s > e)
+		return false;
+	a = (s + q->align - 1) & ~(q->align - 1);
+	if (a < s || a > e || e - a < q->len - 1)
+		return false;
+	q->at = a;
+	return true;
+}
+
+/* Lowest fit in the gaps of the IOVA tree (the tail excluded), in-order with
+ * pruning by subtree maximum and by the window. */
+static bool search_tree(const struct ifd_midx *x, struct fitq *q)
+{
+	const uintptr_t *tbl = x->tbl;
+	uint32_t stack[MAX_DEPTH + 2];
+	int sp = 0;
+	uint32_t i = x->iroot;
+
+	for (;;) {
+		/* Descend the left spine of i's subtree, skipping what lies
+		 * entirely below the window. */
+		while (i) {
+			struct iommufd_map *n = R(tbl, i);
+
+			if (n->mx_max < q->len)
+				break;
+			if (n->iova <= q->lo) {
+				/* n's gap and its left subtree end below lo */
+				i = LNK(n, T_IOVA, 1);
+				continue;
+			}
+			stack[sp++] = i;
+			i = LNK(n, T_IOVA, 0);
+		}
+		if (!sp)
+			return false;
+		i = stack[--sp];
+		struct iommufd_map *n = R(tbl, i);
+
+		if (n->mx_gap >= q->len && fit(q, n->iova - n->mx_gap, n->iova - 1))
+			return true;
+		if (last_of(n) >= q->hi)
+			return false;
+		i = LNK(n, T_IOVA, 1);
+	}
+}
+
+static bool search_window(const struct ifd_midx *x, struct fitq *q)
+{
+	if (search_tree(x, q))
+		return true;
+	/* The tail: after the last record to the end of the space. */
+	if (!x->last)
+		return fit(q, 0, UINT64_MAX);
+	uint64_t l = last_of(R(x->tbl, x->last));
+
+	return l != UINT64_MAX && fit(q, l + 1, UINT64_MAX);
+}
+
+int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint64_t align,
+		   uint64_t min, uint64_t max_last)
+{
+	struct fitq q = { .len = len, .align = align };
+	bool found = false;
+
+	if (!len || !align || (align & (align - 1)) || min > max_last)
+		return -EINVAL;
+	if (!x->nlimit) {
+		q.lo = min;
+		q.hi = max_last;
+		found = search_window(x, &q);
+	} else {
+		for (size_t k = 0; k < x->nlimit && !found; k++) {
+			q.lo = x->limit[k].start > min ? x->limit[k].start : min;
+			q.hi = x->limit[k].last < max_last ? x->limit[k].last : max_last;
+			if (q.lo <= q.hi)
+				found = search_window(x, &q);
+		}
+	}
+	if (!found)
+		return -ENOSPC;
+	m->iova = q.at;
+	m->len = len;
+	return iova_insert(x, m);
+}
+
+static bool in_one_range(const struct ifd_midx *x, uint64_t a, uint64_t b)
+{
+	size_t lo = 0, hi = x->nranges;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (x->ranges[mid].last < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < x->nranges && x->ranges[lo].start <= a && b <= x->ranges[lo].last;
+}
+
+int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uint64_t len)
+{
+	if (!len || iova + (len - 1) < iova)
+		return -EINVAL;
+	if (!in_one_range(x, iova, iova + len - 1))
+		return -ERANGE;
+	uint64_t oi = m->iova, ol = m->len;
+
+	m->iova = iova;
+	m->len = len;
+	int r = iova_insert(x, m);
+
+	if (r) {
+		m->iova = oi;
+		m->len = ol;
+	}
+	return r;
+}
+
+/* ---- VA tree ---- */
+
+/* Order within a level: vaddr, then index (only the last level has ties). */
+static inline int va_dir(const struct iommufd_map *n, uint64_t va, uint32_t mi, uint32_t ni)
+{
+	if (va != n->vaddr)
+		return va > n->vaddr;
+	return mi > ni;
+}
+
+void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
+{
+	const uintptr_t *tbl = x->tbl;
+	uint64_t va = m->vaddr, vl = m->vaddr + m->len - 1;
+	uint32_t mi = IDX(m);
+	struct path p;
+	unsigned lvl;
+
+	for (lvl = 0;; lvl++) {
+		uint32_t i = x->vroot[lvl];
+		bool clash = false;
+
+		p.len = 0;
+		while (i) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = va_dir(n, va, mi, i);
+
+			if (n->vaddr <= vl && va <= n->vaddr + n->len - 1)
+				clash = true;
+			p.n[p.len] = i;
+			p.d[p.len++] = (uint8_t)d;
+			i = LNK(n, T_VA, d);
+		}
+		if (!clash || lvl == VA_LEVELS - 1)
+			break;
+	}
+	wbegin(x);
+	LNK(m, T_VA, 0) = LNK(m, T_VA, 1) = 0;
+	set_bal(m, T_VA, 0);
+	set_va_level(m, lvl);
+	*slot_of(x, T_VA, lvl, &p, p.len) = mi;
+	insert_fix(x, T_VA, lvl, &p);
+	if (lvl + 1 > x->vtop)
+		x->vtop = lvl + 1;
+	wend(x);
+	x->va_lvl[lvl]++;
+	x->va_count++;
+}
+
+static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
+{
+	const uintptr_t *tbl = x->tbl;
+	unsigned lvl = va_level(m);
+	uint64_t va = m->vaddr;
+	uint32_t i = x->vroot[lvl], mi = IDX(m);
+	struct path p;
+	int succ_k;
+
+	p.len = 0;
+	for (;;) {
+		struct iommufd_map *n = R(tbl, i);
+		int d = va_dir(n, va, mi, i);
+
+		p.n[p.len] = i;
+		if (i == mi)
+			break;
+		p.d[p.len++] = (uint8_t)d;
+		i = LNK(n, T_VA, d);
+	}
+	p.len++;
+	wbegin(x);
+	int from = avl_unlink(x, T_VA, lvl, &p, &succ_k);
+
+	delete_fix(x, T_VA, lvl, &p, from);
+	set_va_level(m, VA_NONE);
+	if (--x->va_lvl[lvl] == 0 && lvl + 1 == x->vtop) {
+		while (x->vtop && !x->va_lvl[x->vtop - 1])
+			x->vtop--;
+	}
+	wend(x);
+	x->va_count--;
+}
+
+void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m)
+{
+	if (va_level(m) != VA_NONE)
+		va_remove(x, m);
+	if (in_iova(m))
+		iova_remove(x, m);
+}
+
+/* ---- writer-side queries ---- */
+
+/* The record with the greatest iova <= key, blocked ones included. */
+static uint32_t floor_iova(const struct ifd_midx *x, uint64_t key)
+{
+	const uintptr_t *tbl = x->tbl;
+	uint32_t i = x->iroot, best = 0;
+
+	while (i) {
+		struct iommufd_map *n = R(tbl, i);
+
+		if (n->iova <= key) {
+			best = i;
+			i = LNK(n, T_IOVA, 1);
+		} else {
+			i = LNK(n, T_IOVA, 0);
+		}
+	}
+	return best;
+}
+
+/* The record with the least iova > key. */
+static uint32_t above_iova(const struct ifd_midx *x, uint64_t key)
+{
+	const uintptr_t *tbl = x->tbl;
+	uint32_t i = x->iroot, best = 0;
+
+	while (i) {
+		struct iommufd_map *n = R(tbl, i);
+
+		if (n->iova > key) {
+			best = i;
+			i = LNK(n, T_IOVA, 0);
+		} else {
+			i = LNK(n, T_IOVA, 1);
+		}
+	}
+	return best;
+}
+
+struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
+{
+	uint32_t i = floor_iova(x, iova);
+	struct iommufd_map *m;
+
+	if (!i)
+		return NULL;
+	m = R(x->tbl, i);
+	if (m->kind == KIND_BLOCKED || last_of(m) < iova)
+		return NULL;
+	return m;
+}
+
+static struct iommufd_map *skip_blocked(const struct ifd_midx *x, uint32_t i, uint64_t last)
+{
+	while (i) {
+		struct iommufd_map *m = R(x->tbl, i);
+
+		if (m->iova > last)
+			return NULL;
+		if (m->kind != KIND_BLOCKED)
+			return m;
+		if (last_of(m) == UINT64_MAX)
+			return NULL;
+		i = above_iova(x, m->iova);
+	}
+	return NULL;
+}
+
+struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint64_t last)
+{
+	uint32_t i = floor_iova(x, iova);
+
+	if (iova > last)
+		return NULL;
+	if (i && last_of(R(x->tbl, i)) >= iova) {
+		struct iommufd_map *m = R(x->tbl, i);
+
+		if (m->kind != KIND_BLOCKED)
+			return m;
+	}
+	return skip_blocked(x, above_iova(x, iova), last);
+}
+
+struct iommufd_map *ifd_midx_next(const struct ifd_midx *x, const struct iommufd_map *m, uint64_t last)
+{
+	return skip_blocked(x, above_iova(x, m->iova), last);
+}
+
+size_t ifd_midx_count(const struct ifd_midx *x)
+{
+	return x->count;
+}
+
+/* ---- readers ---- */
+
+/* Predecessor search in one VA level; bounded so a torn view cannot loop. */
+static inline uint32_t va_floor(const uintptr_t *tbl, uint32_t i, uint64_t va)
+{
+	uint32_t best = 0;
+
+	for (int steps = 0; i && steps < MAX_DEPTH; steps++) {
+		const struct iommufd_map *n = R(tbl, i);
+		uint64_t k = __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);
+		int d = va >= k;
+
+		if (d)
+			best = i;
+		i = __atomic_load_n(&n->mx_link[T_VA][d], __ATOMIC_RELAXED);
+	}
+	return best;
+}
+
+static bool va_holds(const struct iommufd_map *n, uint64_t va, uint64_t len, uint64_t *iova)
+{
+	uint64_t nv = __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);
+	uint64_t nl = __atomic_load_n(&n->len, __ATOMIC_RELAXED);
+	uint64_t off = va - nv;
+
+	if (va < nv || off >= nl || len > nl - off)
+		return false;
+	*iova = __atomic_load_n(&n->iova, __ATOMIC_RELAXED) + off;
+	return true;
+}
+
+/* The overflow level may hold overlapping ranges: walk it all. */
+static bool va_scan(const uintptr_t *tbl, uint32_t root, uint64_t va, uint64_t len, uint64_t *iova)
+{
+	uint32_t stack[MAX_DEPTH + 2];
+	int sp = 0, steps = 0;
+	uint32_t i = root;
+
+	while ((i || sp) && steps++ < (1 << 30)) {
+		while (i && sp < MAX_DEPTH) {
+			stack[sp++] = i;
+			i = __atomic_load_n(&R(tbl, i)->mx_link[T_VA][0], __ATOMIC_RELAXED);
+		}
+		if (!sp)
+			break;
+		i = stack[--sp];
+		const struct iommufd_map *n = R(tbl, i);
+
+		if (__atomic_load_n(&n->vaddr, __ATOMIC_RELAXED) > va)
+			return false;
+		if (va_holds(n, va, len, iova))
+			return true;
+		i = __atomic_load_n(&n->mx_link[T_VA][1], __ATOMIC_RELAXED);
+	}
+	return false;
+}
+
+int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova)
+{
+	const uintptr_t *tbl = x->tbl;
+
+	if (!len)
+		len = 1;
+	for (;;) {
+		unsigned s = rbegin(x);
+		unsigned top = __atomic_load_n(&x->vtop, __ATOMIC_RELAXED);
+		uint64_t out = 0;
+		bool ok = false;
+
+		if (top > VA_LEVELS)
+			top = VA_LEVELS;
+		for (unsigned l = 0; l < top && !ok; l++) {
+			uint32_t root = __atomic_load_n(&x->vroot[l], __ATOMIC_RELAXED);
+
+			if (l == VA_LEVELS - 1) {
+				ok = va_scan(tbl, root, va, len, &out);
+			} else {
+				uint32_t i = va_floor(tbl, root, va);
+
+				ok = i && va_holds(R(tbl, i), va, len, &out);
+			}
+		}
+		if (rretry(x, s))
+			continue;
+		if (!ok)
+			return -ENOENT;
+		*iova = out;
+		return 0;
+	}
+}
+
+int ifd_midx_lookup(const struct ifd_midx *x, uint64_t iova, struct iommufd_map *copy)
+{
+	const uintptr_t *tbl = x->tbl;
+
+	for (;;) {
+		unsigned s = rbegin(x);
+		uint32_t i = __atomic_load_n(&x->iroot, __ATOMIC_RELAXED), best = 0;
+		struct iommufd_map c;
+
+		for (int steps = 0; i && steps < MAX_DEPTH; steps++) {
+			const struct iommufd_map *n = R(tbl, i);
+			int d = iova >= __atomic_load_n(&n->iova, __ATOMIC_RELAXED);
+
+			if (d)
+				best = i;
+			i = __atomic_load_n(&n->mx_link[T_IOVA][d], __ATOMIC_RELAXED);
+		}
+		memset(&c, 0, sizeof(c));
+		if (best) {
+			const struct iommufd_map *n = R(tbl, best);
+
+			c.iova = __atomic_load_n(&n->iova, __ATOMIC_RELAXED);
+			c.len = __atomic_load_n(&n->len, __ATOMIC_RELAXED);
+			c.vaddr = __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);
+			c.flags = __atomic_load_n(&n->flags, __ATOMIC_RELAXED);
+			c.kind = __atomic_load_n(&n->kind, __ATOMIC_RELAXED);
+			c.state = __atomic_load_n(&n->state, __ATOMIC_RELAXED);
+			c.handle = __atomic_load_n(&n->handle, __ATOMIC_RELAXED);
+		}
+		if (rretry(x, s))
+			continue;
+		if (!best || c.kind == KIND_BLOCKED || iova - c.iova >= c.len)
+			return -ENOENT;
+		*copy = c;
+		return 0;
+	}
+}
+
+/* ---- usable ranges and the allocation limit ---- */
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct ifd_iova_range *p = a, *q = b;
+
+	return p->start < q->start ? -1 : p->start > q->start;
+}
+
+/* Sorted, merged copy of r; -EINVAL / -ENOMEM. */
+static int normalise(const struct ifd_iova_range *r, size_t n, struct ifd_iova_range **out, size_t *nout)
+{
+	struct ifd_iova_range *c;
+	size_t k = 0;
+
+	if (!n || !r)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (r[i].start > r[i].last)
+			return -EINVAL;
+	c = malloc(n * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, r, n * sizeof(*c));
+	qsort(c, n, sizeof(*c), cmp_range);
+	for (size_t i = 1; i < n; i++) {
+		if (c[k].last == UINT64_MAX || c[i].start <= c[k].last + 1) {
+			if (c[i].last > c[k].last)
+				c[k].last = c[i].last;
+		} else {
+			c[++k] = c[i];
+		}
+	}
+	*out = c;
+	*nout = k + 1;
+	return 0;
+}
+
+int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size_t n)
+{
+	struct ifd_iova_range *c, hole[1];
+	size_t nc, nb = 0;
+	uint32_t *blk;
+	int ret = normalise(r, n, &c, &nc);
+
+	if (ret)
+		return ret;
+	(void)hole;
+	/* The complement: before the first, between each pair, after the last. */
+	struct ifd_iova_range *comp = malloc((nc + 1) * sizeof(*comp));
+
+	blk = malloc((nc + 1) * sizeof(*blk));
+	if (!comp || !blk) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (c[0].start > 0)
+		comp[nb++] = (struct ifd_iova_range){ 0, c[0].start - 1 };
+	for (size_t i = 1; i < nc; i++)
+		comp[nb++] = (struct ifd_iova_range){ c[i - 1].last + 1, c[i].start - 1 };
+	if (c[nc - 1].last < UINT64_MAX)
+		comp[nb++] = (struct ifd_iova_range){ c[nc - 1].last + 1, UINT64_MAX };
+	for (size_t i = 0; i < nb; i++) {
+		if (ifd_midx_first(x, comp[i].start, comp[i].last)) {
+			ret = -EBUSY;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nb; i++) {
+		struct iommufd_map *m = ifd_midx_rec_alloc(x);
+
+		if (!m) {
+			while (i--)
+				ifd_midx_rec_free(x, R(x->tbl, blk[i]));
+			ret = -ENOMEM;
+			goto out;
+		}
+		m->kind = KIND_BLOCKED;
+		m->iova = comp[i].start;
+		m->len = comp[i].last - comp[i].start + 1;
+		blk[i] = IDX(m);
+	}
+	for (size_t i = 0; i < x->nblocked; i++) {
+		struct iommufd_map *m = R(x->tbl, x->blocked[i]);
+
+		iova_remove(x, m);
+		ifd_midx_rec_free(x, m);
+	}
+	for (size_t i = 0; i < nb; i++) {
+		ret = iova_insert(x, R(x->tbl, blk[i]));
+		if (ret)
+			abort(); /* the checks above make this impossible */
+	}
+	free(x->blocked);
+	x->blocked = blk;
+	x->nblocked = nb;
+	blk = NULL;
+	free(x->ranges);
+	x->ranges = c;
+	x->nranges = nc;
+	c = NULL;
+out:
+	free(comp);
+	free(blk);
+	free(c);
+	return ret;
+}
+
+size_t ifd_midx_get_ranges(const struct ifd_midx *x, struct ifd_iova_range *r, size_t max)
+{
+	for (size_t i = 0; i < x->nranges && i < max; i++)
+		r[i] = x->ranges[i];
+	return x->nranges;
+}
+
+int ifd_midx_set_alloc_limit(struct ifd_midx *x, const struct ifd_iova_range *r, size_t n)
+{
+	struct ifd_iova_range *c = NULL;
+	size_t nc = 0;
+
+	if (n) {
+		int ret = normalise(r, n, &c, &nc);
+
+		if (ret)
+			return ret;
+	}
+	free(x->limit);
+	x->limit = c;
+	x->nlimit = nc;
+	return 0;
+}
+
+/* ---- stats and validation ---- */
+
+void ifd_midx_get_stats(const struct ifd_midx *x, struct ifd_midx_stats *st)
+{
+	size_t b = sizeof(*x) + (x->nranges + x->nlimit) * sizeof(struct ifd_iova_range) +
+		   x->nblocked * sizeof(uint32_t);
+
+	if (x->nchunks) {
+		size_t tbl = (size_t)x->nchunks * sizeof(uintptr_t);
+		size_t last = (size_t)(x->fresh - ((x->nchunks - 1) << SLOTS_SHIFT)) << SLOT_SHIFT;
+
+		b += (tbl + PAGE - 1) / PAGE * PAGE;
+		b += (size_t)(x->nchunks - 1) * CHUNK_BYTES + (last + PAGE - 1) / PAGE * PAGE;
+	}
+	st->records = x->count;
+	st->va_records = x->va_count;
+	st->bytes = b;
+}
+
+struct vstate {
+	const struct ifd_midx *x;
+	bool have_prev;
+	uint64_t prev_last;
+	size_t count, blocked, nodes;
+	uint32_t maxi;
+	int bad;
+};
+
+static int v_iova(struct vstate *v, uint32_t i, int depth)
+{
+	const uintptr_t *tbl = v->x->tbl;
+
+	if (!i)
+		return 0;
+	if (depth > MAX_DEPTH)
+		return v->bad = 1, 0;
+	struct iommufd_map *n = R(tbl, i);
+	int hl = v_iova(v, LNK(n, T_IOVA, 0), depth + 1);
+	uint64_t gap;
+
+	if (!in_iova(n) || !n->len || n->iova + (n->len - 1) < n->iova)
+		v->bad = 1;
+	if (v->have_prev) {
+		if (n->iova <= v->prev_last)
+			v->bad = 1;
+		gap = n->iova - v->prev_last - 1;
+	} else {
+		gap = n->iova;
+	}
+	if (gap != n->mx_gap)
+		v->bad = 1;
+	v->have_prev = true;
+	v->prev_last = last_of(n);
+	v->nodes++;
+	v->maxi = i;
+	if (n->kind == KIND_BLOCKED)
+		v->blocked++;
+	else
+		v->count++;
+	int hr = v_iova(v, LNK(n, T_IOVA, 1), depth + 1);
+	uint64_t mx = n->mx_gap;
+
+	if (gmax(tbl, LNK(n, T_IOVA, 0)) > mx)
+		mx = gmax(tbl, LNK(n, T_IOVA, 0));
+	if (gmax(tbl, LNK(n, T_IOVA, 1)) > mx)
+		mx = gmax(tbl, LNK(n, T_IOVA, 1));
+	if (mx != n->mx_max || hr - hl != bal(n, T_IOVA) || hr - hl > 1 || hl - hr > 1)
+		v->bad = 1;
+	return (hl > hr ? hl : hr) + 1;
+}
+
+struct vva {
+	const struct ifd_midx *x;
+	unsigned lvl;
+	bool have_prev;
+	uint64_t pv, plast;
+	uint32_t pi;
+	size_t count;
+	int bad;
+};
+
+static int v_va(struct vva *v, uint32_t i, int depth)
+{
+	const uintptr_t *tbl = v->x->tbl;
+
+	if (!i)
+		return 0;
+	if (depth > MAX_DEPTH)
+		return v->bad = 1, 0;
+	struct iommufd_map *n = R(tbl, i);
+	int hl = v_va(v, LNK(n, T_VA, 0), depth + 1);
+
+	if (va_level(n) != v->lvl || !in_iova(n) || n->kind == KIND_BLOCKED)
+		v->bad = 1;
+	if (v->have_prev) {
+		if (n->vaddr < v->pv || (n->vaddr == v->pv && i <= v->pi))
+			v->bad = 1;
+		if (v->lvl < VA_LEVELS - 1 && n->vaddr <= v->plast)
+			v->bad = 1;
+	}
+	v->have_prev = true;
+	v->pv = n->vaddr;
+	v->pi = i;
+	v->plast = n->vaddr + n->len - 1;
+	v->count++;
+	int hr = v_va(v, LNK(n, T_VA, 1), depth + 1);
+
+	if (hr - hl != bal(n, T_VA))
+		v->bad = 1;
+	return (hl > hr ? hl : hr) + 1;
+}
+
+int ifd_midx_validate(const struct ifd_midx *x)
+{
+	struct vstate v = { .x = x };
+	size_t total = 0;
+	unsigned top = 0;
+
+	v_iova(&v, x->iroot, 0);
+	if (v.bad || v.count != x->count || v.blocked != x->nblocked || v.maxi != x->last)
+		return -EFAULT;
+	for (unsigned l = 0; l < VA_LEVELS; l++) {
+		struct vva w = { .x = x, .lvl = l };
+
+		v_va(&w, x->vroot[l], 0);
+		if (w.bad || w.count != x->va_lvl[l])
+			return -EFAULT;
+		total += w.count;
+		if (w.count)
+			top = l + 1;
+	}
+	if (total != x->va_count || top != x->vtop)
+		return -EFAULT;
+	/* Blocked records are exactly the complement of the usable ranges. */
+	for (size_t i = 0; i < x->nranges; i++) {
+		if (x->ranges[i].start > x->ranges[i].last)
+			return -EFAULT;
+		if (i && x->ranges[i].start <= x->ranges[i - 1].last + 1)
+			return -EFAULT;
+		uint32_t b = floor_iova(x, x->ranges[i].start);
+
+		if (b && R(x->tbl, b)->kind == KIND_BLOCKED && last_of(R(x->tbl, b)) >= x->ranges[i].start)
+			return -EFAULT;
+		if (x->ranges[i].last < UINT64_MAX) {
+			b = floor_iova(x, x->ranges[i].last + 1);
+			if (!b || R(x->tbl, b)->kind != KIND_BLOCKED || R(x->tbl, b)->iova != x->ranges[i].last + 1)
+				return -EFAULT;
+		}
+	}
+	for (size_t i = 0; i < x->nblocked; i++) {
+		struct iommufd_map *m = R(x->tbl, x->blocked[i]);
+
+		if (m->kind != KIND_BLOCKED || !in_iova(m) || in_one_range(x, m->iova, m->iova) ||
+		    in_one_range(x, last_of(m), last_of(m)))
+			return -EFAULT;
+	}
+	return 0;
+}
