@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -726,6 +728,80 @@ static void test_destroy_with_live_objects(void **state)
 	}
 }
 
+/*
+ * The fork rule: in a child the inherited handles never reach the kernel
+ * (map/unmap: -ECHILD; destroys close fds and issue no ioctl), so the
+ * parent's state is untouched.  The fake kernel lives in process memory:
+ * the child checks its own copy and reports through its exit status.
+ */
+static int child_checks(struct fake_kernel *fk, struct iommufd_ctx *ctx, struct iommufd_ioas *ioas,
+			struct iommufd_device *dev, uint8_t *buf, uint64_t iova)
+{
+	struct fk_call c;
+	uint64_t x;
+	size_t n;
+
+	if (iommufd_ioas_map(ioas, buf, 0x1000, IOMMUFD_MAP_READ, NULL, &x) != -ECHILD || errno != ECHILD)
+		return 10;
+	if (iommufd_ioas_unmap(ioas, iova, 0x1000, NULL) != -ECHILD)
+		return 11;
+	if (iommufd_ioas_unmap_all(ioas) != -ECHILD)
+		return 12;
+	/* lookups answer from the child's copy of the bookkeeping */
+	if (iommufd_ioas_translate(ioas, buf, 0x1000, &x) != 0 || x != iova)
+		return 13;
+	fake_kernel_log_clear(fk);
+	if (iommufd_device_destroy(dev) != 0 || iommufd_ioas_destroy(ioas) != 0)
+		return 14;
+	iommufd_ctx_destroy(ctx);
+	n = fake_kernel_log_count(fk);
+	for (size_t i = 0; i < n; i++) {
+		if (!fake_kernel_log_get(fk, i, &c))
+			return 15;
+		if (strcmp(c.op, "close") && strcmp(c.op, "munmap"))
+			return 16; /* only closes: no unmap, destroy or detach */
+	}
+	if (fake_kernel_open_fds(fk) != 0)
+		return 17;
+	return 0;
+}
+
+static void test_fork_rule(void **state)
+{
+	static const enum iommufd_backend all[] = { IOMMUFD_BACKEND_CDEV, IOMMUFD_BACKEND_GROUP,
+						    IOMMUFD_BACKEND_TYPE1 };
+	static uint8_t buf[0x4000] __attribute__((aligned(4096)));
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct fake_kernel *fk = fk_standard(FK_LINUX_7_3);
+		struct iommufd_ctx *ctx = NULL;
+		struct iommufd_ioas *ioas = NULL;
+		struct iommufd_device *dev = NULL;
+		uint64_t iova, x;
+		int status = -1;
+		pid_t pid;
+
+		assert_int_equal(fk_ctx_create(fk, all[i], NULL, &ctx), 0);
+		assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+		assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+		assert_int_equal(iommufd_ioas_map(ioas, buf, 0x1000, IOMMUFD_MAP_READ, NULL, &iova), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(child_checks(fk, ctx, ioas, dev, buf, iova));
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		/* the parent goes on as if nothing happened */
+		assert_int_equal(iommufd_ioas_map(ioas, buf + 0x1000, 0x1000, IOMMUFD_MAP_READ, NULL, &x), 0);
+		assert_int_equal(iommufd_ioas_unmap(ioas, iova, 0x1000, NULL), 0);
+		iommufd_ctx_destroy(ctx);
+		assert_int_equal(fake_kernel_open_fds(fk), 0);
+		fake_kernel_destroy(fk);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -754,6 +830,7 @@ int main(void)
 		T(test_debug_env_with_callback),
 		T(test_null_and_names),
 		T(test_destroy_with_live_objects),
+		T(test_fork_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
