@@ -283,6 +283,20 @@ static inline bool itest_log_has(const char *a, const char *b)
 	return false;
 }
 
+/* Like itest_log_has(), ignoring case (log wording may capitalise). */
+static inline bool itest_log_has_icase(const char *a, const char *b)
+{
+	unsigned int first = itest_log_buf.n > ITEST_LOG_LINES ? itest_log_buf.n - ITEST_LOG_LINES : 0;
+
+	for (unsigned int k = first; k < itest_log_buf.n; k++) {
+		const char *s = itest_log_buf.line[k % ITEST_LOG_LINES];
+
+		if (strcasestr(s, a) && (!b || strcasestr(s, b)))
+			return true;
+	}
+	return false;
+}
+
 static inline struct iommufd_ctx_opts itest_ctx_opts(void)
 {
 	struct iommufd_ctx_opts o = {
@@ -453,7 +467,10 @@ static inline uint64_t itest_map_fixed(struct iommufd_ioas *ioas, void *buf, siz
 
 static inline void itest_unmap(struct iommufd_ioas *ioas, uint64_t iova, size_t len, const char *what)
 {
-	CHECK_RET(iommufd_ioas_unmap(ioas, iova, len), 0, "unmap %s at IOVA 0x%" PRIx64, what, iova);
+	uint64_t done = 0;
+
+	if (CHECK_RET(iommufd_ioas_unmap(ioas, iova, len, &done), 0, "unmap %s at IOVA 0x%" PRIx64, what, iova))
+		CHECK(done == len, "unmap %s reports 0x%" PRIx64 " bytes unmapped (0x%zx mapped)", what, done, len);
 }
 
 /*
@@ -608,6 +625,29 @@ static inline bool itest_edu_roundtrip(struct itest_edu *x, void *buf, uint64_t 
 }
 
 /* ------------------------------------------------------------------- misc */
+
+/*
+ * A "Key:   N kB" line of /proc/self/status, in kB; -1 if absent.  VmPin is
+ * mm->pinned_vm (iommufd adds every page it pins, whatever the accounting),
+ * VmLck is mm->locked_vm (type1 charges it, and iommufd in per-process mode).
+ */
+static inline long itest_status_kb(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	size_t kl = strlen(key);
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':') {
+			v = strtol(line + kl + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
 
 static inline double itest_now(void)
 {
