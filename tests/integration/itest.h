@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -655,6 +656,39 @@ static inline double itest_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * Run @fn in a forked child, which counts its own checks and exits 0 when
+ * none failed (a failed REQUIRE in it ends the child only).  The parent
+ * checks that exit status.  The child leaves /dev/kmsg to the parent.
+ */
+static inline bool itest_in_child(const char *what, void (*fn)(void *), void *arg)
+{
+	pid_t pid, w;
+	int st = 0;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return CHECK(false, "%s: fork: %s", what, strerror(errno));
+	if (pid == 0) {
+		static char name[128];
+
+		snprintf(name, sizeof(name), "%s [child: %s]", itest_name, what);
+		itest_name = name;
+		itest_kmsg_fd = -1;
+		itest_nchecks = itest_nfailed = 0;
+		fn(arg);
+		printf("# %s: %u checks, %u failed\n", itest_name, itest_nchecks, itest_nfailed);
+		fflush(NULL);
+		_exit(itest_nfailed || !itest_nchecks ? 1 : 0);
+	}
+	do
+		w = waitpid(pid, &st, 0);
+	while (w < 0 && errno == EINTR);
+	return CHECK(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child's checks pass (status 0x%x)",
+		     what, st);
 }
 
 /* How many of this process's fds point at @path. */
