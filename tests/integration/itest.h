@@ -468,10 +468,10 @@ static inline uint64_t itest_map_fixed(struct iommufd_ioas *ioas, void *buf, siz
 
 static inline void itest_unmap(struct iommufd_ioas *ioas, uint64_t iova, size_t len, const char *what)
 {
-	uint64_t done = 0;
+	uint64_t bytes = 0;
 
-	if (CHECK_RET(iommufd_ioas_unmap(ioas, iova, len, &done), 0, "unmap %s at IOVA 0x%" PRIx64, what, iova))
-		CHECK(done == len, "unmap %s reports 0x%" PRIx64 " bytes unmapped (0x%zx mapped)", what, done, len);
+	CHECK_RET(iommufd_ioas_unmap(ioas, iova, len, &bytes), 0, "unmap %s at IOVA 0x%" PRIx64, what, iova);
+	CHECK(bytes == len, "unmap %s reports %" PRIu64 " bytes unmapped (expected %zu)", what, bytes, len);
 }
 
 /*
