@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,6 +279,20 @@ static inline bool itest_log_has(const char *a, const char *b)
 		const char *s = itest_log_buf.line[k % ITEST_LOG_LINES];
 
 		if (strstr(s, a) && (!b || strstr(s, b)))
+			return true;
+	}
+	return false;
+}
+
+/* Like itest_log_has(), ignoring case (log wording may capitalise). */
+static inline bool itest_log_has_icase(const char *a, const char *b)
+{
+	unsigned int first = itest_log_buf.n > ITEST_LOG_LINES ? itest_log_buf.n - ITEST_LOG_LINES : 0;
+
+	for (unsigned int k = first; k < itest_log_buf.n; k++) {
+		const char *s = itest_log_buf.line[k % ITEST_LOG_LINES];
+
+		if (strcasestr(s, a) && (!b || strcasestr(s, b)))
 			return true;
 	}
 	return false;
@@ -612,12 +627,68 @@ static inline bool itest_edu_roundtrip(struct itest_edu *x, void *buf, uint64_t 
 
 /* ------------------------------------------------------------------- misc */
 
+/*
+ * A "Key:   N kB" line of /proc/self/status, in kB; -1 if absent.  VmPin is
+ * mm->pinned_vm (iommufd adds every page it pins, whatever the accounting),
+ * VmLck is mm->locked_vm (type1 charges it, and iommufd in per-process mode).
+ */
+static inline long itest_status_kb(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	size_t kl = strlen(key);
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':') {
+			v = strtol(line + kl + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 static inline double itest_now(void)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * Run @fn in a forked child, which counts its own checks and exits 0 when
+ * none failed (a failed REQUIRE in it ends the child only).  The parent
+ * checks that exit status.  The child leaves /dev/kmsg to the parent.
+ */
+static inline bool itest_in_child(const char *what, void (*fn)(void *), void *arg)
+{
+	pid_t pid, w;
+	int st = 0;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return CHECK(false, "%s: fork: %s", what, strerror(errno));
+	if (pid == 0) {
+		static char name[128];
+
+		snprintf(name, sizeof(name), "%s [child: %s]", itest_name, what);
+		itest_name = name;
+		itest_kmsg_fd = -1;
+		itest_nchecks = itest_nfailed = 0;
+		fn(arg);
+		printf("# %s: %u checks, %u failed\n", itest_name, itest_nchecks, itest_nfailed);
+		fflush(NULL);
+		_exit(itest_nfailed || !itest_nchecks ? 1 : 0);
+	}
+	do
+		w = waitpid(pid, &st, 0);
+	while (w < 0 && errno == EINTR);
+	return CHECK(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child's checks pass (status 0x%x)",
+		     what, st);
 }
 
 /* How many of this process's fds point at @path. */
