@@ -237,10 +237,6 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	if (!dev)
 		return 0;
 	ctx = dev->ctx;
-	if (dev->state != IFD_ALIVE) {
-		ifd_err(ctx, "device %s destroyed twice", dev->name);
-		return ifd_ret(-EINVAL);
-	}
 	pthread_mutex_lock(&ctx->lock);
 	ioas = dev->ioas;
 	unmap_regions(dev);
@@ -251,14 +247,14 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 		dev->group = NULL;
 	}
 	ioas->ndevices--;
-	dev->ioas = NULL;
-	dev->state = IFD_DEAD;
 	ifd_list_del(&dev->link);
-	ifd_list_add(&ctx->zombies, &dev->link);
 	/* The usable ranges may widen again now.  Under ctx->lock, so the
 	 * IOAS cannot be destroyed under us. */
 	ifd_ioas_refresh(ioas);
 	pthread_mutex_unlock(&ctx->lock);
+	/* Freed at once, like free(): a VMM that hot-plugs devices for ever
+	 * must not accumulate handles.  A second destroy is undefined. */
+	dev_free(dev);
 	return 0;
 }
 

@@ -149,7 +149,7 @@ struct ifd_region_map {
 #define IFD_MAX_REGIONS 16
 
 struct iommufd_device {
-	struct ifd_list link; /* ctx->dev_list, then ctx->zombies; first */
+	struct ifd_list link; /* ctx->dev_list; freed on destroy */
 	struct iommufd_ctx *ctx;
 	enum ifd_state state;
 	struct iommufd_ioas *ioas;

@@ -632,7 +632,8 @@ int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const
  * @dev: the device, or NULL (returns 0).
  *
  * Interrupts are disabled and BARs the library mapped are unmapped.  The
- * group fd closes with its last device.  A second destroy returns -EINVAL.
+ * group fd closes with its last device.  The handle is freed at once:
+ * using it afterwards, or destroying it twice, is undefined, like free().
  */
 int iommufd_device_destroy(struct iommufd_device *dev);
 
