@@ -232,6 +232,7 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g);
 int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g, bool adopted);
 int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name);
+bool ifd_group_cdev_open_elsewhere(struct iommufd_ctx *ctx, const struct iommufd_device *dev);
 
 /* sysfs.c: name resolution. */
 int ifd_resolve_device(struct iommufd_ctx *ctx, const char *name, struct iommufd_device *dev);

@@ -591,7 +591,9 @@ struct iommufd_device_opts {
  * share one group fd and must use the same IOAS.
  *
  * Errors: -EINVAL bad argument (on CDEV also the kernel's answer when the
- * device's group is attached to another IOAS); -ENODEV not a VFIO device,
+ * device's group is attached to another IOAS, and VFIO_DEVICE_BIND_IOMMUFD's
+ * EINVAL when the library cannot establish that the device is open
+ * elsewhere: see the log); -ENODEV not a VFIO device,
  * or not bound to vfio-pci (the log says how to bind it); -EBUSY the IOMMU
  * group is not viable (the log names the device that holds it) or the
  * device is open elsewhere or already in this context; -EACCES/-EPERM no permission (the log names the

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "kabi.h"
 #include "fake-kernel.h"
 
 #define PG 0x1000ULL
@@ -317,12 +318,10 @@ static void test_busy_elsewhere_group(void **state)
 }
 
 /*
- * BUG (CDEV): a device bound through its cdev by another process makes
+ * A device bound through its cdev by another process makes
  * VFIO_DEVICE_BIND_IOMMUFD fail with EINVAL (vfio_df_open(): the cdev path
- * opens a device once).  lib/backend_cdev.c:39-46 cdev_dev_open() passes
- * -EINVAL through, while iommufd_device_open(3) documents -EBUSY for "the
- * device is already open elsewhere".  Fix: when BIND fails with EINVAL (and the request itself is
- * well formed) report -EBUSY with an "already open" message.
+ * opens a device once).  The library establishes that (the device is alone
+ * in its group and the group node is busy) and reports -EBUSY.
  */
 static void test_busy_elsewhere_device(void **state)
 {
@@ -335,6 +334,68 @@ static void test_busy_elsewhere_device(void **state)
 	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
 	fake_kernel_hold_device(t->fk, FK_DEV_A, false);
 	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), 0);
+}
+
+/*
+ * Every other EINVAL of VFIO_DEVICE_BIND_IOMMUFD stays EINVAL (defect 7):
+ * before, all of them were reported as -EBUSY "already open elsewhere".
+ */
+static void test_bind_einval_stays_einval(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+
+	/* the kernel refuses the request or the driver's open */
+	fake_kernel_fail_match(t->fk, "VFIO_DEVICE_BIND_IOMMUFD", 1, EINVAL);
+	errno = 0;
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), -EINVAL);
+	assert_int_equal(errno, EINVAL);
+	assert_null(dev);
+	assert_false(fk_logcap_has(&t->cap, "already open elsewhere"));
+	assert_true(fk_logcap_has(&t->cap, "refused the device (EINVAL)"));
+	/* the probe closed what it opened */
+	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), 0);
+}
+
+/* An adopted cdev fd that its owner already bound: EINVAL, and said so. */
+static void test_adopt_cdev_already_bound(void **state)
+{
+	struct t *t = *state;
+	struct ifd_k_vfio_device_bind_iommufd bind = { .argsz = IFD_K_VFIO_DEVICE_BIND_IOMMUFD_SIZE_BASE };
+	struct iommufd_device *dev = NULL;
+	int ictx = fake_open(t, "/dev/iommu");
+	int fd = fake_open(t, fake_kernel_cdev_path(t->fk, FK_DEV_B));
+
+	bind.iommufd = ictx;
+	assert_int_equal(fake_kernel_sys(t->fk)->ioctl(fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+	fk_logcap_clear(&t->cap);
+	assert_int_equal(iommufd_device_adopt_cdev_fd(t->ioas, fd, NULL, &dev), -EINVAL);
+	assert_null(dev);
+	assert_true(fk_logcap_has(&t->cap, "already bound"));
+	assert_false(fk_logcap_has(&t->cap, "already open elsewhere"));
+	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	fake_close(t, fd);
+	fake_close(t, ictx);
+}
+
+/*
+ * Bound elsewhere, but in a group of two: the group node being busy could
+ * be the other device's doing, so nothing is established and EINVAL stays,
+ * with a message that names both possibilities.
+ */
+static void test_busy_elsewhere_shared_group(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+
+	fake_kernel_hold_device(t->fk, FK_DEV_B, true);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_B, NULL, &dev), -EINVAL);
+	assert_null(dev);
+	assert_true(fk_logcap_has(&t->cap, "open through its cdev elsewhere"));
+	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
+	fake_kernel_hold_device(t->fk, FK_DEV_B, false);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_B, NULL, &dev), 0);
 }
 
 /* A driver that refuses a second open of its device (GROUP/TYPE1). */
@@ -1120,6 +1181,9 @@ int main(void)
 		ALL3(test_permission_denied, setup_nodev),
 		GT(test_busy_elsewhere_group, setup_nodev),
 		ALL3(test_busy_elsewhere_device, setup_nodev),
+		ONE(test_bind_einval_stays_einval, setup_nodev, B_CDEV),
+		ONE(test_adopt_cdev_already_bound, setup_nodev, B_CDEV),
+		ONE(test_busy_elsewhere_shared_group, setup_nodev, B_CDEV),
 		PLAIN(test_exclusive_device, B_GROUP),
 		PLAIN(test_exclusive_device, B_TYPE1),
 		ALL3(test_destroy, setup_dev),
