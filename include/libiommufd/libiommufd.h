@@ -197,9 +197,11 @@ int iommufd_ctx_create(const struct iommufd_ctx_opts *opts, struct iommufd_ctx *
  *        iommufd and gives a CDEV or GROUP context.
  *
  * Ownership of adopted fds (this and the two device adopt functions): the
- * library works on a duplicate, so on failure the caller's fd is untouched
- * and still the caller's; on success the library owns it and closes it
- * when the object is destroyed (a TYPE1 container: with the first IOAS).
+ * library works on a duplicate, so on failure the caller's fd is still open
+ * and the caller's; on success the library owns it and closes it when the
+ * object is destroyed (a TYPE1 container: with the first IOAS).  The
+ * duplicate shares the caller's open file, so what the kernel did to it
+ * stays done unless the library can undo it: see each adopt function.
  * @opts: options, or NULL; opts->backend must be AUTO or match the fd.
  * @out:  receives the context.
  *
@@ -609,9 +611,13 @@ int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struc
 
 /**
  * iommufd_device_adopt_cdev_fd() - like iommufd_device_open() for an already
- * open /dev/vfio/devices/vfioN fd, not yet bound.  CDEV only (-EOPNOTSUPP
- * elsewhere, the fd stays the caller's).  Ownership as for
- * iommufd_ctx_adopt_fd(): once accepted, the fd is the library's.
+ * open /dev/vfio/devices/vfioN fd, not yet bound (-EINVAL if it is).  CDEV
+ * only (-EOPNOTSUPP elsewhere).  Ownership as for iommufd_ctx_adopt_fd():
+ * on success the fd is the library's; on failure it stays open and the
+ * caller's, unchanged if the call failed before VFIO_DEVICE_BIND_IOMMUFD
+ * succeeded, but bound to this context's iommufd if it failed after it
+ * (the attach, or reading the device's info): the kernel has no unbind
+ * other than close(), so the caller can then only close it.
  */
 int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct iommufd_device_opts *opts,
 				 struct iommufd_device **out);
@@ -620,11 +626,11 @@ int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct
  * iommufd_device_adopt_group_fd() - like iommufd_device_open() for device
  * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
  * group fd that is not in a container yet (-EBUSY if it is; -EINVAL if it is
- * not @name's group).  GROUP and TYPE1 only
+ * not @name's group, or @name is NULL or empty).  GROUP and TYPE1 only
  * (-EOPNOTSUPP on CDEV).  Ownership as for iommufd_ctx_adopt_fd(): on
- * failure @group_fd is the caller's and out of any container; on success
- * the context owns it (shared by later devices of the group, closed with the
- * last of them).
+ * failure @group_fd is the caller's and out of any container (the library
+ * undoes its VFIO_GROUP_SET_CONTAINER); on success the context owns it
+ * (shared by later devices of the group, closed with the last of them).
  */
 int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const char *name,
 				  const struct iommufd_device_opts *opts, struct iommufd_device **out);

@@ -168,6 +168,7 @@ struct hook {
 struct fake_kernel {
 	struct fk_config cfg;
 	struct hook hook;
+	struct hook close_hook;
 	long page_size;
 	struct node *nodes;
 	size_t nnodes, nodecap;
@@ -2151,16 +2152,28 @@ static int fk_close(int fd)
 	struct fk_call *c = log_add(fk, "close", f ? f->label : "?", NULL, fd, f && f->kind != F_SYSFS);
 	int err = 0;
 	bool inj = should_fail(fk, "close", NULL, &err);
+	struct hook h = { .fn = NULL };
 
 	if (!f)
 		return fail_ret(c, EBADF, false);
+	if (fk->close_hook.fn && prefix(f->label, fk->close_hook.match)) {
+		h = fk->close_hook;
+		fk->close_hook.fn = NULL;
+	}
 	/* Linux releases the fd even when close() reports an error. */
 	fk->fds[fd - FK_FD_BASE] = NULL;
 	file_put(fk, f);
-	if (inj)
-		return fail_ret(c, err, true);
-	leave();
-	return 0;
+	if (inj) {
+		fail_ret(c, err, true);
+	} else {
+		leave();
+		err = 0;
+	}
+	/* Another thread's work, landing just after the fd number was freed. */
+	if (h.fn)
+		h.fn(h.arg);
+	errno = err;
+	return err ? -1 : 0;
 }
 
 static int fk_dup(int fd)
@@ -3023,6 +3036,15 @@ void fake_kernel_before_ioctl(struct fake_kernel *fk, const char *what, void (*f
 	snprintf(fk->hook.match, sizeof(fk->hook.match), "%s", what);
 	fk->hook.fn = fn;
 	fk->hook.arg = arg;
+	pthread_mutex_unlock(&fk_lock);
+}
+
+void fake_kernel_after_close(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&fk_lock);
+	snprintf(fk->close_hook.match, sizeof(fk->close_hook.match), "%s", what);
+	fk->close_hook.fn = fn;
+	fk->close_hook.arg = arg;
 	pthread_mutex_unlock(&fk_lock);
 }
 

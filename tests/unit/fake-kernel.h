@@ -193,6 +193,9 @@ unsigned long fake_kernel_calls(struct fake_kernel *fk); /* counted calls so far
  * just before the next ioctl whose name begins with @what is carried out --
  * as if another thread's call had landed at that moment. */
 void fake_kernel_before_ioctl(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg);
+/* The same, just after the next close() of an fd whose label begins with
+ * @what ("group/6", "cdev/0000:00:04.0") has freed the fd number. */
+void fake_kernel_after_close(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg);
 
 /* Call log. */
 size_t fake_kernel_log_count(struct fake_kernel *fk);

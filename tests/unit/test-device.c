@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <linux/vfio.h>
@@ -646,6 +647,82 @@ static void test_adopt_group_failure_leaves_fd_untouched(void **state)
 	assert_int_equal(iommufd_device_adopt_group_fd(t->ioas, fd, FK_DEV_B, NULL, &dev), 0);
 }
 
+/*
+ * Defect 3: on success the group must hold the caller's fd before any other
+ * thread can reach it.  Just after the library closes its duplicate, a
+ * concurrent iommufd_device_open() of the other device of the group
+ * arrives: if ctx->lock is free it runs to completion there and then (the
+ * old code: its VFIO_GROUP_GET_DEVICE_FD hit the closed duplicate, EBADF);
+ * if the lock is held it waits for it, as a real thread would.
+ */
+struct race {
+	struct t *t;
+	pthread_t th;
+	bool joined;
+	int r;
+	struct iommufd_device *dev;
+};
+
+static void *open_sibling(void *arg)
+{
+	struct race *rc = arg;
+
+	rc->r = iommufd_device_open(rc->t->ioas, FK_DEV_B2, NULL, &rc->dev);
+	return NULL;
+}
+
+static void sibling_arrives(void *arg)
+{
+	struct race *rc = arg;
+	bool lock_free = pthread_mutex_trylock(&rc->t->ctx->lock) == 0;
+
+	if (lock_free)
+		pthread_mutex_unlock(&rc->t->ctx->lock);
+	assert_int_equal(pthread_create(&rc->th, NULL, open_sibling, rc), 0);
+	if (lock_free) {
+		pthread_join(rc->th, NULL);
+		rc->joined = true;
+	}
+}
+
+static void test_adopt_group_concurrent_open(void **state)
+{
+	struct t *t = *state;
+	struct race rc = { .t = t, .r = 1 };
+	struct iommufd_device *b = NULL;
+	int fd = fake_open(t, "/dev/vfio/6");
+
+	fake_kernel_after_close(t->fk, "group/6", sibling_arrives, &rc);
+	assert_int_equal(iommufd_device_adopt_group_fd(t->ioas, fd, FK_DEV_B, NULL, &b), 0);
+	if (!rc.joined)
+		pthread_join(rc.th, NULL);
+	if (rc.r)
+		fail_msg("the concurrent open failed: %d\n%s", rc.r, t->cap.text ? t->cap.text : "");
+	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_B2), 1);
+	/* both devices live on the caller's group fd, opened once */
+	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	assert_int_equal(fake_kernel_log_find(t->fk, "open", "/dev/vfio/6"), 1);
+	assert_int_equal(iommufd_device_destroy(b), 0);
+	assert_int_equal(iommufd_device_destroy(rc.dev), 0);
+	assert_false(fake_kernel_fd_is_open(t->fk, fd));
+}
+
+/* Defect 11: an empty device name is a bad argument, checked first. */
+static void test_adopt_group_empty_name(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+	int fd = fake_open(t, "/dev/vfio/6");
+
+	errno = 0;
+	assert_int_equal(iommufd_device_adopt_group_fd(t->ioas, fd, "", NULL, &dev), -EINVAL);
+	assert_int_equal(errno, EINVAL);
+	assert_null(dev);
+	assert_int_equal(fake_kernel_log_count(t->fk), 1); /* only the test's own open */
+	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	fake_close(t, fd);
+}
+
 static void test_adopt_group_wrong_backend(void **state)
 {
 	struct t *t = *state;
@@ -1197,6 +1274,9 @@ int main(void)
 		GT(test_adopt_group_refused, setup_nodev),
 		GT(test_adopt_group_failure_leaves_fd_untouched, setup_nodev),
 		ONE(test_adopt_group_wrong_backend, setup_nodev, B_CDEV),
+		ONE(test_adopt_group_concurrent_open, setup_nodev, B_GROUP),
+		ONE(test_adopt_group_concurrent_open, setup_nodev, B_TYPE1),
+		ALL3(test_adopt_group_empty_name, setup_nodev),
 		GT(test_group_shared, setup_nodev),
 		ONE(test_cdev_group_members, setup_nodev, B_CDEV),
 		ALL3(test_group_one_ioas, setup_nodev),
