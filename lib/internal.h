@@ -39,6 +39,7 @@ struct ifd_sys {
 	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
 	ssize_t (*readlink)(const char *path, char *buf, size_t len);
+	char *(*realpath)(const char *path, char *resolved); /* resolved: PATH_MAX bytes */
 	int (*stat)(const char *path, struct stat *st);
 	int (*fstat)(int fd, struct stat *st);
 	int (*listdir)(const char *path, int (*fn)(const char *name, void *arg), void *arg);

@@ -581,7 +581,11 @@ struct iommufd_device_opts {
  * @name: any of: a PCI address "0000:00:04.0" (or "00:04.0"); a sysfs path
  *        "/sys/bus/pci/devices/0000:00:04.0"; a cdev path
  *        "/dev/vfio/devices/vfio0"; an mdev UUID; an mdev sysfs path
- *        "/sys/bus/mdev/devices/UUID".
+ *        "/sys/bus/mdev/devices/UUID".  Every form is canonicalised
+ *        (realpath) and must be a directory under /sys/devices that
+ *        /sys/bus/pci/devices (or /sys/bus/mdev/devices) lists under its
+ *        last component; the cdev is the one whose
+ *        /sys/class/vfio-dev/vfioN/device leads back to it (-ENODEV).
  * @opts: options, or NULL.
  * @out:  receives the device.
  *

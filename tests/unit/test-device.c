@@ -215,6 +215,78 @@ static void test_not_vfio_devices(void **state)
 	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
 }
 
+/*
+ * Defect 1: a crafted tree outside sysfs that looks like a PCI device (a
+ * driver link, an iommu_group link, a vfio-dev entry naming another
+ * device's cdev) reached through "/sys/.." is refused, on every backend;
+ * the device behind the borrowed cdev stays closed.
+ */
+static void test_name_crafted_tree(void **state)
+{
+	struct t *t = *state;
+
+	fake_kernel_add_link(t->fk, "/tmp/x/0000:00:03.0/driver", "/sys/bus/pci/drivers/vfio-pci");
+	fake_kernel_add_link(t->fk, "/tmp/x/0000:00:03.0/iommu_group", "/sys/kernel/iommu_groups/6");
+	fake_kernel_add_file(t->fk, "/tmp/x/0000:00:03.0/vfio-dev/vfio1/dev", "241:1");
+	expect_enodev(t, "/sys/../tmp/x/0000:00:03.0", "/tmp/x/0000:00:03.0");
+	expect_enodev(t, "/sys/bus/pci/devices/../../../../tmp/x/0000:00:03.0", "not to a PCI device or an mdev");
+	/* a real device directory under a name the PCI bus does not list */
+	fake_kernel_add_link(t->fk, "/sys/devices/pci0000:00/0000:00:0f.0/driver", "../../../bus/pci/drivers/vfio-pci");
+	fake_kernel_add_link(t->fk, "/sys/devices/pci0000:00/0000:00:0f.0/iommu_group", "/sys/kernel/iommu_groups/6");
+	fake_kernel_add_file(t->fk, "/sys/devices/pci0000:00/0000:00:0f.0/vfio-dev/vfio1/dev", "241:1");
+	expect_enodev(t, "/sys/devices/pci0000:00/0000:00:0f.0/", "not a device of the PCI bus");
+	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_B), 0);
+	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
+}
+
+/*
+ * The cdev is the one whose class entry leads back to the device: an extra
+ * vfio-dev entry planted in a device's directory (sorted first) naming
+ * another device's cdev is skipped, for the PCI address and the UUID
+ * forms.  Before, the library bound the other device under this name.
+ */
+static void test_name_cdev_leads_back(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+
+	fake_kernel_add_file(t->fk, "/sys/devices/pci0000:00/" FK_DEV_B "/vfio-dev/vfio0/dev", "241:0");
+	fake_kernel_add_file(t->fk, "/sys/devices/virtual/mdev/" FK_MDEV "/vfio-dev/vfio0/dev", "241:0");
+	expect_open(t, FK_DEV_B, FK_DEV_B, FK_GROUP_B);
+	expect_open(t, "/sys/bus/pci/devices/" FK_DEV_B, FK_DEV_B, FK_GROUP_B);
+	expect_open(t, FK_MDEV, FK_MDEV, 11);
+	assert_true(fk_logcap_has(&t->cap, "is not its cdev"));
+	assert_int_equal(fake_kernel_log_find(t->fk, "open", fake_kernel_cdev_path(t->fk, FK_DEV_A)), 0);
+	/* a device whose only vfio-dev entry is another's has no cdev */
+	fake_kernel_add_device(t->fk, &(struct fk_dev_desc){ .name = "0000:00:0a.0", .group = 20, .no_cdev = true });
+	fake_kernel_add_file(t->fk, "/sys/devices/pci0000:00/0000:00:0a.0/vfio-dev/vfio1/dev", "241:1");
+	assert_int_equal(iommufd_device_open(t->ioas, "0000:00:0a.0", NULL, &dev), -ENODEV);
+	assert_true(fk_logcap_has(&t->cap, "has no VFIO cdev"));
+	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_B), 0);
+}
+
+/*
+ * The /dev/vfio/devices form names the device its node really is: a udev
+ * symlink vfio9 -> vfio1 next to a crafted class entry vfio9 (leading to a
+ * fake tree) opens FK_DEV_B under its own name.  Before, the handle was
+ * named after the crafted tree.
+ */
+static void test_name_cdev_node_canonical(void **state)
+{
+	struct t *t = *state;
+
+	fake_kernel_add_link(t->fk, "/dev/vfio/devices/vfio9", "vfio1");
+	fake_kernel_add_link(t->fk, "/sys/class/vfio-dev/vfio9", "/tmp/y/0000:00:03.0/vfio-dev/vfio9");
+	fake_kernel_add_link(t->fk, "/tmp/y/0000:00:03.0/vfio-dev/vfio9/device", "../../../0000:00:03.0");
+	fake_kernel_add_file(t->fk, "/tmp/y/0000:00:03.0/vfio-dev/vfio9/dev", "241:1");
+	fake_kernel_add_link(t->fk, "/tmp/y/0000:00:03.0/driver", "/sys/bus/pci/drivers/vfio-pci");
+	fake_kernel_add_link(t->fk, "/tmp/y/0000:00:03.0/iommu_group", "/sys/kernel/iommu_groups/6");
+	expect_open(t, "/dev/vfio/devices/vfio9", FK_DEV_B, FK_GROUP_B);
+	/* a node that is not under /dev/vfio/devices once resolved */
+	fake_kernel_add_link(t->fk, "/dev/vfio/devices/null", "/dev/null");
+	expect_enodev(t, "/dev/vfio/devices/null", "not a VFIO device cdev");
+}
+
 static void test_bad_args(void **state)
 {
 	struct t *t = *state;
@@ -1250,6 +1322,9 @@ int main(void)
 		ALL3(test_name_upper_case_bdf, setup_nodev),
 		ALL3(test_name_upper_case_uuid, setup_nodev),
 		ALL3(test_not_vfio_devices, setup_nodev),
+		ALL3(test_name_crafted_tree, setup_nodev),
+		ONE(test_name_cdev_leads_back, setup_nodev, B_CDEV),
+		ONE(test_name_cdev_node_canonical, setup_nodev, B_CDEV),
 		ALL3(test_bad_args, setup_nodev),
 		PLAIN(test_no_group, B_CDEV),
 		PLAIN(test_no_group, B_GROUP),
