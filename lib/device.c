@@ -69,10 +69,13 @@ static int read_info(struct iommufd_device *dev)
 }
 
 /*
- * Common tail of open and both adopts.  @group_fd >= 0 is (a duplicate of)
- * an adopted group fd, which this closes on failure.
+ * Common tail of open and both adopts.  @group_fd >= 0 is our duplicate of
+ * an adopted group fd, which this closes on failure.  @caller_fd >= 0 is
+ * the adopted fd itself (group or cdev): on success it replaces our
+ * duplicate under ctx->lock, before any other thread can reach the group
+ * or the device and issue an ioctl on the duplicate's number.
  */
-static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev, int group_fd)
+static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev, int group_fd, int caller_fd)
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
 	bool cdev = ctx->backend == IOMMUFD_BACKEND_CDEV;
@@ -117,6 +120,13 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 		ifd_dev_close_fd(dev);
 		goto put;
 	}
+	if (caller_fd >= 0 && group_fd >= 0) {
+		ifd_close(ctx, dev->group->fd);
+		dev->group->fd = caller_fd;
+	} else if (caller_fd >= 0) {
+		ifd_close(ctx, dev->fd);
+		dev->fd = caller_fd;
+	}
 	dev->ioas = ioas;
 	ioas->ndevices++;
 	dev->state = IFD_ALIVE;
@@ -146,7 +156,7 @@ IFD_EXPORT int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, 
 		return ifd_ret(-ENOMEM);
 	r = ifd_resolve_device(ioas->ctx, name, dev);
 	if (r == 0)
-		r = dev_open_common(ioas, dev, -1);
+		r = dev_open_common(ioas, dev, -1, -1);
 	if (r < 0) {
 		dev_free(dev);
 		return ifd_ret(r);
@@ -174,15 +184,12 @@ IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, c
 	dev->fd = ifd_dup(ioas->ctx, fd);
 	r = dev->fd < 0 ? dev->fd : ifd_resolve_cdev_fd(ioas->ctx, dev->fd, dev);
 	if (r == 0)
-		r = dev_open_common(ioas, dev, -1);
+		r = dev_open_common(ioas, dev, -1, fd); /* keeps the caller's fd number */
 	if (r < 0) {
 		ifd_close(ioas->ctx, dev->fd); /* our duplicate, if still held */
 		dev_free(dev);
 		return ifd_ret(r);
 	}
-	/* Success: keep the caller's fd number, drop our duplicate. */
-	ifd_close(ioas->ctx, dev->fd);
-	dev->fd = fd;
 	*out = dev;
 	return 0;
 }
@@ -193,7 +200,7 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	struct iommufd_device *dev;
 	int r, work;
 
-	if (!ioas || ioas->state != IFD_ALIVE || group_fd < 0 || !name || !out || check_opts(opts))
+	if (!ioas || ioas->state != IFD_ALIVE || group_fd < 0 || !name || !*name || !out || check_opts(opts))
 		return ifd_ret(-EINVAL);
 	if (ioas->ctx->backend == IOMMUFD_BACKEND_CDEV) {
 		ifd_err(ioas->ctx, "adopting a group fd needs the group or type1 backend, this context uses cdev");
@@ -207,14 +214,11 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	if (r < 0)
 		ifd_close(ioas->ctx, work);
 	else
-		r = dev_open_common(ioas, dev, work); /* closes work on failure */
+		r = dev_open_common(ioas, dev, work, group_fd); /* closes work on failure */
 	if (r < 0) {
 		dev_free(dev);
 		return ifd_ret(r);
 	}
-	/* Success: the group keeps the caller's fd number. */
-	ifd_close(ioas->ctx, dev->group->fd);
-	dev->group->fd = group_fd;
 	*out = dev;
 	return 0;
 }
@@ -237,8 +241,6 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	if (!dev)
 		return 0;
 	ctx = dev->ctx;
-	if (dev->state != IFD_ALIVE)
-		return ifd_ret(-EINVAL);
 	pthread_mutex_lock(&ctx->lock);
 	ioas = dev->ioas;
 	unmap_regions(dev);
@@ -258,7 +260,8 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	if (!ifd_forked(ctx))
 		ifd_ioas_refresh(ioas);
 	pthread_mutex_unlock(&ctx->lock);
-	dev->state = IFD_DEAD;
+	/* Freed at once, like free(): a VMM that hot-plugs devices for ever
+	 * must not accumulate handles.  A second destroy is undefined. */
 	dev_free(dev);
 	return 0;
 }

@@ -131,3 +131,47 @@ int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const 
 		ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_GET_DEVICE_FD %s failed: %s", g->num, name, strerror(-r));
 	return r;
 }
+
+struct member_scan {
+	const char *name;
+	unsigned int n;
+	bool self;
+};
+
+static int count_member(const char *name, void *arg)
+{
+	struct member_scan *s = arg;
+
+	s->n++;
+	s->self |= !strcmp(name, s->name);
+	return 0;
+}
+
+/*
+ * VFIO_DEVICE_BIND_IOMMUFD said EINVAL, which it also says for a request it
+ * dislikes: establish whether @dev is bound through a cdev elsewhere before
+ * telling the user so.  The group node refuses every open (EBUSY) while a
+ * device of the group is bound through its cdev; a bind would have failed
+ * with EBUSY, not EINVAL, had the group itself been open.  That answers for
+ * the device only when it is alone in its group.
+ */
+bool ifd_group_cdev_open_elsewhere(struct iommufd_ctx *ctx, const struct iommufd_device *dev)
+{
+	struct member_scan s = { .name = dev->name };
+	char path[64];
+	int fd, err;
+
+	if (dev->group_num < 0)
+		return false;
+	snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices", dev->group_num);
+	if (ctx->sys->listdir(path, count_member, &s) < 0 || s.n != 1 || !s.self)
+		return false;
+	snprintf(path, sizeof(path), "/dev/vfio/%d", dev->group_num);
+	fd = ctx->sys->open(path, O_RDWR | O_CLOEXEC, 0);
+	err = fd < 0 ? errno : 0;
+	if (fd >= 0) {
+		ifd_close(ctx, fd);
+		return false;
+	}
+	return err == EBUSY;
+}

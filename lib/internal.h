@@ -40,6 +40,7 @@ struct ifd_sys {
 	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
 	ssize_t (*readlink)(const char *path, char *buf, size_t len);
+	char *(*realpath)(const char *path, char *resolved); /* resolved: PATH_MAX bytes */
 	int (*stat)(const char *path, struct stat *st);
 	int (*fstat)(int fd, struct stat *st);
 	int (*listdir)(const char *path, int (*fn)(const char *name, void *arg), void *arg);
@@ -165,7 +166,7 @@ struct ifd_region_map {
 #define IFD_MAX_REGIONS 16
 
 struct iommufd_device {
-	struct ifd_list link; /* ctx->dev_list */
+	struct ifd_list link; /* ctx->dev_list; freed on destroy */
 	struct iommufd_ctx *ctx;
 	enum ifd_state state;
 	struct iommufd_ioas *ioas;
@@ -268,6 +269,7 @@ void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g);
 void ifd_group_drop(struct iommufd_ctx *ctx, struct ifd_group *g);
 int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g, bool adopted);
 int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name);
+bool ifd_group_cdev_open_elsewhere(struct iommufd_ctx *ctx, const struct iommufd_device *dev);
 
 /* sysfs.c: name resolution. */
 int ifd_resolve_device(struct iommufd_ctx *ctx, const char *name, struct iommufd_device *dev);

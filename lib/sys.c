@@ -69,6 +69,7 @@ const struct ifd_sys ifd_sys_libc = {
 	.pread = pread,
 	.pwrite = pwrite,
 	.readlink = readlink,
+	.realpath = realpath,
 	.stat = stat,
 	.fstat = fstat,
 	.listdir = sys_listdir,

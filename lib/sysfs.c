@@ -97,35 +97,116 @@ static bool driver_group_safe(const char *drv)
 	return driver_is_vfio(drv) || !strcmp(drv, "pci-stub") || !strcmp(drv, "pcieport");
 }
 
+/*
+ * Make @path the canonical sysfs directory of a device and check that the
+ * bus lists it under its own name: a PCI function reached through
+ * /sys/bus/pci/devices/<address> or an mdev through
+ * /sys/bus/mdev/devices/<uuid>.  A crafted tree elsewhere (its own driver,
+ * iommu_group and vfio-dev entries) is never taken for a device.
+ */
+static int canon_device(struct iommufd_ctx *ctx, const char *path, struct iommufd_device *dev, bool given)
+{
+	char canon[PATH_MAX], listed[PATH_MAX], via[PATH_MAX];
+	const char *base;
+	bool mdev;
+	int err;
+
+	if (!ctx->sys->realpath(path, canon)) {
+		err = errno;
+		if (given)
+			ifd_err(ctx, "\"%s\" is not a VFIO device name: %s (use a PCI address, a sysfs path, a "
+				"/dev/vfio/devices/vfioN node or an mdev UUID)", path, strerror(err));
+		else
+			ifd_err(ctx, "%s: no such device (%s)", path, strerror(err));
+		return -ENODEV;
+	}
+	base = strrchr(canon, '/') + 1;
+	mdev = ifd_is_uuid(base);
+	if (strncmp(canon, "/sys/devices/", 13) || (!mdev && !ifd_is_bdf(base))) {
+		ifd_err(ctx, "%s is not a VFIO device: it resolves to %s, not to a PCI device or an mdev under "
+			"/sys/devices", path, canon);
+		return -ENODEV;
+	}
+	snprintf(via, sizeof(via), "/sys/bus/%s/devices/%s", mdev ? "mdev" : "pci", base);
+	if (!ctx->sys->realpath(via, listed) || strcmp(listed, canon)) {
+		ifd_err(ctx, "%s is not a device of the %s bus (%s does not lead to it)", canon, mdev ? "mdev" : "PCI",
+			via);
+		return -ENODEV;
+	}
+	if (strlen(base) >= sizeof(dev->name))
+		return -ENAMETOOLONG;
+	snprintf(dev->sysfs, sizeof(dev->sysfs), "%s", canon);
+	snprintf(dev->name, sizeof(dev->name), "%s", base);
+	dev->is_mdev = mdev;
+	return 0;
+}
+
+static bool is_cdev_name(const char *s)
+{
+	if (strncmp(s, "vfio", 4) || !s[4] || strlen(s) > 14)
+		return false;
+	for (s += 4; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/*
+ * Is /dev/vfio/devices/@name the cdev of @dev?  Its class entry's device
+ * link must lead back to the device's canonical directory, and the node
+ * must carry the device number the class entry names.
+ */
+static bool cdev_is_of(struct iommufd_ctx *ctx, const struct iommufd_device *dev, const char *name, bool quiet)
+{
+	char path[PATH_MAX], canon[PATH_MAX], num[32], node[64];
+	unsigned int maj, min;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/device", name);
+	if (!ctx->sys->realpath(path, canon) || strcmp(canon, dev->sysfs)) {
+		if (!quiet)
+			ifd_warn(ctx, "%s: %s/vfio-dev/%s is not its cdev (%s does not lead back to it); ignored",
+				 dev->name, dev->sysfs, name, path);
+		return false;
+	}
+	snprintf(path, sizeof(path), "/sys/class/vfio-dev/%s/dev", name);
+	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
+	if (ifd_sysfs_read(ctx, path, num, sizeof(num)) <= 0 || sscanf(num, "%u:%u", &maj, &min) != 2 ||
+	    ctx->sys->stat(node, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != maj ||
+	    minor(st.st_rdev) != min) {
+		if (!quiet)
+			ifd_warn(ctx, "%s: %s is not the node of %s (device number %s); ignored", dev->name, node,
+				 name, num);
+		return false;
+	}
+	return true;
+}
+
 struct cdev_scan {
-	char *out;
-	size_t len;
+	struct iommufd_ctx *ctx;
+	struct iommufd_device *dev;
 };
 
-static int take_vfio_name(const char *name, void *arg)
+static int take_cdev(const char *name, void *arg)
 {
 	struct cdev_scan *s = arg;
 
-	if (strncmp(name, "vfio", 4) != 0)
+	if (!is_cdev_name(name) || !cdev_is_of(s->ctx, s->dev, name, false))
 		return 0;
-	snprintf(s->out, s->len, "/dev/vfio/devices/%s", name);
+	snprintf(s->dev->cdev, sizeof(s->dev->cdev), "/dev/vfio/devices/%s", name);
 	return 1;
 }
 
 /*
- * Fill the sysfs-derived facts of @dev whose name and sysfs directory are
- * set: group number, cdev node, and whether a VFIO driver holds it.
+ * Fill the sysfs-derived facts of @dev whose name and canonical sysfs
+ * directory are set: group number, cdev node (unless the name gave one),
+ * and whether a VFIO driver holds it.
  */
 static int inspect(struct iommufd_ctx *ctx, struct iommufd_device *dev)
 {
 	char path[PATH_MAX + 32], drv[128], grp[32];
-	struct stat st;
-	struct cdev_scan scan = { dev->cdev, sizeof(dev->cdev) };
+	struct cdev_scan scan = { ctx, dev };
 
-	if (ctx->sys->stat(dev->sysfs, &st) < 0) {
-		ifd_err(ctx, "%s: no such device (%s does not exist)", dev->name, dev->sysfs);
-		return -ENODEV;
-	}
 	if (!dev->is_mdev) {
 		snprintf(path, sizeof(path), "%s/driver", dev->sysfs);
 		if (link_basename(ctx, path, drv, sizeof(drv)) < 0) {
@@ -146,78 +227,84 @@ static int inspect(struct iommufd_ctx *ctx, struct iommufd_device *dev)
 	snprintf(path, sizeof(path), "%s/iommu_group", dev->sysfs);
 	if (link_basename(ctx, path, grp, sizeof(grp)) == 0)
 		dev->group_num = atoi(grp);
-	snprintf(path, sizeof(path), "%s/vfio-dev", dev->sysfs);
-	dev->cdev[0] = '\0';
-	ctx->sys->listdir(path, take_vfio_name, &scan);
+	if (!dev->cdev[0]) {
+		snprintf(path, sizeof(path), "%s/vfio-dev", dev->sysfs);
+		ctx->sys->listdir(path, take_cdev, &scan);
+	}
 	return 0;
 }
 
 /* /dev/vfio/devices/vfioN -> the device behind it, via its class link. */
 static int from_cdev_node(struct iommufd_ctx *ctx, const char *node, struct iommufd_device *dev)
 {
-	const char *base = strrchr(node, '/') + 1;
-	char link[PATH_MAX];
-	struct stat st;
+	char canon[PATH_MAX], link[PATH_MAX];
+	const char *base;
+	int r;
 
 	/* A kernel without cdevs still has the vfio-dev class in sysfs: a
-	 * path that names no node is an error, not another way in. */
-	if (ctx->sys->stat(node, &st) < 0) {
+	 * path that names no node is an error, not another way in.  A udev
+	 * symlink is followed to the node it names. */
+	if (!ctx->sys->realpath(node, canon)) {
 		ifd_err(ctx, "%s: no such node (this kernel may have no VFIO device cdevs: name the device by "
 			"its PCI address)", node);
 		return -ENODEV;
 	}
-	snprintf(link, sizeof(link), "/sys/class/vfio-dev/%s/device", base);
-	if (link_basename(ctx, link, dev->name, sizeof(dev->name)) < 0) {
-		ifd_err(ctx, "%s: not a VFIO device cdev (no %s)", node, link);
+	base = strrchr(canon, '/') + 1;
+	if (strncmp(canon, "/dev/vfio/devices/", 18) || strchr(canon + 18, '/') || !is_cdev_name(base)) {
+		ifd_err(ctx, "%s: not a VFIO device cdev (it resolves to %s)", node, canon);
 		return -ENODEV;
 	}
-	snprintf(dev->sysfs, sizeof(dev->sysfs), "%s", link);
-	dev->is_mdev = ifd_is_uuid(dev->name);
+	snprintf(link, sizeof(link), "/sys/class/vfio-dev/%s/device", base);
+	r = canon_device(ctx, link, dev, false);
+	if (r < 0) {
+		ifd_err(ctx, "%s: not a VFIO device cdev (no device behind %s)", node, link);
+		return r;
+	}
+	if (!cdev_is_of(ctx, dev, base, true)) {
+		ifd_err(ctx, "%s: not the node of %s (its device number differs from %s's)", canon, dev->name, base);
+		return -ENODEV;
+	}
+	snprintf(dev->cdev, sizeof(dev->cdev), "/dev/vfio/devices/%s", base); /* base is short */
 	return 0;
 }
 
 int ifd_resolve_device(struct iommufd_ctx *ctx, const char *name, struct iommufd_device *dev)
 {
-	char bdf[16];
-	const char *base;
+	char path[64];
 	int r;
 
 	if (ifd_is_bdf(name) || (strlen(name) == 7 && name[2] == ':' && name[5] == '.')) {
+		char bdf[16];
+
 		snprintf(bdf, sizeof(bdf), "%s%s", strlen(name) == 7 ? "0000:" : "", name);
 		if (!ifd_is_bdf(bdf))
 			goto bad;
 		for (char *p = bdf; *p; p++) /* sysfs spells hex in lower case */
 			if (*p >= 'A' && *p <= 'F')
 				*p = (char)(*p - 'A' + 'a');
-		snprintf(dev->name, sizeof(dev->name), "%s", bdf);
-		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/pci/devices/%s", bdf);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
+		r = canon_device(ctx, path, dev, false);
 	} else if (ifd_is_uuid(name)) {
-		snprintf(dev->name, sizeof(dev->name), "%s", name);
-		for (char *p = dev->name; *p; p++) /* sysfs spells UUIDs in lower case */
+		char uuid[40];
+
+		snprintf(uuid, sizeof(uuid), "%s", name);
+		for (char *p = uuid; *p; p++) /* sysfs spells UUIDs in lower case */
 			if (*p >= 'A' && *p <= 'F')
 				*p = (char)(*p - 'A' + 'a');
-		snprintf(dev->sysfs, sizeof(dev->sysfs), "/sys/bus/mdev/devices/%s", dev->name);
-		dev->is_mdev = true;
+		snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", uuid);
+		r = canon_device(ctx, path, dev, false);
 	} else if (!strncmp(name, "/dev/vfio/devices/", 18) && name[18]) {
-		r = from_cdev_node(ctx, name, dev);
-		if (r < 0)
-			return r;
-	} else if (!strncmp(name, "/sys/", 5)) {
-		if (strlen(name) >= sizeof(dev->sysfs))
+		if (strlen(name) >= PATH_MAX)
 			return -ENAMETOOLONG;
-		snprintf(dev->sysfs, sizeof(dev->sysfs), "%s", name);
-		while (strlen(dev->sysfs) > 1 && dev->sysfs[strlen(dev->sysfs) - 1] == '/')
-			dev->sysfs[strlen(dev->sysfs) - 1] = '\0';
-		base = strrchr(dev->sysfs, '/') + 1;
-		if (ifd_is_uuid(base))
-			dev->is_mdev = true;
-		else if (!ifd_is_bdf(base))
-			goto bad;
-		snprintf(dev->name, sizeof(dev->name), "%s", base);
+		r = from_cdev_node(ctx, name, dev);
+	} else if (!strncmp(name, "/sys/", 5)) {
+		if (strlen(name) >= PATH_MAX)
+			return -ENAMETOOLONG;
+		r = canon_device(ctx, name, dev, true);
 	} else {
 		goto bad;
 	}
-	return inspect(ctx, dev);
+	return r < 0 ? r : inspect(ctx, dev);
 bad:
 	ifd_err(ctx, "\"%s\" is not a VFIO device name: use a PCI address (0000:00:04.0), a sysfs path, "
 		"a /dev/vfio/devices/vfioN node or an mdev UUID", name);
@@ -263,11 +350,7 @@ int ifd_resolve_cdev_fd(struct iommufd_ctx *ctx, int fd, struct iommufd_device *
 		return -ENODEV;
 	}
 	r = from_cdev_node(ctx, s.found, dev);
-	if (r < 0)
-		return r;
-	r = inspect(ctx, dev);
-	snprintf(dev->cdev, sizeof(dev->cdev), "%s", s.found);
-	return r;
+	return r < 0 ? r : inspect(ctx, dev);
 }
 
 struct viable_scan {

@@ -197,9 +197,11 @@ int iommufd_ctx_create(const struct iommufd_ctx_opts *opts, struct iommufd_ctx *
  *        iommufd and gives a CDEV or GROUP context.
  *
  * Ownership of adopted fds (this and the two device adopt functions): the
- * library works on a duplicate, so on failure the caller's fd is untouched
- * and still the caller's; on success the library owns it and closes it
- * when the object is destroyed (a TYPE1 container: with the first IOAS).
+ * library works on a duplicate, so on failure the caller's fd is still open
+ * and the caller's; on success the library owns it and closes it when the
+ * object is destroyed (a TYPE1 container: with the first IOAS).  The
+ * duplicate shares the caller's open file, so what the kernel did to it
+ * stays done unless the library can undo it: see each adopt function.
  * @opts: options, or NULL; opts->backend must be AUTO or match the fd.
  * @out:  receives the context.
  *
@@ -579,7 +581,11 @@ struct iommufd_device_opts {
  * @name: any of: a PCI address "0000:00:04.0" (or "00:04.0"); a sysfs path
  *        "/sys/bus/pci/devices/0000:00:04.0"; a cdev path
  *        "/dev/vfio/devices/vfio0"; an mdev UUID; an mdev sysfs path
- *        "/sys/bus/mdev/devices/UUID".
+ *        "/sys/bus/mdev/devices/UUID".  Every form is canonicalised
+ *        (realpath) and must be a directory under /sys/devices that
+ *        /sys/bus/pci/devices (or /sys/bus/mdev/devices) lists under its
+ *        last component; the cdev is the one whose
+ *        /sys/class/vfio-dev/vfioN/device leads back to it (-ENODEV).
  * @opts: options, or NULL.
  * @out:  receives the device.
  *
@@ -591,7 +597,9 @@ struct iommufd_device_opts {
  * share one group fd and must use the same IOAS.
  *
  * Errors: -EINVAL bad argument (on CDEV also the kernel's answer when the
- * device's group is attached to another IOAS); -ENODEV not a VFIO device,
+ * device's group is attached to another IOAS, and VFIO_DEVICE_BIND_IOMMUFD's
+ * EINVAL when the library cannot establish that the device is open
+ * elsewhere: see the log); -ENODEV not a VFIO device,
  * or not bound to vfio-pci (the log says how to bind it); -EBUSY the IOMMU
  * group is not viable (the log names the device that holds it) or the
  * device is open elsewhere or already in this context; -EACCES/-EPERM no permission (the log names the
@@ -607,9 +615,13 @@ int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struc
 
 /**
  * iommufd_device_adopt_cdev_fd() - like iommufd_device_open() for an already
- * open /dev/vfio/devices/vfioN fd, not yet bound.  CDEV only (-EOPNOTSUPP
- * elsewhere, the fd stays the caller's).  Ownership as for
- * iommufd_ctx_adopt_fd(): once accepted, the fd is the library's.
+ * open /dev/vfio/devices/vfioN fd, not yet bound (-EINVAL if it is).  CDEV
+ * only (-EOPNOTSUPP elsewhere).  Ownership as for iommufd_ctx_adopt_fd():
+ * on success the fd is the library's; on failure it stays open and the
+ * caller's, unchanged if the call failed before VFIO_DEVICE_BIND_IOMMUFD
+ * succeeded, but bound to this context's iommufd if it failed after it
+ * (the attach, or reading the device's info): the kernel has no unbind
+ * other than close(), so the caller can then only close it.
  */
 int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct iommufd_device_opts *opts,
 				 struct iommufd_device **out);
@@ -618,11 +630,11 @@ int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct
  * iommufd_device_adopt_group_fd() - like iommufd_device_open() for device
  * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
  * group fd that is not in a container yet (-EBUSY if it is; -EINVAL if it is
- * not @name's group).  GROUP and TYPE1 only
+ * not @name's group, or @name is NULL or empty).  GROUP and TYPE1 only
  * (-EOPNOTSUPP on CDEV).  Ownership as for iommufd_ctx_adopt_fd(): on
- * failure @group_fd is the caller's and out of any container; on success
- * the context owns it (shared by later devices of the group, closed with the
- * last of them).
+ * failure @group_fd is the caller's and out of any container (the library
+ * undoes its VFIO_GROUP_SET_CONTAINER); on success the context owns it
+ * (shared by later devices of the group, closed with the last of them).
  */
 int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const char *name,
 				  const struct iommufd_device_opts *opts, struct iommufd_device **out);
@@ -632,7 +644,8 @@ int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const
  * @dev: the device, or NULL (returns 0).
  *
  * Interrupts are disabled and BARs the library mapped are unmapped.  The
- * group fd closes with its last device.  A second destroy returns -EINVAL.
+ * group fd closes with its last device.  The handle is freed at once:
+ * using it afterwards, or destroying it twice, is undefined, like free().
  */
 int iommufd_device_destroy(struct iommufd_device *dev);
 

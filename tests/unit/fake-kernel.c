@@ -168,6 +168,7 @@ struct hook {
 struct fake_kernel {
 	struct fk_config cfg;
 	struct hook hook;
+	struct hook close_hook;
 	long page_size;
 	struct node *nodes;
 	size_t nnodes, nodecap;
@@ -189,6 +190,8 @@ struct fake_kernel {
 	struct fk_call *log;
 	size_t nlog, logcap;
 	bool log_off;
+	struct node *extra; /* test-made nodes, kept across rebuilds */
+	size_t nextra;
 	struct ifd_sys sys;
 };
 
@@ -779,6 +782,12 @@ static void fs_clear(struct fake_kernel *fk)
 	fk->nnodes = 0;
 }
 
+static void fs_add_extra(struct fake_kernel *fk)
+{
+	for (size_t i = 0; i < fk->nextra; i++)
+		node_add(fk, fk->extra[i].type, fk->extra[i].data, "%s", fk->extra[i].path);
+}
+
 static void fs_rebuild(struct fake_kernel *fk)
 {
 	char buf[512];
@@ -845,6 +854,7 @@ static void fs_rebuild(struct fake_kernel *fk)
 			chr_add(fk, buf, C_CDEV, (int)i, makedev(MAJ_VFIO_DEV, (unsigned int)d->cdev));
 		}
 	}
+	fs_add_extra(fk);
 }
 
 static struct node *node_find(struct fake_kernel *fk, const char *path)
@@ -2151,16 +2161,28 @@ static int fk_close(int fd)
 	struct fk_call *c = log_add(fk, "close", f ? f->label : "?", NULL, fd, f && f->kind != F_SYSFS);
 	int err = 0;
 	bool inj = should_fail(fk, "close", NULL, &err);
+	struct hook h = { .fn = NULL };
 
 	if (!f)
 		return fail_ret(c, EBADF, false);
+	if (fk->close_hook.fn && prefix(f->label, fk->close_hook.match)) {
+		h = fk->close_hook;
+		fk->close_hook.fn = NULL;
+	}
 	/* Linux releases the fd even when close() reports an error. */
 	fk->fds[fd - FK_FD_BASE] = NULL;
 	file_put(fk, f);
-	if (inj)
-		return fail_ret(c, err, true);
-	leave();
-	return 0;
+	if (inj) {
+		fail_ret(c, err, true);
+	} else {
+		leave();
+		err = 0;
+	}
+	/* Another thread's work, landing just after the fd number was freed. */
+	if (h.fn)
+		h.fn(h.arg);
+	errno = err;
+	return err ? -1 : 0;
 }
 
 static int fk_dup(int fd)
@@ -2404,6 +2426,29 @@ static ssize_t fk_readlink(const char *path, char *buf, size_t len)
 	return (ssize_t)l;
 }
 
+static char *fk_realpath(const char *path, char *resolved)
+{
+	struct fake_kernel *fk = enter();
+	struct fk_call *c = log_add(fk, "realpath", path, NULL, -1, false);
+	char canon[PATH_MAX];
+	struct node *n;
+	int r, err;
+
+	if (should_fail(fk, "realpath", path, &err)) {
+		fail_ret(c, err, true);
+		return NULL;
+	}
+	r = fs_resolve(fk, path, true, canon, &n);
+	if (r) {
+		fail_ret(c, -r, false);
+		return NULL;
+	}
+	snprintf(c->detail, sizeof(c->detail), "= %.70s", canon);
+	memcpy(resolved, canon, strlen(canon) + 1);
+	leave();
+	return resolved;
+}
+
 static void fill_stat(struct fake_kernel *fk, struct stat *st, mode_t mode, dev_t rdev, off_t size)
 {
 	memset(st, 0, sizeof(*st));
@@ -2560,6 +2605,7 @@ struct fake_kernel *fake_kernel_create(const struct fk_config *cfg)
 		.pread = fk_pread,
 		.pwrite = fk_pwrite,
 		.readlink = fk_readlink,
+		.realpath = fk_realpath,
 		.stat = fk_stat,
 		.fstat = fk_fstat,
 		.listdir = fk_listdir,
@@ -2617,6 +2663,11 @@ void fake_kernel_destroy(struct fake_kernel *fk)
 	pthread_mutex_unlock(&fk_lock);
 	fs_clear(fk);
 	free(fk->nodes);
+	for (size_t i = 0; i < fk->nextra; i++) {
+		free(fk->extra[i].path);
+		free(fk->extra[i].data);
+	}
+	free(fk->extra);
 	for (size_t i = 0; i < fk->ndeny; i++)
 		free(fk->deny[i]);
 	free(fk->deny);
@@ -2736,6 +2787,25 @@ int fake_kernel_set_driver(struct fake_kernel *fk, const char *name, const char 
 	}
 	pthread_mutex_unlock(&fk_lock);
 	return d ? 0 : -ENOENT;
+}
+
+static void add_extra(struct fake_kernel *fk, enum node_type t, const char *path, const char *data)
+{
+	pthread_mutex_lock(&fk_lock);
+	fk->extra = xrealloc(fk->extra, (fk->nextra + 1) * sizeof(*fk->extra));
+	fk->extra[fk->nextra++] = (struct node){ .path = xstrdup(path), .type = t, .data = xstrdup(data) };
+	fs_rebuild(fk);
+	pthread_mutex_unlock(&fk_lock);
+}
+
+void fake_kernel_add_file(struct fake_kernel *fk, const char *path, const char *contents)
+{
+	add_extra(fk, N_FILE, path, contents);
+}
+
+void fake_kernel_add_link(struct fake_kernel *fk, const char *path, const char *target)
+{
+	add_extra(fk, N_LINK, path, target);
 }
 
 void fake_kernel_deny(struct fake_kernel *fk, const char *path)
@@ -3023,6 +3093,15 @@ void fake_kernel_before_ioctl(struct fake_kernel *fk, const char *what, void (*f
 	snprintf(fk->hook.match, sizeof(fk->hook.match), "%s", what);
 	fk->hook.fn = fn;
 	fk->hook.arg = arg;
+	pthread_mutex_unlock(&fk_lock);
+}
+
+void fake_kernel_after_close(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&fk_lock);
+	snprintf(fk->close_hook.match, sizeof(fk->close_hook.match), "%s", what);
+	fk->close_hook.fn = fn;
+	fk->close_hook.arg = arg;
 	pthread_mutex_unlock(&fk_lock);
 }
 

@@ -116,7 +116,8 @@ struct fk_map {
 
 /* One logged call. */
 struct fk_call {
-	char op[10];        /* open close dup ioctl mmap munmap read write pread pwrite readlink stat fstat listdir */
+	char op[10];        /* open close dup ioctl mmap munmap read write pread pwrite readlink realpath stat fstat
+			     * listdir */
 	char target[80];    /* the path, or the label of the fd ("iommufd", "group/5", "cdev/0000:00:04.0") */
 	char detail[80];    /* ioctl name and its key arguments ("IOMMU_IOAS_MAP 1 0x1000+0x4000 FRW"),
 			     * or a region access "r7+0x4/2" */
@@ -142,6 +143,10 @@ int fake_kernel_add_device(struct fake_kernel *fk, const struct fk_dev_desc *d);
 const char *fake_kernel_cdev_path(struct fake_kernel *fk, const char *name);
 /* Rebind a device to another driver ("" = unbind). */
 int fake_kernel_set_driver(struct fake_kernel *fk, const char *name, const char *driver);
+/* Extra filesystem entries a test crafts (anywhere, e.g. a fake device
+ * tree under /tmp); directories are implied by their entries. */
+void fake_kernel_add_file(struct fake_kernel *fk, const char *path, const char *contents);
+void fake_kernel_add_link(struct fake_kernel *fk, const char *path, const char *target);
 /* open() of this path (as given or canonical) fails with EACCES. */
 void fake_kernel_deny(struct fake_kernel *fk, const char *path);
 void fake_kernel_set_memlock(struct fake_kernel *fk, uint64_t bytes);
@@ -193,6 +198,9 @@ unsigned long fake_kernel_calls(struct fake_kernel *fk); /* counted calls so far
  * just before the next ioctl whose name begins with @what is carried out --
  * as if another thread's call had landed at that moment. */
 void fake_kernel_before_ioctl(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg);
+/* The same, just after the next close() of an fd whose label begins with
+ * @what ("group/6", "cdev/0000:00:04.0") has freed the fd number. */
+void fake_kernel_after_close(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg);
 
 /* Call log. */
 size_t fake_kernel_log_count(struct fake_kernel *fk);

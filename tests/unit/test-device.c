@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <linux/vfio.h>
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "kabi.h"
 #include "fake-kernel.h"
 
 #define PG 0x1000ULL
@@ -212,6 +215,78 @@ static void test_not_vfio_devices(void **state)
 	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
 }
 
+/*
+ * Defect 1: a crafted tree outside sysfs that looks like a PCI device (a
+ * driver link, an iommu_group link, a vfio-dev entry naming another
+ * device's cdev) reached through "/sys/.." is refused, on every backend;
+ * the device behind the borrowed cdev stays closed.
+ */
+static void test_name_crafted_tree(void **state)
+{
+	struct t *t = *state;
+
+	fake_kernel_add_link(t->fk, "/tmp/x/0000:00:03.0/driver", "/sys/bus/pci/drivers/vfio-pci");
+	fake_kernel_add_link(t->fk, "/tmp/x/0000:00:03.0/iommu_group", "/sys/kernel/iommu_groups/6");
+	fake_kernel_add_file(t->fk, "/tmp/x/0000:00:03.0/vfio-dev/vfio1/dev", "241:1");
+	expect_enodev(t, "/sys/../tmp/x/0000:00:03.0", "/tmp/x/0000:00:03.0");
+	expect_enodev(t, "/sys/bus/pci/devices/../../../../tmp/x/0000:00:03.0", "not to a PCI device or an mdev");
+	/* a real device directory under a name the PCI bus does not list */
+	fake_kernel_add_link(t->fk, "/sys/devices/pci0000:00/0000:00:0f.0/driver", "../../../bus/pci/drivers/vfio-pci");
+	fake_kernel_add_link(t->fk, "/sys/devices/pci0000:00/0000:00:0f.0/iommu_group", "/sys/kernel/iommu_groups/6");
+	fake_kernel_add_file(t->fk, "/sys/devices/pci0000:00/0000:00:0f.0/vfio-dev/vfio1/dev", "241:1");
+	expect_enodev(t, "/sys/devices/pci0000:00/0000:00:0f.0/", "not a device of the PCI bus");
+	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_B), 0);
+	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
+}
+
+/*
+ * The cdev is the one whose class entry leads back to the device: an extra
+ * vfio-dev entry planted in a device's directory (sorted first) naming
+ * another device's cdev is skipped, for the PCI address and the UUID
+ * forms.  Before, the library bound the other device under this name.
+ */
+static void test_name_cdev_leads_back(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+
+	fake_kernel_add_file(t->fk, "/sys/devices/pci0000:00/" FK_DEV_B "/vfio-dev/vfio0/dev", "241:0");
+	fake_kernel_add_file(t->fk, "/sys/devices/virtual/mdev/" FK_MDEV "/vfio-dev/vfio0/dev", "241:0");
+	expect_open(t, FK_DEV_B, FK_DEV_B, FK_GROUP_B);
+	expect_open(t, "/sys/bus/pci/devices/" FK_DEV_B, FK_DEV_B, FK_GROUP_B);
+	expect_open(t, FK_MDEV, FK_MDEV, 11);
+	assert_true(fk_logcap_has(&t->cap, "is not its cdev"));
+	assert_int_equal(fake_kernel_log_find(t->fk, "open", fake_kernel_cdev_path(t->fk, FK_DEV_A)), 0);
+	/* a device whose only vfio-dev entry is another's has no cdev */
+	fake_kernel_add_device(t->fk, &(struct fk_dev_desc){ .name = "0000:00:0a.0", .group = 20, .no_cdev = true });
+	fake_kernel_add_file(t->fk, "/sys/devices/pci0000:00/0000:00:0a.0/vfio-dev/vfio1/dev", "241:1");
+	assert_int_equal(iommufd_device_open(t->ioas, "0000:00:0a.0", NULL, &dev), -ENODEV);
+	assert_true(fk_logcap_has(&t->cap, "has no VFIO cdev"));
+	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_B), 0);
+}
+
+/*
+ * The /dev/vfio/devices form names the device its node really is: a udev
+ * symlink vfio9 -> vfio1 next to a crafted class entry vfio9 (leading to a
+ * fake tree) opens FK_DEV_B under its own name.  Before, the handle was
+ * named after the crafted tree.
+ */
+static void test_name_cdev_node_canonical(void **state)
+{
+	struct t *t = *state;
+
+	fake_kernel_add_link(t->fk, "/dev/vfio/devices/vfio9", "vfio1");
+	fake_kernel_add_link(t->fk, "/sys/class/vfio-dev/vfio9", "/tmp/y/0000:00:03.0/vfio-dev/vfio9");
+	fake_kernel_add_link(t->fk, "/tmp/y/0000:00:03.0/vfio-dev/vfio9/device", "../../../0000:00:03.0");
+	fake_kernel_add_file(t->fk, "/tmp/y/0000:00:03.0/vfio-dev/vfio9/dev", "241:1");
+	fake_kernel_add_link(t->fk, "/tmp/y/0000:00:03.0/driver", "/sys/bus/pci/drivers/vfio-pci");
+	fake_kernel_add_link(t->fk, "/tmp/y/0000:00:03.0/iommu_group", "/sys/kernel/iommu_groups/6");
+	expect_open(t, "/dev/vfio/devices/vfio9", FK_DEV_B, FK_GROUP_B);
+	/* a node that is not under /dev/vfio/devices once resolved */
+	fake_kernel_add_link(t->fk, "/dev/vfio/devices/null", "/dev/null");
+	expect_enodev(t, "/dev/vfio/devices/null", "not a VFIO device cdev");
+}
+
 static void test_bad_args(void **state)
 {
 	struct t *t = *state;
@@ -312,12 +387,10 @@ static void test_busy_elsewhere_group(void **state)
 }
 
 /*
- * BUG (CDEV): a device bound through its cdev by another process makes
+ * A device bound through its cdev by another process makes
  * VFIO_DEVICE_BIND_IOMMUFD fail with EINVAL (vfio_df_open(): the cdev path
- * opens a device once).  lib/backend_cdev.c:39-46 cdev_dev_open() passes
- * -EINVAL through, while iommufd_device_open(3) documents -EBUSY for "the
- * device is already open elsewhere".  Fix: when BIND fails with EINVAL (and the request itself is
- * well formed) report -EBUSY with an "already open" message.
+ * opens a device once).  The library establishes that (the device is alone
+ * in its group and the group node is busy) and reports -EBUSY.
  */
 static void test_busy_elsewhere_device(void **state)
 {
@@ -330,6 +403,68 @@ static void test_busy_elsewhere_device(void **state)
 	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
 	fake_kernel_hold_device(t->fk, FK_DEV_A, false);
 	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), 0);
+}
+
+/*
+ * Every other EINVAL of VFIO_DEVICE_BIND_IOMMUFD stays EINVAL (defect 7):
+ * before, all of them were reported as -EBUSY "already open elsewhere".
+ */
+static void test_bind_einval_stays_einval(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+
+	/* the kernel refuses the request or the driver's open */
+	fake_kernel_fail_match(t->fk, "VFIO_DEVICE_BIND_IOMMUFD", 1, EINVAL);
+	errno = 0;
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), -EINVAL);
+	assert_int_equal(errno, EINVAL);
+	assert_null(dev);
+	assert_false(fk_logcap_has(&t->cap, "already open elsewhere"));
+	assert_true(fk_logcap_has(&t->cap, "refused the device (EINVAL)"));
+	/* the probe closed what it opened */
+	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), 0);
+}
+
+/* An adopted cdev fd that its owner already bound: EINVAL, and said so. */
+static void test_adopt_cdev_already_bound(void **state)
+{
+	struct t *t = *state;
+	struct ifd_k_vfio_device_bind_iommufd bind = { .argsz = IFD_K_VFIO_DEVICE_BIND_IOMMUFD_SIZE_BASE };
+	struct iommufd_device *dev = NULL;
+	int ictx = fake_open(t, "/dev/iommu");
+	int fd = fake_open(t, fake_kernel_cdev_path(t->fk, FK_DEV_B));
+
+	bind.iommufd = ictx;
+	assert_int_equal(fake_kernel_sys(t->fk)->ioctl(fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+	fk_logcap_clear(&t->cap);
+	assert_int_equal(iommufd_device_adopt_cdev_fd(t->ioas, fd, NULL, &dev), -EINVAL);
+	assert_null(dev);
+	assert_true(fk_logcap_has(&t->cap, "already bound"));
+	assert_false(fk_logcap_has(&t->cap, "already open elsewhere"));
+	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	fake_close(t, fd);
+	fake_close(t, ictx);
+}
+
+/*
+ * Bound elsewhere, but in a group of two: the group node being busy could
+ * be the other device's doing, so nothing is established and EINVAL stays,
+ * with a message that names both possibilities.
+ */
+static void test_busy_elsewhere_shared_group(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+
+	fake_kernel_hold_device(t->fk, FK_DEV_B, true);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_B, NULL, &dev), -EINVAL);
+	assert_null(dev);
+	assert_true(fk_logcap_has(&t->cap, "open through its cdev elsewhere"));
+	assert_int_equal(fake_kernel_open_fds(t->fk), 1);
+	fake_kernel_hold_device(t->fk, FK_DEV_B, false);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_B, NULL, &dev), 0);
 }
 
 /* A driver that refuses a second open of its device (GROUP/TYPE1). */
@@ -359,27 +494,48 @@ static void test_exclusive_device(void **state)
 	fake_kernel_destroy(fk);
 }
 
-static void test_double_destroy(void **state)
+/* Destroy frees the handle at once (a second destroy is undefined, like
+ * free(): iommufd_device_destroy(3)); NULL is a no-op. */
+static void test_destroy(void **state)
 {
 	struct t *t = *state;
 
 	assert_int_equal(iommufd_device_destroy(t->dev), 0);
+	t->dev = NULL;
 	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_A), 0);
-	errno = 0;
-	assert_int_equal(iommufd_device_destroy(t->dev), -EINVAL);
-	assert_int_equal(errno, EINVAL);
-	assert_true(fk_logcap_has(&t->cap, "destroyed twice"));
 	assert_int_equal(iommufd_device_destroy(NULL), 0);
-	/* a dead handle is refused everywhere */
-	assert_null(iommufd_device_get_name(t->dev));
-	assert_null(iommufd_device_get_ioas(t->dev));
-	assert_int_equal(iommufd_device_get_fd(t->dev), -EINVAL);
-	assert_int_equal(iommufd_device_get_num_regions(t->dev), -EINVAL);
-	assert_int_equal(iommufd_device_reset(t->dev), -EINVAL);
-	assert_int_equal(iommufd_device_attach(t->dev, t->ioas), -EINVAL);
 	/* the IOAS is free */
 	assert_int_equal(iommufd_ioas_destroy(t->ioas), 0);
 	t->ioas = NULL;
+}
+
+/*
+ * A VMM that hot-plugs devices for ever: 1,000 open/destroy cycles leave
+ * the heap where it was (a device handle is over 4 KiB, so keeping dead
+ * handles until the context goes would show as megabytes).
+ */
+static void test_destroy_frees_memory(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+	size_t before, after;
+
+	/* the fake's call log and the captured debug messages grow by themselves */
+	fake_kernel_log_enable(t->fk, false);
+	assert_int_equal(iommufd_ctx_set_log(t->ctx, fk_logcap_fn, &t->cap, IOMMUFD_LOG_ERR), 0);
+	for (int i = 0; i < 10; i++) { /* warm up the allocator and the fake */
+		assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), 0);
+		assert_int_equal(iommufd_device_destroy(dev), 0);
+	}
+	before = mallinfo2().uordblks;
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), 0);
+		assert_int_equal(iommufd_device_destroy(dev), 0);
+	}
+	after = mallinfo2().uordblks;
+	if (after > before + 4096)
+		fail_msg("heap grew by %zu bytes over 1000 open/destroy cycles", after - before);
+	fake_kernel_log_enable(t->fk, true);
 }
 
 static void test_accessors(void **state)
@@ -557,6 +713,82 @@ static void test_adopt_group_failure_leaves_fd_untouched(void **state)
 	assert_int_equal(fake_kernel_group_state(t->fk, fd), 0);
 	/* and the caller can try again */
 	assert_int_equal(iommufd_device_adopt_group_fd(t->ioas, fd, FK_DEV_B, NULL, &dev), 0);
+}
+
+/*
+ * Defect 3: on success the group must hold the caller's fd before any other
+ * thread can reach it.  Just after the library closes its duplicate, a
+ * concurrent iommufd_device_open() of the other device of the group
+ * arrives: if ctx->lock is free it runs to completion there and then (the
+ * old code: its VFIO_GROUP_GET_DEVICE_FD hit the closed duplicate, EBADF);
+ * if the lock is held it waits for it, as a real thread would.
+ */
+struct race {
+	struct t *t;
+	pthread_t th;
+	bool joined;
+	int r;
+	struct iommufd_device *dev;
+};
+
+static void *open_sibling(void *arg)
+{
+	struct race *rc = arg;
+
+	rc->r = iommufd_device_open(rc->t->ioas, FK_DEV_B2, NULL, &rc->dev);
+	return NULL;
+}
+
+static void sibling_arrives(void *arg)
+{
+	struct race *rc = arg;
+	bool lock_free = pthread_mutex_trylock(&rc->t->ctx->lock) == 0;
+
+	if (lock_free)
+		pthread_mutex_unlock(&rc->t->ctx->lock);
+	assert_int_equal(pthread_create(&rc->th, NULL, open_sibling, rc), 0);
+	if (lock_free) {
+		pthread_join(rc->th, NULL);
+		rc->joined = true;
+	}
+}
+
+static void test_adopt_group_concurrent_open(void **state)
+{
+	struct t *t = *state;
+	struct race rc = { .t = t, .r = 1 };
+	struct iommufd_device *b = NULL;
+	int fd = fake_open(t, "/dev/vfio/6");
+
+	fake_kernel_after_close(t->fk, "group/6", sibling_arrives, &rc);
+	assert_int_equal(iommufd_device_adopt_group_fd(t->ioas, fd, FK_DEV_B, NULL, &b), 0);
+	if (!rc.joined)
+		pthread_join(rc.th, NULL);
+	if (rc.r)
+		fail_msg("the concurrent open failed: %d\n%s", rc.r, t->cap.text ? t->cap.text : "");
+	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_B2), 1);
+	/* both devices live on the caller's group fd, opened once */
+	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	assert_int_equal(fake_kernel_log_find(t->fk, "open", "/dev/vfio/6"), 1);
+	assert_int_equal(iommufd_device_destroy(b), 0);
+	assert_int_equal(iommufd_device_destroy(rc.dev), 0);
+	assert_false(fake_kernel_fd_is_open(t->fk, fd));
+}
+
+/* Defect 11: an empty device name is a bad argument, checked first. */
+static void test_adopt_group_empty_name(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *dev = NULL;
+	int fd = fake_open(t, "/dev/vfio/6");
+
+	errno = 0;
+	assert_int_equal(iommufd_device_adopt_group_fd(t->ioas, fd, "", NULL, &dev), -EINVAL);
+	assert_int_equal(errno, EINVAL);
+	assert_null(dev);
+	assert_int_equal(fake_kernel_log_count(t->fk), 1); /* only the test's own open */
+	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	fake_close(t, fd);
 }
 
 static void test_adopt_group_wrong_backend(void **state)
@@ -1086,6 +1318,9 @@ int main(void)
 		ALL3(test_name_upper_case_bdf, setup_nodev),
 		ALL3(test_name_upper_case_uuid, setup_nodev),
 		ALL3(test_not_vfio_devices, setup_nodev),
+		ALL3(test_name_crafted_tree, setup_nodev),
+		ONE(test_name_cdev_leads_back, setup_nodev, B_CDEV),
+		ONE(test_name_cdev_node_canonical, setup_nodev, B_CDEV),
 		ALL3(test_bad_args, setup_nodev),
 		PLAIN(test_no_group, B_CDEV),
 		PLAIN(test_no_group, B_GROUP),
@@ -1094,9 +1329,13 @@ int main(void)
 		ALL3(test_permission_denied, setup_nodev),
 		GT(test_busy_elsewhere_group, setup_nodev),
 		ALL3(test_busy_elsewhere_device, setup_nodev),
+		ONE(test_bind_einval_stays_einval, setup_nodev, B_CDEV),
+		ONE(test_adopt_cdev_already_bound, setup_nodev, B_CDEV),
+		ONE(test_busy_elsewhere_shared_group, setup_nodev, B_CDEV),
 		PLAIN(test_exclusive_device, B_GROUP),
 		PLAIN(test_exclusive_device, B_TYPE1),
-		ALL3(test_double_destroy, setup_dev),
+		ALL3(test_destroy, setup_dev),
+		ALL3(test_destroy_frees_memory, setup_nodev),
 		ALL3(test_accessors, setup_dev),
 		ONE(test_adopt_cdev, setup_nodev, B_CDEV),
 		ONE(test_adopt_cdev_refused, setup_nodev, B_CDEV),
@@ -1106,6 +1345,9 @@ int main(void)
 		GT(test_adopt_group_refused, setup_nodev),
 		GT(test_adopt_group_failure_leaves_fd_untouched, setup_nodev),
 		ONE(test_adopt_group_wrong_backend, setup_nodev, B_CDEV),
+		ONE(test_adopt_group_concurrent_open, setup_nodev, B_GROUP),
+		ONE(test_adopt_group_concurrent_open, setup_nodev, B_TYPE1),
+		ALL3(test_adopt_group_empty_name, setup_nodev),
 		GT(test_group_shared, setup_nodev),
 		ONE(test_cdev_group_members, setup_nodev, B_CDEV),
 		ALL3(test_group_one_ioas, setup_nodev),

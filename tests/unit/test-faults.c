@@ -498,8 +498,7 @@ static int run_dev_destroy(struct fx *x)
 static void after_dev_destroy(struct fx *x, int r)
 {
 	assert_int_equal(r, 0);
-	assert_int_equal(iommufd_device_destroy(x->dev), -EINVAL);
-	x->dev = NULL;
+	x->dev = NULL; /* freed: a second destroy would be undefined */
 	if (x->hit_munmap)
 		return; /* the BAR mapping keeps the device file alive */
 	assert_int_equal(fake_kernel_dev_open_count(x->fk, FK_DEV_A), 0);
