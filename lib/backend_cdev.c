@@ -87,6 +87,10 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		r = ifd_iommufd_resv_conflict(dev, ioas);
 		goto fail;
 	}
+	if (r == -ENOMEM) {
+		r = ifd_iommufd_attach_enomem(dev, ioas);
+		goto fail;
+	}
 	if (r < 0) {
 		ifd_err(ctx, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s%s", dev->name, ioas->id,
 			strerror(-r), r == -EINVAL ? " (devices of one IOMMU group must share one IOAS)" : "");

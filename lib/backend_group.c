@@ -45,6 +45,8 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	r = ifd_group_get_device_fd(ctx, g, dev->name);
 	if (r == -EADDRINUSE) /* the compat attach happens at open */
 		r = ifd_iommufd_resv_conflict(dev, ioas);
+	else if (r == -ENOMEM)
+		r = ifd_iommufd_attach_enomem(dev, ioas);
 	if (r < 0)
 		goto undo;
 	dev->fd = r;

@@ -275,6 +275,8 @@ IFD_EXPORT int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_
 	if (!dev_ok(dev) || !ioas || ioas->state != IFD_ALIVE || ioas->ctx != dev->ctx)
 		return ifd_ret(-EINVAL);
 	ctx = dev->ctx;
+	if (ifd_forked(ctx))
+		return ifd_ret(-ECHILD);
 	pthread_mutex_lock(&ctx->lock);
 	old = dev->ioas;
 	if (old == ioas) {

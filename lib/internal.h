@@ -259,6 +259,7 @@ void ifd_iommufd_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint6
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id);
 int ifd_iommufd_open(struct iommufd_ctx *ctx);
 int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *ioas);
+int ifd_iommufd_attach_enomem(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 
 /* device.c */
 void ifd_dev_close_fd(struct iommufd_device *dev);

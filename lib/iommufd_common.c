@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The IOAS half of the two iommufd backends (CDEV and GROUP). */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,30 @@ int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *i
 	ifd_err(dev->ctx, "%s: mappings of IOAS %u overlap the device's reserved IOVA regions (e.g. the MSI "
 		"window 0xfee00000-0xfeefffff): unmap them first", dev->name, ioas->id);
 	return -ERANGE;
+}
+
+static int add_len(struct iommufd_map *m, void *arg)
+{
+	*(uint64_t *)arg += m->len;
+	return 0;
+}
+
+/*
+ * iommufd pins an IOAS's memory when the first IOMMU domain is attached,
+ * so RLIMIT_MEMLOCK is met at device attach, not at map: name the limit
+ * and the accounting there too (defect 6).
+ */
+int ifd_iommufd_attach_enomem(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	char what[128];
+	uint64_t total = 0;
+
+	pthread_mutex_lock(&ioas->wlock);
+	ifd_ioas_for_each_record(ioas, add_len, &total);
+	pthread_mutex_unlock(&ioas->wlock);
+	snprintf(what, sizeof(what), "%s: attaching to IOAS %u pins what is mapped there", dev->name, ioas->id);
+	dev->ctx->ops->explain_enomem(dev->ctx, what, total);
+	return -ENOMEM;
 }
 
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id)
@@ -207,6 +232,11 @@ int ifd_iommufd_set_pin_accounting(struct iommufd_ctx *ctx, enum iommufd_pin_acc
 	uint64_t v = 0;
 	int r;
 
+	/* Only a change needs CAP_SYS_RESOURCE: asking for the mode already
+	 * in force (USER is iommufd's default) must work for anyone. */
+	r = option(ctx, IFD_K_IOMMU_OPTION_OP_GET, IFD_K_IOMMU_OPTION_RLIMIT_MODE, 0, &v);
+	if (r == 0 && want != IOMMUFD_PIN_ACCOUNT_DEFAULT && (v == 1) == (want == IOMMUFD_PIN_ACCOUNT_PROCESS))
+		want = IOMMUFD_PIN_ACCOUNT_DEFAULT;
 	if (want != IOMMUFD_PIN_ACCOUNT_DEFAULT) {
 		v = want == IOMMUFD_PIN_ACCOUNT_PROCESS;
 		r = option(ctx, IFD_K_IOMMU_OPTION_OP_SET, IFD_K_IOMMU_OPTION_RLIMIT_MODE, 0, &v);

@@ -423,8 +423,12 @@ IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 		return 0;
 	}
 	if (ifd_forked(ioas->ctx)) {
+		/* The fork rule: the mapping is the parent's; free the
+		 * child's copy of the handle only. */
+		ifd_midx_remove(ioas->idx, m);
+		ifd_midx_rec_free(ioas->idx, m);
 		pthread_mutex_unlock(&ioas->wlock);
-		return ifd_ret(-ECHILD);
+		return 0;
 	}
 	if (rec_state(m) != IFD_REC_LIVE) {
 		pthread_mutex_unlock(&ioas->wlock);

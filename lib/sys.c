@@ -79,7 +79,13 @@ const struct ifd_sys ifd_sys_libc = {
 
 int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg)
 {
-	int r = ctx->sys->ioctl(fd, req, arg);
+	int r;
+
+	/* The fork rule's backstop: an inherited fd's kernel object is the
+	 * parent's, so no call of a child reaches it through this path. */
+	if (ifd_forked(ctx))
+		return -ECHILD;
+	r = ctx->sys->ioctl(fd, req, arg);
 
 	return r < 0 ? -errno : r;
 }
