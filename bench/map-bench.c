@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 		t_raw += now_ns() - t0;
 		t0 = now_ns();
 		if (iommufd_ioas_map(ioas, mem, PAGE, IOMMUFD_MAP_READ | IOMMUFD_MAP_WRITE, NULL, &iova) ||
-		    iommufd_ioas_unmap(ioas, iova, PAGE)) {
+		    iommufd_ioas_unmap(ioas, iova, PAGE, NULL)) {
 			perror("map-bench: library");
 			return 1;
 		}

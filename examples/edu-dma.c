@@ -154,7 +154,7 @@ out:
 		fprintf(stderr, "edu-dma: iommufd_device_unmap_region: %s\n", strerror(-r));
 		rc = 1;
 	}
-	if (mapped && (r = iommufd_ioas_unmap(ioas, iova, EDU_BUF_SIZE)) < 0) {
+	if (mapped && (r = iommufd_ioas_unmap(ioas, iova, EDU_BUF_SIZE, NULL)) < 0) {
 		fprintf(stderr, "edu-dma: iommufd_ioas_unmap: %s\n", strerror(-r));
 		rc = 1;
 	} else if (buf) {

@@ -60,6 +60,10 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		r = ifd_iommufd_resv_conflict(dev, ioas);
 		goto fail;
 	}
+	if (r == -ENOMEM) {
+		r = ifd_iommufd_attach_enomem(dev, ioas);
+		goto fail;
+	}
 	if (r < 0) {
 		ifd_err(ctx, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s%s", dev->name, ioas->id,
 			strerror(-r), r == -EINVAL ? " (devices of one IOMMU group must share one IOAS)" : "");
@@ -79,6 +83,8 @@ static int cdev_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas
 {
 	int r = attach_pt(dev, ioas->id);
 
+	if (r == -ENOMEM) /* the first device of an IOAS pins its memory */
+		return ifd_iommufd_attach_enomem(dev, ioas);
 	if (r < 0)
 		ifd_err(dev->ctx, "%s: moving to IOAS %u failed: %s", dev->name, ioas->id, strerror(-r));
 	return r;
@@ -87,12 +93,17 @@ static int cdev_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas
 const struct ifd_backend_ops ifd_backend_cdev = {
 	.kind = IOMMUFD_BACKEND_CDEV,
 	.ctx_open = ifd_iommufd_open,
+	.ctx_set_pin_accounting = ifd_iommufd_set_pin_accounting,
 	.ioas_alloc = ifd_iommufd_ioas_alloc,
 	.ioas_free = ifd_iommufd_ioas_free,
 	.ioas_query = ifd_iommufd_ioas_query,
 	.map = ifd_iommufd_map,
 	.unmap = ifd_iommufd_unmap,
+	.unmap_all = ifd_iommufd_unmap_all,
+	.copy = ifd_iommufd_copy,
+	.allow_iovas = ifd_iommufd_allow_iovas,
+	.set_huge_pages = ifd_iommufd_set_huge_pages,
 	.dev_open = cdev_dev_open,
 	.dev_attach = cdev_dev_attach,
-	.dev_close = ifd_dev_close_fd,
+	.explain_enomem = ifd_iommufd_explain_enomem,
 };

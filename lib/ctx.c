@@ -195,7 +195,8 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 			if (((const char *)opts)[i])
 				return -EINVAL;
 	}
-	if (!out || (unsigned int)o.backend > IOMMUFD_BACKEND_TYPE1 || o.log_level < 0 ||
+	if (!out || (unsigned int)o.backend > IOMMUFD_BACKEND_TYPE1 ||
+	    (unsigned int)o.pin_accounting > IOMMUFD_PIN_ACCOUNT_PROCESS || o.log_level < 0 ||
 	    o.log_level > IOMMUFD_LOG_DEBUG)
 		return -EINVAL;
 
@@ -239,6 +240,8 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 		if (r == -ENOENT)
 			r = -ENODEV;
 	}
+	if (r == 0)
+		r = ctx->ops->ctx_set_pin_accounting(ctx, o.pin_accounting);
 	if (r < 0)
 		goto fail;
 	if (work >= 0) {

@@ -114,7 +114,7 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 	if (r == 0)
 		r = ifd_ioas_refresh(ioas);
 	if (r < 0) {
-		ctx->ops->dev_close(dev);
+		ifd_dev_close_fd(dev);
 		goto put;
 	}
 	dev->ioas = ioas;
@@ -245,7 +245,7 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	ioas = dev->ioas;
 	unmap_regions(dev);
 	/* Closing the device fd also tears down its interrupts. */
-	ctx->ops->dev_close(dev);
+	ifd_dev_close_fd(dev);
 	if (dev->group) {
 		ctx->ops->group_put(ctx, dev->group, ioas);
 		dev->group = NULL;

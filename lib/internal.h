@@ -17,6 +17,7 @@
 
 #include "itree.h"
 #include "iova.h"
+#include "mapidx.h"
 
 #define IFD_EXPORT __attribute__((visibility("default")))
 
@@ -85,6 +86,7 @@ struct iommufd_ctx {
 	int spare_container; /* TYPE1: adopted container for the first IOAS */
 	uint32_t type1_ids;  /* TYPE1: numbers IOAS for messages (under lock) */
 	long page_size;
+	enum iommufd_pin_accounting pin_mode; /* in force: USER or PROCESS */
 
 	/* Protects the lists, the groups, and the GROUP backend's compat IOAS
 	 * selection (IOMMU_VFIO_IOAS is per iommufd, not per call). */
@@ -104,6 +106,7 @@ struct ifd_map {
 	struct ifd_itree_node by_iova;
 	struct ifd_itree_node by_va;
 	uint32_t flags;
+	struct iommufd_map rec; /* h-backend shim: what the backends see */
 };
 
 /* Handles put `link` first: a zombie is freed through its list node. */
@@ -115,6 +118,7 @@ struct iommufd_ioas {
 	uint32_t id;      /* iommufd object ID; TYPE1: a number for messages */
 	int container_fd; /* TYPE1 */
 	bool iommu_set;   /* TYPE1: VFIO_SET_IOMMU done */
+	bool type1_unmap_all; /* TYPE1: the driver offers VFIO_UNMAP_ALL (set with iommu_set) */
 	/* TYPE1: readers are MAP_DMA/UNMAP_DMA (check iommu_set, then the
 	 * ioctl); writers change whether the container has an IOMMU (the
 	 * first group joining, the last one leaving). */
@@ -131,6 +135,16 @@ struct iommufd_ioas {
 	uint64_t alignment;
 	unsigned int ndevices; /* under ctx->lock */
 };
+
+/* Record states (struct iommufd_map.state). */
+enum ifd_map_state {
+	IFD_REC_PENDING = 0,  /* IOVA claimed, kernel call in flight */
+	IFD_REC_LIVE = 1,     /* mapped (or, TYPE1 without IOMMU, recorded) */
+	IFD_REC_UNMAPPING = 2, /* kernel unmap in flight */
+	IFD_REC_GONE = 3,     /* unmapped by a range unmap; only a handle holds it */
+};
+/* state bit the TYPE1 backend sets on a record it kept for replay. */
+#define IFD_REC_DEFERRED 0x80
 
 struct ifd_group {
 	struct ifd_list link; /* ctx->group_list */
@@ -176,18 +190,30 @@ struct iommufd_device {
 struct ifd_backend_ops {
 	enum iommufd_backend kind;
 	int (*ctx_open)(struct iommufd_ctx *ctx);
+	/* Apply the requested accounting and set ctx->pin_mode to the mode in force. */
+	int (*ctx_set_pin_accounting)(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want);
 	int (*ioas_alloc)(struct iommufd_ioas *ioas);
 	void (*ioas_free)(struct iommufd_ioas *ioas);
 	/* Fetch usable ranges and alignment; *ranges is malloc'ed. */
 	int (*ioas_query)(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align);
-	int (*map)(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags);
-	int (*unmap)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+	/* Map one record (0 also when the backend keeps it for a later replay). */
+	int (*map)(struct iommufd_ioas *ioas, struct iommufd_map *m);
+	/* Unmap a range covering whole mappings; *unmapped = bytes the kernel reports. */
+	int (*unmap)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped);
+	/* Everything in one ioctl, or -EOPNOTSUPP (the caller goes run by run). */
+	int (*unmap_all)(struct iommufd_ioas *ioas, uint64_t *unmapped);
+	/* NULL where the kernel has no such call. */
+	int (*copy)(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_t src_iova, uint64_t len,
+		    uint64_t dst_iova, uint32_t flags);
+	int (*allow_iovas)(struct iommufd_ioas *ioas, const struct ifd_iova_range *r, size_t n);
+	int (*set_huge_pages)(struct iommufd_ioas *ioas, bool enable);
 	/* Bind dev (dev->fd may already hold an adopted cdev fd) and attach. */
 	int (*dev_open)(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 	int (*dev_attach)(struct iommufd_device *dev, struct iommufd_ioas *ioas);
-	void (*dev_close)(struct iommufd_device *dev);
 	/* Drop a device's group reference (GROUP, TYPE1; NULL on CDEV). */
 	void (*group_put)(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas);
+	/* Log the fix for a pin failure of @len bytes (the accounting in force). */
+	void (*explain_enomem)(struct iommufd_ctx *ctx, const char *what, uint64_t len);
 };
 
 extern const struct ifd_backend_ops ifd_backend_cdev;
@@ -218,8 +244,16 @@ static inline int ifd_ret(int r)
 int ifd_iommufd_ioas_alloc(struct iommufd_ioas *ioas);
 void ifd_iommufd_ioas_free(struct iommufd_ioas *ioas);
 int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align);
-int ifd_iommufd_map(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags);
-int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
+int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *m);
+int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped);
+int ifd_iommufd_unmap_all(struct iommufd_ioas *ioas, uint64_t *unmapped);
+int ifd_iommufd_copy(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_t src_iova, uint64_t len,
+		     uint64_t dst_iova, uint32_t flags);
+int ifd_iommufd_allow_iovas(struct iommufd_ioas *ioas, const struct ifd_iova_range *r, size_t n);
+int ifd_iommufd_set_huge_pages(struct iommufd_ioas *ioas, bool enable);
+int ifd_iommufd_set_pin_accounting(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want);
+void ifd_iommufd_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint64_t len);
+int ifd_iommufd_attach_enomem(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id);
 int ifd_iommufd_open(struct iommufd_ctx *ctx);
 int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *ioas);
@@ -243,9 +277,13 @@ bool ifd_is_uuid(const char *s);
 
 /* ioas.c */
 int ifd_ioas_refresh(struct iommufd_ioas *ioas);
-typedef int (*ifd_map_fn)(struct iommufd_ioas *ioas, uint64_t iova, void *vaddr, uint64_t len, uint32_t flags);
-typedef int (*ifd_unmap_fn)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len);
-int ifd_ioas_replay(struct iommufd_ioas *ioas, ifd_map_fn map, ifd_unmap_fn unmap);
+/* Call @fn for each USER record in IOVA order (caller holds ioas->wlock);
+ * stops at and returns the first non-zero. */
+int ifd_ioas_for_each_record(struct iommufd_ioas *ioas, int (*fn)(struct iommufd_map *m, void *arg), void *arg);
+/* The IOAS writer lock the walk needs (h-backend: the old ioas.c's rwlock;
+ * the lead's ioas.c: pthread_mutex_lock(&ioas->wlock)). */
+static inline void ifd_ioas_wlock(struct iommufd_ioas *ioas) { pthread_rwlock_wrlock(&ioas->lock); }
+static inline void ifd_ioas_wunlock(struct iommufd_ioas *ioas) { pthread_rwlock_unlock(&ioas->lock); }
 
 
 /* Helpers used by several files. */

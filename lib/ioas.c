@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* I/O address spaces: the mapping bookkeeping every backend shares. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,10 +304,11 @@ static int explain_map_error(struct iommufd_ioas *ioas, int r, uint64_t iova, ui
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
 
+	char what[80];
+
+	snprintf(what, sizeof(what), "map at IOVA 0x%llx", (unsigned long long)iova);
 	if (r == -ENOMEM)
-		ifd_err(ctx, "map of %llu bytes at IOVA 0x%llx: out of locked memory: raise RLIMIT_MEMLOCK "
-			"(ulimit -l, or LimitMEMLOCK= in the service unit) by at least that much",
-			(unsigned long long)len, (unsigned long long)iova);
+		ctx->ops->explain_enomem(ctx, what, len);
 	else if (r == -EFAULT)
 		ifd_err(ctx, "map at IOVA 0x%llx: the virtual range is not mapped in this process",
 			(unsigned long long)iova);
@@ -374,29 +376,27 @@ IFD_EXPORT int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t l
 	}
 	m->by_iova.start = at;
 	m->by_iova.last = at + len - 1;
+	m->rec.iova = at;
+	m->rec.len = len;
+	m->rec.vaddr = va;
+	m->rec.flags = m->flags;
+	m->rec.state = IFD_REC_PENDING;
 
-	for (;;) {
-		r = ioas->ctx->ops->map(ioas, at, vaddr, len, m->flags);
-		if (r <= 0)
-			break;
-		/* TYPE1 before its first device: the container cannot map yet.
-		 * Record it so the attach replays it, unless the attach ran
-		 * meanwhile, in which case map for real now. */
-		pthread_rwlock_wrlock(&ioas->lock);
-		if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE)) {
-			map_insert(ioas, m);
-			pthread_rwlock_unlock(&ioas->lock);
-			*iova = at;
-			return 0;
-		}
-		pthread_rwlock_unlock(&ioas->lock);
-	}
+	/* In the IOVA tree before the kernel call (PENDING): a TYPE1 replay
+	 * walks the records. */
+	pthread_rwlock_wrlock(&ioas->lock);
+	ifd_itree_insert(&ioas->by_iova, &m->by_iova);
+	pthread_rwlock_unlock(&ioas->lock);
+	r = ioas->ctx->ops->map(ioas, &m->rec);
 
 	pthread_rwlock_wrlock(&ioas->lock);
-	if (r < 0)
+	if (r < 0) {
+		ifd_itree_remove(&ioas->by_iova, &m->by_iova);
 		ifd_iova_release(ioas->space, at, len);
-	else
-		map_insert(ioas, m);
+	} else {
+		m->rec.state = (uint8_t)((m->rec.state & IFD_REC_DEFERRED) | IFD_REC_LIVE);
+		ifd_itree_insert(&ioas->by_va, &m->by_va);
+	}
 	pthread_rwlock_unlock(&ioas->lock);
 	if (r < 0) {
 		free(m);
@@ -406,12 +406,17 @@ IFD_EXPORT int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t l
 	return 0;
 }
 
+static bool is_live(const struct ifd_map *m)
+{
+	return (m->rec.state & ~IFD_REC_DEFERRED) == IFD_REC_LIVE;
+}
+
 /* The mapping that starts exactly at @iova, or NULL.  Caller holds the lock. */
 static struct ifd_map *find_exact(struct iommufd_ioas *ioas, uint64_t iova)
 {
 	struct ifd_itree_node *n = ifd_itree_first_overlap(&ioas->by_iova, iova, iova);
 
-	if (!n || n->start != iova)
+	if (!n || n->start != iova || !is_live(ifd_container_of(n, struct ifd_map, by_iova)))
 		return NULL;
 	return ifd_container_of(n, struct ifd_map, by_iova);
 }
@@ -423,9 +428,11 @@ static int unmap_one(struct iommufd_ioas *ioas, struct ifd_map *m)
 
 	/* Out of the trees first: concurrent lookups and a concurrent unmap
 	 * of the same IOVA stop seeing it, while the IOVA stays claimed. */
+	uint64_t got;
+
 	map_remove(ioas, m);
 	pthread_rwlock_unlock(&ioas->lock);
-	r = ioas->ctx->ops->unmap(ioas, iova, len);
+	r = ioas->ctx->ops->unmap(ioas, iova, len, &got);
 	pthread_rwlock_wrlock(&ioas->lock);
 	if (r < 0) {
 		map_insert(ioas, m);
@@ -438,7 +445,7 @@ static int unmap_one(struct iommufd_ioas *ioas, struct ifd_map *m)
 	return 0;
 }
 
-IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len)
+IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
 	struct ifd_map *m;
 	int r;
@@ -456,6 +463,8 @@ IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint
 	pthread_rwlock_unlock(&ioas->lock);
 	if (r == -ENOENT)
 		ifd_dbg(ioas->ctx, "unmap: nothing mapped at IOVA 0x%llx", (unsigned long long)iova);
+	if (unmapped)
+		*unmapped = r == 0 ? len : 0;
 	return ifd_ret(r);
 }
 
@@ -467,7 +476,12 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 	if (!ioas_ok(ioas))
 		return ifd_ret(-EINVAL);
 	pthread_rwlock_wrlock(&ioas->lock);
-	while ((n = ifd_itree_first(&ioas->by_iova))) {
+	for (;;) {
+		for (n = ifd_itree_first(&ioas->by_iova); n; n = ifd_itree_next(n))
+			if (is_live(ifd_container_of(n, struct ifd_map, by_iova)))
+				break;
+		if (!n)
+			break;
 		r = unmap_one(ioas, ifd_container_of(n, struct ifd_map, by_iova));
 		if (r < 0)
 			break;
@@ -495,6 +509,8 @@ IFD_EXPORT int iommufd_ioas_find_iova(struct iommufd_ioas *ioas, uint64_t iova, 
 		return ifd_ret(-EINVAL);
 	pthread_rwlock_rdlock(&ioas->lock);
 	n = ifd_itree_first_overlap(&ioas->by_iova, iova, iova);
+	if (n && !is_live(ifd_container_of(n, struct ifd_map, by_iova)))
+		n = NULL;
 	if (n)
 		fill_info(ifd_container_of(n, struct ifd_map, by_iova), info);
 	pthread_rwlock_unlock(&ioas->lock);
@@ -522,29 +538,16 @@ IFD_EXPORT int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vad
 	return n ? 0 : ifd_ret(-ENOENT);
 }
 
-/*
- * TYPE1 only: issue every recorded mapping now that the container has an
- * IOMMU, with the backend's lock-free @map (the caller holds the locks).
- * Caller holds ioas->lock for writing and has set iommu_set.
- */
-int ifd_ioas_replay(struct iommufd_ioas *ioas, ifd_map_fn map, ifd_unmap_fn unmap)
+/* h-backend shim of the lead's walk: every record, in IOVA order. */
+int ifd_ioas_for_each_record(struct iommufd_ioas *ioas, int (*fn)(struct iommufd_map *m, void *arg), void *arg)
 {
 	struct ifd_itree_node *n;
 	int r;
 
 	for (n = ifd_itree_first(&ioas->by_iova); n; n = ifd_itree_next(n)) {
-		struct ifd_map *m = ifd_container_of(n, struct ifd_map, by_iova);
-
-		r = map(ioas, n->start, (void *)(uintptr_t)m->by_va.start, n->last - n->start + 1, m->flags);
-		if (r < 0)
-			goto rollback;
+		r = fn(&ifd_container_of(n, struct ifd_map, by_iova)->rec, arg);
+		if (r)
+			return r;
 	}
 	return 0;
-
-rollback:
-	/* The attach fails: leave the container as empty as we found it. */
-	explain_map_error(ioas, r, n->start, n->last - n->start + 1);
-	for (struct ifd_itree_node *p = ifd_itree_first(&ioas->by_iova); p != n; p = ifd_itree_next(p))
-		unmap(ioas, p->start, p->last - p->start + 1);
-	return r;
 }

@@ -223,7 +223,7 @@ static int dma_unmap_free(struct ctrl *c, struct dma_buf *b)
 	int r = 0;
 
 	if (b->mapped) {
-		r = iommufd_ioas_unmap(c->ioas, b->iova, b->len);
+		r = iommufd_ioas_unmap(c->ioas, b->iova, b->len, NULL);
 		if (r < 0)
 			fprintf(stderr, "nvme: iommufd_ioas_unmap(%s): %s\n", b->name, strerror(-r));
 		b->mapped = false;

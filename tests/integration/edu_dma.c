@@ -151,9 +151,9 @@ int main(void)
 
 	itest_unmap(ioas, fixed, SZ_4K, "fixed page");
 	itest_unmap(ioas, big_iova, SZ_2M, "2 MiB buffer");
-	CHECK_RET(iommufd_ioas_unmap(ioas, iova, 2 * SZ_4K), -EINVAL, "unmap with the wrong length");
+	CHECK_RET(iommufd_ioas_unmap(ioas, iova, 2 * SZ_4K, NULL), -EINVAL, "unmap with the wrong length");
 	itest_unmap(ioas, iova, SZ_4K, "4 KiB page");
-	CHECK_RET(iommufd_ioas_unmap(ioas, iova, SZ_4K), -ENOENT, "a second unmap of the same IOVA");
+	CHECK_RET(iommufd_ioas_unmap(ioas, iova, SZ_4K, NULL), -ENOENT, "a second unmap of the same IOVA");
 	CHECK_RET(iommufd_ioas_find_iova(ioas, iova, NULL), -ENOENT, "find_iova after unmap");
 
 	CHECK_RET(iommufd_ioas_destroy(ioas), -EBUSY, "destroying an IOAS with a device attached");

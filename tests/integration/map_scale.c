@@ -223,7 +223,7 @@ static void run_kind(enum kind k, struct iommufd_ioas *ioas, struct itest_edu *x
 		if (nlive == WINDOW) {
 			unsigned int i = (unsigned int)(rnd() % nlive);
 
-			ret = iommufd_ioas_unmap(ioas, live[i].iova, live[i].len);
+			ret = iommufd_ioas_unmap(ioas, live[i].iova, live[i].len, NULL);
 			if (ret && ++unmap_bad <= MAX_REPORTED)
 				CHECK_RET(ret, 0, "%s cycle %lu: unmap IOVA 0x%" PRIx64 " len 0x%" PRIx64, kind_name[k], c,
 					  live[i].iova, live[i].len);
@@ -302,7 +302,7 @@ static void run_kind(enum kind k, struct iommufd_ioas *ioas, struct itest_edu *x
 		CHECK(wrong == 0, "%s: all %u live mappings are found", kind_name[k], nlive);
 		while (nlive > keep) {
 			nlive--;
-			failed += iommufd_ioas_unmap(ioas, live[nlive].iova, live[nlive].len) != 0;
+			failed += iommufd_ioas_unmap(ioas, live[nlive].iova, live[nlive].len, NULL) != 0;
 		}
 		CHECK(failed == 0, "%s: unmapped half of the window one by one", kind_name[k]);
 		all = iommufd_ioas_unmap_all(ioas);

@@ -218,7 +218,7 @@ static void unmap_during_copy(const char *uuid)
 		usleep(1000);
 	usleep(100000);
 	t0 = itest_now();
-	CHECK_RET(iommufd_ioas_unmap(ioas, pin_iova, SZ_4K), 0, "race: unmap the pinned page during the copy");
+	CHECK_RET(iommufd_ioas_unmap(ioas, pin_iova, SZ_4K, NULL), 0, "race: unmap the pinned page during the copy");
 	t1 = itest_now();
 	pthread_join(t, NULL);
 	itest_note("race: the unmap took %.2f s", t1 - t0);
@@ -235,7 +235,7 @@ static void unmap_during_copy(const char *uuid)
 	while (!__atomic_load_n(&c.started, __ATOMIC_SEQ_CST))
 		usleep(1000);
 	usleep(100000);
-	CHECK_RET(iommufd_ioas_unmap(ioas, dst_iova, len), 0, "race: unmap the destination during the copy");
+	CHECK_RET(iommufd_ioas_unmap(ioas, dst_iova, len, NULL), 0, "race: unmap the destination during the copy");
 	pthread_join(t, NULL);
 	CHECK(mdma_faulted(c.status) || mdma_ok(c.status), "race: the copy faulted or completed (status %s)",
 	      mdma_status_str(c.status));
@@ -287,7 +287,7 @@ static bool round_trip(const char *ua, const char *ub, int i)
 		dev = dev_b = NULL;
 		break;
 	case 1: /* unmap the pinned memory, then close */
-		if (iommufd_ioas_unmap(ioas, iova, len) != 0 || mdma_rd(dev, MDMA_REG_PINNED_PAGES) != 0) {
+		if (iommufd_ioas_unmap(ioas, iova, len, NULL) != 0 || mdma_rd(dev, MDMA_REG_PINNED_PAGES) != 0) {
 			itest_note("round %d: unmap with pins held failed or left pins", i);
 			ok = false;
 		}

@@ -97,7 +97,7 @@ int main(void)
 	CHECK(mdma_ok(st) && mdma_rd(B.dev, MDMA_REG_PINNED_PAGES) == 1, "B: PIN X (1 page)");
 	CHECK(mdma_sysfs(NULL, "pinned_pages") == sys0 + 5, "5 pages pinned in all");
 	calls_a = mdma_rd(A.dev, MDMA_REG_UNMAP_CALLS);
-	CHECK_RET(iommufd_ioas_unmap(B.ioas, x, LEN), 0, "unmap X in IOAS 2 while both pin their X");
+	CHECK_RET(iommufd_ioas_unmap(B.ioas, x, LEN, NULL), 0, "unmap X in IOAS 2 while both pin their X");
 	CHECK(mdma_rd(B.dev, MDMA_REG_PINNED_PAGES) == 0 && (mdma_rd(B.dev, MDMA_REG_STATUS) & MDMA_STATUS_UNMAPPED),
 	      "B's pin was released");
 	CHECK(mdma_rd(A.dev, MDMA_REG_PINNED_PAGES) == 4 && mdma_rd(A.dev, MDMA_REG_UNMAP_CALLS) == calls_a &&
@@ -109,7 +109,7 @@ int main(void)
 	st = mdma_copy(B.dev, y, x, LEN);
 	CHECK(mdma_faulted(st) && itest_byte_diff(A.x, LEN, 0x3c) < 0,
 	      "B: COPY to X (gone from IOAS 2) faults and does not reach IOAS 1's X (status %s)", mdma_status_str(st));
-	CHECK_RET(iommufd_ioas_unmap(A.ioas, x, LEN), 0, "unmap X in IOAS 1 while A pins it");
+	CHECK_RET(iommufd_ioas_unmap(A.ioas, x, LEN, NULL), 0, "unmap X in IOAS 1 while A pins it");
 	CHECK(mdma_rd(A.dev, MDMA_REG_PINNED_PAGES) == 0 && mdma_rd(A.dev, MDMA_REG_UNMAP_CALLS) == calls_a + 1,
 	      "now A's pin was released by its callback");
 	CHECK(mdma_sysfs(NULL, "pinned_pages") == sys0, "nothing pinned in all");

@@ -68,7 +68,7 @@ int main(void)
 	      mdma_status_str(st));
 
 	/* 2. Unmap the pinned buffer: succeeds, the callback released the pin. */
-	CHECK_RET(iommufd_ioas_unmap(ioas, buf_iova, len), 0, "iommufd_ioas_unmap of the buffer while 2 pages are pinned");
+	CHECK_RET(iommufd_ioas_unmap(ioas, buf_iova, len, NULL), 0, "iommufd_ioas_unmap of the buffer while 2 pages are pinned");
 	CHECK(mdma_rd(dev, MDMA_REG_UNMAP_CALLS) == calls0 + 1, "the driver got one dma_unmap callback (%" PRIu64 ")",
 	      mdma_rd(dev, MDMA_REG_UNMAP_CALLS) - calls0);
 	CHECK(mdma_rd(dev, MDMA_REG_UNMAP_IOVA) == buf_iova && mdma_rd(dev, MDMA_REG_UNMAP_LEN) == len,
@@ -140,7 +140,7 @@ int main(void)
 	st = mdma_pin(dev, other_iova + 2 * SZ_4K, 2 * SZ_4K);
 	CHECK(mdma_ok(st) && mdma_rd(dev, MDMA_REG_PIN_RANGES) == 3, "a second range in the other mapping (3 ranges)");
 	pages0 = mdma_rd(dev, MDMA_REG_UNMAP_PAGES);
-	CHECK_RET(iommufd_ioas_unmap(ioas, other_iova, len), 0, "unmap the other mapping with 2 ranges pinned in it");
+	CHECK_RET(iommufd_ioas_unmap(ioas, other_iova, len, NULL), 0, "unmap the other mapping with 2 ranges pinned in it");
 	CHECK(mdma_rd(dev, MDMA_REG_UNMAP_PAGES) == pages0 + 3 && mdma_rd(dev, MDMA_REG_PIN_RANGES) == 1 &&
 		      mdma_rd(dev, MDMA_REG_PINNED_PAGES) == 4,
 	      "both ranges (3 pages) released, the new memory's pin kept");

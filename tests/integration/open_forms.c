@@ -412,7 +412,7 @@ static void child_memlock(void)
 	CHECK_RET(rc, -ENOMEM, "nobody, 64 KiB RLIMIT_MEMLOCK: map 1 MiB");
 	CHECK(itest_log_has("RLIMIT_MEMLOCK", NULL), "the log names RLIMIT_MEMLOCK");
 	if (rc == 0)
-		iommufd_ioas_unmap(ioas, iova, 1 << 20);
+		iommufd_ioas_unmap(ioas, iova, 1 << 20, NULL);
 	/* Maps within the limit still work, and reach the device; the failed
 	 * map's IOVA went back to the allocator (lowest fit again). */
 	iova = itest_map(ioas, small, SZ_4K, EDU_IOVA_MAX, "4 KiB under the limit");

@@ -637,7 +637,7 @@ static void test_log_levels(void **state)
 	/* replace the callback and raise the level */
 	assert_int_equal(iommufd_ctx_set_log(ctx, fk_logcap_fn, &cap2, IOMMUFD_LOG_DEBUG), 0);
 	fk_logcap_clear(&cap);
-	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 0x1000), -ENOENT);
+	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 0x1000, NULL), -ENOENT);
 	assert_int_equal(cap.count, 0);
 	assert_true(fk_logcap_has(&cap2, "nothing mapped at IOVA 0x1000"));
 	assert_int_equal(cap2.errors, 0);

@@ -471,7 +471,7 @@ static void test_adopt_cdev_failure_after_bind(void **state)
 	assert_int_equal(fake_kernel_open_fds(t->fk), 2); /* /dev/iommu and the caller's fd */
 	fake_close(t, fd);
 	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_B), 0);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, PG, NULL), 0);
 	/* a failure before the bind leaves the descriptor exactly as it was */
 	fd = fake_open(t, fake_kernel_cdev_path(t->fk, FK_DEV_NV));
 	assert_int_equal(iommufd_device_adopt_cdev_fd(t->ioas, fd, NULL, &dev), -EBUSY);

@@ -120,7 +120,7 @@ static void expect_ioas_ok(struct fx *x, struct iommufd_ioas *ioas)
 	assert_int_equal(iommufd_ioas_map(ioas, buf + 32 * PG, 2 * PG, RW, NULL, &iova), 0);
 	x->iova[3] = iova;
 	expect_consistent(x, ioas);
-	assert_int_equal(iommufd_ioas_unmap(ioas, iova, 2 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas, iova, 2 * PG, NULL), 0);
 	x->iova[3] = 0;
 	expect_consistent(x, ioas);
 }
@@ -395,7 +395,7 @@ static void after_map(struct fx *x, int r)
 	}
 	assert_int_equal(x->iova[1], 5 * PG);
 	expect_consistent(x, x->ioas);
-	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova[1], 4 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova[1], 4 * PG, NULL), 0);
 	x->iova[1] = 0;
 	expect_consistent(x, x->ioas);
 }
@@ -432,7 +432,7 @@ static void setup_unmap(struct fx *x)
 
 static int run_unmap(struct fx *x)
 {
-	return iommufd_ioas_unmap(x->ioas, x->iova[0], 4 * PG);
+	return iommufd_ioas_unmap(x->ioas, x->iova[0], 4 * PG, NULL);
 }
 
 static void after_unmap(struct fx *x, int r)

@@ -190,7 +190,7 @@ static void test_map_unmap(void **state)
 	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf + 4 * PG - 1, 2, &tr), -ENOENT);
 	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf + 4 * PG, 1, &tr), -ENOENT);
 
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 4 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 4 * PG, NULL), 0);
 	assert_int_equal(kmap_count(t), 0);
 	assert_int_equal(iommufd_ioas_find_iova(t->ioas, iova, &info), -ENOENT);
 	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf, 1, &tr), -ENOENT);
@@ -220,7 +220,7 @@ static void test_allocator_lowest_fit(void **state)
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 3 * PG, 4 * PG, RW, NULL, &c), 0);
 	assert_int_equal(c, 4 * PG);
 	/* a freed hole is reused by what fits, skipped by what does not */
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, 2 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, 2 * PG, NULL), 0);
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, 3 * PG, RW, NULL, &d), 0);
 	assert_int_equal(d, 8 * PG);
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 8 * PG, 2 * PG, RW, NULL, &d), 0);
@@ -266,7 +266,7 @@ static void test_allocator_iova_max(void **state)
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 4 * PG, PG, RW, NULL, &x), 0);
 	assert_int_equal(x, 0x5000);
 	/* a freed slot below the limit is found again */
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova[2], PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova[2], PG, NULL), 0);
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 5 * PG, PG, RW, &o, &x), 0);
 	assert_int_equal(x, iova[2]);
 	/* a limit too low for even one page: no IOVA fits (0 is never used) */
@@ -584,24 +584,24 @@ static void test_unmap_bad_input(void **state)
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, 4 * PG, RW, NULL, &iova), 0);
 	fake_kernel_log_clear(t->fk);
 	errno = 0;
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 0), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 0, NULL), -EINVAL);
 	assert_int_equal(errno, EINVAL);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, UINT64_MAX - PG + 1, 2 * PG), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, UINT64_MAX - PG + 1, 2 * PG, NULL), -EINVAL);
 	/* wrong length: nothing changes */
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 2 * PG), -EINVAL);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 8 * PG), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 2 * PG, NULL), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 8 * PG, NULL), -EINVAL);
 	/* not the start of a mapping, or nothing there */
 	errno = 0;
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova + PG, 3 * PG), -ENOENT);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova + PG, 3 * PG, NULL), -ENOENT);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, 0x7000000, PG), -ENOENT);
-	assert_int_equal(iommufd_ioas_unmap(NULL, iova, PG), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, 0x7000000, PG, NULL), -ENOENT);
+	assert_int_equal(iommufd_ioas_unmap(NULL, iova, PG, NULL), -EINVAL);
 	assert_int_equal(ioctls(t), 0);
 	expect_kmap(t, iova, 4 * PG, t->buf, 3);
 	assert_int_equal(iommufd_ioas_find_iova(t->ioas, iova, NULL), 0);
 	/* twice: the second finds nothing */
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 4 * PG), 0);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 4 * PG), -ENOENT);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 4 * PG, NULL), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 4 * PG, NULL), -ENOENT);
 	assert_int_equal(kmap_count(t), 0);
 }
 
@@ -747,7 +747,7 @@ static void test_double_destroy(void **state)
 	assert_true(fk_logcap_has(&t->cap, "destroyed twice"));
 	/* a dead handle is refused everywhere */
 	assert_int_equal(iommufd_ioas_map(b, t->buf, PG, RW, NULL, &iova), -EINVAL);
-	assert_int_equal(iommufd_ioas_unmap(b, iova, PG), -EINVAL);
+	assert_int_equal(iommufd_ioas_unmap(b, iova, PG, NULL), -EINVAL);
 	assert_int_equal(iommufd_ioas_find_iova(b, iova, NULL), -EINVAL);
 	assert_int_equal(iommufd_ioas_get_fd(b), -EINVAL);
 	assert_null(iommufd_ioas_get_ctx(b));
@@ -801,7 +801,7 @@ static void test_memlock(void **state)
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 8 * PG, 8 * PG, RW, NULL, &iova), 0);
 	assert_int_equal(iova, 9 * PG);
 	assert_int_equal(fake_kernel_pinned(t->fk), 16 * PG);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, PG, 8 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, PG, 8 * PG, NULL), 0);
 	assert_int_equal(fake_kernel_pinned(t->fk), 8 * PG);
 }
 
@@ -856,7 +856,7 @@ static void test_attach_conflict(void **state)
 	assert_int_equal(fake_kernel_dev_open_count(t->fk, FK_DEV_A), 0);
 	if (t->b == IOMMUFD_BACKEND_TYPE1)
 		assert_int_equal(fake_kernel_container_iommu(t->fk, iommufd_ioas_get_fd(t->ioas)), 0);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, FK_MSI_START, PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, FK_MSI_START, PG, NULL), 0);
 	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &dev), 0);
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &iova), 0);
 	expect_kmap(t, iova, PG, t->buf, 3);
@@ -901,7 +901,7 @@ static void test_type1_replay(void **state)
 	/* the library keeps its records; changes while detached stay local */
 	assert_int_equal(iommufd_ioas_find_iova(t->ioas, 0x400000, NULL), 0);
 	fake_kernel_log_clear(t->fk);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, 2 * PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, 2 * PG, NULL), 0);
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 8 * PG, 4 * PG, RW, NULL, &c), 0);
 	assert_int_equal(ioctls(t), 0);
 
@@ -918,7 +918,7 @@ static void test_type1_replay(void **state)
 	/* and now maps go straight to the kernel */
 	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 16 * PG, PG, RW, NULL, &a), 0);
 	assert_int_equal(kmap_count(t), 3);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, 0x400000, PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, 0x400000, PG, NULL), 0);
 	assert_int_equal(kmap_count(t), 2);
 }
 
@@ -937,7 +937,7 @@ static void test_type1_two_groups(void **state)
 	t->dev = NULL;
 	assert_int_equal(fake_kernel_container_iommu(t->fk, ct), VFIO_TYPE1v2_IOMMU);
 	expect_kmap(t, iova, PG, t->buf, 3);
-	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, PG, NULL), 0);
 	assert_int_equal(kmap_count(t), 0);
 	assert_int_equal(iommufd_device_destroy(b), 0);
 	assert_int_equal(fake_kernel_container_iommu(t->fk, ct), 0);
@@ -960,7 +960,7 @@ static void test_type1_v1_only(void **state)
 	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
 	assert_int_equal(fake_kernel_container_iommu(fk, iommufd_ioas_get_fd(ioas)), VFIO_TYPE1_IOMMU);
 	assert_int_equal(iommufd_ioas_map(ioas, buf, sizeof(buf), RW, NULL, &iova), 0);
-	assert_int_equal(iommufd_ioas_unmap(ioas, iova, sizeof(buf)), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas, iova, sizeof(buf), NULL), 0);
 	assert_int_equal(fake_kernel_get_maps(fk, iommufd_ioas_get_fd(ioas), 0, NULL, 0), 0);
 	iommufd_ctx_destroy(ctx);
 	assert_int_equal(fake_kernel_open_fds(fk), 0);

@@ -157,7 +157,7 @@ static void *writer(void *arg)
 			int r;
 
 			disown(sh, w->id * SLOTS + k);
-			r = iommufd_ioas_unmap(sh->ioas, sl[k].iova, sl[k].len);
+			r = iommufd_ioas_unmap(sh->ioas, sl[k].iova, sl[k].len, NULL);
 			CHECK(sh, r == 0, "thread %d: unmap of 0x%llx failed: %d", w->id, (unsigned long long)sl[k].iova,
 			      r);
 			sl[k].used = false;
@@ -295,7 +295,7 @@ static void *churn_mapper(void *arg)
 		int k = op % 8;
 
 		if (iova[k]) {
-			if (iommufd_ioas_unmap(c->ioas, iova[k], PG))
+			if (iommufd_ioas_unmap(c->ioas, iova[k], PG, NULL))
 				atomic_fetch_add(c->errors, 1);
 			iova[k] = 0;
 		} else if (iommufd_ioas_map(c->ioas, c->mem + (size_t)(c->id * 8 + k) * PG, PG, RW, NULL, &iova[k])) {
@@ -469,7 +469,7 @@ static void test_type1_unmap_vs_last_device_leaving(void **state)
 	assert_int_equal(iommufd_device_open(x->ioas, FK_DEV_A, NULL, &x->dev), 0);
 	assert_int_equal(iommufd_ioas_map(x->ioas, x->buf, PG, RW, NULL, &x->iova), 0);
 	fake_kernel_before_ioctl(x->fk, "VFIO_IOMMU_UNMAP_DMA", writer_excluded, x);
-	x->r = iommufd_ioas_unmap(x->ioas, x->iova, PG);
+	x->r = iommufd_ioas_unmap(x->ioas, x->iova, PG, NULL);
 	assert_int_equal(x->r2, EBUSY);
 	assert_int_equal(x->r, 0);
 	assert_int_equal(iommufd_ioas_find_iova(x->ioas, x->iova, NULL), -ENOENT);
@@ -515,7 +515,7 @@ static void test_map_vs_first_device(void **state)
 		assert_int_equal(iommufd_ioas_find_iova(x->ioas, x->iova2, NULL), 0);
 		assert_true(khas(x, x->iova2));
 		assert_int_equal(kcount(x), 1);
-		assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova2, 2 * PG), 0);
+		assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova2, 2 * PG, NULL), 0);
 		assert_int_equal(kcount(x), 0);
 		assert_int_equal(iommufd_device_destroy(x->dev), 0);
 	}
@@ -525,7 +525,7 @@ static void do_unmap(void *arg)
 {
 	struct il *x = arg;
 
-	x->r2 = iommufd_ioas_unmap(x->ioas, x->iova, PG);
+	x->r2 = iommufd_ioas_unmap(x->ioas, x->iova, PG, NULL);
 }
 
 /* An unmap while a device joins: gone in the kernel afterwards. */
@@ -548,7 +548,7 @@ static void test_unmap_vs_first_device(void **state)
 		assert_int_equal(iommufd_device_open(x->ioas, FK_DEV_A, NULL, &x->dev), 0);
 		fake_kernel_before_ioctl(x->fk, "", NULL, NULL);
 		if (x->r2 == 1) {
-			assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova, PG), 0);
+			assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova, PG, NULL), 0);
 		} else {
 			assert_int_equal(x->r2, 0);
 		}
@@ -568,7 +568,7 @@ static void do_unmap_same(void *arg)
 	x->r2 = iommufd_ioas_find_iova(x->ioas, x->iova, &info);
 	assert_int_equal(x->r2, -ENOENT);
 	/* ...one of two unmaps wins... */
-	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova, PG), -ENOENT);
+	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova, PG, NULL), -ENOENT);
 	/* ...and the IOVA is not reused until the kernel has dropped it */
 	assert_int_equal(iommufd_ioas_map(x->ioas, x->buf, PG, RW | IOMMUFD_MAP_FIXED, &o, &x->iova2), -EEXIST);
 	assert_int_equal(iommufd_ioas_map(x->ioas, x->buf, PG, RW, NULL, &x->iova2), 0);
@@ -584,7 +584,7 @@ static void test_concurrent_unmaps(void **state)
 	assert_int_equal(iommufd_ioas_map(x->ioas, x->buf, PG, RW, NULL, &x->iova), 0);
 	fake_kernel_before_ioctl(x->fk, x->b == IOMMUFD_BACKEND_TYPE1 ? "VFIO_IOMMU_UNMAP_DMA" : "IOMMU_IOAS_UNMAP",
 				 do_unmap_same, x);
-	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova, PG), 0);
+	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova, PG, NULL), 0);
 	assert_int_equal(x->r2, -ENOENT);
 	assert_int_equal(kcount(x), 1);
 	/* now free */
@@ -617,7 +617,7 @@ static void do_unmap_old(void *arg)
 {
 	struct il *x = arg;
 
-	x->r2 = iommufd_ioas_unmap(x->ioas, x->iova, PG);
+	x->r2 = iommufd_ioas_unmap(x->ioas, x->iova, PG, NULL);
 	x->r = iommufd_ioas_map(x->ioas2, x->buf, PG, RW, NULL, &x->iova2);
 }
 
