@@ -67,8 +67,8 @@ void ifd_iommufd_ioas_free(struct iommufd_ioas *ioas)
  * The kernel reports how many ranges there are when the buffer is too
  * small (EMSGSIZE with num_iovas updated), so ask twice at most: ranges
  * only change under ctx->lock, which attach and create hold.  On success
- * num_iovas is how many it wrote, never more than we offered; a larger
- * value is not believed.
+ * num_iovas is how many it wrote, never more than we offered: a larger
+ * value is a broken answer, refused rather than read past the buffer.
  */
 int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align)
 {
@@ -85,6 +85,8 @@ int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ra
 		q.num_iovas = cap;
 		q.allowed_iovas = (uintptr_t)kr;
 		r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_IOVA_RANGES, &q);
+		if (r == 0 && q.num_iovas > cap)
+			r = -EPROTO; /* it cannot have written more than we offered */
 		if (r != -EMSGSIZE)
 			break;
 		if (kr != buf)
@@ -106,7 +108,7 @@ int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ra
 		ifd_err(ioas->ctx, "/dev/iommu: IOMMU_IOAS_IOVA_RANGES on IOAS %u failed: %s", ioas->id, strerror(-r));
 	if (r < 0)
 		goto out;
-	got = q.num_iovas < cap ? q.num_iovas : cap;
+	got = q.num_iovas;
 	out = calloc(got ? got : 1, sizeof(*out));
 	if (!out) {
 		r = -ENOMEM;
