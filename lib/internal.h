@@ -143,7 +143,9 @@ enum ifd_map_state {
 	IFD_REC_UNMAPPING = 2, /* kernel unmap in flight */
 	IFD_REC_GONE = 3,     /* unmapped by a range unmap; only a handle holds it */
 };
-/* state bit the TYPE1 backend sets on a record it kept for replay. */
+/* state bit the TYPE1 backend sets on every record its map accepted (mapped
+ * or kept): what it replays when the container gets its IOMMU (again).
+ * Everyone else preserves it (set_state). */
 #define IFD_REC_DEFERRED 0x80
 
 struct ifd_group {

@@ -254,6 +254,35 @@ static void test_type1_replay_order(void **state)
 	finish(fk);
 }
 
+/* The container loses its mappings with its last group; the records stay
+ * and the next first device gets them all back, old and new. */
+static void test_type1_replay_after_leave(void **state)
+{
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	struct fake_kernel *fk;
+	uint64_t a = 0, b = 0;
+
+	(void)state;
+	fk = start(IOMMUFD_BACKEND_TYPE1, &ctx);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf, PG, RW, NULL, &a), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(iommufd_device_destroy(dev), 0);
+	assert_int_equal(fake_kernel_pinned(fk), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf + PG, PG, RW, NULL, &b), 0);
+	fake_kernel_log_clear(fk);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(fake_kernel_log_find(fk, "ioctl", "VFIO_IOMMU_MAP_DMA"), 2);
+	assert_int_equal(fake_kernel_pinned(fk), 2 * PG);
+	/* and nothing twice: a map made with the IOMMU set is not replayed again */
+	assert_int_equal(iommufd_ioas_unmap(ioas, a, PG, NULL), 0);
+	assert_int_equal(fake_kernel_pinned(fk), PG);
+	iommufd_ctx_destroy(ctx);
+	finish(fk);
+}
+
 static void test_type1_second_ioas(void **state)
 {
 	struct iommufd_ctx *ctx = NULL;
@@ -412,6 +441,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_auto_probes, teardown),
 		cmocka_unit_test_teardown(test_type1_v1_probe, teardown),
 		cmocka_unit_test_teardown(test_type1_replay_order, teardown),
+		cmocka_unit_test_teardown(test_type1_replay_after_leave, teardown),
 		cmocka_unit_test_teardown(test_type1_second_ioas, teardown),
 		cmocka_unit_test_teardown(test_group_second_device, teardown),
 		cmocka_unit_test_teardown(test_type1_second_device, teardown),
