@@ -45,7 +45,7 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	r = ifd_group_get_device_fd(ctx, g, dev->name);
 	if (r == -EADDRINUSE) /* the compat attach happens at open */
 		r = ifd_iommufd_resv_conflict(dev, ioas);
-	else if (r == -ENOMEM)
+	else if (r == -ENOMEM) /* and so does the pinning of the IOAS's memory */
 		r = ifd_iommufd_attach_enomem(dev, ioas);
 	if (r < 0)
 		goto undo;
@@ -78,18 +78,18 @@ static void group_group_put(struct iommufd_ctx *ctx, struct ifd_group *g, struct
 const struct ifd_backend_ops ifd_backend_group = {
 	.kind = IOMMUFD_BACKEND_GROUP,
 	.ctx_open = ifd_iommufd_open,
+	.ctx_set_pin_accounting = ifd_iommufd_set_pin_accounting,
 	.ioas_alloc = ifd_iommufd_ioas_alloc,
 	.ioas_free = ifd_iommufd_ioas_free,
 	.ioas_query = ifd_iommufd_ioas_query,
-	.ctx_set_pin_accounting = ifd_iommufd_set_pin_accounting,
 	.map = ifd_iommufd_map,
 	.unmap = ifd_iommufd_unmap,
 	.unmap_all = ifd_iommufd_unmap_all,
 	.copy = ifd_iommufd_copy,
 	.allow_iovas = ifd_iommufd_allow_iovas,
 	.set_huge_pages = ifd_iommufd_set_huge_pages,
-	.explain_enomem = ifd_iommufd_explain_enomem,
 	.dev_open = group_dev_open,
 	.dev_attach = group_dev_attach,
 	.group_put = group_group_put,
+	.explain_enomem = ifd_iommufd_explain_enomem,
 };

@@ -121,6 +121,7 @@ struct iommufd_ioas {
 	uint32_t id;      /* iommufd object ID; TYPE1: a number for messages */
 	int container_fd; /* TYPE1 */
 	bool iommu_set;   /* TYPE1: VFIO_SET_IOMMU done */
+	bool type1_unmap_all; /* TYPE1: the driver offers VFIO_UNMAP_ALL (set with iommu_set) */
 	/* TYPE1: readers are MAP_DMA/UNMAP_DMA (check iommu_set, then the
 	 * ioctl); writers change whether the container has an IOMMU (the
 	 * first group joining, the last one leaving). */
@@ -146,7 +147,9 @@ enum ifd_map_state {
 	IFD_REC_UNMAPPING = 2, /* kernel unmap in flight */
 	IFD_REC_GONE = 3,     /* unmapped by a range unmap; only a handle holds it */
 };
-/* state bit the TYPE1 backend sets on a record it kept for replay. */
+/* state bit the TYPE1 backend sets on every record its map accepted (mapped
+ * or kept): what it replays when the container gets its IOMMU (again).
+ * Everyone else preserves it (set_state). */
 #define IFD_REC_DEFERRED 0x80
 
 struct ifd_group {
@@ -256,10 +259,10 @@ int ifd_iommufd_allow_iovas(struct iommufd_ioas *ioas, const struct ifd_iova_ran
 int ifd_iommufd_set_huge_pages(struct iommufd_ioas *ioas, bool enable);
 int ifd_iommufd_set_pin_accounting(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want);
 void ifd_iommufd_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint64_t len);
+int ifd_iommufd_attach_enomem(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id);
 int ifd_iommufd_open(struct iommufd_ctx *ctx);
 int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *ioas);
-int ifd_iommufd_attach_enomem(struct iommufd_device *dev, struct iommufd_ioas *ioas);
 
 /* device.c */
 void ifd_dev_close_fd(struct iommufd_device *dev);
@@ -285,6 +288,9 @@ int ifd_ioas_refresh(struct iommufd_ioas *ioas);
 /* Call @fn for each USER record in IOVA order (caller holds ioas->wlock);
  * stops at and returns the first non-zero. */
 int ifd_ioas_for_each_record(struct iommufd_ioas *ioas, int (*fn)(struct iommufd_map *m, void *arg), void *arg);
+/* The IOAS writer lock (the backends' walks over records need it). */
+static inline void ifd_ioas_wlock(struct iommufd_ioas *ioas) { pthread_mutex_lock(&ioas->wlock); }
+static inline void ifd_ioas_wunlock(struct iommufd_ioas *ioas) { pthread_mutex_unlock(&ioas->wlock); }
 
 /* opts.c: one check for every options struct: its sz at least
  * sizeof(size_t), every byte past what this version knows (@known) zero;

@@ -32,30 +32,6 @@ int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *i
 	return -ERANGE;
 }
 
-static int add_len(struct iommufd_map *m, void *arg)
-{
-	*(uint64_t *)arg += m->len;
-	return 0;
-}
-
-/*
- * iommufd pins an IOAS's memory when the first IOMMU domain is attached,
- * so RLIMIT_MEMLOCK is met at device attach, not at map: name the limit
- * and the accounting there too (defect 6).
- */
-int ifd_iommufd_attach_enomem(struct iommufd_device *dev, struct iommufd_ioas *ioas)
-{
-	char what[128];
-	uint64_t total = 0;
-
-	pthread_mutex_lock(&ioas->wlock);
-	ifd_ioas_for_each_record(ioas, add_len, &total);
-	pthread_mutex_unlock(&ioas->wlock);
-	snprintf(what, sizeof(what), "%s: attaching to IOAS %u pins what is mapped there", dev->name, ioas->id);
-	dev->ctx->ops->explain_enomem(dev->ctx, what, total);
-	return -ENOMEM;
-}
-
 int ifd_iommufd_destroy_obj(struct iommufd_ctx *ctx, uint32_t id)
 {
 	struct ifd_k_destroy d = { .size = sizeof(d), .id = id };
@@ -84,17 +60,22 @@ void ifd_iommufd_ioas_free(struct iommufd_ioas *ioas)
 		ifd_warn(ioas->ctx, "/dev/iommu: IOMMU_DESTROY of IOAS %u failed: %s", ioas->id, strerror(-r));
 }
 
+/* More ranges than any IOMMU reports: an answer above it is malformed. */
+#define MAX_KERNEL_RANGES 65536u
+
 /*
  * The kernel reports how many ranges there are when the buffer is too
  * small (EMSGSIZE with num_iovas updated), so ask twice at most: ranges
- * only change under ctx->lock, which attach and create hold.
+ * only change under ctx->lock, which attach and create hold.  On success
+ * num_iovas is how many it wrote, never more than we offered: a larger
+ * value is a broken answer, refused rather than read past the buffer.
  */
 int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align)
 {
 	struct ifd_k_iova_range buf[16], *kr = buf;
 	struct ifd_k_ioas_iova_ranges q;
 	struct ifd_iova_range *out;
-	uint32_t cap = 16;
+	uint32_t cap = 16, got;
 	int r;
 
 	for (int tries = 0; tries < 4; tries++) {
@@ -104,30 +85,41 @@ int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ra
 		q.num_iovas = cap;
 		q.allowed_iovas = (uintptr_t)kr;
 		r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_IOVA_RANGES, &q);
+		if (r == 0 && q.num_iovas > cap)
+			r = -EPROTO; /* it cannot have written more than we offered */
 		if (r != -EMSGSIZE)
 			break;
 		if (kr != buf)
 			free(kr);
+		kr = NULL;
+		if (!q.num_iovas || q.num_iovas > MAX_KERNEL_RANGES) {
+			r = -EPROTO;
+			break;
+		}
 		cap = q.num_iovas;
 		kr = calloc(cap, sizeof(*kr));
 		if (!kr)
 			return -ENOMEM;
 	}
-	if (r < 0) {
+	if (r == -EPROTO)
+		ifd_err(ioas->ctx, "/dev/iommu: IOMMU_IOAS_IOVA_RANGES on IOAS %u: implausible answer of %u ranges",
+			ioas->id, q.num_iovas);
+	else if (r < 0)
 		ifd_err(ioas->ctx, "/dev/iommu: IOMMU_IOAS_IOVA_RANGES on IOAS %u failed: %s", ioas->id, strerror(-r));
+	if (r < 0)
 		goto out;
-	}
-	out = calloc(q.num_iovas ? q.num_iovas : 1, sizeof(*out));
+	got = q.num_iovas;
+	out = calloc(got ? got : 1, sizeof(*out));
 	if (!out) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < q.num_iovas; i++) {
+	for (uint32_t i = 0; i < got; i++) {
 		out[i].start = kr[i].start;
 		out[i].last = kr[i].last;
 	}
 	*ranges = out;
-	*n = q.num_iovas;
+	*n = got;
 	*align = q.out_iova_alignment;
 	r = 0;
 out:
@@ -136,22 +128,24 @@ out:
 	return r;
 }
 
-int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *rec)
+static uint32_t kflags(uint32_t flags)
 {
-	struct ifd_k_ioas_map m = {
-		.size = sizeof(m),
-		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA,
+	return (flags & IOMMUFD_MAP_READ ? IFD_K_IOMMU_IOAS_MAP_READABLE : 0) |
+	       (flags & IOMMUFD_MAP_WRITE ? IFD_K_IOMMU_IOAS_MAP_WRITEABLE : 0);
+}
+
+int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
+{
+	struct ifd_k_ioas_map k = {
+		.size = sizeof(k),
+		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA | kflags(m->flags),
 		.ioas_id = ioas->id,
-		.user_va = rec->vaddr,
-		.length = rec->len,
-		.iova = rec->iova,
+		.user_va = m->vaddr,
+		.length = m->len,
+		.iova = m->iova,
 	};
 
-	if (rec->flags & IOMMUFD_MAP_READ)
-		m.flags |= IFD_K_IOMMU_IOAS_MAP_READABLE;
-	if (rec->flags & IOMMUFD_MAP_WRITE)
-		m.flags |= IFD_K_IOMMU_IOAS_MAP_WRITEABLE;
-	return ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_MAP, &m);
+	return ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_MAP, &k);
 }
 
 int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
@@ -159,11 +153,11 @@ int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, ui
 	struct ifd_k_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas->id, .iova = iova, .length = len };
 	int r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_UNMAP, &u);
 
-	if (r == 0)
-		*unmapped = u.length;
-	return r;
+	*unmapped = r < 0 ? 0 : u.length;
+	return r < 0 ? r : 0;
 }
 
+/* iova 0 and length ~0 is the kernel's "everything", holes included. */
 int ifd_iommufd_unmap_all(struct iommufd_ioas *ioas, uint64_t *unmapped)
 {
 	return ifd_iommufd_unmap(ioas, 0, UINT64_MAX, unmapped);
@@ -174,7 +168,7 @@ int ifd_iommufd_copy(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_
 {
 	struct ifd_k_ioas_copy c = {
 		.size = sizeof(c),
-		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA,
+		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA | kflags(flags),
 		.dst_ioas_id = dst->id,
 		.src_ioas_id = src->id,
 		.length = len,
@@ -182,19 +176,17 @@ int ifd_iommufd_copy(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_
 		.src_iova = src_iova,
 	};
 
-	if (flags & IOMMUFD_MAP_READ)
-		c.flags |= IFD_K_IOMMU_IOAS_MAP_READABLE;
-	if (flags & IOMMUFD_MAP_WRITE)
-		c.flags |= IFD_K_IOMMU_IOAS_MAP_WRITEABLE;
 	return ifd_ioctl(dst->ctx, dst->ctx->fd, IFD_K_IOMMU_IOAS_COPY, &c);
 }
 
 int ifd_iommufd_allow_iovas(struct iommufd_ioas *ioas, const struct ifd_iova_range *r, size_t n)
 {
+	struct ifd_k_ioas_allow_iovas a = { .size = sizeof(a), .ioas_id = ioas->id };
 	struct ifd_k_iova_range *kr = NULL;
-	struct ifd_k_ioas_allow_iovas a = { .size = sizeof(a), .ioas_id = ioas->id, .num_iovas = (uint32_t)n };
 	int ret;
 
+	if (n > UINT32_MAX)
+		return -EINVAL;
 	if (n) {
 		kr = calloc(n, sizeof(*kr));
 		if (!kr)
@@ -204,13 +196,14 @@ int ifd_iommufd_allow_iovas(struct iommufd_ioas *ioas, const struct ifd_iova_ran
 			kr[i].last = r[i].last;
 		}
 	}
+	a.num_iovas = (uint32_t)n;
 	a.allowed_iovas = (uintptr_t)kr;
 	ret = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_ALLOW_IOVAS, &a);
 	free(kr);
 	return ret;
 }
 
-static int option(struct iommufd_ctx *ctx, uint16_t op, uint32_t id, uint32_t obj, uint64_t *val)
+static int option(struct iommufd_ctx *ctx, uint32_t id, uint16_t op, uint32_t obj, uint64_t *val)
 {
 	struct ifd_k_option o = { .size = sizeof(o), .option_id = id, .op = op, .object_id = obj, .val64 = *val };
 	int r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_OPTION, &o);
@@ -223,43 +216,86 @@ static int option(struct iommufd_ctx *ctx, uint16_t op, uint32_t id, uint32_t ob
 int ifd_iommufd_set_huge_pages(struct iommufd_ioas *ioas, bool enable)
 {
 	uint64_t v = enable;
+	int r = option(ioas->ctx, IFD_K_IOMMU_OPTION_HUGE_PAGES, IFD_K_IOMMU_OPTION_OP_SET, ioas->id, &v);
 
-	return option(ioas->ctx, IFD_K_IOMMU_OPTION_OP_SET, IFD_K_IOMMU_OPTION_HUGE_PAGES, ioas->id, &v);
+	/* The kernel says -EINVAL when the IOAS's domains already hold pages. */
+	if (r == -EINVAL)
+		r = -EBUSY;
+	if (r < 0 && r != -EBUSY)
+		ifd_err(ioas->ctx, "/dev/iommu: IOMMU_OPTION HUGE_PAGES=%d on IOAS %u failed: %s", enable, ioas->id,
+			strerror(-r));
+	return r;
 }
 
+/* RLIMIT_MODE: 0 charges the user, 1 the process (its mm). */
 int ifd_iommufd_set_pin_accounting(struct iommufd_ctx *ctx, enum iommufd_pin_accounting want)
 {
-	uint64_t v = 0;
-	int r;
+	uint64_t mode = 0, v;
+	int r = option(ctx, IFD_K_IOMMU_OPTION_RLIMIT_MODE, IFD_K_IOMMU_OPTION_OP_GET, 0, &mode);
 
-	/* Only a change needs CAP_SYS_RESOURCE: asking for the mode already
-	 * in force (USER is iommufd's default) must work for anyone. */
-	r = option(ctx, IFD_K_IOMMU_OPTION_OP_GET, IFD_K_IOMMU_OPTION_RLIMIT_MODE, 0, &v);
-	if (r == 0 && want != IOMMUFD_PIN_ACCOUNT_DEFAULT && (v == 1) == (want == IOMMUFD_PIN_ACCOUNT_PROCESS))
-		want = IOMMUFD_PIN_ACCOUNT_DEFAULT;
-	if (want != IOMMUFD_PIN_ACCOUNT_DEFAULT) {
-		v = want == IOMMUFD_PIN_ACCOUNT_PROCESS;
-		r = option(ctx, IFD_K_IOMMU_OPTION_OP_SET, IFD_K_IOMMU_OPTION_RLIMIT_MODE, 0, &v);
-		if (r < 0) {
-			ifd_err(ctx, "/dev/iommu: IOMMU_OPTION_RLIMIT_MODE %s failed: %s%s", v ? "per-process" : "per-user",
-				strerror(-r), r == -EPERM ? " (needs CAP_SYS_RESOURCE)" : "");
-			return r;
-		}
+	if (r < 0) {
+		ifd_err(ctx, "/dev/iommu: IOMMU_OPTION RLIMIT_MODE GET failed: %s", strerror(-r));
+		return r;
 	}
-	v = 0;
-	r = option(ctx, IFD_K_IOMMU_OPTION_OP_GET, IFD_K_IOMMU_OPTION_RLIMIT_MODE, 0, &v);
-	ctx->pin_mode = r == 0 && v ? IOMMUFD_PIN_ACCOUNT_PROCESS : IOMMUFD_PIN_ACCOUNT_USER;
-	return 0;
+	if (mode > 1) {
+		ifd_err(ctx, "/dev/iommu: IOMMU_OPTION RLIMIT_MODE: unknown mode %llu", (unsigned long long)mode);
+		return -EPROTO;
+	}
+	ctx->pin_mode = mode ? IOMMUFD_PIN_ACCOUNT_PROCESS : IOMMUFD_PIN_ACCOUNT_USER;
+	/* SET needs CAP_SYS_RESOURCE even when nothing changes: skip it then. */
+	if (want == IOMMUFD_PIN_ACCOUNT_DEFAULT || want == ctx->pin_mode)
+		return 0;
+	v = want == IOMMUFD_PIN_ACCOUNT_PROCESS;
+	r = option(ctx, IFD_K_IOMMU_OPTION_RLIMIT_MODE, IFD_K_IOMMU_OPTION_OP_SET, 0, &v);
+	if (r == -EPERM)
+		ifd_err(ctx, "/dev/iommu: per-%s pin accounting needs CAP_SYS_RESOURCE (IOMMU_OPTION RLIMIT_MODE); "
+			"without it pins count against the %s's RLIMIT_MEMLOCK",
+			want == IOMMUFD_PIN_ACCOUNT_PROCESS ? "process" : "user",
+			ctx->pin_mode == IOMMUFD_PIN_ACCOUNT_USER ? "user" : "process");
+	else if (r == -EBUSY)
+		ifd_err(ctx, "/dev/iommu: the pin accounting can change only before the iommufd has objects "
+			"(an adopted fd already has some)");
+	else if (r < 0)
+		ifd_err(ctx, "/dev/iommu: IOMMU_OPTION RLIMIT_MODE SET failed: %s", strerror(-r));
+	if (r == 0)
+		ctx->pin_mode = want;
+	return r;
 }
 
 void ifd_iommufd_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint64_t len)
 {
 	if (ctx->pin_mode == IOMMUFD_PIN_ACCOUNT_PROCESS)
-		ifd_err(ctx, "%s: pinning %llu more bytes exceeds this process's RLIMIT_MEMLOCK: raise it (ulimit -l, "
-			"or LimitMEMLOCK= in the service unit)", what, (unsigned long long)len);
+		ifd_err(ctx, "%s: out of locked memory: pinning %llu bytes would exceed this process's "
+			"RLIMIT_MEMLOCK (per-process accounting is in force): raise it by at least that much "
+			"(ulimit -l, or LimitMEMLOCK= in the service unit)", what, (unsigned long long)len);
 	else
-		ifd_err(ctx, "%s: pinning %llu more bytes exceeds the RLIMIT_MEMLOCK of this user, which counts the "
-			"pinned memory of every process of the user (every VM): raise it for the user, or use "
-			"per-process accounting (opts->pin_accounting = IOMMUFD_PIN_ACCOUNT_PROCESS)",
-			what, (unsigned long long)len);
+		ifd_err(ctx, "%s: out of locked memory: pinning %llu bytes would exceed the user's RLIMIT_MEMLOCK, "
+			"which iommufd charges per user: every process of this user (e.g. every VM) shares it. "
+			"Raise it for the user by the sum of what they pin (limits.conf memlock, or LimitMEMLOCK= in "
+			"each service unit), or choose per-process accounting (pin_accounting "
+			"IOMMUFD_PIN_ACCOUNT_PROCESS, needs CAP_SYS_RESOURCE)", what, (unsigned long long)len);
+}
+
+static int add_len(struct iommufd_map *m, void *arg)
+{
+	*(uint64_t *)arg += m->len;
+	return 0;
+}
+
+/*
+ * iommufd pins an IOAS's memory when its first device behind an IOMMU
+ * attaches, so an attach fails with -ENOMEM when the limit is too low: say
+ * so the way a map would.
+ */
+int ifd_iommufd_attach_enomem(struct iommufd_device *dev, struct iommufd_ioas *ioas)
+{
+	char what[160];
+	uint64_t bytes = 0;
+
+	ifd_ioas_wlock(ioas);
+	ifd_ioas_for_each_record(ioas, add_len, &bytes);
+	ifd_ioas_wunlock(ioas);
+	snprintf(what, sizeof(what), "%s: attaching to IOAS %u pins the memory it maps", dev->name, ioas->id);
+	dev->ctx->ops->explain_enomem(dev->ctx, what, bytes);
+	return -ENOMEM;
 }

@@ -58,6 +58,9 @@ struct maplist {
 struct ioas {
 	uint32_t id;
 	struct maplist maps;
+	struct fk_range *allowed; /* IOMMU_IOAS_ALLOW_IOVAS */
+	size_t nallowed;
+	bool no_huge;             /* IOMMU_OPTION_HUGE_PAGES 0 */
 	unsigned int ndev;
 	uint32_t hwpt; /* auto HWPT while devices are attached */
 };
@@ -86,6 +89,7 @@ struct file {
 	struct obj *objs;
 	size_t nobj, objcap;
 	uint32_t next_id, compat;
+	int account_mode; /* IOMMU_OPTION_RLIMIT_MODE: 0 user, 1 process */
 	/* F_CONTAINER */
 	int iommu; /* 0 or VFIO_TYPE1{,v2}_IOMMU */
 	struct maplist dmas;
@@ -185,6 +189,7 @@ struct fake_kernel {
 	struct mmap_rec *mmaps;
 	size_t nmmaps, mmapcap;
 	uint64_t pinned, memlock;
+	enum fk_malform malform;
 	struct fault fault;
 	unsigned long ncalls;
 	struct fk_call *log;
@@ -325,7 +330,8 @@ static uint64_t ml_bytes(const struct maplist *ml)
 	uint64_t t = 0;
 
 	for (size_t i = 0; i < ml->n; i++)
-		t += ml->v[i].len;
+		if (!ml->v[i].copied) /* a copy's pages are the source's */
+			t += ml->v[i].len;
 	return t;
 }
 
@@ -513,6 +519,7 @@ static void ioas_free(struct fake_kernel *fk, struct ioas *io)
 	if (io->ndev)
 		unpin(fk, ml_bytes(&io->maps));
 	free(io->maps.v);
+	free(io->allowed);
 	free(io);
 }
 
@@ -532,6 +539,9 @@ static int attach(struct fake_kernel *fk, struct dev *d, struct file *ictx, stru
 			return -EINVAL; /* one IOMMU group, one domain */
 	}
 	n = dev_resv(d, r);
+	for (size_t i = 0; i < io->nallowed; i++)
+		if (resv_hits(r, n, io->allowed[i].start, io->allowed[i].last))
+			return -EADDRINUSE;
 	for (size_t i = 0; i < io->maps.n; i++) {
 		const struct fk_map *m = &io->maps.v[i];
 
@@ -1082,6 +1092,87 @@ static int ioas_alloc_iova(struct fake_kernel *fk, struct ioas *io, uint64_t len
 	return -ENOSPC;
 }
 
+/*
+ * IOMMU_IOAS_COPY: the source range must be covered without a hole; the
+ * destination gets one mapping per source piece (a piece may be part of a
+ * source mapping), sharing its pages: nothing is pinned again.
+ */
+static int ioas_copy(struct fake_kernel *fk, struct file *f, void *arg)
+{
+	UCMD(struct ifd_k_ioas_copy, 40);
+	const uint32_t known = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA | IFD_K_IOMMU_IOAS_MAP_WRITEABLE |
+			       IFD_K_IOMMU_IOAS_MAP_READABLE;
+	struct ioas *src, *dst;
+	struct fk_range *resv;
+	uint64_t at, last, dlast, align;
+	size_t nr, first;
+	long i;
+	bool bad;
+	int r;
+
+	if (c.flags & ~known)
+		return -EOPNOTSUPP;
+	if (!c.length || c.src_iova + (c.length - 1) < c.src_iova)
+		return -EOVERFLOW;
+	if (!(c.flags & (IFD_K_IOMMU_IOAS_MAP_WRITEABLE | IFD_K_IOMMU_IOAS_MAP_READABLE)))
+		return -EINVAL;
+	src = ioas_get(f, c.src_ioas_id);
+	if (!src)
+		return -ENOENT;
+	last = c.src_iova + c.length - 1;
+	i = ml_overlap(&src->maps, c.src_iova, c.src_iova);
+	if (i < 0)
+		return -ENOENT;
+	first = (size_t)i;
+	for (at = c.src_iova; (size_t)i < src->maps.n; i++) {
+		const struct fk_map *m = &src->maps.v[i];
+
+		if (m->iova > at)
+			return -ENOENT; /* a hole */
+		if ((c.flags & IFD_K_IOMMU_IOAS_MAP_WRITEABLE) && !(m->prot & 2))
+			return -EPERM;
+		if (m->iova + (m->len - 1) >= last)
+			break;
+		at = m->iova + m->len;
+	}
+	if ((size_t)i == src->maps.n)
+		return -ENOENT;
+	dst = ioas_get(f, c.dst_ioas_id);
+	if (!dst)
+		return -ENOENT;
+	align = ioas_align(fk, dst);
+	if (c.length & (align - 1))
+		return -EINVAL;
+	if (!(c.flags & IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA)) {
+		r = ioas_alloc_iova(fk, dst, c.length, align, &c.dst_iova);
+		if (r)
+			return r;
+	}
+	if ((c.dst_iova & (align - 1)) || c.dst_iova + (c.length - 1) < c.dst_iova)
+		return -EINVAL;
+	dlast = c.dst_iova + c.length - 1;
+	nr = ioas_resv(fk, dst, &resv);
+	bad = resv_hits(resv, nr, c.dst_iova, dlast);
+	free(resv);
+	if (bad)
+		return -EINVAL;
+	if (ml_overlap(&dst->maps, c.dst_iova, dlast) >= 0)
+		return -EEXIST;
+	for (size_t k = first; k <= (size_t)i; k++) {
+		struct fk_map m = src->maps.v[k];
+		uint64_t s0 = m.iova > c.src_iova ? m.iova : c.src_iova;
+		uint64_t s1 = m.iova + (m.len - 1) < last ? m.iova + (m.len - 1) : last;
+		struct fk_map d = { c.dst_iova + (s0 - c.src_iova), s1 - s0 + 1, m.va + (s0 - m.iova),
+				    (c.flags & IFD_K_IOMMU_IOAS_MAP_READABLE ? 1u : 0u) |
+					    (c.flags & IFD_K_IOMMU_IOAS_MAP_WRITEABLE ? 2u : 0u),
+				    true };
+
+		ml_insert(&dst->maps, &d);
+	}
+	RESPOND();
+	return 0;
+}
+
 static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg)
 {
 	if (!arg && (req >> 8 & 0xff) == IFD_K_IOMMUFD_TYPE && (req & 0xff) >= IFD_K_IOMMUFD_CMD_BASE)
@@ -1146,6 +1237,11 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 		free(h);
 		c.num_iovas = (uint32_t)nh;
 		c.out_iova_alignment = ioas_align(fk, io);
+		if (fk->malform == FK_MALFORM_NUM_IOVAS_OVER && nh <= max) {
+			c.num_iovas = max + 1000; /* a lie: only nh were written */
+			RESPOND();
+			return 0;
+		}
 		RESPOND();
 		return nh > max ? -EMSGSIZE : 0;
 	}
@@ -1236,7 +1332,7 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 				break;
 			}
 			ml_remove(&io->maps, (size_t)i);
-			if (io->ndev)
+			if (io->ndev && !m.copied)
 				unpin(fk, m.len);
 			unmapped += m.len;
 		}
@@ -1245,6 +1341,95 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 		if (r)
 			return r;
 		c.length = unmapped;
+		RESPOND();
+		return 0;
+	}
+	case IFD_K_IOMMU_IOAS_COPY:
+		return ioas_copy(fk, f, arg);
+	case IFD_K_IOMMU_IOAS_ALLOW_IOVAS: {
+		UCMD(struct ifd_k_ioas_allow_iovas, 24);
+		const struct ifd_k_iova_range *in = (const void *)(uintptr_t)c.allowed_iovas;
+		struct fk_range *resv, *a;
+		struct ioas *io;
+		size_t nr;
+
+		if (c.reserved)
+			return -EOPNOTSUPP;
+		io = ioas_get(f, c.ioas_id);
+		if (!io)
+			return -ENOENT;
+		if (c.num_iovas && !in)
+			return -EFAULT;
+		a = xcalloc(c.num_iovas, sizeof(*a));
+		for (uint32_t i = 0; i < c.num_iovas; i++) {
+			/* the kernel's checks: ordered ends, no overlap among them */
+			if (in[i].start > in[i].last) {
+				free(a);
+				return -EINVAL;
+			}
+			for (uint32_t j = 0; j < i; j++) {
+				if (a[j].start <= in[i].last && in[i].start <= a[j].last) {
+					free(a);
+					return -EINVAL;
+				}
+			}
+			a[i] = (struct fk_range){ in[i].start, in[i].last };
+		}
+		nr = ioas_resv(fk, io, &resv);
+		for (uint32_t i = 0; i < c.num_iovas; i++) {
+			if (resv_hits(resv, nr, a[i].start, a[i].last)) {
+				free(resv);
+				free(a);
+				return -EADDRINUSE;
+			}
+		}
+		free(resv);
+		free(io->allowed);
+		io->allowed = a;
+		io->nallowed = c.num_iovas;
+		return 0;
+	}
+	case IFD_K_IOMMU_OPTION: {
+		UCMD(struct ifd_k_option, 24);
+
+		if (c.reserved)
+			return -EOPNOTSUPP;
+		if (c.option_id == IFD_K_IOMMU_OPTION_RLIMIT_MODE) {
+			if (c.object_id)
+				return -EOPNOTSUPP;
+			if (c.op == IFD_K_IOMMU_OPTION_OP_GET) {
+				c.val64 = (uint64_t)f->account_mode;
+			} else if (c.op == IFD_K_IOMMU_OPTION_OP_SET) {
+				if (!fk->cfg.cap_sys_resource)
+					return -EPERM;
+				if (f->nobj)
+					return -EBUSY;
+				if (c.val64 > 1)
+					return -EINVAL;
+				f->account_mode = (int)c.val64;
+			} else {
+				return -EOPNOTSUPP;
+			}
+		} else if (c.option_id == IFD_K_IOMMU_OPTION_HUGE_PAGES) {
+			struct ioas *io = ioas_get(f, c.object_id);
+
+			if (!io)
+				return -ENOENT;
+			if (c.op == IFD_K_IOMMU_OPTION_OP_GET) {
+				c.val64 = !io->no_huge;
+			} else if (c.op == IFD_K_IOMMU_OPTION_OP_SET) {
+				if (c.val64 > 1)
+					return -EINVAL;
+				/* refused once a domain holds pages */
+				if (!c.val64 && !io->no_huge && io->ndev && io->maps.n)
+					return -EINVAL;
+				io->no_huge = !c.val64;
+			} else {
+				return -EOPNOTSUPP;
+			}
+		} else {
+			return -EOPNOTSUPP;
+		}
 		RESPOND();
 		return 0;
 	}
@@ -1328,6 +1513,7 @@ static int ct_get_info(struct fake_kernel *fk, struct file *ct, struct vfio_iomm
 	struct fk_range *resv, *h;
 	uint8_t *caps = NULL;
 	uint64_t minpg;
+	size_t shift;
 
 	memcpy(&info, u, minsz);
 	if (info.argsz < minsz)
@@ -1362,8 +1548,10 @@ static int ct_get_info(struct fake_kernel *fk, struct file *ct, struct vfio_iomm
 	}
 	free(h);
 	info.flags |= VFIO_IOMMU_INFO_CAPS;
-	if (info.argsz < sizeof(info) + capsz) {
-		info.argsz = (uint32_t)(sizeof(info) + capsz);
+	/* a misaligned chain starts 4 bytes late */
+	shift = fk->malform == FK_MALFORM_CAP_MISALIGNED ? 4 : 0;
+	if (info.argsz < sizeof(info) + shift + capsz) {
+		info.argsz = (uint32_t)(sizeof(info) + shift + capsz);
 	} else {
 		struct vfio_info_cap_header *t = (void *)caps;
 
@@ -1372,11 +1560,24 @@ static int ct_get_info(struct fake_kernel *fk, struct file *ct, struct vfio_iomm
 
 			if (!next)
 				break;
-			t->next += sizeof(info);
+			t->next += sizeof(info) + shift;
 			t = (void *)(caps + next);
 		}
-		memcpy((uint8_t *)u + sizeof(info), caps, capsz);
-		info.cap_offset = sizeof(info);
+		if (fk->malform == FK_MALFORM_NR_IOVAS_HUGE)
+			((struct vfio_iommu_type1_info_cap_iova_range *)(caps + at))->nr_iovas = 0x10000000;
+		if (fk->malform == FK_MALFORM_CAP_LOOP)
+			((struct vfio_info_cap_header *)caps)->next = sizeof(info);
+		memcpy((uint8_t *)u + sizeof(info) + shift, caps, capsz);
+		info.cap_offset = (uint32_t)(sizeof(info) + shift);
+		if (fk->malform == FK_MALFORM_CAP_PAST_ARGSZ) {
+			/* the chain ends in a range cap whose header is the
+			 * buffer's last 8 bytes: its body lies past argsz */
+			uint32_t end = (info.argsz - 8) & ~7u;
+			struct vfio_info_cap_header ch = { .id = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, .version = 1 };
+
+			((struct vfio_info_cap_header *)((uint8_t *)u + sizeof(info)))->next = end;
+			memcpy((uint8_t *)u + end, &ch, sizeof(ch));
+		}
 	}
 	free(caps);
 	memcpy(u, &info, minsz);
@@ -1972,6 +2173,30 @@ static void ioctl_name(unsigned long req, void *arg, char *out, size_t n)
 				 (unsigned long long)u->length);
 			return;
 		}
+		case IFD_K_IOMMU_OPTION: {
+			const struct ifd_k_option *o = arg;
+
+			snprintf(out, n, "IOMMU_OPTION %s %s %u %llu",
+				 o->option_id == IFD_K_IOMMU_OPTION_RLIMIT_MODE ? "RLIMIT_MODE" :
+				 o->option_id == IFD_K_IOMMU_OPTION_HUGE_PAGES ? "HUGE_PAGES" : "?",
+				 o->op == IFD_K_IOMMU_OPTION_OP_GET ? "GET" : "SET", o->object_id,
+				 (unsigned long long)o->val64);
+			return;
+		}
+		case IFD_K_IOMMU_IOAS_COPY: {
+			const struct ifd_k_ioas_copy *c = arg;
+
+			snprintf(out, n, "IOMMU_IOAS_COPY %u %#llx+%#llx -> %u %#llx %s%s%s", c->src_ioas_id,
+				 (unsigned long long)c->src_iova, (unsigned long long)c->length, c->dst_ioas_id,
+				 (unsigned long long)c->dst_iova, c->flags & IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA ? "F" : "",
+				 c->flags & IFD_K_IOMMU_IOAS_MAP_READABLE ? "R" : "",
+				 c->flags & IFD_K_IOMMU_IOAS_MAP_WRITEABLE ? "W" : "");
+			return;
+		}
+		case IFD_K_IOMMU_IOAS_ALLOW_IOVAS:
+			snprintf(out, n, "IOMMU_IOAS_ALLOW_IOVAS %u %u", ((struct ifd_k_ioas_allow_iovas *)arg)->ioas_id,
+				 ((struct ifd_k_ioas_allow_iovas *)arg)->num_iovas);
+			return;
 		case IFD_K_IOMMU_VFIO_IOAS: {
 			const struct ifd_k_vfio_ioas *v = arg;
 
@@ -2814,6 +3039,41 @@ void fake_kernel_deny(struct fake_kernel *fk, const char *path)
 	fk->deny = xrealloc(fk->deny, (fk->ndeny + 1) * sizeof(*fk->deny));
 	fk->deny[fk->ndeny++] = xstrdup(path);
 	pthread_mutex_unlock(&fk_lock);
+}
+
+void fake_kernel_set_malform(struct fake_kernel *fk, enum fk_malform what)
+{
+	pthread_mutex_lock(&fk_lock);
+	fk->malform = what;
+	pthread_mutex_unlock(&fk_lock);
+}
+
+int fake_kernel_rlimit_mode(struct fake_kernel *fk, int fd)
+{
+	struct file *f;
+	int r = -1;
+
+	pthread_mutex_lock(&fk_lock);
+	f = fd_get(fk, fd);
+	if (f && f->kind == F_IOMMUFD)
+		r = f->account_mode;
+	pthread_mutex_unlock(&fk_lock);
+	return r;
+}
+
+int fake_kernel_huge_pages(struct fake_kernel *fk, int fd, uint32_t ioas_id)
+{
+	struct file *f;
+	struct ioas *io;
+	int r = -1;
+
+	pthread_mutex_lock(&fk_lock);
+	f = fd_get(fk, fd);
+	io = f && f->kind == F_IOMMUFD ? ioas_get(f, ioas_id) : NULL;
+	if (io)
+		r = !io->no_huge;
+	pthread_mutex_unlock(&fk_lock);
+	return r;
 }
 
 void fake_kernel_set_memlock(struct fake_kernel *fk, uint64_t bytes)

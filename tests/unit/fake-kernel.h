@@ -20,7 +20,12 @@
  *    collide with real fds.
  *  - iommufd: IOMMU_DESTROY, IOAS_ALLOC, IOAS_IOVA_RANGES (EMSGSIZE,
  *    out_iova_alignment), IOAS_MAP (kernel-chosen or FIXED_IOVA, -EEXIST on
- *    overlap, -EINVAL on reserved IOVA), IOAS_UNMAP (-ENOENT), IOMMU_VFIO_IOAS;
+ *    overlap, -EINVAL on reserved IOVA), IOAS_UNMAP (whole mappings in the
+ *    range, -ENOENT when none or at a split after unmapping those before;
+ *    0..~0 = all), IOAS_COPY (the source range wholly covered, one mapping
+ *    per source piece, no new pin), ALLOW_IOVAS (-EADDRINUSE against
+ *    reserved ranges, and attach refused when a device's reserved ranges hit
+ *    the allowed ones), IOMMU_OPTION (RLIMIT_MODE, HUGE_PAGES), IOMMU_VFIO_IOAS;
  *    attaching a device narrows the IOAS (aperture, reserved windows) and may
  *    fail with -EADDRINUSE; one auto HWPT per IOAS with devices.
  *  - VFIO container (type1 v1/v2): API version, extensions, SET_IOMMU only
@@ -76,6 +81,17 @@ struct fk_config {
 	bool type1_v1_only;            /* the container offers no TYPE1v2 */
 	bool api_version_bad;          /* VFIO_GET_API_VERSION returns 1 */
 	bool no_compat_ioctls;         /* /dev/iommu refuses VFIO ioctls */
+	bool cap_sys_resource;         /* the process may SET IOMMU_OPTION_RLIMIT_MODE */
+};
+
+/* Malformed kernel answers, to test that the library bounds its reads. */
+enum fk_malform {
+	FK_MALFORM_NONE = 0,
+	FK_MALFORM_CAP_PAST_ARGSZ,  /* GET_INFO: the IOVA-range cap's header fits, its body does not */
+	FK_MALFORM_CAP_MISALIGNED,  /* GET_INFO: cap_offset not 8-byte aligned */
+	FK_MALFORM_NR_IOVAS_HUGE,   /* GET_INFO: nr_iovas far beyond the buffer */
+	FK_MALFORM_CAP_LOOP,        /* GET_INFO: a capability's next points back at itself */
+	FK_MALFORM_NUM_IOVAS_OVER,  /* IOAS_IOVA_RANGES: success with num_iovas > what was given */
 };
 
 struct fk_range {
@@ -112,6 +128,7 @@ struct fk_dev_desc {
 struct fk_map {
 	uint64_t iova, len, va;
 	uint32_t prot; /* 1 read, 2 write */
+	bool copied;   /* made by IOMMU_IOAS_COPY: shares the source's pins */
 };
 
 /* One logged call. */
@@ -150,6 +167,12 @@ void fake_kernel_add_link(struct fake_kernel *fk, const char *path, const char *
 /* open() of this path (as given or canonical) fails with EACCES. */
 void fake_kernel_deny(struct fake_kernel *fk, const char *path);
 void fake_kernel_set_memlock(struct fake_kernel *fk, uint64_t bytes);
+/* From now on, answer with this malformation (FK_MALFORM_NONE: correctly). */
+void fake_kernel_set_malform(struct fake_kernel *fk, enum fk_malform what);
+/* IOMMU_OPTION state of an iommufd fd: RLIMIT_MODE (0 user, 1 process), and
+ * HUGE_PAGES of one IOAS (1 allowed, 0 not; -1 no such IOAS). */
+int fake_kernel_rlimit_mode(struct fake_kernel *fk, int fd);
+int fake_kernel_huge_pages(struct fake_kernel *fk, int fd, uint32_t ioas_id);
 /* Another process holds the group open / the device bound through its cdev. */
 void fake_kernel_hold_group(struct fake_kernel *fk, int group, bool hold);
 void fake_kernel_hold_device(struct fake_kernel *fk, const char *name, bool hold);

@@ -59,7 +59,8 @@ static void test_cdev_lifecycle(void **state)
 
 	(void)state;
 	fk = start(IOMMUFD_BACKEND_CDEV, &ctx);
-	fk_expect_trace(fk, "open /dev/iommu");
+	/* the accounting in force is learnt once (nothing to set by default) */
+	fk_expect_trace(fk, "open /dev/iommu", "ioctl iommufd IOMMU_OPTION RLIMIT_MODE GET 0 0");
 
 	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
 	fk_expect_trace(fk, "ioctl iommufd IOMMU_IOAS_ALLOC", "ioctl iommufd IOMMU_IOAS_IOVA_RANGES 1");
@@ -100,7 +101,7 @@ static void test_group_lifecycle(void **state)
 
 	(void)state;
 	fk = start(IOMMUFD_BACKEND_GROUP, &ctx);
-	fk_expect_trace(fk, "open /dev/iommu");
+	fk_expect_trace(fk, "open /dev/iommu", "ioctl iommufd IOMMU_OPTION RLIMIT_MODE GET 0 0");
 
 	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
 	fk_expect_trace(fk, "ioctl iommufd IOMMU_IOAS_ALLOC", "ioctl iommufd IOMMU_IOAS_IOVA_RANGES 1");
@@ -151,7 +152,8 @@ static void test_type1_lifecycle(void **state)
 	/* GET_INFO twice: the first learns how big the capability chain is */
 	fk_expect_trace(fk, "open /dev/vfio/5", "ioctl group/5 VFIO_GROUP_GET_STATUS",
 			"ioctl group/5 VFIO_GROUP_SET_CONTAINER", "ioctl container VFIO_CHECK_EXTENSION 3",
-			"ioctl container VFIO_SET_IOMMU 3", "ioctl group/5 VFIO_GROUP_GET_DEVICE_FD 0000:00:04.0",
+			"ioctl container VFIO_SET_IOMMU 3", "ioctl container VFIO_CHECK_EXTENSION 9",
+			"ioctl group/5 VFIO_GROUP_GET_DEVICE_FD 0000:00:04.0",
 			"ioctl device/0000:00:04.0 VFIO_DEVICE_GET_INFO", "ioctl container VFIO_IOMMU_GET_INFO",
 			"ioctl container VFIO_IOMMU_GET_INFO");
 
@@ -241,12 +243,42 @@ static void test_type1_replay_order(void **state)
 	 * right after SET_IOMMU, before the device fd */
 	fk_expect_trace(fk, "open /dev/vfio/5", "ioctl group/5 VFIO_GROUP_GET_STATUS",
 			"ioctl group/5 VFIO_GROUP_SET_CONTAINER", "ioctl container VFIO_CHECK_EXTENSION 3",
-			"ioctl container VFIO_SET_IOMMU 3", "ioctl container VFIO_IOMMU_GET_INFO",
-			"ioctl container VFIO_IOMMU_GET_INFO", "ioctl container VFIO_IOMMU_MAP_DMA 0x1000+0x2000 RW",
+			"ioctl container VFIO_SET_IOMMU 3", "ioctl container VFIO_CHECK_EXTENSION 9",
+			"ioctl container VFIO_IOMMU_GET_INFO", "ioctl container VFIO_IOMMU_GET_INFO",
+			"ioctl container VFIO_IOMMU_MAP_DMA 0x1000+0x2000 RW",
 			"ioctl container VFIO_IOMMU_MAP_DMA 0x100000+0x1000 R",
 			"ioctl group/5 VFIO_GROUP_GET_DEVICE_FD 0000:00:04.0",
 			"ioctl device/0000:00:04.0 VFIO_DEVICE_GET_INFO", "ioctl container VFIO_IOMMU_GET_INFO",
 			"ioctl container VFIO_IOMMU_GET_INFO");
+	iommufd_ctx_destroy(ctx);
+	finish(fk);
+}
+
+/* The container loses its mappings with its last group; the records stay
+ * and the next first device gets them all back, old and new. */
+static void test_type1_replay_after_leave(void **state)
+{
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	struct fake_kernel *fk;
+	uint64_t a = 0, b = 0;
+
+	(void)state;
+	fk = start(IOMMUFD_BACKEND_TYPE1, &ctx);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf, PG, RW, NULL, &a), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(iommufd_device_destroy(dev), 0);
+	assert_int_equal(fake_kernel_pinned(fk), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf + PG, PG, RW, NULL, &b), 0);
+	fake_kernel_log_clear(fk);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(fake_kernel_log_find(fk, "ioctl", "VFIO_IOMMU_MAP_DMA"), 2);
+	assert_int_equal(fake_kernel_pinned(fk), 2 * PG);
+	/* and nothing twice: a map made with the IOMMU set is not replayed again */
+	assert_int_equal(iommufd_ioas_unmap(ioas, a, PG, NULL), 0);
+	assert_int_equal(fake_kernel_pinned(fk), PG);
 	iommufd_ctx_destroy(ctx);
 	finish(fk);
 }
@@ -409,6 +441,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_auto_probes, teardown),
 		cmocka_unit_test_teardown(test_type1_v1_probe, teardown),
 		cmocka_unit_test_teardown(test_type1_replay_order, teardown),
+		cmocka_unit_test_teardown(test_type1_replay_after_leave, teardown),
 		cmocka_unit_test_teardown(test_type1_second_ioas, teardown),
 		cmocka_unit_test_teardown(test_group_second_device, teardown),
 		cmocka_unit_test_teardown(test_type1_second_device, teardown),
