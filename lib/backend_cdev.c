@@ -16,6 +16,35 @@ static int attach_pt(struct iommufd_device *dev, uint32_t pt_id)
 	return ifd_ioctl(dev->ctx, dev->fd, IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
 }
 
+/*
+ * The bind says EINVAL for a malformed request, for an fd that is already
+ * bound, for a device open through another cdev, and for whatever the
+ * driver's open returns: name the cause only when established, and
+ * otherwise pass EINVAL through (drivers/vfio/device_cdev.c).
+ */
+static int bind_einval(struct iommufd_device *dev, bool opened)
+{
+	struct iommufd_ctx *ctx = dev->ctx;
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	const char *what = dev->cdev[0] ? dev->cdev : dev->name;
+
+	/* Only a bound cdev fd answers device ioctls. */
+	if (!opened && ifd_ioctl(ctx, dev->fd, VFIO_DEVICE_GET_INFO, &info) == 0) {
+		ifd_err(ctx, "%s: the adopted fd is already bound to an iommufd; adopt a cdev fd that is not bound yet",
+			what);
+		return -EINVAL;
+	}
+	if (ifd_group_cdev_open_elsewhere(ctx, dev)) {
+		ifd_err(ctx, "%s: already open elsewhere (its cdev is bound by another process, context or handle): "
+			"close it there first", what);
+		return -EBUSY;
+	}
+	ifd_err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD refused the device (EINVAL): it may be open through its cdev "
+		"elsewhere%s, or its driver refused to open it (see the kernel log)", what,
+		dev->group_num >= 0 ? " (it or a device of its IOMMU group)" : "");
+	return -EINVAL;
+}
+
 static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 {
 	struct iommufd_ctx *ctx = dev->ctx;
@@ -38,18 +67,16 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	}
 	r = ifd_ioctl(ctx, dev->fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind);
 	if (r == -EINVAL) {
-		/* Our request is well formed, so the kernel refuses the device:
-		 * it is open through another fd (vfio_df_open allows one cdev
-		 * open), or an adopted fd is already bound. */
-		ifd_err(ctx, "%s: already open elsewhere (another process or handle), or the fd is already bound",
-			dev->cdev[0] ? dev->cdev : dev->name);
-		r = -EBUSY;
+		r = bind_einval(dev, opened);
 		goto fail;
 	}
 	if (r < 0) {
-		if ((r == -EBUSY || r == -EPERM || r == -EINVAL) && dev->group_num >= 0 &&
-		    ifd_explain_nonviable(ctx, dev->group_num))
+		if ((r == -EBUSY || r == -EPERM) && dev->group_num >= 0 && ifd_explain_nonviable(ctx, dev->group_num))
 			r = -EBUSY;
+		else if (r == -EBUSY)
+			ifd_err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD: /dev/vfio/%d, the device's IOMMU group, is open "
+				"(another process, or a group or type1 context): close it first",
+				dev->cdev[0] ? dev->cdev : dev->name, dev->group_num);
 		else
 			ifd_err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD failed: %s", dev->cdev, strerror(-r));
 		goto fail;
