@@ -1181,13 +1181,17 @@ void ifd_midx_get_stats(const struct ifd_midx *x, struct ifd_midx_stats *st)
 	size_t b = sizeof(*x) + (x->nranges + x->nlimit) * sizeof(struct ifd_iova_range) +
 		   x->nblocked * sizeof(uint32_t);
 
+	size_t arena = 0;
+
 	if (x->nchunks) {
 		size_t tbl = (size_t)x->nchunks * sizeof(uintptr_t);
 		size_t last = (size_t)(x->fresh - ((x->nchunks - 1) << SLOTS_SHIFT)) << SLOT_SHIFT;
 
-		b += (tbl + PAGE - 1) / PAGE * PAGE;
-		b += (size_t)(x->nchunks - 1) * CHUNK_BYTES + (last + PAGE - 1) / PAGE * PAGE;
+		arena += (tbl + PAGE - 1) / PAGE * PAGE;
+		arena += (size_t)(x->nchunks - 1) * CHUNK_BYTES + (last + PAGE - 1) / PAGE * PAGE;
 	}
+	b += arena;
+	st->arena = arena;
 	st->records = x->count;
 	st->va_records = x->va_count;
 	st->bytes = b;
