@@ -57,6 +57,12 @@ struct chunk_hdr {
 	uint32_t cno;
 };
 
+struct path {
+	uint32_t n[MAX_DEPTH + 2];
+	uint8_t d[MAX_DEPTH + 2]; /* direction taken from n[k] */
+	int len;
+};
+
 struct ifd_midx {
 	/* Reader-visible, written only inside write sections. */
 	unsigned int seq;
@@ -71,6 +77,13 @@ struct ifd_midx {
 	uint32_t fresh; /* next never-used index */
 	uint32_t free_head;
 	uint32_t last; /* IOVA tree maximum */
+	uint32_t first; /* IOVA tree minimum; its gap (from 0) is kept out of the
+			 * augmentation so that a min bound above it does not
+			 * steer every search down the left spine */
+	/* The path to the last record inserted in each tree, while no other
+	 * change happened: map-then-unmap removes without a search. */
+	uint32_t iver, vver, ic_idx, ic_ver, vc_idx, vc_ver;
+	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
 	size_t va_lvl[VA_LEVELS];
@@ -297,11 +310,7 @@ void ifd_midx_rec_free(struct ifd_midx *x, struct iommufd_map *m)
 
 /* ---- AVL core, shared by both trees ---- */
 
-struct path {
-	uint32_t n[MAX_DEPTH + 2];
-	uint8_t d[MAX_DEPTH + 2]; /* direction taken from n[k] */
-	int len;
-};
+
 
 static inline uint64_t gmax(const uintptr_t *tbl, uint32_t i)
 {
@@ -377,7 +386,7 @@ static uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shra
 
 /* p->n[0..len-1] are the ancestors of the new leaf, which hangs off
  * n[len-1] on side d[len-1]. */
-static void insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
+static int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 {
 	for (int k = p->len - 1; k >= 0; k--) {
 		struct iommufd_map *a = R(x->tbl, p->n[k]);
@@ -390,10 +399,40 @@ static void insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 		}
 		if (b == -sg) {
 			set_bal(a, t, 0);
-			return;
+			return -1;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
-		return;
+		return k;
+	}
+	return -1;
+}
+
+/* Order within a level: vaddr, then index (only the last level has ties). */
+static inline int va_dir(const struct iommufd_map *n, uint64_t va, uint32_t mi, uint32_t ni)
+{
+	if (va != n->vaddr)
+		return va > n->vaddr;
+	return mi > ni;
+}
+
+/*
+ * After insert_fix() rotated at level k, rebuild the path to the new node
+ * below k (keyed by the caller's order), so it can serve a later removal.
+ */
+static void repath(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int k, uint32_t mi)
+{
+	const uintptr_t *tbl = x->tbl;
+	const struct iommufd_map *m = R(tbl, mi);
+	uint32_t i = *slot_of(x, t, lvl, p, k);
+
+	p->len = k;
+	while (i != mi) {
+		const struct iommufd_map *n = R(tbl, i);
+		int d = t == T_IOVA ? m->iova > n->iova : va_dir(n, m->vaddr, mi, i);
+
+		p->n[p->len] = i;
+		p->d[p->len++] = (uint8_t)d;
+		i = LNK(n, t, d);
 	}
 }
 
@@ -478,8 +517,12 @@ static void fix_max(const uintptr_t *tbl, const struct path *p, int from, int su
 		uint64_t old = a->mx_max;
 
 		recompute(tbl, a);
-		if (a->mx_max == old && k <= succ_k)
-			return;
+		if (a->mx_max == old) {
+			/* Nothing above changes unless the successor is there. */
+			if (k <= succ_k || succ_k < 0)
+				return;
+			k = succ_k + 1;
+		}
 	}
 }
 
@@ -492,35 +535,37 @@ static void fix_max(const uintptr_t *tbl, const struct path *p, int from, int su
 static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
 	const uintptr_t *tbl = x->tbl;
-	struct path p;
+	struct path *p = &x->ipath;
 	uint64_t key = m->iova, last = last_of(m);
 	uint32_t i = x->iroot, pred = 0, succ = 0;
-	int succ_k = -1;
+	int succ_k = -1, len = 0;
 
-	p.len = 0;
 	while (i) {
 		struct iommufd_map *n = R(tbl, i);
 		int d = key > n->iova;
 
-		p.n[p.len] = i;
-		p.d[p.len] = (uint8_t)d;
+		p->n[len] = i;
+		p->d[len] = (uint8_t)d;
 		if (d) {
 			pred = i;
 		} else {
 			succ = i;
-			succ_k = p.len;
+			succ_k = len;
 		}
-		p.len++;
+		len++;
 		i = LNK(n, T_IOVA, d);
 	}
-	uint64_t pred_end = 0;
+	p->len = len;
+	x->ic_ver = x->iver - 1; /* the path no longer leads to the cached record */
+
+	uint64_t gap = 0;
 
 	if (pred) {
 		uint64_t pl = last_of(R(tbl, pred));
 
 		if (pl >= key)
 			return -EEXIST;
-		pred_end = pl + 1;
+		gap = key - (pl + 1);
 	}
 	if (succ && R(tbl, succ)->iova <= last)
 		return -EEXIST;
@@ -531,15 +576,22 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	LNK(m, T_IOVA, 0) = LNK(m, T_IOVA, 1) = 0;
 	set_bal(m, T_IOVA, 0);
 	m->mx_bits |= 4;
-	m->mx_gap = m->mx_max = key - pred_end;
+	m->mx_gap = m->mx_max = gap;
+	if (!pred)
+		x->first = mi;
 	if (succ)
 		R(tbl, succ)->mx_gap = R(tbl, succ)->iova - (last + 1);
 	else
 		x->last = mi;
-	*slot_of(x, T_IOVA, 0, &p, p.len) = mi;
-	fix_max(tbl, &p, p.len - 1, succ_k);
-	insert_fix(x, T_IOVA, 0, &p);
+	*slot_of(x, T_IOVA, 0, p, len) = mi;
+	fix_max(tbl, p, len - 1, succ_k);
+	int k = insert_fix(x, T_IOVA, 0, p);
+
 	wend(x);
+	if (k >= 0)
+		repath(x, T_IOVA, 0, p, k, mi);
+	x->ic_idx = mi;
+	x->ic_ver = ++x->iver;
 	if (m->kind != KIND_BLOCKED)
 		x->count++;
 	return 0;
@@ -548,24 +600,34 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 {
 	const uintptr_t *tbl = x->tbl;
-	struct path p;
+	struct path *p = &x->ipath;
 	uint64_t key = m->iova;
-	uint32_t i = x->iroot, mi = IDX(m), pred = 0;
+	uint32_t mi = IDX(m), pred = 0;
 
-	p.len = 0;
-	for (;;) {
-		struct iommufd_map *n = R(tbl, i);
-		int d = key > n->iova;
+	if (x->ic_idx == mi && x->ic_ver == x->iver) {
+		/* the last ancestor we went right from is m's predecessor */
+		for (int k = p->len - 1; k >= 0; k--)
+			if (p->d[k]) {
+				pred = p->n[k];
+				break;
+			}
+	} else {
+		uint32_t i = x->iroot;
 
-		p.n[p.len] = i;
-		if (i == mi)
-			break;
-		p.d[p.len++] = (uint8_t)d;
-		if (d)
-			pred = i;
-		i = LNK(n, T_IOVA, d);
+		p->len = 0;
+		while (i != mi) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = key > n->iova;
+
+			p->n[p->len] = i;
+			p->d[p->len++] = (uint8_t)d;
+			if (d)
+				pred = i;
+			i = LNK(n, T_IOVA, d);
+		}
 	}
-	p.len++;
+	p->n[p->len++] = mi;
+	x->iver++;
 
 	wbegin(x);
 	if (x->last == mi) {
@@ -580,16 +642,24 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 		}
 		x->last = pred;
 	}
+	bool was_first = x->first == mi;
 	int succ_k;
-	int from = avl_unlink(x, T_IOVA, 0, &p, &succ_k);
+	int from = avl_unlink(x, T_IOVA, 0, p, &succ_k);
 
 	if (succ_k >= 0) {
-		struct iommufd_map *s = R(tbl, p.n[succ_k]);
+		struct iommufd_map *s = R(tbl, p->n[succ_k]);
 
-		s->mx_gap += m->mx_gap + m->len;
+		if (was_first) {
+			s->mx_gap = 0;
+			x->first = p->n[succ_k];
+		} else {
+			s->mx_gap += m->mx_gap + m->len;
+		}
+	} else if (was_first) {
+		x->first = 0;
 	}
-	fix_max(tbl, &p, from, succ_k);
-	delete_fix(x, T_IOVA, 0, &p, from);
+	fix_max(tbl, p, from, succ_k);
+	delete_fix(x, T_IOVA, 0, p, from);
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
 	if (m->kind != KIND_BLOCKED)
@@ -657,6 +727,12 @@ static bool search_tree(const struct ifd_midx *x, struct fitq *q)
 
 static bool search_window(const struct ifd_midx *x, struct fitq *q)
 {
+	if (x->first) {
+		uint64_t h = R(x->tbl, x->first)->iova;
+
+		if (h >= q->len && fit(q, 0, h - 1))
+			return true;
+	}
 	if (search_tree(x, q))
 		return true;
 	/* The tail: after the last record to the end of the space. */
@@ -730,37 +806,30 @@ int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uin
 
 /* ---- VA tree ---- */
 
-/* Order within a level: vaddr, then index (only the last level has ties). */
-static inline int va_dir(const struct iommufd_map *n, uint64_t va, uint32_t mi, uint32_t ni)
-{
-	if (va != n->vaddr)
-		return va > n->vaddr;
-	return mi > ni;
-}
-
 void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
 	const uintptr_t *tbl = x->tbl;
 	uint64_t va = m->vaddr, vl = m->vaddr + m->len - 1;
 	uint32_t mi = IDX(m);
-	struct path p;
+	struct path *p = &x->vpath;
 	unsigned lvl;
 
 	for (lvl = 0;; lvl++) {
 		uint32_t i = x->vroot[lvl];
 		bool clash = false;
+		int len = 0;
 
-		p.len = 0;
 		while (i) {
 			struct iommufd_map *n = R(tbl, i);
 			int d = va_dir(n, va, mi, i);
 
 			if (n->vaddr <= vl && va <= n->vaddr + n->len - 1)
 				clash = true;
-			p.n[p.len] = i;
-			p.d[p.len++] = (uint8_t)d;
+			p->n[len] = i;
+			p->d[len++] = (uint8_t)d;
 			i = LNK(n, T_VA, d);
 		}
+		p->len = len;
 		if (!clash || lvl == VA_LEVELS - 1)
 			break;
 	}
@@ -768,11 +837,16 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	LNK(m, T_VA, 0) = LNK(m, T_VA, 1) = 0;
 	set_bal(m, T_VA, 0);
 	set_va_level(m, lvl);
-	*slot_of(x, T_VA, lvl, &p, p.len) = mi;
-	insert_fix(x, T_VA, lvl, &p);
+	*slot_of(x, T_VA, lvl, p, p->len) = mi;
+	int k = insert_fix(x, T_VA, lvl, p);
+
 	if (lvl + 1 > x->vtop)
 		x->vtop = lvl + 1;
 	wend(x);
+	if (k >= 0)
+		repath(x, T_VA, lvl, p, k, mi);
+	x->vc_idx = mi;
+	x->vc_ver = ++x->vver;
 	x->va_lvl[lvl]++;
 	x->va_count++;
 }
@@ -782,26 +856,29 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 	const uintptr_t *tbl = x->tbl;
 	unsigned lvl = va_level(m);
 	uint64_t va = m->vaddr;
-	uint32_t i = x->vroot[lvl], mi = IDX(m);
-	struct path p;
+	uint32_t mi = IDX(m);
+	struct path *p = &x->vpath;
 	int succ_k;
 
-	p.len = 0;
-	for (;;) {
-		struct iommufd_map *n = R(tbl, i);
-		int d = va_dir(n, va, mi, i);
+	if (x->vc_idx != mi || x->vc_ver != x->vver) {
+		uint32_t i = x->vroot[lvl];
 
-		p.n[p.len] = i;
-		if (i == mi)
-			break;
-		p.d[p.len++] = (uint8_t)d;
-		i = LNK(n, T_VA, d);
+		p->len = 0;
+		while (i != mi) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = va_dir(n, va, mi, i);
+
+			p->n[p->len] = i;
+			p->d[p->len++] = (uint8_t)d;
+			i = LNK(n, T_VA, d);
+		}
 	}
-	p.len++;
+	p->n[p->len++] = mi;
+	x->vver++;
 	wbegin(x);
-	int from = avl_unlink(x, T_VA, lvl, &p, &succ_k);
+	int from = avl_unlink(x, T_VA, lvl, p, &succ_k);
 
-	delete_fix(x, T_VA, lvl, &p, from);
+	delete_fix(x, T_VA, lvl, p, from);
 	set_va_level(m, VA_NONE);
 	if (--x->va_lvl[lvl] == 0 && lvl + 1 == x->vtop) {
 		while (x->vtop && !x->va_lvl[x->vtop - 1])
@@ -1225,7 +1302,9 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 			v->bad = 1;
 		gap = n->iova - v->prev_last - 1;
 	} else {
-		gap = n->iova;
+		gap = 0; /* the head gap lives outside the tree */
+		if (i != v->x->first)
+			v->bad = 1;
 	}
 	if (gap != n->mx_gap)
 		v->bad = 1;
@@ -1297,7 +1376,8 @@ int ifd_midx_validate(const struct ifd_midx *x)
 	unsigned top = 0;
 
 	v_iova(&v, x->iroot, 0);
-	if (v.bad || v.count != x->count || v.blocked != x->nblocked || v.maxi != x->last)
+	if (v.bad || v.count != x->count || v.blocked != x->nblocked || v.maxi != x->last ||
+	    (!v.nodes && x->first))
 		return -EFAULT;
 	for (unsigned l = 0; l < VA_LEVELS; l++) {
 		struct vva w = { .x = x, .lvl = l };

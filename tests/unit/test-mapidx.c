@@ -448,6 +448,18 @@ static void run_random(uint64_t seed, int steps)
 				md.in[i] = true;
 				md.iova[i] = want;
 				md.len[i] = len;
+				if (below(&r, 3) == 0) {
+					/* map, then unmap at once: the cached-path removals */
+					if (m->kind == IFD_MAP_USER) {
+						m->vaddr = 0x10000000 + below(&r, 2 * SPACE / 512) * 512;
+						ifd_midx_va_insert(x, m);
+						md.va[i] = true;
+						md.vaddr[i] = m->vaddr;
+					}
+					check_all(x, &md, &r);
+					ifd_midx_remove(x, m);
+					md.in[i] = md.va[i] = false;
+				}
 			}
 		} else if (op < 50 && !md.in[i]) {
 			uint64_t a = below(&r, 2 * SPACE / PG) * PG, len = (1 + below(&r, 3)) * PG;
