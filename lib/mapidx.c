@@ -473,11 +473,13 @@ static int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, i
 	*succ_k = -1;
 	if (!r) {
 		*slot_of(x, t, lvl, p, d) = l;
-		for (int k = d - 1; k >= 0; k--)
-			if (p->d[k] == 0) {
-				*succ_k = k;
-				break;
-			}
+		if (t == T_IOVA) {
+			for (int k = d - 1; k >= 0; k--)
+				if (p->d[k] == 0) {
+					*succ_k = k;
+					break;
+				}
+		}
 		return d - 1;
 	}
 	/* Successor s = leftmost of r takes m's place. */
@@ -992,20 +994,28 @@ size_t ifd_midx_count(const struct ifd_midx *x)
 
 /* ---- readers ---- */
 
-/* Predecessor search in one VA level; bounded so a torn view cannot loop. */
+/* Predecessor search in one VA level; bounded so a torn view cannot loop
+ * (the bound is checked every second step: it only has to be finite). */
 static inline uint32_t va_floor(const uintptr_t *tbl, uint32_t i, uint64_t va)
 {
 	uint32_t best = 0;
 
-	for (int steps = 0; i && steps < MAX_DEPTH; steps++) {
-		const struct iommufd_map *n = R(tbl, i);
-		uint64_t k = __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);
-		int d = va >= k;
-
-		if (d)
-			best = i;
-		i = __atomic_load_n(&n->mx_link[T_VA][d], __ATOMIC_RELAXED);
+#define VA_STEP                                                                          \
+	do {                                                                             \
+		const struct iommufd_map *n = R(tbl, i);                                 \
+		bool ge = va >= __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);            \
+		uint32_t l_ = __atomic_load_n(&n->mx_link[T_VA][0], __ATOMIC_RELAXED);   \
+		uint32_t r_ = __atomic_load_n(&n->mx_link[T_VA][1], __ATOMIC_RELAXED);   \
+		best = ge ? i : best;                                                    \
+		i = ge ? r_ : l_;                                                        \
+	} while (0)
+	for (int steps = 0; i && steps < MAX_DEPTH; steps += 2) {
+		VA_STEP;
+		if (!i)
+			break;
+		VA_STEP;
 	}
+#undef VA_STEP
 	return best;
 }
 
@@ -1022,7 +1032,7 @@ static bool va_holds(const struct iommufd_map *n, uint64_t va, uint64_t len, uin
 }
 
 /* The overflow level may hold overlapping ranges: walk it all. */
-static bool va_scan(const uintptr_t *tbl, uint32_t root, uint64_t va, uint64_t len, uint64_t *iova)
+static __attribute__((noinline)) bool va_scan(const uintptr_t *tbl, uint32_t root, uint64_t va, uint64_t len, uint64_t *iova)
 {
 	uint32_t stack[MAX_DEPTH + 2];
 	int sp = 0, steps = 0;
@@ -1061,6 +1071,13 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 
 		if (top > VA_LEVELS)
 			top = VA_LEVELS;
+		if (top == 1) {
+			/* the usual case: no VA range overlaps another */
+			uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va);
+
+			ok = i && va_holds(R(tbl, i), va, len, &out);
+			top = 0;
+		}
 		for (unsigned l = 0; l < top && !ok; l++) {
 			uint32_t root = __atomic_load_n(&x->vroot[l], __ATOMIC_RELAXED);
 
