@@ -337,7 +337,7 @@ static inline uint32_t *slot_of(struct ifd_midx *x, int t, unsigned lvl, const s
 
 /* Rotate at a (toward its heavy side h); returns the new subtree root.  For
  * insert, *grew says nothing; for delete it tells whether height shrank. */
-static uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shrank)
+static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shrank)
 {
 	const uintptr_t *tbl = x->tbl;
 	struct iommufd_map *a = R(tbl, ai);
@@ -386,7 +386,7 @@ static uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shra
 
 /* p->n[0..len-1] are the ancestors of the new leaf, which hangs off
  * n[len-1] on side d[len-1]. */
-static int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
+static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 {
 	for (int k = p->len - 1; k >= 0; k--) {
 		struct iommufd_map *a = R(x->tbl, p->n[k]);
@@ -419,7 +419,7 @@ static inline int va_dir(const struct iommufd_map *n, uint64_t va, uint32_t mi, 
  * After insert_fix() rotated at level k, rebuild the path to the new node
  * below k (keyed by the caller's order), so it can serve a later removal.
  */
-static void repath(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int k, uint32_t mi)
+static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int k, uint32_t mi)
 {
 	const uintptr_t *tbl = x->tbl;
 	const struct iommufd_map *m = R(tbl, mi);
@@ -437,7 +437,7 @@ static void repath(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int 
 }
 
 /* The subtree on side d[k] of n[k] shrank, for k = start down to 0. */
-static void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
+static inline __attribute__((always_inline)) void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
 	for (int k = start; k >= 0; k--) {
 		struct iommufd_map *a = R(x->tbl, p->n[k]);
@@ -462,7 +462,7 @@ static void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, 
  * the deepest path entry whose subtree changed, with p rewritten so that
  * p->n[0..ret] is the path to it.  *succ_k is set to the path position of
  * the in-order successor if it is on the path, else -1. */
-static int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int *succ_k)
+static inline __attribute__((always_inline)) int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int *succ_k)
 {
 	const uintptr_t *tbl = x->tbl;
 	int d = p->len - 1;
@@ -512,7 +512,7 @@ static int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, i
 	return e - 1;
 }
 
-static void fix_max(const uintptr_t *tbl, const struct path *p, int from, int succ_k)
+static inline __attribute__((always_inline)) void fix_max(const uintptr_t *tbl, const struct path *p, int from, int succ_k)
 {
 	for (int k = from; k >= 0; k--) {
 		struct iommufd_map *a = R(tbl, p->n[k]);
@@ -817,23 +817,30 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	unsigned lvl;
 
 	for (lvl = 0;; lvl++) {
-		uint32_t i = x->vroot[lvl];
-		bool clash = false;
+		uint32_t i = x->vroot[lvl], pred = 0, succ = 0;
 		int len = 0;
 
 		while (i) {
 			struct iommufd_map *n = R(tbl, i);
 			int d = va_dir(n, va, mi, i);
 
-			if (n->vaddr <= vl && va <= n->vaddr + n->len - 1)
-				clash = true;
 			p->n[len] = i;
 			p->d[len++] = (uint8_t)d;
+			if (d)
+				pred = i;
+			else
+				succ = i;
 			i = LNK(n, T_VA, d);
 		}
 		p->len = len;
-		if (!clash || lvl == VA_LEVELS - 1)
+		/* Within a level ranges are disjoint: only the neighbours can clash. */
+		if (lvl == VA_LEVELS - 1)
 			break;
+		if (pred && R(tbl, pred)->vaddr + (R(tbl, pred)->len - 1) >= va)
+			continue;
+		if (succ && R(tbl, succ)->vaddr <= vl)
+			continue;
+		break;
 	}
 	wbegin(x);
 	LNK(m, T_VA, 0) = LNK(m, T_VA, 1) = 0;
