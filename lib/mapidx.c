@@ -38,8 +38,13 @@
 #define SLOT_SHIFT 6u
 #define SLOTS_SHIFT (CHUNK_SHIFT - SLOT_SHIFT) /* 32768 slots a chunk */
 #define SLOTS (1u << SLOTS_SHIFT)
-#define MAX_CHUNKS (1u << (32 - SLOTS_SHIFT))
-#define TABLE_BYTES ((size_t)MAX_CHUNKS * sizeof(uintptr_t))
+/* The arena is one reservation, so an index becomes an address with a shift
+ * and an add.  2 GiB of address space (committed 2 MiB at a time as records
+ * are needed) caps an IOAS at 32 Mi records, far beyond what the kernel
+ * will pin for one process; it also keeps dozens of IOAS within what
+ * valgrind lets a process reserve. */
+#define ARENA_BYTES (1ul << 31)
+#define MAX_CHUNKS ((uint32_t)(ARENA_BYTES / CHUNK_BYTES))
 #define PAGE 4096u
 
 /* AVL height over 2^32 nodes is below 1.44 * 33; readers give up past it. */
@@ -54,7 +59,7 @@
 struct chunk_hdr {
 	struct ifd_midx *x;
 	void *owner;
-	uint32_t cno;
+	char *base;
 };
 
 struct path {
@@ -69,7 +74,7 @@ struct ifd_midx {
 	uint32_t iroot;
 	uint32_t vroot[VA_LEVELS];
 	uint32_t vtop; /* levels 0..vtop-1 may be non-empty */
-	uintptr_t *tbl; /* biased chunk bases */
+	char *base; /* the arena reservation: record i is at base + 64 * i */
 
 	/* Writer-only. */
 	void *owner;
@@ -98,9 +103,9 @@ struct ifd_midx {
 
 /* ---- records ---- */
 
-static inline struct iommufd_map *R(const uintptr_t *tbl, uint32_t i)
+static inline struct iommufd_map *R(char *base, uint32_t i)
 {
-	return (struct iommufd_map *)(tbl[i >> SLOTS_SHIFT] + ((uintptr_t)i << SLOT_SHIFT));
+	return (struct iommufd_map *)(base + ((uintptr_t)i << SLOT_SHIFT));
 }
 
 static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
@@ -110,7 +115,7 @@ static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
 
 static inline uint32_t IDX(const struct iommufd_map *m)
 {
-	return (HDR(m)->cno << SLOTS_SHIFT) | (uint32_t)(((uintptr_t)m & (CHUNK_BYTES - 1)) >> SLOT_SHIFT);
+	return (uint32_t)(((uintptr_t)m - (uintptr_t)HDR(m)->base) >> SLOT_SHIFT);
 }
 
 #define LNK(m, t, d) ((m)->mx_link[t][d])
@@ -197,11 +202,10 @@ static inline bool rretry(const struct ifd_midx *x, unsigned s)
 
 /* ---- arena ---- */
 
-static void *map_aligned(size_t bytes, size_t align)
+static void *reserve_aligned(size_t bytes, size_t align)
 {
 	size_t span = bytes + align;
-	char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	char *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	uintptr_t a;
 
 	if (p == MAP_FAILED)
@@ -214,11 +218,6 @@ static void *map_aligned(size_t bytes, size_t align)
 	return (void *)a;
 }
 
-static char *chunk_base(const struct ifd_midx *x, uint32_t c)
-{
-	return (char *)(x->tbl[c] + ((uintptr_t)c << CHUNK_SHIFT));
-}
-
 int ifd_midx_create(void *owner, struct ifd_midx **out)
 {
 	struct ifd_midx *x = calloc(1, sizeof(*x));
@@ -226,12 +225,11 @@ int ifd_midx_create(void *owner, struct ifd_midx **out)
 	if (!x)
 		return -ENOMEM;
 	x->owner = owner;
-	x->tbl = mmap(NULL, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		      -1, 0);
+	x->base = reserve_aligned(ARENA_BYTES, CHUNK_BYTES);
 	x->ranges = malloc(sizeof(*x->ranges));
-	if (x->tbl == MAP_FAILED || !x->ranges) {
-		if (x->tbl != MAP_FAILED)
-			munmap(x->tbl, TABLE_BYTES);
+	if (!x->base || !x->ranges) {
+		if (x->base)
+			munmap(x->base, ARENA_BYTES);
 		free(x->ranges);
 		free(x);
 		return -ENOMEM;
@@ -239,8 +237,6 @@ int ifd_midx_create(void *owner, struct ifd_midx **out)
 	x->ranges[0].start = 0;
 	x->ranges[0].last = UINT64_MAX;
 	x->nranges = 1;
-	for (unsigned l = 0; l < VA_LEVELS; l++)
-		x->vroot[l] = 0;
 	*out = x;
 	return 0;
 }
@@ -249,9 +245,7 @@ void ifd_midx_destroy(struct ifd_midx *x)
 {
 	if (!x)
 		return;
-	for (uint32_t c = 0; c < x->nchunks; c++)
-		munmap(chunk_base(x, c), CHUNK_BYTES);
-	munmap(x->tbl, TABLE_BYTES);
+	munmap(x->base, ARENA_BYTES);
 	free(x->ranges);
 	free(x->limit);
 	free(x->blocked);
@@ -269,7 +263,7 @@ struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
 	uint32_t i = x->free_head;
 
 	if (i) {
-		m = R(x->tbl, i);
+		m = R(x->base, i);
 		x->free_head = LNK(m, T_IOVA, 0);
 	} else {
 		if ((x->fresh & (SLOTS - 1)) == 0) {
@@ -278,19 +272,17 @@ struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
 
 			if (c >= MAX_CHUNKS)
 				return NULL;
-			h = map_aligned(CHUNK_BYTES, CHUNK_BYTES);
-			if (!h)
+			h = (struct chunk_hdr *)(x->base + ((size_t)c << CHUNK_SHIFT));
+			if (mprotect(h, CHUNK_BYTES, PROT_READ | PROT_WRITE))
 				return NULL;
 			h->x = x;
 			h->owner = x->owner;
-			h->cno = c;
-			/* Published before any index into this chunk can be. */
-			__atomic_store_n(&x->tbl[c], (uintptr_t)h - ((uintptr_t)c << CHUNK_SHIFT), __ATOMIC_RELEASE);
+			h->base = x->base;
 			x->nchunks = c + 1;
 			x->fresh = (c << SLOTS_SHIFT) | 1;
 		}
 		i = x->fresh++;
-		m = R(x->tbl, i);
+		m = R(x->base, i);
 	}
 	memset(m, 0, sizeof(*m));
 	m->mx_bits = (uint8_t)(1u | (1u << 3) | (VA_NONE << 5));
@@ -312,12 +304,12 @@ void ifd_midx_rec_free(struct ifd_midx *x, struct iommufd_map *m)
 
 
 
-static inline uint64_t gmax(const uintptr_t *tbl, uint32_t i)
+static inline uint64_t gmax(char *tbl, uint32_t i)
 {
 	return i ? R(tbl, i)->mx_max : 0;
 }
 
-static inline void recompute(const uintptr_t *tbl, struct iommufd_map *m)
+static inline void recompute(char *tbl, struct iommufd_map *m)
 {
 	uint64_t v = m->mx_gap, l = gmax(tbl, LNK(m, T_IOVA, 0)), r = gmax(tbl, LNK(m, T_IOVA, 1));
 
@@ -332,14 +324,14 @@ static inline uint32_t *slot_of(struct ifd_midx *x, int t, unsigned lvl, const s
 {
 	if (k == 0)
 		return t == T_IOVA ? &x->iroot : &x->vroot[lvl];
-	return &LNK(R(x->tbl, p->n[k - 1]), t, p->d[k - 1]);
+	return &LNK(R(x->base, p->n[k - 1]), t, p->d[k - 1]);
 }
 
 /* Rotate at a (toward its heavy side h); returns the new subtree root.  For
  * insert, *grew says nothing; for delete it tells whether height shrank. */
 static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shrank)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	struct iommufd_map *a = R(tbl, ai);
 	uint32_t ci = LNK(a, t, h);
 	struct iommufd_map *c = R(tbl, ci);
@@ -389,7 +381,7 @@ static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x,
 static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 {
 	for (int k = p->len - 1; k >= 0; k--) {
-		struct iommufd_map *a = R(x->tbl, p->n[k]);
+		struct iommufd_map *a = R(x->base, p->n[k]);
 		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
 		bool dummy;
 
@@ -421,7 +413,7 @@ static inline int va_dir(const struct iommufd_map *n, uint64_t va, uint32_t mi, 
  */
 static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int k, uint32_t mi)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	const struct iommufd_map *m = R(tbl, mi);
 	uint32_t i = *slot_of(x, t, lvl, p, k);
 
@@ -440,7 +432,7 @@ static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int
 static inline __attribute__((always_inline)) void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
 	for (int k = start; k >= 0; k--) {
-		struct iommufd_map *a = R(x->tbl, p->n[k]);
+		struct iommufd_map *a = R(x->base, p->n[k]);
 		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
 		bool shrank;
 
@@ -464,7 +456,7 @@ static inline __attribute__((always_inline)) void delete_fix(struct ifd_midx *x,
  * the in-order successor if it is on the path, else -1. */
 static inline __attribute__((always_inline)) int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int *succ_k)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	int d = p->len - 1;
 	uint32_t mi = p->n[d];
 	struct iommufd_map *m = R(tbl, mi);
@@ -512,7 +504,7 @@ static inline __attribute__((always_inline)) int avl_unlink(struct ifd_midx *x, 
 	return e - 1;
 }
 
-static inline __attribute__((always_inline)) void fix_max(const uintptr_t *tbl, const struct path *p, int from, int succ_k)
+static inline __attribute__((always_inline)) void fix_max(char *tbl, const struct path *p, int from, int succ_k)
 {
 	for (int k = from; k >= 0; k--) {
 		struct iommufd_map *a = R(tbl, p->n[k]);
@@ -536,7 +528,7 @@ static inline __attribute__((always_inline)) void fix_max(const uintptr_t *tbl, 
  */
 static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	struct path *p = &x->ipath;
 	uint64_t key = m->iova, last = last_of(m);
 	uint32_t i = x->iroot, pred = 0, succ = 0;
@@ -601,7 +593,7 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 
 static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	struct path *p = &x->ipath;
 	uint64_t key = m->iova;
 	uint32_t mi = IDX(m), pred = 0;
@@ -693,7 +685,7 @@ static inline bool fit(struct fitq *q, uint64_t gs, uint64_t ge)
  * pruning by subtree maximum and by the window. */
 static bool search_tree(const struct ifd_midx *x, struct fitq *q)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint32_t stack[MAX_DEPTH + 2];
 	int sp = 0;
 	uint32_t i = x->iroot;
@@ -730,7 +722,7 @@ static bool search_tree(const struct ifd_midx *x, struct fitq *q)
 static bool search_window(const struct ifd_midx *x, struct fitq *q)
 {
 	if (x->first) {
-		uint64_t h = R(x->tbl, x->first)->iova;
+		uint64_t h = R(x->base, x->first)->iova;
 
 		if (h >= q->len && fit(q, 0, h - 1))
 			return true;
@@ -740,7 +732,7 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 	/* The tail: after the last record to the end of the space. */
 	if (!x->last)
 		return fit(q, 0, UINT64_MAX);
-	uint64_t l = last_of(R(x->tbl, x->last));
+	uint64_t l = last_of(R(x->base, x->last));
 
 	return l != UINT64_MAX && fit(q, l + 1, UINT64_MAX);
 }
@@ -810,7 +802,7 @@ int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uin
 
 void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint64_t va = m->vaddr, vl = m->vaddr + m->len - 1;
 	uint32_t mi = IDX(m);
 	struct path *p = &x->vpath;
@@ -862,7 +854,7 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 
 static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	unsigned lvl = va_level(m);
 	uint64_t va = m->vaddr;
 	uint32_t mi = IDX(m);
@@ -910,7 +902,7 @@ void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m)
 /* The record with the greatest iova <= key, blocked ones included. */
 static uint32_t floor_iova(const struct ifd_midx *x, uint64_t key)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint32_t i = x->iroot, best = 0;
 
 	while (i) {
@@ -929,7 +921,7 @@ static uint32_t floor_iova(const struct ifd_midx *x, uint64_t key)
 /* The record with the least iova > key. */
 static uint32_t above_iova(const struct ifd_midx *x, uint64_t key)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint32_t i = x->iroot, best = 0;
 
 	while (i) {
@@ -952,7 +944,7 @@ struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 
 	if (!i)
 		return NULL;
-	m = R(x->tbl, i);
+	m = R(x->base, i);
 	if (m->kind == KIND_BLOCKED || last_of(m) < iova)
 		return NULL;
 	return m;
@@ -961,7 +953,7 @@ struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 static struct iommufd_map *skip_blocked(const struct ifd_midx *x, uint32_t i, uint64_t last)
 {
 	while (i) {
-		struct iommufd_map *m = R(x->tbl, i);
+		struct iommufd_map *m = R(x->base, i);
 
 		if (m->iova > last)
 			return NULL;
@@ -980,8 +972,8 @@ struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint
 
 	if (iova > last)
 		return NULL;
-	if (i && last_of(R(x->tbl, i)) >= iova) {
-		struct iommufd_map *m = R(x->tbl, i);
+	if (i && last_of(R(x->base, i)) >= iova) {
+		struct iommufd_map *m = R(x->base, i);
 
 		if (m->kind != KIND_BLOCKED)
 			return m;
@@ -1003,7 +995,7 @@ size_t ifd_midx_count(const struct ifd_midx *x)
 
 /* Predecessor search in one VA level; bounded so a torn view cannot loop
  * (the bound is checked every second step: it only has to be finite). */
-static inline uint32_t va_floor(const uintptr_t *tbl, uint32_t i, uint64_t va)
+static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va)
 {
 	uint32_t best = 0;
 
@@ -1039,7 +1031,7 @@ static bool va_holds(const struct iommufd_map *n, uint64_t va, uint64_t len, uin
 }
 
 /* The overflow level may hold overlapping ranges: walk it all. */
-static __attribute__((noinline)) bool va_scan(const uintptr_t *tbl, uint32_t root, uint64_t va, uint64_t len, uint64_t *iova)
+static __attribute__((noinline)) bool va_scan(char *tbl, uint32_t root, uint64_t va, uint64_t len, uint64_t *iova)
 {
 	uint32_t stack[MAX_DEPTH + 2];
 	int sp = 0, steps = 0;
@@ -1066,7 +1058,7 @@ static __attribute__((noinline)) bool va_scan(const uintptr_t *tbl, uint32_t roo
 
 int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 
 	if (!len)
 		len = 1;
@@ -1107,7 +1099,7 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 
 int ifd_midx_lookup(const struct ifd_midx *x, uint64_t iova, struct iommufd_map *copy)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 
 	for (;;) {
 		unsigned s = rbegin(x);
@@ -1216,7 +1208,7 @@ int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size
 
 		if (!m) {
 			while (i--)
-				ifd_midx_rec_free(x, R(x->tbl, blk[i]));
+				ifd_midx_rec_free(x, R(x->base, blk[i]));
 			ret = -ENOMEM;
 			goto out;
 		}
@@ -1226,13 +1218,13 @@ int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size
 		blk[i] = IDX(m);
 	}
 	for (size_t i = 0; i < x->nblocked; i++) {
-		struct iommufd_map *m = R(x->tbl, x->blocked[i]);
+		struct iommufd_map *m = R(x->base, x->blocked[i]);
 
 		iova_remove(x, m);
 		ifd_midx_rec_free(x, m);
 	}
 	for (size_t i = 0; i < nb; i++) {
-		ret = iova_insert(x, R(x->tbl, blk[i]));
+		ret = iova_insert(x, R(x->base, blk[i]));
 		if (ret)
 			abort(); /* the checks above make this impossible */
 	}
@@ -1285,10 +1277,9 @@ void ifd_midx_get_stats(const struct ifd_midx *x, struct ifd_midx_stats *st)
 	size_t arena = 0;
 
 	if (x->nchunks) {
-		size_t tbl = (size_t)x->nchunks * sizeof(uintptr_t);
+		/* pages are committed as records are first handed out */
 		size_t last = (size_t)(x->fresh - ((x->nchunks - 1) << SLOTS_SHIFT)) << SLOT_SHIFT;
 
-		arena += (tbl + PAGE - 1) / PAGE * PAGE;
 		arena += (size_t)(x->nchunks - 1) * CHUNK_BYTES + (last + PAGE - 1) / PAGE * PAGE;
 	}
 	b += arena;
@@ -1309,7 +1300,7 @@ struct vstate {
 
 static int v_iova(struct vstate *v, uint32_t i, int depth)
 {
-	const uintptr_t *tbl = v->x->tbl;
+	char *tbl = v->x->base;
 
 	if (!i)
 		return 0;
@@ -1364,7 +1355,7 @@ struct vva {
 
 static int v_va(struct vva *v, uint32_t i, int depth)
 {
-	const uintptr_t *tbl = v->x->tbl;
+	char *tbl = v->x->base;
 
 	if (!i)
 		return 0;
@@ -1423,16 +1414,16 @@ int ifd_midx_validate(const struct ifd_midx *x)
 			return -EFAULT;
 		uint32_t b = floor_iova(x, x->ranges[i].start);
 
-		if (b && R(x->tbl, b)->kind == KIND_BLOCKED && last_of(R(x->tbl, b)) >= x->ranges[i].start)
+		if (b && R(x->base, b)->kind == KIND_BLOCKED && last_of(R(x->base, b)) >= x->ranges[i].start)
 			return -EFAULT;
 		if (x->ranges[i].last < UINT64_MAX) {
 			b = floor_iova(x, x->ranges[i].last + 1);
-			if (!b || R(x->tbl, b)->kind != KIND_BLOCKED || R(x->tbl, b)->iova != x->ranges[i].last + 1)
+			if (!b || R(x->base, b)->kind != KIND_BLOCKED || R(x->base, b)->iova != x->ranges[i].last + 1)
 				return -EFAULT;
 		}
 	}
 	for (size_t i = 0; i < x->nblocked; i++) {
-		struct iommufd_map *m = R(x->tbl, x->blocked[i]);
+		struct iommufd_map *m = R(x->base, x->blocked[i]);
 
 		if (m->kind != KIND_BLOCKED || !in_iova(m) || in_one_range(x, m->iova, m->iova) ||
 		    in_one_range(x, last_of(m), last_of(m)))

@@ -25,10 +25,22 @@
 
 extern void *__real_mmap(void *a, size_t l, int p, int f, int fd, off_t o) __attribute__((weak));
 extern void *__real_malloc(size_t size) __attribute__((weak));
+extern int __real_mprotect(void *a, size_t l, int p) __attribute__((weak));
 void *__wrap_mmap(void *a, size_t l, int p, int f, int fd, off_t o);
+int __wrap_mprotect(void *a, size_t l, int p);
 void *__wrap_malloc(size_t size);
 
-static unsigned long mmap_fail_nth, malloc_fail_nth; /* 0: never */
+static unsigned long mmap_fail_nth, malloc_fail_nth, mprotect_fail_nth; /* 0: never */
+
+/* The arena commits a chunk with mprotect. */
+int __wrap_mprotect(void *a, size_t l, int p)
+{
+	if (mprotect_fail_nth && --mprotect_fail_nth == 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return __real_mprotect(a, l, p);
+}
 
 void *__wrap_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
 {
@@ -46,7 +58,7 @@ void *__wrap_malloc(size_t size)
 
 static bool wrapped(void)
 {
-	return __real_mmap != NULL && __real_malloc != NULL;
+	return __real_mmap != NULL && __real_malloc != NULL && __real_mprotect != NULL;
 }
 
 /* ---- helpers ---- */
@@ -585,7 +597,7 @@ static void test_enomem(void **state)
 	malloc_fail_nth = 1;
 	assert_int_equal(ifd_midx_create(NULL, &x), -ENOMEM);
 	assert_int_equal(ifd_midx_create(NULL, &x), 0);
-	mmap_fail_nth = 1;
+	mprotect_fail_nth = 1;
 	assert_null(ifd_midx_rec_alloc(x));
 	ifd_midx_destroy(x);
 
@@ -599,9 +611,9 @@ static void test_enomem(void **state)
 		if (n < 16)
 			assert_int_equal(ifd_midx_claim(x, m, 0x10000 + n * PG, PG), 0);
 	}
-	mmap_fail_nth = 1;
+	mprotect_fail_nth = 1;
 	assert_int_equal(ifd_midx_set_ranges(x, r, 2), -ENOMEM);
-	mmap_fail_nth = 0;
+	mprotect_fail_nth = 0;
 	assert_int_equal(ifd_midx_get_ranges(x, out, 2), 1);
 	assert_int_equal(out[0].start, 0);
 	assert_int_equal(out[0].last, UINT64_MAX);
