@@ -38,8 +38,13 @@
 #define SLOT_SHIFT 6u
 #define SLOTS_SHIFT (CHUNK_SHIFT - SLOT_SHIFT) /* 32768 slots a chunk */
 #define SLOTS (1u << SLOTS_SHIFT)
-#define MAX_CHUNKS (1u << (32 - SLOTS_SHIFT))
-#define TABLE_BYTES ((size_t)MAX_CHUNKS * sizeof(uintptr_t))
+/* The arena is one reservation, so an index becomes an address with a shift
+ * and an add.  2 GiB of address space (committed 2 MiB at a time as records
+ * are needed) caps an IOAS at 32 Mi records, far beyond what the kernel
+ * will pin for one process; it also keeps dozens of IOAS within what
+ * valgrind lets a process reserve. */
+#define ARENA_BYTES (1ul << 31)
+#define MAX_CHUNKS ((uint32_t)(ARENA_BYTES / CHUNK_BYTES))
 #define PAGE 4096u
 
 /* AVL height over 2^32 nodes is below 1.44 * 33; readers give up past it. */
@@ -54,7 +59,13 @@
 struct chunk_hdr {
 	struct ifd_midx *x;
 	void *owner;
-	uint32_t cno;
+	char *base;
+};
+
+struct path {
+	uint32_t n[MAX_DEPTH + 2];
+	uint8_t d[MAX_DEPTH + 2]; /* direction taken from n[k] */
+	int len;
 };
 
 struct ifd_midx {
@@ -63,7 +74,7 @@ struct ifd_midx {
 	uint32_t iroot;
 	uint32_t vroot[VA_LEVELS];
 	uint32_t vtop; /* levels 0..vtop-1 may be non-empty */
-	uintptr_t *tbl; /* biased chunk bases */
+	char *base; /* the arena reservation: record i is at base + 64 * i */
 
 	/* Writer-only. */
 	void *owner;
@@ -71,6 +82,13 @@ struct ifd_midx {
 	uint32_t fresh; /* next never-used index */
 	uint32_t free_head;
 	uint32_t last; /* IOVA tree maximum */
+	uint32_t first; /* IOVA tree minimum; its gap (from 0) is kept out of the
+			 * augmentation so that a min bound above it does not
+			 * steer every search down the left spine */
+	/* The path to the last record inserted in each tree, while no other
+	 * change happened: map-then-unmap removes without a search. */
+	uint32_t iver, vver, ic_idx, ic_ver, vc_idx, vc_ver;
+	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
 	size_t va_lvl[VA_LEVELS];
@@ -85,9 +103,9 @@ struct ifd_midx {
 
 /* ---- records ---- */
 
-static inline struct iommufd_map *R(const uintptr_t *tbl, uint32_t i)
+static inline struct iommufd_map *R(char *base, uint32_t i)
 {
-	return (struct iommufd_map *)(tbl[i >> SLOTS_SHIFT] + ((uintptr_t)i << SLOT_SHIFT));
+	return (struct iommufd_map *)(base + ((uintptr_t)i << SLOT_SHIFT));
 }
 
 static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
@@ -97,7 +115,7 @@ static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
 
 static inline uint32_t IDX(const struct iommufd_map *m)
 {
-	return (HDR(m)->cno << SLOTS_SHIFT) | (uint32_t)(((uintptr_t)m & (CHUNK_BYTES - 1)) >> SLOT_SHIFT);
+	return (uint32_t)(((uintptr_t)m - (uintptr_t)HDR(m)->base) >> SLOT_SHIFT);
 }
 
 #define LNK(m, t, d) ((m)->mx_link[t][d])
@@ -184,11 +202,10 @@ static inline bool rretry(const struct ifd_midx *x, unsigned s)
 
 /* ---- arena ---- */
 
-static void *map_aligned(size_t bytes, size_t align)
+static void *reserve_aligned(size_t bytes, size_t align)
 {
 	size_t span = bytes + align;
-	char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	char *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	uintptr_t a;
 
 	if (p == MAP_FAILED)
@@ -201,11 +218,6 @@ static void *map_aligned(size_t bytes, size_t align)
 	return (void *)a;
 }
 
-static char *chunk_base(const struct ifd_midx *x, uint32_t c)
-{
-	return (char *)(x->tbl[c] + ((uintptr_t)c << CHUNK_SHIFT));
-}
-
 int ifd_midx_create(void *owner, struct ifd_midx **out)
 {
 	struct ifd_midx *x = calloc(1, sizeof(*x));
@@ -213,12 +225,11 @@ int ifd_midx_create(void *owner, struct ifd_midx **out)
 	if (!x)
 		return -ENOMEM;
 	x->owner = owner;
-	x->tbl = mmap(NULL, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		      -1, 0);
+	x->base = reserve_aligned(ARENA_BYTES, CHUNK_BYTES);
 	x->ranges = malloc(sizeof(*x->ranges));
-	if (x->tbl == MAP_FAILED || !x->ranges) {
-		if (x->tbl != MAP_FAILED)
-			munmap(x->tbl, TABLE_BYTES);
+	if (!x->base || !x->ranges) {
+		if (x->base)
+			munmap(x->base, ARENA_BYTES);
 		free(x->ranges);
 		free(x);
 		return -ENOMEM;
@@ -226,8 +237,6 @@ int ifd_midx_create(void *owner, struct ifd_midx **out)
 	x->ranges[0].start = 0;
 	x->ranges[0].last = UINT64_MAX;
 	x->nranges = 1;
-	for (unsigned l = 0; l < VA_LEVELS; l++)
-		x->vroot[l] = 0;
 	*out = x;
 	return 0;
 }
@@ -236,9 +245,7 @@ void ifd_midx_destroy(struct ifd_midx *x)
 {
 	if (!x)
 		return;
-	for (uint32_t c = 0; c < x->nchunks; c++)
-		munmap(chunk_base(x, c), CHUNK_BYTES);
-	munmap(x->tbl, TABLE_BYTES);
+	munmap(x->base, ARENA_BYTES);
 	free(x->ranges);
 	free(x->limit);
 	free(x->blocked);
@@ -256,7 +263,7 @@ struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
 	uint32_t i = x->free_head;
 
 	if (i) {
-		m = R(x->tbl, i);
+		m = R(x->base, i);
 		x->free_head = LNK(m, T_IOVA, 0);
 	} else {
 		if ((x->fresh & (SLOTS - 1)) == 0) {
@@ -265,19 +272,17 @@ struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
 
 			if (c >= MAX_CHUNKS)
 				return NULL;
-			h = map_aligned(CHUNK_BYTES, CHUNK_BYTES);
-			if (!h)
+			h = (struct chunk_hdr *)(x->base + ((size_t)c << CHUNK_SHIFT));
+			if (mprotect(h, CHUNK_BYTES, PROT_READ | PROT_WRITE))
 				return NULL;
 			h->x = x;
 			h->owner = x->owner;
-			h->cno = c;
-			/* Published before any index into this chunk can be. */
-			__atomic_store_n(&x->tbl[c], (uintptr_t)h - ((uintptr_t)c << CHUNK_SHIFT), __ATOMIC_RELEASE);
+			h->base = x->base;
 			x->nchunks = c + 1;
 			x->fresh = (c << SLOTS_SHIFT) | 1;
 		}
 		i = x->fresh++;
-		m = R(x->tbl, i);
+		m = R(x->base, i);
 	}
 	memset(m, 0, sizeof(*m));
 	m->mx_bits = (uint8_t)(1u | (1u << 3) | (VA_NONE << 5));
@@ -297,18 +302,14 @@ void ifd_midx_rec_free(struct ifd_midx *x, struct iommufd_map *m)
 
 /* ---- AVL core, shared by both trees ---- */
 
-struct path {
-	uint32_t n[MAX_DEPTH + 2];
-	uint8_t d[MAX_DEPTH + 2]; /* direction taken from n[k] */
-	int len;
-};
 
-static inline uint64_t gmax(const uintptr_t *tbl, uint32_t i)
+
+static inline uint64_t gmax(char *tbl, uint32_t i)
 {
 	return i ? R(tbl, i)->mx_max : 0;
 }
 
-static inline void recompute(const uintptr_t *tbl, struct iommufd_map *m)
+static inline void recompute(char *tbl, struct iommufd_map *m)
 {
 	uint64_t v = m->mx_gap, l = gmax(tbl, LNK(m, T_IOVA, 0)), r = gmax(tbl, LNK(m, T_IOVA, 1));
 
@@ -323,14 +324,14 @@ static inline uint32_t *slot_of(struct ifd_midx *x, int t, unsigned lvl, const s
 {
 	if (k == 0)
 		return t == T_IOVA ? &x->iroot : &x->vroot[lvl];
-	return &LNK(R(x->tbl, p->n[k - 1]), t, p->d[k - 1]);
+	return &LNK(R(x->base, p->n[k - 1]), t, p->d[k - 1]);
 }
 
 /* Rotate at a (toward its heavy side h); returns the new subtree root.  For
  * insert, *grew says nothing; for delete it tells whether height shrank. */
-static uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shrank)
+static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shrank)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	struct iommufd_map *a = R(tbl, ai);
 	uint32_t ci = LNK(a, t, h);
 	struct iommufd_map *c = R(tbl, ci);
@@ -377,10 +378,10 @@ static uint32_t rotate(struct ifd_midx *x, int t, uint32_t ai, int h, bool *shra
 
 /* p->n[0..len-1] are the ancestors of the new leaf, which hangs off
  * n[len-1] on side d[len-1]. */
-static void insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
+static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 {
 	for (int k = p->len - 1; k >= 0; k--) {
-		struct iommufd_map *a = R(x->tbl, p->n[k]);
+		struct iommufd_map *a = R(x->base, p->n[k]);
 		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
 		bool dummy;
 
@@ -390,18 +391,48 @@ static void insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 		}
 		if (b == -sg) {
 			set_bal(a, t, 0);
-			return;
+			return -1;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
-		return;
+		return k;
+	}
+	return -1;
+}
+
+/* Order within a level: vaddr, then index (only the last level has ties). */
+static inline int va_dir(const struct iommufd_map *n, uint64_t va, uint32_t mi, uint32_t ni)
+{
+	if (va != n->vaddr)
+		return va > n->vaddr;
+	return mi > ni;
+}
+
+/*
+ * After insert_fix() rotated at level k, rebuild the path to the new node
+ * below k (keyed by the caller's order), so it can serve a later removal.
+ */
+static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int k, uint32_t mi)
+{
+	char *tbl = x->base;
+	const struct iommufd_map *m = R(tbl, mi);
+	uint32_t i = *slot_of(x, t, lvl, p, k);
+
+	p->len = k;
+	while (i != mi) {
+		const struct iommufd_map *n = R(tbl, i);
+		int d = t == T_IOVA ? m->iova > n->iova : va_dir(n, m->vaddr, mi, i);
+
+		p->n[p->len] = i;
+		p->d[p->len++] = (uint8_t)d;
+		i = LNK(n, t, d);
 	}
 }
 
 /* The subtree on side d[k] of n[k] shrank, for k = start down to 0. */
-static void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
+static inline __attribute__((always_inline)) void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
 	for (int k = start; k >= 0; k--) {
-		struct iommufd_map *a = R(x->tbl, p->n[k]);
+		struct iommufd_map *a = R(x->base, p->n[k]);
 		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
 		bool shrank;
 
@@ -423,9 +454,9 @@ static void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, 
  * the deepest path entry whose subtree changed, with p rewritten so that
  * p->n[0..ret] is the path to it.  *succ_k is set to the path position of
  * the in-order successor if it is on the path, else -1. */
-static int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int *succ_k)
+static inline __attribute__((always_inline)) int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int *succ_k)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	int d = p->len - 1;
 	uint32_t mi = p->n[d];
 	struct iommufd_map *m = R(tbl, mi);
@@ -434,11 +465,13 @@ static int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, i
 	*succ_k = -1;
 	if (!r) {
 		*slot_of(x, t, lvl, p, d) = l;
-		for (int k = d - 1; k >= 0; k--)
-			if (p->d[k] == 0) {
-				*succ_k = k;
-				break;
-			}
+		if (t == T_IOVA) {
+			for (int k = d - 1; k >= 0; k--)
+				if (p->d[k] == 0) {
+					*succ_k = k;
+					break;
+				}
+		}
 		return d - 1;
 	}
 	/* Successor s = leftmost of r takes m's place. */
@@ -471,15 +504,19 @@ static int avl_unlink(struct ifd_midx *x, int t, unsigned lvl, struct path *p, i
 	return e - 1;
 }
 
-static void fix_max(const uintptr_t *tbl, const struct path *p, int from, int succ_k)
+static inline __attribute__((always_inline)) void fix_max(char *tbl, const struct path *p, int from, int succ_k)
 {
 	for (int k = from; k >= 0; k--) {
 		struct iommufd_map *a = R(tbl, p->n[k]);
 		uint64_t old = a->mx_max;
 
 		recompute(tbl, a);
-		if (a->mx_max == old && k <= succ_k)
-			return;
+		if (a->mx_max == old) {
+			/* Nothing above changes unless the successor is there. */
+			if (k <= succ_k || succ_k < 0)
+				return;
+			k = succ_k + 1;
+		}
 	}
 }
 
@@ -491,36 +528,38 @@ static void fix_max(const uintptr_t *tbl, const struct path *p, int from, int su
  */
 static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
-	struct path p;
+	char *tbl = x->base;
+	struct path *p = &x->ipath;
 	uint64_t key = m->iova, last = last_of(m);
 	uint32_t i = x->iroot, pred = 0, succ = 0;
-	int succ_k = -1;
+	int succ_k = -1, len = 0;
 
-	p.len = 0;
 	while (i) {
 		struct iommufd_map *n = R(tbl, i);
 		int d = key > n->iova;
 
-		p.n[p.len] = i;
-		p.d[p.len] = (uint8_t)d;
+		p->n[len] = i;
+		p->d[len] = (uint8_t)d;
 		if (d) {
 			pred = i;
 		} else {
 			succ = i;
-			succ_k = p.len;
+			succ_k = len;
 		}
-		p.len++;
+		len++;
 		i = LNK(n, T_IOVA, d);
 	}
-	uint64_t pred_end = 0;
+	p->len = len;
+	x->ic_ver = x->iver - 1; /* the path no longer leads to the cached record */
+
+	uint64_t gap = 0;
 
 	if (pred) {
 		uint64_t pl = last_of(R(tbl, pred));
 
 		if (pl >= key)
 			return -EEXIST;
-		pred_end = pl + 1;
+		gap = key - (pl + 1);
 	}
 	if (succ && R(tbl, succ)->iova <= last)
 		return -EEXIST;
@@ -531,15 +570,22 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	LNK(m, T_IOVA, 0) = LNK(m, T_IOVA, 1) = 0;
 	set_bal(m, T_IOVA, 0);
 	m->mx_bits |= 4;
-	m->mx_gap = m->mx_max = key - pred_end;
+	m->mx_gap = m->mx_max = gap;
+	if (!pred)
+		x->first = mi;
 	if (succ)
 		R(tbl, succ)->mx_gap = R(tbl, succ)->iova - (last + 1);
 	else
 		x->last = mi;
-	*slot_of(x, T_IOVA, 0, &p, p.len) = mi;
-	fix_max(tbl, &p, p.len - 1, succ_k);
-	insert_fix(x, T_IOVA, 0, &p);
+	*slot_of(x, T_IOVA, 0, p, len) = mi;
+	fix_max(tbl, p, len - 1, succ_k);
+	int k = insert_fix(x, T_IOVA, 0, p);
+
 	wend(x);
+	if (k >= 0)
+		repath(x, T_IOVA, 0, p, k, mi);
+	x->ic_idx = mi;
+	x->ic_ver = ++x->iver;
 	if (m->kind != KIND_BLOCKED)
 		x->count++;
 	return 0;
@@ -547,25 +593,35 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 
 static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
-	struct path p;
+	char *tbl = x->base;
+	struct path *p = &x->ipath;
 	uint64_t key = m->iova;
-	uint32_t i = x->iroot, mi = IDX(m), pred = 0;
+	uint32_t mi = IDX(m), pred = 0;
 
-	p.len = 0;
-	for (;;) {
-		struct iommufd_map *n = R(tbl, i);
-		int d = key > n->iova;
+	if (x->ic_idx == mi && x->ic_ver == x->iver) {
+		/* the last ancestor we went right from is m's predecessor */
+		for (int k = p->len - 1; k >= 0; k--)
+			if (p->d[k]) {
+				pred = p->n[k];
+				break;
+			}
+	} else {
+		uint32_t i = x->iroot;
 
-		p.n[p.len] = i;
-		if (i == mi)
-			break;
-		p.d[p.len++] = (uint8_t)d;
-		if (d)
-			pred = i;
-		i = LNK(n, T_IOVA, d);
+		p->len = 0;
+		while (i != mi) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = key > n->iova;
+
+			p->n[p->len] = i;
+			p->d[p->len++] = (uint8_t)d;
+			if (d)
+				pred = i;
+			i = LNK(n, T_IOVA, d);
+		}
 	}
-	p.len++;
+	p->n[p->len++] = mi;
+	x->iver++;
 
 	wbegin(x);
 	if (x->last == mi) {
@@ -580,16 +636,24 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 		}
 		x->last = pred;
 	}
+	bool was_first = x->first == mi;
 	int succ_k;
-	int from = avl_unlink(x, T_IOVA, 0, &p, &succ_k);
+	int from = avl_unlink(x, T_IOVA, 0, p, &succ_k);
 
 	if (succ_k >= 0) {
-		struct iommufd_map *s = R(tbl, p.n[succ_k]);
+		struct iommufd_map *s = R(tbl, p->n[succ_k]);
 
-		s->mx_gap += m->mx_gap + m->len;
+		if (was_first) {
+			s->mx_gap = 0;
+			x->first = p->n[succ_k];
+		} else {
+			s->mx_gap += m->mx_gap + m->len;
+		}
+	} else if (was_first) {
+		x->first = 0;
 	}
-	fix_max(tbl, &p, from, succ_k);
-	delete_fix(x, T_IOVA, 0, &p, from);
+	fix_max(tbl, p, from, succ_k);
+	delete_fix(x, T_IOVA, 0, p, from);
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
 	if (m->kind != KIND_BLOCKED)
@@ -621,7 +685,7 @@ static inline bool fit(struct fitq *q, uint64_t gs, uint64_t ge)
  * pruning by subtree maximum and by the window. */
 static bool search_tree(const struct ifd_midx *x, struct fitq *q)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint32_t stack[MAX_DEPTH + 2];
 	int sp = 0;
 	uint32_t i = x->iroot;
@@ -657,12 +721,18 @@ static bool search_tree(const struct ifd_midx *x, struct fitq *q)
 
 static bool search_window(const struct ifd_midx *x, struct fitq *q)
 {
+	if (x->first) {
+		uint64_t h = R(x->base, x->first)->iova;
+
+		if (h >= q->len && fit(q, 0, h - 1))
+			return true;
+	}
 	if (search_tree(x, q))
 		return true;
 	/* The tail: after the last record to the end of the space. */
 	if (!x->last)
 		return fit(q, 0, UINT64_MAX);
-	uint64_t l = last_of(R(x->tbl, x->last));
+	uint64_t l = last_of(R(x->base, x->last));
 
 	return l != UINT64_MAX && fit(q, l + 1, UINT64_MAX);
 }
@@ -730,78 +800,86 @@ int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uin
 
 /* ---- VA tree ---- */
 
-/* Order within a level: vaddr, then index (only the last level has ties). */
-static inline int va_dir(const struct iommufd_map *n, uint64_t va, uint32_t mi, uint32_t ni)
-{
-	if (va != n->vaddr)
-		return va > n->vaddr;
-	return mi > ni;
-}
-
 void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint64_t va = m->vaddr, vl = m->vaddr + m->len - 1;
 	uint32_t mi = IDX(m);
-	struct path p;
+	struct path *p = &x->vpath;
 	unsigned lvl;
 
 	for (lvl = 0;; lvl++) {
-		uint32_t i = x->vroot[lvl];
-		bool clash = false;
+		uint32_t i = x->vroot[lvl], pred = 0, succ = 0;
+		int len = 0;
 
-		p.len = 0;
 		while (i) {
 			struct iommufd_map *n = R(tbl, i);
 			int d = va_dir(n, va, mi, i);
 
-			if (n->vaddr <= vl && va <= n->vaddr + n->len - 1)
-				clash = true;
-			p.n[p.len] = i;
-			p.d[p.len++] = (uint8_t)d;
+			p->n[len] = i;
+			p->d[len++] = (uint8_t)d;
+			if (d)
+				pred = i;
+			else
+				succ = i;
 			i = LNK(n, T_VA, d);
 		}
-		if (!clash || lvl == VA_LEVELS - 1)
+		p->len = len;
+		/* Within a level ranges are disjoint: only the neighbours can clash. */
+		if (lvl == VA_LEVELS - 1)
 			break;
+		if (pred && R(tbl, pred)->vaddr + (R(tbl, pred)->len - 1) >= va)
+			continue;
+		if (succ && R(tbl, succ)->vaddr <= vl)
+			continue;
+		break;
 	}
 	wbegin(x);
 	LNK(m, T_VA, 0) = LNK(m, T_VA, 1) = 0;
 	set_bal(m, T_VA, 0);
 	set_va_level(m, lvl);
-	*slot_of(x, T_VA, lvl, &p, p.len) = mi;
-	insert_fix(x, T_VA, lvl, &p);
+	*slot_of(x, T_VA, lvl, p, p->len) = mi;
+	int k = insert_fix(x, T_VA, lvl, p);
+
 	if (lvl + 1 > x->vtop)
 		x->vtop = lvl + 1;
 	wend(x);
+	if (k >= 0)
+		repath(x, T_VA, lvl, p, k, mi);
+	x->vc_idx = mi;
+	x->vc_ver = ++x->vver;
 	x->va_lvl[lvl]++;
 	x->va_count++;
 }
 
 static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	unsigned lvl = va_level(m);
 	uint64_t va = m->vaddr;
-	uint32_t i = x->vroot[lvl], mi = IDX(m);
-	struct path p;
+	uint32_t mi = IDX(m);
+	struct path *p = &x->vpath;
 	int succ_k;
 
-	p.len = 0;
-	for (;;) {
-		struct iommufd_map *n = R(tbl, i);
-		int d = va_dir(n, va, mi, i);
+	if (x->vc_idx != mi || x->vc_ver != x->vver) {
+		uint32_t i = x->vroot[lvl];
 
-		p.n[p.len] = i;
-		if (i == mi)
-			break;
-		p.d[p.len++] = (uint8_t)d;
-		i = LNK(n, T_VA, d);
+		p->len = 0;
+		while (i != mi) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = va_dir(n, va, mi, i);
+
+			p->n[p->len] = i;
+			p->d[p->len++] = (uint8_t)d;
+			i = LNK(n, T_VA, d);
+		}
 	}
-	p.len++;
+	p->n[p->len++] = mi;
+	x->vver++;
 	wbegin(x);
-	int from = avl_unlink(x, T_VA, lvl, &p, &succ_k);
+	int from = avl_unlink(x, T_VA, lvl, p, &succ_k);
 
-	delete_fix(x, T_VA, lvl, &p, from);
+	delete_fix(x, T_VA, lvl, p, from);
 	set_va_level(m, VA_NONE);
 	if (--x->va_lvl[lvl] == 0 && lvl + 1 == x->vtop) {
 		while (x->vtop && !x->va_lvl[x->vtop - 1])
@@ -824,7 +902,7 @@ void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m)
 /* The record with the greatest iova <= key, blocked ones included. */
 static uint32_t floor_iova(const struct ifd_midx *x, uint64_t key)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint32_t i = x->iroot, best = 0;
 
 	while (i) {
@@ -843,7 +921,7 @@ static uint32_t floor_iova(const struct ifd_midx *x, uint64_t key)
 /* The record with the least iova > key. */
 static uint32_t above_iova(const struct ifd_midx *x, uint64_t key)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 	uint32_t i = x->iroot, best = 0;
 
 	while (i) {
@@ -866,7 +944,7 @@ struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 
 	if (!i)
 		return NULL;
-	m = R(x->tbl, i);
+	m = R(x->base, i);
 	if (m->kind == KIND_BLOCKED || last_of(m) < iova)
 		return NULL;
 	return m;
@@ -875,7 +953,7 @@ struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 static struct iommufd_map *skip_blocked(const struct ifd_midx *x, uint32_t i, uint64_t last)
 {
 	while (i) {
-		struct iommufd_map *m = R(x->tbl, i);
+		struct iommufd_map *m = R(x->base, i);
 
 		if (m->iova > last)
 			return NULL;
@@ -894,8 +972,8 @@ struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint
 
 	if (iova > last)
 		return NULL;
-	if (i && last_of(R(x->tbl, i)) >= iova) {
-		struct iommufd_map *m = R(x->tbl, i);
+	if (i && last_of(R(x->base, i)) >= iova) {
+		struct iommufd_map *m = R(x->base, i);
 
 		if (m->kind != KIND_BLOCKED)
 			return m;
@@ -915,20 +993,28 @@ size_t ifd_midx_count(const struct ifd_midx *x)
 
 /* ---- readers ---- */
 
-/* Predecessor search in one VA level; bounded so a torn view cannot loop. */
-static inline uint32_t va_floor(const uintptr_t *tbl, uint32_t i, uint64_t va)
+/* Predecessor search in one VA level; bounded so a torn view cannot loop
+ * (the bound is checked every second step: it only has to be finite). */
+static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va)
 {
 	uint32_t best = 0;
 
-	for (int steps = 0; i && steps < MAX_DEPTH; steps++) {
-		const struct iommufd_map *n = R(tbl, i);
-		uint64_t k = __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);
-		int d = va >= k;
-
-		if (d)
-			best = i;
-		i = __atomic_load_n(&n->mx_link[T_VA][d], __ATOMIC_RELAXED);
+#define VA_STEP                                                                          \
+	do {                                                                             \
+		const struct iommufd_map *n = R(tbl, i);                                 \
+		bool ge = va >= __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);            \
+		uint32_t l_ = __atomic_load_n(&n->mx_link[T_VA][0], __ATOMIC_RELAXED);   \
+		uint32_t r_ = __atomic_load_n(&n->mx_link[T_VA][1], __ATOMIC_RELAXED);   \
+		best = ge ? i : best;                                                    \
+		i = ge ? r_ : l_;                                                        \
+	} while (0)
+	for (int steps = 0; i && steps < MAX_DEPTH; steps += 2) {
+		VA_STEP;
+		if (!i)
+			break;
+		VA_STEP;
 	}
+#undef VA_STEP
 	return best;
 }
 
@@ -945,7 +1031,7 @@ static bool va_holds(const struct iommufd_map *n, uint64_t va, uint64_t len, uin
 }
 
 /* The overflow level may hold overlapping ranges: walk it all. */
-static bool va_scan(const uintptr_t *tbl, uint32_t root, uint64_t va, uint64_t len, uint64_t *iova)
+static __attribute__((noinline)) bool va_scan(char *tbl, uint32_t root, uint64_t va, uint64_t len, uint64_t *iova)
 {
 	uint32_t stack[MAX_DEPTH + 2];
 	int sp = 0, steps = 0;
@@ -972,7 +1058,7 @@ static bool va_scan(const uintptr_t *tbl, uint32_t root, uint64_t va, uint64_t l
 
 int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 
 	if (!len)
 		len = 1;
@@ -984,6 +1070,13 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 
 		if (top > VA_LEVELS)
 			top = VA_LEVELS;
+		if (top == 1) {
+			/* the usual case: no VA range overlaps another */
+			uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va);
+
+			ok = i && va_holds(R(tbl, i), va, len, &out);
+			top = 0;
+		}
 		for (unsigned l = 0; l < top && !ok; l++) {
 			uint32_t root = __atomic_load_n(&x->vroot[l], __ATOMIC_RELAXED);
 
@@ -1006,7 +1099,7 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 
 int ifd_midx_lookup(const struct ifd_midx *x, uint64_t iova, struct iommufd_map *copy)
 {
-	const uintptr_t *tbl = x->tbl;
+	char *tbl = x->base;
 
 	for (;;) {
 		unsigned s = rbegin(x);
@@ -1115,7 +1208,7 @@ int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size
 
 		if (!m) {
 			while (i--)
-				ifd_midx_rec_free(x, R(x->tbl, blk[i]));
+				ifd_midx_rec_free(x, R(x->base, blk[i]));
 			ret = -ENOMEM;
 			goto out;
 		}
@@ -1125,13 +1218,13 @@ int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size
 		blk[i] = IDX(m);
 	}
 	for (size_t i = 0; i < x->nblocked; i++) {
-		struct iommufd_map *m = R(x->tbl, x->blocked[i]);
+		struct iommufd_map *m = R(x->base, x->blocked[i]);
 
 		iova_remove(x, m);
 		ifd_midx_rec_free(x, m);
 	}
 	for (size_t i = 0; i < nb; i++) {
-		ret = iova_insert(x, R(x->tbl, blk[i]));
+		ret = iova_insert(x, R(x->base, blk[i]));
 		if (ret)
 			abort(); /* the checks above make this impossible */
 	}
@@ -1181,13 +1274,16 @@ void ifd_midx_get_stats(const struct ifd_midx *x, struct ifd_midx_stats *st)
 	size_t b = sizeof(*x) + (x->nranges + x->nlimit) * sizeof(struct ifd_iova_range) +
 		   x->nblocked * sizeof(uint32_t);
 
+	size_t arena = 0;
+
 	if (x->nchunks) {
-		size_t tbl = (size_t)x->nchunks * sizeof(uintptr_t);
+		/* pages are committed as records are first handed out */
 		size_t last = (size_t)(x->fresh - ((x->nchunks - 1) << SLOTS_SHIFT)) << SLOT_SHIFT;
 
-		b += (tbl + PAGE - 1) / PAGE * PAGE;
-		b += (size_t)(x->nchunks - 1) * CHUNK_BYTES + (last + PAGE - 1) / PAGE * PAGE;
+		arena += (size_t)(x->nchunks - 1) * CHUNK_BYTES + (last + PAGE - 1) / PAGE * PAGE;
 	}
+	b += arena;
+	st->arena = arena;
 	st->records = x->count;
 	st->va_records = x->va_count;
 	st->bytes = b;
@@ -1204,7 +1300,7 @@ struct vstate {
 
 static int v_iova(struct vstate *v, uint32_t i, int depth)
 {
-	const uintptr_t *tbl = v->x->tbl;
+	char *tbl = v->x->base;
 
 	if (!i)
 		return 0;
@@ -1221,7 +1317,9 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 			v->bad = 1;
 		gap = n->iova - v->prev_last - 1;
 	} else {
-		gap = n->iova;
+		gap = 0; /* the head gap lives outside the tree */
+		if (i != v->x->first)
+			v->bad = 1;
 	}
 	if (gap != n->mx_gap)
 		v->bad = 1;
@@ -1257,7 +1355,7 @@ struct vva {
 
 static int v_va(struct vva *v, uint32_t i, int depth)
 {
-	const uintptr_t *tbl = v->x->tbl;
+	char *tbl = v->x->base;
 
 	if (!i)
 		return 0;
@@ -1293,7 +1391,8 @@ int ifd_midx_validate(const struct ifd_midx *x)
 	unsigned top = 0;
 
 	v_iova(&v, x->iroot, 0);
-	if (v.bad || v.count != x->count || v.blocked != x->nblocked || v.maxi != x->last)
+	if (v.bad || v.count != x->count || v.blocked != x->nblocked || v.maxi != x->last ||
+	    (!v.nodes && x->first))
 		return -EFAULT;
 	for (unsigned l = 0; l < VA_LEVELS; l++) {
 		struct vva w = { .x = x, .lvl = l };
@@ -1315,16 +1414,16 @@ int ifd_midx_validate(const struct ifd_midx *x)
 			return -EFAULT;
 		uint32_t b = floor_iova(x, x->ranges[i].start);
 
-		if (b && R(x->tbl, b)->kind == KIND_BLOCKED && last_of(R(x->tbl, b)) >= x->ranges[i].start)
+		if (b && R(x->base, b)->kind == KIND_BLOCKED && last_of(R(x->base, b)) >= x->ranges[i].start)
 			return -EFAULT;
 		if (x->ranges[i].last < UINT64_MAX) {
 			b = floor_iova(x, x->ranges[i].last + 1);
-			if (!b || R(x->tbl, b)->kind != KIND_BLOCKED || R(x->tbl, b)->iova != x->ranges[i].last + 1)
+			if (!b || R(x->base, b)->kind != KIND_BLOCKED || R(x->base, b)->iova != x->ranges[i].last + 1)
 				return -EFAULT;
 		}
 	}
 	for (size_t i = 0; i < x->nblocked; i++) {
-		struct iommufd_map *m = R(x->tbl, x->blocked[i]);
+		struct iommufd_map *m = R(x->base, x->blocked[i]);
 
 		if (m->kind != KIND_BLOCKED || !in_iova(m) || in_one_range(x, m->iova, m->iova) ||
 		    in_one_range(x, last_of(m), last_of(m)))

@@ -74,6 +74,7 @@ struct ifd_midx_stats {
 	size_t records;    /* in the IOVA index, internal blocked records excluded */
 	size_t va_records; /* in the VA index */
 	size_t bytes;      /* memory the index holds: committed arena pages + heap */
+	size_t arena;      /* addition: the mmap'd part of bytes (not in mallinfo) */
 };
 void ifd_midx_get_stats(const struct ifd_midx *x, struct ifd_midx_stats *st);
 int ifd_midx_validate(const struct ifd_midx *x);

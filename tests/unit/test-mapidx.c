@@ -25,10 +25,22 @@
 
 extern void *__real_mmap(void *a, size_t l, int p, int f, int fd, off_t o) __attribute__((weak));
 extern void *__real_malloc(size_t size) __attribute__((weak));
+extern int __real_mprotect(void *a, size_t l, int p) __attribute__((weak));
 void *__wrap_mmap(void *a, size_t l, int p, int f, int fd, off_t o);
+int __wrap_mprotect(void *a, size_t l, int p);
 void *__wrap_malloc(size_t size);
 
-static unsigned long mmap_fail_nth, malloc_fail_nth; /* 0: never */
+static unsigned long mmap_fail_nth, malloc_fail_nth, mprotect_fail_nth; /* 0: never */
+
+/* The arena commits a chunk with mprotect. */
+int __wrap_mprotect(void *a, size_t l, int p)
+{
+	if (mprotect_fail_nth && --mprotect_fail_nth == 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return __real_mprotect(a, l, p);
+}
 
 void *__wrap_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
 {
@@ -46,7 +58,7 @@ void *__wrap_malloc(size_t size)
 
 static bool wrapped(void)
 {
-	return __real_mmap != NULL && __real_malloc != NULL;
+	return __real_mmap != NULL && __real_malloc != NULL && __real_mprotect != NULL;
 }
 
 /* ---- helpers ---- */
@@ -448,6 +460,18 @@ static void run_random(uint64_t seed, int steps)
 				md.in[i] = true;
 				md.iova[i] = want;
 				md.len[i] = len;
+				if (below(&r, 3) == 0) {
+					/* map, then unmap at once: the cached-path removals */
+					if (m->kind == IFD_MAP_USER) {
+						m->vaddr = 0x10000000 + below(&r, 2 * SPACE / 512) * 512;
+						ifd_midx_va_insert(x, m);
+						md.va[i] = true;
+						md.vaddr[i] = m->vaddr;
+					}
+					check_all(x, &md, &r);
+					ifd_midx_remove(x, m);
+					md.in[i] = md.va[i] = false;
+				}
 			}
 		} else if (op < 50 && !md.in[i]) {
 			uint64_t a = below(&r, 2 * SPACE / PG) * PG, len = (1 + below(&r, 3)) * PG;
@@ -573,7 +597,7 @@ static void test_enomem(void **state)
 	malloc_fail_nth = 1;
 	assert_int_equal(ifd_midx_create(NULL, &x), -ENOMEM);
 	assert_int_equal(ifd_midx_create(NULL, &x), 0);
-	mmap_fail_nth = 1;
+	mprotect_fail_nth = 1;
 	assert_null(ifd_midx_rec_alloc(x));
 	ifd_midx_destroy(x);
 
@@ -587,9 +611,9 @@ static void test_enomem(void **state)
 		if (n < 16)
 			assert_int_equal(ifd_midx_claim(x, m, 0x10000 + n * PG, PG), 0);
 	}
-	mmap_fail_nth = 1;
+	mprotect_fail_nth = 1;
 	assert_int_equal(ifd_midx_set_ranges(x, r, 2), -ENOMEM);
-	mmap_fail_nth = 0;
+	mprotect_fail_nth = 0;
 	assert_int_equal(ifd_midx_get_ranges(x, out, 2), 1);
 	assert_int_equal(out[0].start, 0);
 	assert_int_equal(out[0].last, UINT64_MAX);

@@ -1,0 +1,70 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Deterministic host counts of the mapping bookkeeping at 1e3..1e6 live
+# mappings (see host-count.c); exits non-zero when a count at 1e6 exceeds
+# its gate.  Usage: host-count.sh HOST_COUNT_BINARY [engine|public]
+set -eu
+
+# Gates at 1e6 live mappings (the issue's targets).
+GATE_PAIR=1200      # instructions per 4 KiB map+unmap pair, both layouts
+GATE_BYTES=64       # bytes per live mapping, contiguous layout (rounded)
+GATE_TRANSLATE=250  # instructions per translate
+
+bin=${1:?usage: host-count.sh BINARY [engine|public]}
+api=${2:-engine}
+sizes=${HOST_COUNT_SIZES:-"1000 10000 100000 1000000"}
+iters=${HOST_COUNT_ITERS:-2000}
+
+command -v valgrind >/dev/null || { echo "host-count: valgrind not installed: skipped"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+rc=0
+"$bin" "$api" mem 1 1 >/dev/null 2>&1 || { r=$?; [ $r -eq 77 ] && { echo "host-count: $api mode not built: skipped"; exit 77; }; }
+
+# Self cost of every function except the bench loop (bench_*) and the null
+# kernel (nk_*), from one callgrind dump.  Cost lines follow fn= lines; the
+# line after calls= is an inclusive cost and is skipped.
+cost() {
+	awk '
+	/^fn=/ { name = $0; sub(/^fn=\([0-9]+\) ?/, "", name);
+		 id = $0; sub(/^fn=/, "", id); sub(/\).*/, ")", id);
+		 if (name != "") names[id] = name; else name = names[id];
+		 skip = (name ~ /(^|[^A-Za-z_])(bench_|nk_)/); next }
+	/^calls=/ { after_call = 1; next }
+	/^[0-9+*-]/ { if (after_call) { after_call = 0; next }
+		      if (!skip) total += $2; next }
+	END { printf "%d\n", total }' "$1"
+}
+
+printf '%-8s %-11s %12s %12s %12s %10s\n' api layout live pair alloc+free translate
+for n in $sizes; do
+	(cd "$tmp" && valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" \
+		"$bin" "$api" count "$n" "$iters" >/dev/null 2>"$tmp/vg.log") || { cat "$tmp/vg.log"; exit 1; }
+	for layout in contiguous fragmented; do
+		pair='-' alloc='-' tr='-'
+		for f in "$tmp"/cg.*.*; do
+			d=$(sed -n 's/^desc: Trigger: Client Request: //p' "$f")
+			set -- $d
+			[ "${1:-}" = hc ] && [ "$3" != "" ] && [ "$4" = "$layout" ] && [ "$5" = "$n" ] || continue
+			v=$(( $(cost "$f") / $6 ))
+			case $3 in
+			pair) pair=$v ;;
+			alloc) alloc=$v ;;
+			translate) tr=$v ;;
+			esac
+		done
+		bytes=$("$bin" "$api" mem "$n" 0 | awk -v l="$layout" '$3 == l { print $5 }')
+		printf '%-8s %-11s %12s %12s %12s %10s   bytes/map %s\n' "$api" "$layout" "$n" "$pair" "$alloc" "$tr" "$bytes"
+		if [ "$n" = 1000000 ]; then
+			[ "$pair" != - ] && [ "$pair" -le $GATE_PAIR ] || { echo "FAIL: $layout pair $pair > $GATE_PAIR"; rc=1; }
+			[ "$tr" != - ] && [ "$tr" -le $GATE_TRANSLATE ] || { echo "FAIL: $layout translate $tr > $GATE_TRANSLATE"; rc=1; }
+			if [ "$layout" = contiguous ]; then
+				b=$(printf '%.0f' "$bytes")
+				[ "$b" -le $GATE_BYTES ] || { echo "FAIL: bytes per mapping $bytes > $GATE_BYTES"; rc=1; }
+			fi
+		fi
+	done
+	rm -f "$tmp"/cg.*
+done
+exit $rc
