@@ -31,6 +31,9 @@ run "unit tests under valgrind" meson test -C "$build" --suite unit --print-erro
 	--timeout-multiplier 10 \
 	--wrapper 'valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99'
 
+# Deterministic instruction and memory counts of the data path (callgrind).
+run "host counts (bench/host-count.sh)" meson test -C "$build" --suite bench --print-errorlogs
+
 rm -rf "$build/vm-logs"
 run "VM matrix" meson test -C "$build" --suite vm --print-errorlogs
 step "VM results"

@@ -23,10 +23,10 @@
 
 /* ---- allocation fault injection ---- */
 
-extern void *__real_mmap(void *a, size_t l, int p, int f, int fd, off_t o) __attribute__((weak));
+extern void *__real_mmap64(void *a, size_t l, int p, int f, int fd, off_t o) __attribute__((weak));
 extern void *__real_malloc(size_t size) __attribute__((weak));
 extern int __real_mprotect(void *a, size_t l, int p) __attribute__((weak));
-void *__wrap_mmap(void *a, size_t l, int p, int f, int fd, off_t o);
+void *__wrap_mmap64(void *a, size_t l, int p, int f, int fd, off_t o);
 int __wrap_mprotect(void *a, size_t l, int p);
 void *__wrap_malloc(size_t size);
 
@@ -42,11 +42,11 @@ int __wrap_mprotect(void *a, size_t l, int p)
 	return __real_mprotect(a, l, p);
 }
 
-void *__wrap_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
+void *__wrap_mmap64(void *a, size_t l, int p, int f, int fd, off_t o)
 {
 	if (mmap_fail_nth && --mmap_fail_nth == 0)
 		return MAP_FAILED;
-	return __real_mmap(a, l, p, f, fd, o);
+	return __real_mmap64(a, l, p, f, fd, o);
 }
 
 void *__wrap_malloc(size_t size)
@@ -58,7 +58,7 @@ void *__wrap_malloc(size_t size)
 
 static bool wrapped(void)
 {
-	return __real_mmap != NULL && __real_malloc != NULL && __real_mprotect != NULL;
+	return __real_mmap64 != NULL && __real_malloc != NULL && __real_mprotect != NULL;
 }
 
 /* ---- helpers ---- */
