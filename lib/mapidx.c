@@ -56,11 +56,20 @@
 #define T_IOVA 0
 #define T_VA 1
 
+/*
+ * Slot 0 of each chunk.  Slot 0 of chunk 0 is also what index 0 (nil)
+ * points to: readers may step on it without a test, so it looks like a
+ * leaf with the largest vaddr and no children.
+ */
 struct chunk_hdr {
 	struct ifd_midx *x;
 	void *owner;
+	uint64_t nil_vaddr; /* where struct iommufd_map has vaddr: UINT64_MAX */
 	char *base;
+	uint32_t nil_links[4]; /* where it has mx_link: 0 */
 };
+_Static_assert(offsetof(struct chunk_hdr, nil_vaddr) == offsetof(struct iommufd_map, vaddr), "nil vaddr");
+_Static_assert(offsetof(struct chunk_hdr, nil_links) == offsetof(struct iommufd_map, mx_link), "nil links");
 
 struct path {
 	uint32_t n[MAX_DEPTH + 2];
@@ -74,6 +83,7 @@ struct ifd_midx {
 	uint32_t iroot;
 	uint32_t vroot[VA_LEVELS];
 	uint32_t vtop; /* levels 0..vtop-1 may be non-empty */
+	uint32_t vh[VA_LEVELS]; /* heights of the VA trees */
 	char *base; /* the arena reservation: record i is at base + 64 * i */
 
 	/* Writer-only. */
@@ -278,6 +288,7 @@ struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
 			h->x = x;
 			h->owner = x->owner;
 			h->base = x->base;
+			h->nil_vaddr = UINT64_MAX;
 			x->nchunks = c + 1;
 			x->fresh = (c << SLOTS_SHIFT) | 1;
 		}
@@ -396,7 +407,7 @@ static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, 
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
 		return k;
 	}
-	return -1;
+	return -2; /* the whole tree grew */
 }
 
 /* Order within a level: vaddr, then index (only the last level has ties). */
@@ -429,7 +440,7 @@ static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int
 }
 
 /* The subtree on side d[k] of n[k] shrank, for k = start down to 0. */
-static inline __attribute__((always_inline)) void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
+static inline __attribute__((always_inline)) bool delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
 	for (int k = start; k >= 0; k--) {
 		struct iommufd_map *a = R(x->base, p->n[k]);
@@ -442,12 +453,13 @@ static inline __attribute__((always_inline)) void delete_fix(struct ifd_midx *x,
 		}
 		if (b == 0) {
 			set_bal(a, t, -sg);
-			return;
+			return false;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], !s, &shrank);
 		if (!shrank)
-			return;
+			return false;
 	}
+	return true; /* the whole tree shrank */
 }
 
 /* Unlink node at p->n[len-1] (the path ends at it); returns the index of
@@ -841,6 +853,9 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	*slot_of(x, T_VA, lvl, p, p->len) = mi;
 	int k = insert_fix(x, T_VA, lvl, p);
 
+	if (k == -2)
+		x->vh[lvl]++;
+
 	if (lvl + 1 > x->vtop)
 		x->vtop = lvl + 1;
 	wend(x);
@@ -879,7 +894,8 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 	wbegin(x);
 	int from = avl_unlink(x, T_VA, lvl, p, &succ_k);
 
-	delete_fix(x, T_VA, lvl, p, from);
+	if (delete_fix(x, T_VA, lvl, p, from))
+		x->vh[lvl]--;
 	set_va_level(m, VA_NONE);
 	if (--x->va_lvl[lvl] == 0 && lvl + 1 == x->vtop) {
 		while (x->vtop && !x->va_lvl[x->vtop - 1])
@@ -993,9 +1009,13 @@ size_t ifd_midx_count(const struct ifd_midx *x)
 
 /* ---- readers ---- */
 
-/* Predecessor search in one VA level; bounded so a torn view cannot loop
- * (the bound is checked every second step: it only has to be finite). */
-static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va)
+/*
+ * Predecessor search in one VA level: exactly h steps, straight-line.  Past
+ * a leaf the walk sits on the nil record (index 0), whose vaddr is the
+ * largest, so it changes nothing.  h comes from the writer; a stale value
+ * only matters to a read that the sequence check throws away.
+ */
+static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va, unsigned h)
 {
 	uint32_t best = 0;
 
@@ -1008,12 +1028,27 @@ static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va)
 		best = ge ? i : best;                                                    \
 		i = ge ? r_ : l_;                                                        \
 	} while (0)
-	for (int steps = 0; i && steps < MAX_DEPTH; steps += 2) {
+#define VA_STEP4 VA_STEP; VA_STEP; VA_STEP; VA_STEP
+	if (h > 48)
+		h = 48;
+	/* the remainder first, then groups of four */
+	switch (h & 3) {
+	case 3:
 		VA_STEP;
-		if (!i)
-			break;
+		/* fallthrough */
+	case 2:
 		VA_STEP;
+		/* fallthrough */
+	case 1:
+		VA_STEP;
+		/* fallthrough */
+	default:
+		break;
 	}
+	for (h >>= 2; h; h--) {
+		VA_STEP4;
+	}
+#undef VA_STEP4
 #undef VA_STEP
 	return best;
 }
@@ -1072,7 +1107,8 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 			top = VA_LEVELS;
 		if (top == 1) {
 			/* the usual case: no VA range overlaps another */
-			uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va);
+			uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va,
+					      __atomic_load_n(&x->vh[0], __ATOMIC_RELAXED));
 
 			ok = i && va_holds(R(tbl, i), va, len, &out);
 			top = 0;
@@ -1083,7 +1119,7 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 			if (l == VA_LEVELS - 1) {
 				ok = va_scan(tbl, root, va, len, &out);
 			} else {
-				uint32_t i = va_floor(tbl, root, va);
+				uint32_t i = va_floor(tbl, root, va, __atomic_load_n(&x->vh[l], __ATOMIC_RELAXED));
 
 				ok = i && va_holds(R(tbl, i), va, len, &out);
 			}
@@ -1397,8 +1433,9 @@ int ifd_midx_validate(const struct ifd_midx *x)
 	for (unsigned l = 0; l < VA_LEVELS; l++) {
 		struct vva w = { .x = x, .lvl = l };
 
-		v_va(&w, x->vroot[l], 0);
-		if (w.bad || w.count != x->va_lvl[l])
+		int vh = v_va(&w, x->vroot[l], 0);
+
+		if (w.bad || w.count != x->va_lvl[l] || (unsigned)vh != x->vh[l])
 			return -EFAULT;
 		total += w.count;
 		if (w.count)
