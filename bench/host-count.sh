@@ -27,6 +27,8 @@ rc=0
 # line after calls= is an inclusive cost and is skipped.
 cost() {
 	awk '
+	/^cfn=\([0-9]+\) / { id = $0; sub(/^cfn=/, "", id); sub(/\).*/, ")", id);
+		 n = $0; sub(/^cfn=\([0-9]+\) /, "", n); names[id] = n; next }
 	/^fn=/ { name = $0; sub(/^fn=\([0-9]+\) ?/, "", name);
 		 id = $0; sub(/^fn=/, "", id); sub(/\).*/, ")", id);
 		 if (name != "") names[id] = name; else name = names[id];

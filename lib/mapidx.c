@@ -14,13 +14,12 @@
  *    whose VA range overlaps one already in level k goes to level k+1; the
  *    last level takes any overlap and is searched exhaustively.
  *
- * Links are 32-bit arena indexes, 0 is nil.  The arena is a table of 2 MiB
- * chunks (aligned, so a record finds its chunk header, and the owner, by
- * masking its address); slot 0 of each chunk is that header, so index 0 is
- * never a record.  The table is reserved at its maximum size up front and
- * only its touched pages cost memory; the same goes for chunk pages, which
- * are handed out in order.  Table entries are biased by the chunk's first
- * index so that index -> record is one load, one shift and one add.
+ * Links are 32-bit byte offsets into the arena, 0 is nil: a link becomes an
+ * address with one add, usually folded into the load.  The arena is one
+ * 2 GiB reservation committed 2 MiB chunk by chunk (mprotect) as records
+ * are first needed, so only used pages cost memory.  Slot 0 of each chunk
+ * is a header (the owner, found by masking a record's address); the one of
+ * chunk 0 doubles as the nil record that readers may step on.
  *
  * Writers bracket every visible change with an odd/even sequence count;
  * readers take no lock, bound their steps by a fixed depth, and retry.
@@ -115,7 +114,7 @@ struct ifd_midx {
 
 static inline struct iommufd_map *R(char *base, uint32_t i)
 {
-	return (struct iommufd_map *)(base + ((uintptr_t)i << SLOT_SHIFT));
+	return (struct iommufd_map *)(base + i);
 }
 
 static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
@@ -125,7 +124,7 @@ static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
 
 static inline uint32_t IDX(const struct iommufd_map *m)
 {
-	return (uint32_t)(((uintptr_t)m - (uintptr_t)HDR(m)->base) >> SLOT_SHIFT);
+	return (uint32_t)((uintptr_t)m - (uintptr_t)HDR(m)->base);
 }
 
 #define LNK(m, t, d) ((m)->mx_link[t][d])
@@ -292,7 +291,7 @@ struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
 			x->nchunks = c + 1;
 			x->fresh = (c << SLOTS_SHIFT) | 1;
 		}
-		i = x->fresh++;
+		i = x->fresh++ << SLOT_SHIFT;
 		m = R(x->base, i);
 	}
 	memset(m, 0, sizeof(*m));
@@ -1091,12 +1090,11 @@ static __attribute__((noinline)) bool va_scan(char *tbl, uint32_t root, uint64_t
 	return false;
 }
 
-int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova)
+static __attribute__((noinline)) int translate_levels(const struct ifd_midx *x, uint64_t va, uint64_t len,
+							uint64_t *iova)
 {
 	char *tbl = x->base;
 
-	if (!len)
-		len = 1;
 	for (;;) {
 		unsigned s = rbegin(x);
 		unsigned top = __atomic_load_n(&x->vtop, __ATOMIC_RELAXED);
@@ -1105,14 +1103,6 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 
 		if (top > VA_LEVELS)
 			top = VA_LEVELS;
-		if (top == 1) {
-			/* the usual case: no VA range overlaps another */
-			uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va,
-					      __atomic_load_n(&x->vh[0], __ATOMIC_RELAXED));
-
-			ok = i && va_holds(R(tbl, i), va, len, &out);
-			top = 0;
-		}
 		for (unsigned l = 0; l < top && !ok; l++) {
 			uint32_t root = __atomic_load_n(&x->vroot[l], __ATOMIC_RELAXED);
 
@@ -1129,6 +1119,38 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 		if (!ok)
 			return -ENOENT;
 		*iova = out;
+		return 0;
+	}
+}
+
+int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova)
+{
+	char *tbl = x->base;
+
+	if (!len)
+		len = 1;
+	for (;;) {
+		unsigned s = rbegin(x);
+
+		/* The usual case: one level, no VA range overlaps another. */
+		if (__atomic_load_n(&x->vtop, __ATOMIC_RELAXED) > 1)
+			return translate_levels(x, va, len, iova);
+		uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va,
+				      __atomic_load_n(&x->vh[0], __ATOMIC_RELAXED));
+		const struct iommufd_map *n = R(tbl, i);
+		uint64_t nv = __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);
+		uint64_t nl = __atomic_load_n(&n->len, __ATOMIC_RELAXED);
+		uint64_t ni = __atomic_load_n(&n->iova, __ATOMIC_RELAXED);
+
+		if (rretry(x, s))
+			continue;
+		/* i == 0 is the nil record: vaddr UINT64_MAX, so off >= nl below
+		 * unless va is UINT64_MAX, which is no process's address. */
+		uint64_t off = va - nv;
+
+		if (!i || va < nv || off >= nl || len > nl - off)
+			return -ENOENT;
+		*iova = ni + off;
 		return 0;
 	}
 }
