@@ -51,6 +51,7 @@
 #define VA_LEVELS 7         /* level 6 accepts overlaps */
 #define VA_NONE 7           /* "not in the VA tree" */
 #define KIND_BLOCKED 0xff   /* internal record: space outside the usable ranges */
+#define KIND_GHOST 0xfe     /* internal record: a removed record's place, kept for the next map */
 
 #define T_IOVA 0
 #define T_VA 1
@@ -97,6 +98,14 @@ struct ifd_midx {
 	/* The path to the last record inserted in each tree, while no other
 	 * change happened: map-then-unmap removes without a search. */
 	uint32_t iver, vver, ic_idx, ic_ver, vc_idx, vc_ver;
+	/*
+	 * Unmap-then-map at the same place (the usual DMA pattern) costs no
+	 * tree surgery: removing a record that sits right after its
+	 * predecessor leaves a zero-length ghost in its tree position, and an
+	 * allocation that lands exactly there takes the ghost's place.  At most
+	 * one ghost; any other IOVA tree change removes it first.
+	 */
+	uint32_t ghost, gspare;
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
@@ -165,6 +174,12 @@ int ifd_midx_in_iova(const struct iommufd_map *m)
 int ifd_midx_in_va(const struct iommufd_map *m)
 {
 	return va_level(m) != VA_NONE;
+}
+
+/* Records the caller does not know about: blocked space, the ghost. */
+static inline bool internal(const struct iommufd_map *m)
+{
+	return m->kind >= KIND_GHOST;
 }
 
 static inline uint64_t last_of(const struct iommufd_map *m)
@@ -533,6 +548,8 @@ static inline __attribute__((always_inline)) void fix_max(char *tbl, const struc
 
 /* ---- IOVA tree ---- */
 
+static void flush_ghost(struct ifd_midx *x);
+
 /*
  * Insert m at [m->iova, last].  Fails with -EEXIST (nothing changed) if it
  * overlaps a record.
@@ -545,6 +562,10 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	uint32_t i = x->iroot, pred = 0, succ = 0;
 	int succ_k = -1, len = 0;
 
+	if (x->ghost) {
+		flush_ghost(x);
+		i = x->iroot;
+	}
 	while (i) {
 		struct iommufd_map *n = R(tbl, i);
 		int d = key > n->iova;
@@ -597,12 +618,12 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 		repath(x, T_IOVA, 0, p, k, mi);
 	x->ic_idx = mi;
 	x->ic_ver = ++x->iver;
-	if (m->kind != KIND_BLOCKED)
+	if (!internal(m))
 		x->count++;
 	return 0;
 }
 
-static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
+static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 {
 	char *tbl = x->base;
 	struct path *p = &x->ipath;
@@ -667,8 +688,151 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	delete_fix(x, T_IOVA, 0, p, from);
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
-	if (m->kind != KIND_BLOCKED)
+	if (!internal(m))
 		x->count--;
+}
+
+static void flush_ghost(struct ifd_midx *x)
+{
+	struct iommufd_map *g = R(x->base, x->ghost);
+
+	x->ghost = 0;
+	iova_unlink_rec(x, g);
+}
+
+/*
+ * The in-order successor of the record at p->n[p->len] (not counted in
+ * p->len): extends the path down to it if it is in the right subtree.
+ * Returns its path position and sets *deep to the deepest path position, or
+ * -1 if the record is the last.
+ */
+static int succ_pos(const struct ifd_midx *x, struct path *p, int *deep)
+{
+	char *tbl = x->base;
+	int at = p->len;
+	uint32_t i = LNK(R(tbl, p->n[at]), T_IOVA, 1);
+
+	if (i) {
+		p->d[at++] = 1;
+		for (;;) {
+			p->n[at] = i;
+			uint32_t l = LNK(R(tbl, i), T_IOVA, 0);
+
+			if (!l)
+				break;
+			p->d[at++] = 0;
+			i = l;
+		}
+		*deep = at;
+		return at;
+	}
+	*deep = at;
+	for (int k = at - 1; k >= 0; k--)
+		if (p->d[k] == 0)
+			return k;
+	return -1;
+}
+
+/* Put n into o's tree position (p->n[0..p->len-1] are o's ancestors). */
+static inline void take_place(struct ifd_midx *x, struct path *p, struct iommufd_map *n, uint32_t ni,
+			      const struct iommufd_map *o, uint32_t oi)
+{
+	LNK(n, T_IOVA, 0) = LNK(o, T_IOVA, 0);
+	LNK(n, T_IOVA, 1) = LNK(o, T_IOVA, 1);
+	set_bal(n, T_IOVA, bal(o, T_IOVA));
+	n->mx_bits |= 4;
+	n->mx_gap = 0;
+	n->mx_max = o->mx_max;
+	*slot_of(x, T_IOVA, 0, p, p->len) = ni;
+	p->n[p->len] = ni;
+	if (x->last == oi)
+		x->last = ni;
+}
+
+static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
+{
+	uint32_t mi = IDX(m);
+
+	if (x->ghost)
+		flush_ghost(x);
+	if (!x->gspare) {
+		struct iommufd_map *g = ifd_midx_rec_alloc(x);
+
+		if (g) {
+			g->kind = KIND_GHOST;
+			x->gspare = IDX(g);
+		}
+	}
+	if (!x->gspare || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) || x->first == mi ||
+	    m->mx_gap || !m->iova) {
+		iova_unlink_rec(x, m);
+		return;
+	}
+	struct path *p = &x->ipath;
+	char *tbl = x->base;
+	uint32_t gi = x->gspare;
+	struct iommufd_map *g = R(tbl, gi);
+	int ancestors = p->len, deep;
+
+	wbegin(x);
+	g->iova = m->iova;
+	g->len = 0;
+	take_place(x, p, g, gi, m, mi);
+	int k = succ_pos(x, p, &deep);
+
+	if (k >= 0) {
+		R(tbl, p->n[k])->mx_gap += m->len;
+		fix_max(tbl, p, deep, k);
+	}
+	m->mx_bits &= (uint8_t)~4u;
+	wend(x);
+	p->len = ancestors;
+	x->ghost = gi;
+	x->ic_idx = gi;
+	x->ic_ver = ++x->iver;
+	x->count--;
+}
+
+/* Map m at the ghost's place (its start is where the new fit begins). */
+static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
+{
+	struct path *p = &x->ipath;
+	char *tbl = x->base;
+	uint32_t gi = x->ghost, mi = IDX(m);
+	struct iommufd_map *g = R(tbl, gi);
+	int ancestors, deep;
+
+	if (x->ic_idx != gi || x->ic_ver != x->iver) {
+		uint32_t i = x->iroot;
+
+		p->len = 0;
+		while (i != gi) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = g->iova > n->iova;
+
+			p->n[p->len] = i;
+			p->d[p->len++] = (uint8_t)d;
+			i = LNK(n, T_IOVA, d);
+		}
+	}
+	ancestors = p->len;
+	wbegin(x);
+	m->iova = g->iova;
+	m->len = len;
+	take_place(x, p, m, mi, g, gi);
+	int k = succ_pos(x, p, &deep);
+
+	if (k >= 0) {
+		R(tbl, p->n[k])->mx_gap -= len;
+		fix_max(tbl, p, deep, k);
+	}
+	g->mx_bits &= (uint8_t)~4u;
+	wend(x);
+	p->len = ancestors;
+	x->ghost = 0;
+	x->ic_idx = mi;
+	x->ic_ver = ++x->iver;
+	x->count++;
 }
 
 /* ---- allocation ---- */
@@ -770,6 +934,10 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 	}
 	if (!found)
 		return -ENOSPC;
+	if (x->ghost && q.at == R(x->base, x->ghost)->iova) {
+		revive(x, m, len);
+		return 0;
+	}
 	m->iova = q.at;
 	m->len = len;
 	return iova_insert(x, m);
@@ -960,7 +1128,7 @@ struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 	if (!i)
 		return NULL;
 	m = R(x->base, i);
-	if (m->kind == KIND_BLOCKED || last_of(m) < iova)
+	if (internal(m) || !m->len || last_of(m) < iova)
 		return NULL;
 	return m;
 }
@@ -972,9 +1140,9 @@ static struct iommufd_map *skip_blocked(const struct ifd_midx *x, uint32_t i, ui
 
 		if (m->iova > last)
 			return NULL;
-		if (m->kind != KIND_BLOCKED)
+		if (!internal(m))
 			return m;
-		if (last_of(m) == UINT64_MAX)
+		if (m->len && last_of(m) == UINT64_MAX)
 			return NULL;
 		i = above_iova(x, m->iova);
 	}
@@ -987,10 +1155,10 @@ struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint
 
 	if (iova > last)
 		return NULL;
-	if (i && last_of(R(x->base, i)) >= iova) {
+	if (i && R(x->base, i)->len && last_of(R(x->base, i)) >= iova) {
 		struct iommufd_map *m = R(x->base, i);
 
-		if (m->kind != KIND_BLOCKED)
+		if (!internal(m))
 			return m;
 	}
 	return skip_blocked(x, above_iova(x, iova), last);
@@ -1186,7 +1354,7 @@ int ifd_midx_lookup(const struct ifd_midx *x, uint64_t iova, struct iommufd_map 
 		}
 		if (rretry(x, s))
 			continue;
-		if (!best || c.kind == KIND_BLOCKED || iova - c.iova >= c.len)
+		if (!best || c.kind >= KIND_GHOST || iova - c.iova >= c.len)
 			return -ENOENT;
 		*copy = c;
 		return 0;
@@ -1368,7 +1536,9 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 	int hl = v_iova(v, LNK(n, T_IOVA, 0), depth + 1);
 	uint64_t gap;
 
-	if (!in_iova(n) || !n->len || n->iova + (n->len - 1) < n->iova)
+	if (!in_iova(n) || (n->len && n->iova + (n->len - 1) < n->iova))
+		v->bad = 1;
+	if (!n->len && (i != v->x->ghost || n->kind != KIND_GHOST || n->mx_gap))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->iova <= v->prev_last)
@@ -1387,7 +1557,7 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 	v->maxi = i;
 	if (n->kind == KIND_BLOCKED)
 		v->blocked++;
-	else
+	else if (n->kind != KIND_GHOST)
 		v->count++;
 	int hr = v_iova(v, LNK(n, T_IOVA, 1), depth + 1);
 	uint64_t mx = n->mx_gap;
@@ -1422,7 +1592,7 @@ static int v_va(struct vva *v, uint32_t i, int depth)
 	struct iommufd_map *n = R(tbl, i);
 	int hl = v_va(v, LNK(n, T_VA, 0), depth + 1);
 
-	if (va_level(n) != v->lvl || !in_iova(n) || n->kind == KIND_BLOCKED)
+	if (va_level(n) != v->lvl || !in_iova(n) || internal(n))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->vaddr < v->pv || (n->vaddr == v->pv && i <= v->pi))
