@@ -106,6 +106,8 @@ struct ifd_midx {
 	 * one ghost; any other IOVA tree change removes it first.
 	 */
 	uint32_t ghost, gspare;
+	uint64_t ghost_below; /* largest free gap below the ghost */
+	uint64_t ghost_room;  /* free bytes from the ghost's start */
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
@@ -727,10 +729,36 @@ static int succ_pos(const struct ifd_midx *x, struct path *p, int *deep)
 		return at;
 	}
 	*deep = at;
+	if (x->last == p->n[at])
+		return -1;
 	for (int k = at - 1; k >= 0; k--)
 		if (p->d[k] == 0)
 			return k;
 	return -1;
+}
+
+/*
+ * The largest free gap below the record at p->n[p->len] (the head gap
+ * excluded: it lives outside the tree), from its path: what lies before it is the left subtrees and
+ * gaps of the ancestors it is right of, and its own left subtree.
+ */
+static uint64_t max_gap_below(const struct ifd_midx *x, const struct path *p)
+{
+	char *tbl = x->base;
+	uint64_t v = gmax(tbl, LNK(R(tbl, p->n[p->len]), T_IOVA, 0));
+
+	for (int k = 0; k < p->len; k++) {
+		if (!p->d[k])
+			continue;
+		const struct iommufd_map *a = R(tbl, p->n[k]);
+		uint64_t l = gmax(tbl, LNK(a, T_IOVA, 0));
+
+		if (a->mx_gap > v)
+			v = a->mx_gap;
+		if (l > v)
+			v = l;
+	}
+	return v;
 }
 
 /* Put n into o's tree position (p->n[0..p->len-1] are o's ancestors). */
@@ -783,10 +811,15 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	if (k >= 0) {
 		R(tbl, p->n[k])->mx_gap += m->len;
 		fix_max(tbl, p, deep, k);
+		x->ghost_room = R(tbl, p->n[k])->mx_gap;
+	} else {
+		x->ghost_room = -g->iova; /* to the end of the space */
 	}
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
 	p->len = ancestors;
+	/* With no gap in the tree (packed), skip the walk: nothing is below. */
+	x->ghost_below = R(tbl, x->iroot)->mx_max ? max_gap_below(x, p) : 0;
 	x->ghost = gi;
 	x->ic_idx = gi;
 	x->ic_ver = ++x->iver;
@@ -912,6 +945,27 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 	return l != UINT64_MAX && fit(q, l + 1, UINT64_MAX);
 }
 
+/* Is the ghost's start the lowest fit?  Only a cheap yes; no means search. */
+static bool ghost_fits(const struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
+{
+	uint64_t a = R(x->base, x->ghost)->iova;
+
+	if (x->ghost_below >= len || x->ghost_room < len || a < min || (a & (align - 1)) || a > max_last ||
+	    max_last - a < len - 1)
+		return false;
+	/* the head gap [0, first) is kept apart: it may hold a fit above min */
+	uint64_t h = R(x->base, x->first)->iova;
+
+	if (h > min && h - min >= len)
+		return false;
+	if (!x->nlimit)
+		return true;
+	for (size_t k = 0; k < x->nlimit; k++)
+		if (x->limit[k].start <= a && a + (len - 1) <= x->limit[k].last)
+			return true;
+	return false;
+}
+
 int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint64_t align,
 		   uint64_t min, uint64_t max_last)
 {
@@ -920,6 +974,11 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 
 	if (!len || !align || (align & (align - 1)) || min > max_last)
 		return -EINVAL;
+	/* No free gap below the ghost can hold len: its place is the lowest. */
+	if (x->ghost && ghost_fits(x, len, align, min, max_last)) {
+		revive(x, m, len);
+		return 0;
+	}
 	if (!x->nlimit) {
 		q.lo = min;
 		q.hi = max_last;
