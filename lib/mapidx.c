@@ -21,6 +21,12 @@
  * is a header (the owner, found by masking a record's address); the one of
  * chunk 0 doubles as the nil record that readers may step on.
  *
+ * Map-then-unmap at one place, the usual DMA pattern, avoids tree surgery:
+ * removing the record last inserted leaves a zero-length internal "ghost" in
+ * its IOVA tree position (see struct ifd_midx), and the next allocation that
+ * lands there takes the ghost's place; the paths of the last insertion in
+ * each tree are kept so that removing it needs no search.
+ *
  * Writers bracket every visible change with an odd/even sequence count;
  * readers take no lock, bound their steps by a fixed depth, and retry.
  */
