@@ -413,17 +413,20 @@ static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x,
  * n[len-1] on side d[len-1]. */
 static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 {
+	/* On the stored code (balance + 1): 1 balanced, 2 * side heavy on side. */
+	const unsigned sh = t ? 3 : 0;
+
 	for (int k = p->len - 1; k >= 0; k--) {
 		struct iommufd_map *a = R(x->base, p->n[k]);
-		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
+		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool dummy;
 
-		if (b == 0) {
-			set_bal(a, t, sg);
+		if (raw == 1) {
+			a->mx_bits ^= (uint8_t)((1u ^ (s << 1)) << sh);
 			continue;
 		}
-		if (b == -sg) {
-			set_bal(a, t, 0);
+		if (raw != s << 1) {
+			a->mx_bits ^= (uint8_t)((raw ^ 1u) << sh);
 			return -1;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
@@ -464,17 +467,19 @@ static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int
 /* The subtree on side d[k] of n[k] shrank, for k = start down to 0. */
 static inline __attribute__((always_inline)) bool delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
+	const unsigned sh = t ? 3 : 0;
+
 	for (int k = start; k >= 0; k--) {
 		struct iommufd_map *a = R(x->base, p->n[k]);
-		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
+		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool shrank;
 
-		if (b == sg) {
-			set_bal(a, t, 0);
+		if (raw == s << 1) {
+			a->mx_bits ^= (uint8_t)((raw ^ 1u) << sh);
 			continue;
 		}
-		if (b == 0) {
-			set_bal(a, t, -sg);
+		if (raw == 1) {
+			a->mx_bits ^= (uint8_t)((1u ^ ((s ^ 1u) << 1)) << sh);
 			return false;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], !s, &shrank);
