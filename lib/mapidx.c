@@ -129,7 +129,7 @@ struct ifd_midx {
 
 /* ---- records ---- */
 
-static inline struct iommufd_map *R(char *base, uint32_t i)
+static inline struct iommufd_map *R(char *base, uintptr_t i)
 {
 	return (struct iommufd_map *)(base + i);
 }
@@ -1252,16 +1252,17 @@ size_t ifd_midx_count(const struct ifd_midx *x)
  * largest, so it changes nothing.  h comes from the writer; a stale value
  * only matters to a read that the sequence check throws away.
  */
-static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va, unsigned h)
+static inline uint32_t va_floor(char *tbl, uint32_t root, uint64_t va, unsigned h)
 {
-	uint32_t best = 0;
+	/* 64-bit, so that base + offset folds into each load's address */
+	uintptr_t i = root, best = 0;
 
 #define VA_STEP                                                                          \
 	do {                                                                             \
 		const struct iommufd_map *n = R(tbl, i);                                 \
 		bool ge = va >= __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);            \
-		uint32_t l_ = __atomic_load_n(&n->mx_link[T_VA][0], __ATOMIC_RELAXED);   \
-		uint32_t r_ = __atomic_load_n(&n->mx_link[T_VA][1], __ATOMIC_RELAXED);   \
+		uintptr_t l_ = __atomic_load_n(&n->mx_link[T_VA][0], __ATOMIC_RELAXED);  \
+		uintptr_t r_ = __atomic_load_n(&n->mx_link[T_VA][1], __ATOMIC_RELAXED);  \
 		best = ge ? i : best;                                                    \
 		i = ge ? r_ : l_;                                                        \
 	} while (0)
@@ -1287,7 +1288,7 @@ static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va, unsigned h)
 	}
 #undef VA_STEP4
 #undef VA_STEP
-	return best;
+	return (uint32_t)best;
 }
 
 static bool va_holds(const struct iommufd_map *n, uint64_t va, uint64_t len, uint64_t *iova)
