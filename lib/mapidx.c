@@ -114,6 +114,7 @@ struct ifd_midx {
 	uint32_t ghost, gspare;
 	uint64_t ghost_below; /* largest free gap below the ghost */
 	uint64_t ghost_room;  /* free bytes from the ghost's start */
+	uint32_t revived;     /* took the ghost's place, and nothing changed since */
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
@@ -629,6 +630,7 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	wend(x);
 	if (k >= 0)
 		repath(x, T_IOVA, 0, p, k, mi);
+	x->revived = 0;
 	x->ic_idx = mi;
 	x->ic_ver = ++x->iver;
 	if (!internal(m))
@@ -667,6 +669,7 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 	}
 	p->n[p->len++] = mi;
 	x->iver++;
+	x->revived = 0;
 
 	wbegin(x);
 	if (x->last == mi) {
@@ -829,8 +832,11 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
 	p->len = ancestors;
-	/* With no gap in the tree (packed), skip the walk: nothing is below. */
-	x->ghost_below = R(tbl, x->iroot)->mx_max ? max_gap_below(x, p) : 0;
+	/* Nothing below changed since this place was last a ghost; with no gap
+	 * in the tree (packed) nothing is below at all. */
+	if (x->revived != mi)
+		x->ghost_below = R(tbl, x->iroot)->mx_max ? max_gap_below(x, p) : 0;
+	x->revived = 0;
 	x->ghost = gi;
 	x->ic_idx = gi;
 	x->ic_ver = ++x->iver;
@@ -874,6 +880,7 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 	wend(x);
 	p->len = ancestors;
 	x->ghost = 0;
+	x->revived = mi;
 	x->ic_idx = mi;
 	x->ic_ver = ++x->iver;
 	x->count++;
