@@ -663,7 +663,7 @@ static void *reader(void *arg)
 		uint64_t off = below(&r, PG), io;
 		int e = ifd_midx_translate(rc->x, TVA + k * PG + off, 1, &io);
 
-		rc->reads++;
+		__atomic_store_n(&rc->reads, rc->reads + 1, __ATOMIC_RELAXED);
 		if (e == 0) {
 			rc->hits++;
 			if (io != slot_iova(k) + off)
@@ -690,7 +690,8 @@ static void test_threads(void **state)
 		ifd_midx_va_insert(rc.x, m[k]);
 	}
 	assert_int_equal(pthread_create(&t, NULL, reader, &rc), 0);
-	for (int it = 0; it < 300000; it++) {
+	/* until the reader has really raced us (valgrind runs one thread at a time) */
+	for (int it = 0; it < 300000 || __atomic_load_n(&rc.reads, __ATOMIC_RELAXED) < 2000; it++) {
 		unsigned k = (unsigned)below(&r, TSLOTS);
 
 		if (k % 8 == 0)
