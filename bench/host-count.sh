@@ -5,14 +5,16 @@
 # its gate.  Usage: host-count.sh HOST_COUNT_BINARY [engine|public]
 set -eu
 
-# Gates at 1e6 live mappings (the issue's targets).
-# The issue's targets are 1,200 / 64 / 250 at 1e6 live maps.  NOT MET YET:
-# the gates below are the counts measured on 2026-12-06 (public mode, 1e6
-# live maps: pair 5,061, translate 376) plus 5%, so CI catches regressions
-# while the data-path work goes on.  Lower them as it lands; never raise.
-GATE_PAIR=${HOST_COUNT_GATE_PAIR:-5350}         # instructions per 4 KiB map+unmap pair, both layouts
-GATE_BYTES=${HOST_COUNT_GATE_BYTES:-64}         # bytes per live mapping, contiguous layout (rounded)
-GATE_TRANSLATE=${HOST_COUNT_GATE_TRANSLATE:-400} # instructions per translate
+# Gates at 1e6 live mappings.  The issue's targets are 1200 / 64 / 250.  The
+# engine alone measured 873 (contiguous) and 1696 (fragmented) per pair, so
+# the pair gate is the measured worst case plus 5% until the design meets
+# the target; translate measured 230 / 239.  Bytes: a record is one 64-byte
+# line, so the contiguous layout is 64.01 (gated rounded: 64); the
+# fragmented layout keeps the freed half's records (never returned before
+# destroy, for lock-free readers) and is reported, not gated.
+GATE_PAIR=${HOST_COUNT_GATE_PAIR:-1781}     # instructions per 4 KiB map+unmap pair, both layouts (target 1200: not met, see above)
+GATE_BYTES=${HOST_COUNT_GATE_BYTES:-64}      # bytes per live mapping, contiguous layout (rounded)
+GATE_TRANSLATE=${HOST_COUNT_GATE_TRANSLATE:-250} # instructions per translate
 
 bin=${1:?usage: host-count.sh BINARY [engine|public]}
 api=${2:-engine}
@@ -31,6 +33,8 @@ rc=0
 # line after calls= is an inclusive cost and is skipped.
 cost() {
 	awk '
+	/^cfn=\([0-9]+\) / { id = $0; sub(/^cfn=/, "", id); sub(/\).*/, ")", id);
+		 n = $0; sub(/^cfn=\([0-9]+\) /, "", n); names[id] = n; next }
 	/^fn=/ { name = $0; sub(/^fn=\([0-9]+\) ?/, "", name);
 		 id = $0; sub(/^fn=/, "", id); sub(/\).*/, ")", id);
 		 if (name != "") names[id] = name; else name = names[id];

@@ -14,13 +14,18 @@
  *    whose VA range overlaps one already in level k goes to level k+1; the
  *    last level takes any overlap and is searched exhaustively.
  *
- * Links are 32-bit arena indexes, 0 is nil.  The arena is a table of 2 MiB
- * chunks (aligned, so a record finds its chunk header, and the owner, by
- * masking its address); slot 0 of each chunk is that header, so index 0 is
- * never a record.  The table is reserved at its maximum size up front and
- * only its touched pages cost memory; the same goes for chunk pages, which
- * are handed out in order.  Table entries are biased by the chunk's first
- * index so that index -> record is one load, one shift and one add.
+ * Links are 32-bit byte offsets into the arena, 0 is nil: a link becomes an
+ * address with one add, usually folded into the load.  The arena is one
+ * 2 GiB reservation committed 2 MiB chunk by chunk (mprotect) as records
+ * are first needed, so only used pages cost memory.  Slot 0 of each chunk
+ * is a header (the owner, found by masking a record's address); the one of
+ * chunk 0 doubles as the nil record that readers may step on.
+ *
+ * Map-then-unmap at one place, the usual DMA pattern, avoids tree surgery:
+ * removing the record last inserted leaves a zero-length internal "ghost" in
+ * its IOVA tree position (see struct ifd_midx), and the next allocation that
+ * lands there takes the ghost's place; the paths of the last insertion in
+ * each tree are kept so that removing it needs no search.
  *
  * Writers bracket every visible change with an odd/even sequence count;
  * readers take no lock, bound their steps by a fixed depth, and retry.
@@ -52,15 +57,25 @@
 #define VA_LEVELS 7         /* level 6 accepts overlaps */
 #define VA_NONE 7           /* "not in the VA tree" */
 #define KIND_BLOCKED 0xff   /* internal record: space outside the usable ranges */
+#define KIND_GHOST 0xfe     /* internal record: a removed record's place, kept for the next map */
 
 #define T_IOVA 0
 #define T_VA 1
 
+/*
+ * Slot 0 of each chunk.  Slot 0 of chunk 0 is also what index 0 (nil)
+ * points to: readers may step on it without a test, so it looks like a
+ * leaf with the largest vaddr and no children.
+ */
 struct chunk_hdr {
 	struct ifd_midx *x;
 	void *owner;
+	uint64_t nil_vaddr; /* where struct iommufd_map has vaddr: UINT64_MAX */
 	char *base;
+	uint32_t nil_links[4]; /* where it has mx_link: 0 */
 };
+_Static_assert(offsetof(struct chunk_hdr, nil_vaddr) == offsetof(struct iommufd_map, vaddr), "nil vaddr");
+_Static_assert(offsetof(struct chunk_hdr, nil_links) == offsetof(struct iommufd_map, mx_link), "nil links");
 
 struct path {
 	uint32_t n[MAX_DEPTH + 2];
@@ -74,6 +89,7 @@ struct ifd_midx {
 	uint32_t iroot;
 	uint32_t vroot[VA_LEVELS];
 	uint32_t vtop; /* levels 0..vtop-1 may be non-empty */
+	uint32_t vh[VA_LEVELS]; /* heights of the VA trees */
 	char *base; /* the arena reservation: record i is at base + 64 * i */
 
 	/* Writer-only. */
@@ -88,6 +104,17 @@ struct ifd_midx {
 	/* The path to the last record inserted in each tree, while no other
 	 * change happened: map-then-unmap removes without a search. */
 	uint32_t iver, vver, ic_idx, ic_ver, vc_idx, vc_ver;
+	/*
+	 * Unmap-then-map at the same place (the usual DMA pattern) costs no
+	 * tree surgery: removing a record that sits right after its
+	 * predecessor leaves a zero-length ghost in its tree position, and an
+	 * allocation that lands exactly there takes the ghost's place.  At most
+	 * one ghost; any other IOVA tree change removes it first.
+	 */
+	uint32_t ghost, gspare;
+	uint64_t ghost_below; /* largest free gap below the ghost */
+	uint64_t ghost_room;  /* free bytes from the ghost's start */
+	uint32_t revived;     /* took the ghost's place, and nothing changed since */
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
@@ -103,9 +130,9 @@ struct ifd_midx {
 
 /* ---- records ---- */
 
-static inline struct iommufd_map *R(char *base, uint32_t i)
+static inline struct iommufd_map *R(char *base, uintptr_t i)
 {
-	return (struct iommufd_map *)(base + ((uintptr_t)i << SLOT_SHIFT));
+	return (struct iommufd_map *)(base + i);
 }
 
 static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
@@ -115,7 +142,7 @@ static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
 
 static inline uint32_t IDX(const struct iommufd_map *m)
 {
-	return (uint32_t)(((uintptr_t)m - (uintptr_t)HDR(m)->base) >> SLOT_SHIFT);
+	return (uint32_t)((uintptr_t)m - (uintptr_t)HDR(m)->base);
 }
 
 #define LNK(m, t, d) ((m)->mx_link[t][d])
@@ -156,6 +183,12 @@ int ifd_midx_in_iova(const struct iommufd_map *m)
 int ifd_midx_in_va(const struct iommufd_map *m)
 {
 	return va_level(m) != VA_NONE;
+}
+
+/* Records the caller does not know about: blocked space, the ghost. */
+static inline bool internal(const struct iommufd_map *m)
+{
+	return m->kind >= KIND_GHOST;
 }
 
 static inline uint64_t last_of(const struct iommufd_map *m)
@@ -278,10 +311,11 @@ struct iommufd_map *ifd_midx_rec_alloc(struct ifd_midx *x)
 			h->x = x;
 			h->owner = x->owner;
 			h->base = x->base;
+			h->nil_vaddr = UINT64_MAX;
 			x->nchunks = c + 1;
 			x->fresh = (c << SLOTS_SHIFT) | 1;
 		}
-		i = x->fresh++;
+		i = x->fresh++ << SLOT_SHIFT;
 		m = R(x->base, i);
 	}
 	memset(m, 0, sizeof(*m));
@@ -380,23 +414,26 @@ static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x,
  * n[len-1] on side d[len-1]. */
 static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 {
+	/* On the stored code (balance + 1): 1 balanced, 2 * side heavy on side. */
+	const unsigned sh = t ? 3 : 0;
+
 	for (int k = p->len - 1; k >= 0; k--) {
 		struct iommufd_map *a = R(x->base, p->n[k]);
-		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
+		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool dummy;
 
-		if (b == 0) {
-			set_bal(a, t, sg);
+		if (raw == 1) {
+			a->mx_bits ^= (uint8_t)((1u ^ (s << 1)) << sh);
 			continue;
 		}
-		if (b == -sg) {
-			set_bal(a, t, 0);
+		if (raw != s << 1) {
+			a->mx_bits ^= (uint8_t)((raw ^ 1u) << sh);
 			return -1;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
 		return k;
 	}
-	return -1;
+	return -2; /* the whole tree grew */
 }
 
 /* Order within a level: vaddr, then index (only the last level has ties). */
@@ -429,25 +466,28 @@ static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int
 }
 
 /* The subtree on side d[k] of n[k] shrank, for k = start down to 0. */
-static inline __attribute__((always_inline)) void delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
+static inline __attribute__((always_inline)) bool delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
+	const unsigned sh = t ? 3 : 0;
+
 	for (int k = start; k >= 0; k--) {
 		struct iommufd_map *a = R(x->base, p->n[k]);
-		int s = p->d[k], sg = s ? 1 : -1, b = bal(a, t);
+		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool shrank;
 
-		if (b == sg) {
-			set_bal(a, t, 0);
+		if (raw == s << 1) {
+			a->mx_bits ^= (uint8_t)((raw ^ 1u) << sh);
 			continue;
 		}
-		if (b == 0) {
-			set_bal(a, t, -sg);
-			return;
+		if (raw == 1) {
+			a->mx_bits ^= (uint8_t)((1u ^ ((s ^ 1u) << 1)) << sh);
+			return false;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], !s, &shrank);
 		if (!shrank)
-			return;
+			return false;
 	}
+	return true; /* the whole tree shrank */
 }
 
 /* Unlink node at p->n[len-1] (the path ends at it); returns the index of
@@ -522,6 +562,8 @@ static inline __attribute__((always_inline)) void fix_max(char *tbl, const struc
 
 /* ---- IOVA tree ---- */
 
+static void flush_ghost(struct ifd_midx *x);
+
 /*
  * Insert m at [m->iova, last].  Fails with -EEXIST (nothing changed) if it
  * overlaps a record.
@@ -534,6 +576,10 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	uint32_t i = x->iroot, pred = 0, succ = 0;
 	int succ_k = -1, len = 0;
 
+	if (x->ghost) {
+		flush_ghost(x);
+		i = x->iroot;
+	}
 	while (i) {
 		struct iommufd_map *n = R(tbl, i);
 		int d = key > n->iova;
@@ -584,14 +630,15 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	wend(x);
 	if (k >= 0)
 		repath(x, T_IOVA, 0, p, k, mi);
+	x->revived = 0;
 	x->ic_idx = mi;
 	x->ic_ver = ++x->iver;
-	if (m->kind != KIND_BLOCKED)
+	if (!internal(m))
 		x->count++;
 	return 0;
 }
 
-static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
+static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 {
 	char *tbl = x->base;
 	struct path *p = &x->ipath;
@@ -622,6 +669,7 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	}
 	p->n[p->len++] = mi;
 	x->iver++;
+	x->revived = 0;
 
 	wbegin(x);
 	if (x->last == mi) {
@@ -656,8 +704,186 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	delete_fix(x, T_IOVA, 0, p, from);
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
-	if (m->kind != KIND_BLOCKED)
+	if (!internal(m))
 		x->count--;
+}
+
+static void flush_ghost(struct ifd_midx *x)
+{
+	struct iommufd_map *g = R(x->base, x->ghost);
+
+	x->ghost = 0;
+	iova_unlink_rec(x, g);
+}
+
+/*
+ * The in-order successor of the record at p->n[p->len] (not counted in
+ * p->len): extends the path down to it if it is in the right subtree.
+ * Returns its path position and sets *deep to the deepest path position, or
+ * -1 if the record is the last.
+ */
+static int succ_pos(const struct ifd_midx *x, struct path *p, int *deep)
+{
+	char *tbl = x->base;
+	int at = p->len;
+	uint32_t i = LNK(R(tbl, p->n[at]), T_IOVA, 1);
+
+	if (i) {
+		p->d[at++] = 1;
+		for (;;) {
+			p->n[at] = i;
+			uint32_t l = LNK(R(tbl, i), T_IOVA, 0);
+
+			if (!l)
+				break;
+			p->d[at++] = 0;
+			i = l;
+		}
+		*deep = at;
+		return at;
+	}
+	*deep = at;
+	if (x->last == p->n[at])
+		return -1;
+	for (int k = at - 1; k >= 0; k--)
+		if (p->d[k] == 0)
+			return k;
+	return -1;
+}
+
+/*
+ * The largest free gap below the record at p->n[p->len] (the head gap
+ * excluded: it lives outside the tree), from its path: what lies before it is the left subtrees and
+ * gaps of the ancestors it is right of, and its own left subtree.
+ */
+static uint64_t max_gap_below(const struct ifd_midx *x, const struct path *p)
+{
+	char *tbl = x->base;
+	uint64_t v = gmax(tbl, LNK(R(tbl, p->n[p->len]), T_IOVA, 0));
+
+	for (int k = 0; k < p->len; k++) {
+		if (!p->d[k])
+			continue;
+		const struct iommufd_map *a = R(tbl, p->n[k]);
+		uint64_t l = gmax(tbl, LNK(a, T_IOVA, 0));
+
+		if (a->mx_gap > v)
+			v = a->mx_gap;
+		if (l > v)
+			v = l;
+	}
+	return v;
+}
+
+/* Put n into o's tree position (p->n[0..p->len-1] are o's ancestors). */
+static inline void take_place(struct ifd_midx *x, struct path *p, struct iommufd_map *n, uint32_t ni,
+			      const struct iommufd_map *o, uint32_t oi)
+{
+	LNK(n, T_IOVA, 0) = LNK(o, T_IOVA, 0);
+	LNK(n, T_IOVA, 1) = LNK(o, T_IOVA, 1);
+	set_bal(n, T_IOVA, bal(o, T_IOVA));
+	n->mx_bits |= 4;
+	n->mx_gap = 0;
+	n->mx_max = o->mx_max;
+	*slot_of(x, T_IOVA, 0, p, p->len) = ni;
+	p->n[p->len] = ni;
+	if (x->last == oi)
+		x->last = ni;
+}
+
+static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
+{
+	uint32_t mi = IDX(m);
+
+	if (x->ghost)
+		flush_ghost(x);
+	if (!x->gspare) {
+		struct iommufd_map *g = ifd_midx_rec_alloc(x);
+
+		if (g) {
+			g->kind = KIND_GHOST;
+			x->gspare = IDX(g);
+		}
+	}
+	if (!x->gspare || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) || x->first == mi ||
+	    m->mx_gap || !m->iova) {
+		iova_unlink_rec(x, m);
+		return;
+	}
+	struct path *p = &x->ipath;
+	char *tbl = x->base;
+	uint32_t gi = x->gspare;
+	struct iommufd_map *g = R(tbl, gi);
+	int ancestors = p->len, deep;
+
+	wbegin(x);
+	g->iova = m->iova;
+	g->len = 0;
+	take_place(x, p, g, gi, m, mi);
+	int k = succ_pos(x, p, &deep);
+
+	if (k >= 0) {
+		R(tbl, p->n[k])->mx_gap += m->len;
+		fix_max(tbl, p, deep, k);
+		x->ghost_room = R(tbl, p->n[k])->mx_gap;
+	} else {
+		x->ghost_room = -g->iova; /* to the end of the space */
+	}
+	m->mx_bits &= (uint8_t)~4u;
+	wend(x);
+	p->len = ancestors;
+	/* Nothing below changed since this place was last a ghost; with no gap
+	 * in the tree (packed) nothing is below at all. */
+	if (x->revived != mi)
+		x->ghost_below = R(tbl, x->iroot)->mx_max ? max_gap_below(x, p) : 0;
+	x->revived = 0;
+	x->ghost = gi;
+	x->ic_idx = gi;
+	x->ic_ver = ++x->iver;
+	x->count--;
+}
+
+/* Map m at the ghost's place (its start is where the new fit begins). */
+static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
+{
+	struct path *p = &x->ipath;
+	char *tbl = x->base;
+	uint32_t gi = x->ghost, mi = IDX(m);
+	struct iommufd_map *g = R(tbl, gi);
+	int ancestors, deep;
+
+	if (x->ic_idx != gi || x->ic_ver != x->iver) {
+		uint32_t i = x->iroot;
+
+		p->len = 0;
+		while (i != gi) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = g->iova > n->iova;
+
+			p->n[p->len] = i;
+			p->d[p->len++] = (uint8_t)d;
+			i = LNK(n, T_IOVA, d);
+		}
+	}
+	ancestors = p->len;
+	wbegin(x);
+	m->iova = g->iova;
+	m->len = len;
+	take_place(x, p, m, mi, g, gi);
+	int k = succ_pos(x, p, &deep);
+
+	if (k >= 0) {
+		R(tbl, p->n[k])->mx_gap -= len;
+		fix_max(tbl, p, deep, k);
+	}
+	g->mx_bits &= (uint8_t)~4u;
+	wend(x);
+	p->len = ancestors;
+	x->ghost = 0;
+	x->revived = mi;
+	x->ic_idx = mi;
+	x->ic_ver = ++x->iver;
+	x->count++;
 }
 
 /* ---- allocation ---- */
@@ -737,6 +963,27 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 	return l != UINT64_MAX && fit(q, l + 1, UINT64_MAX);
 }
 
+/* Is the ghost's start the lowest fit?  Only a cheap yes; no means search. */
+static bool ghost_fits(const struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
+{
+	uint64_t a = R(x->base, x->ghost)->iova;
+
+	if (x->ghost_below >= len || x->ghost_room < len || a < min || (a & (align - 1)) || a > max_last ||
+	    max_last - a < len - 1)
+		return false;
+	/* the head gap [0, first) is kept apart: it may hold a fit above min */
+	uint64_t h = R(x->base, x->first)->iova;
+
+	if (h > min && h - min >= len)
+		return false;
+	if (!x->nlimit)
+		return true;
+	for (size_t k = 0; k < x->nlimit; k++)
+		if (x->limit[k].start <= a && a + (len - 1) <= x->limit[k].last)
+			return true;
+	return false;
+}
+
 int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint64_t align,
 		   uint64_t min, uint64_t max_last)
 {
@@ -745,6 +992,11 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 
 	if (!len || !align || (align & (align - 1)) || min > max_last)
 		return -EINVAL;
+	/* No free gap below the ghost can hold len: its place is the lowest. */
+	if (x->ghost && ghost_fits(x, len, align, min, max_last)) {
+		revive(x, m, len);
+		return 0;
+	}
 	if (!x->nlimit) {
 		q.lo = min;
 		q.hi = max_last;
@@ -759,6 +1011,10 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 	}
 	if (!found)
 		return -ENOSPC;
+	if (x->ghost && q.at == R(x->base, x->ghost)->iova) {
+		revive(x, m, len);
+		return 0;
+	}
 	m->iova = q.at;
 	m->len = len;
 	return iova_insert(x, m);
@@ -841,6 +1097,9 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	*slot_of(x, T_VA, lvl, p, p->len) = mi;
 	int k = insert_fix(x, T_VA, lvl, p);
 
+	if (k == -2)
+		x->vh[lvl]++;
+
 	if (lvl + 1 > x->vtop)
 		x->vtop = lvl + 1;
 	wend(x);
@@ -879,7 +1138,8 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 	wbegin(x);
 	int from = avl_unlink(x, T_VA, lvl, p, &succ_k);
 
-	delete_fix(x, T_VA, lvl, p, from);
+	if (delete_fix(x, T_VA, lvl, p, from))
+		x->vh[lvl]--;
 	set_va_level(m, VA_NONE);
 	if (--x->va_lvl[lvl] == 0 && lvl + 1 == x->vtop) {
 		while (x->vtop && !x->va_lvl[x->vtop - 1])
@@ -945,7 +1205,7 @@ struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 	if (!i)
 		return NULL;
 	m = R(x->base, i);
-	if (m->kind == KIND_BLOCKED || last_of(m) < iova)
+	if (internal(m) || !m->len || last_of(m) < iova)
 		return NULL;
 	return m;
 }
@@ -957,9 +1217,9 @@ static struct iommufd_map *skip_blocked(const struct ifd_midx *x, uint32_t i, ui
 
 		if (m->iova > last)
 			return NULL;
-		if (m->kind != KIND_BLOCKED)
+		if (!internal(m))
 			return m;
-		if (last_of(m) == UINT64_MAX)
+		if (m->len && last_of(m) == UINT64_MAX)
 			return NULL;
 		i = above_iova(x, m->iova);
 	}
@@ -972,10 +1232,10 @@ struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint
 
 	if (iova > last)
 		return NULL;
-	if (i && last_of(R(x->base, i)) >= iova) {
+	if (i && R(x->base, i)->len && last_of(R(x->base, i)) >= iova) {
 		struct iommufd_map *m = R(x->base, i);
 
-		if (m->kind != KIND_BLOCKED)
+		if (!internal(m))
 			return m;
 	}
 	return skip_blocked(x, above_iova(x, iova), last);
@@ -993,29 +1253,49 @@ size_t ifd_midx_count(const struct ifd_midx *x)
 
 /* ---- readers ---- */
 
-/* Predecessor search in one VA level; bounded so a torn view cannot loop
- * (the bound is checked every second step: it only has to be finite). */
-static inline uint32_t va_floor(char *tbl, uint32_t i, uint64_t va)
+/*
+ * Predecessor search in one VA level: exactly h steps, straight-line.  Past
+ * a leaf the walk sits on the nil record (index 0), whose vaddr is the
+ * largest, so it changes nothing.  h comes from the writer; a stale value
+ * only matters to a read that the sequence check throws away.
+ */
+static inline uint32_t va_floor(char *tbl, uint32_t root, uint64_t va, unsigned h)
 {
-	uint32_t best = 0;
+	/* 64-bit, so that base + offset folds into each load's address */
+	uintptr_t i = root, best = 0;
 
 #define VA_STEP                                                                          \
 	do {                                                                             \
 		const struct iommufd_map *n = R(tbl, i);                                 \
 		bool ge = va >= __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);            \
-		uint32_t l_ = __atomic_load_n(&n->mx_link[T_VA][0], __ATOMIC_RELAXED);   \
-		uint32_t r_ = __atomic_load_n(&n->mx_link[T_VA][1], __ATOMIC_RELAXED);   \
+		uintptr_t l_ = __atomic_load_n(&n->mx_link[T_VA][0], __ATOMIC_RELAXED);  \
+		uintptr_t r_ = __atomic_load_n(&n->mx_link[T_VA][1], __ATOMIC_RELAXED);  \
 		best = ge ? i : best;                                                    \
 		i = ge ? r_ : l_;                                                        \
 	} while (0)
-	for (int steps = 0; i && steps < MAX_DEPTH; steps += 2) {
+#define VA_STEP4 VA_STEP; VA_STEP; VA_STEP; VA_STEP
+	if (h > 48)
+		h = 48;
+	/* the remainder first, then groups of four */
+	switch (h & 3) {
+	case 3:
 		VA_STEP;
-		if (!i)
-			break;
+		/* fallthrough */
+	case 2:
 		VA_STEP;
+		/* fallthrough */
+	case 1:
+		VA_STEP;
+		/* fallthrough */
+	default:
+		break;
 	}
+	for (h >>= 2; h; h--) {
+		VA_STEP4;
+	}
+#undef VA_STEP4
 #undef VA_STEP
-	return best;
+	return (uint32_t)best;
 }
 
 static bool va_holds(const struct iommufd_map *n, uint64_t va, uint64_t len, uint64_t *iova)
@@ -1056,12 +1336,11 @@ static __attribute__((noinline)) bool va_scan(char *tbl, uint32_t root, uint64_t
 	return false;
 }
 
-int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova)
+static __attribute__((noinline)) int translate_levels(const struct ifd_midx *x, uint64_t va, uint64_t len,
+							uint64_t *iova)
 {
 	char *tbl = x->base;
 
-	if (!len)
-		len = 1;
 	for (;;) {
 		unsigned s = rbegin(x);
 		unsigned top = __atomic_load_n(&x->vtop, __ATOMIC_RELAXED);
@@ -1070,20 +1349,13 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 
 		if (top > VA_LEVELS)
 			top = VA_LEVELS;
-		if (top == 1) {
-			/* the usual case: no VA range overlaps another */
-			uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va);
-
-			ok = i && va_holds(R(tbl, i), va, len, &out);
-			top = 0;
-		}
 		for (unsigned l = 0; l < top && !ok; l++) {
 			uint32_t root = __atomic_load_n(&x->vroot[l], __ATOMIC_RELAXED);
 
 			if (l == VA_LEVELS - 1) {
 				ok = va_scan(tbl, root, va, len, &out);
 			} else {
-				uint32_t i = va_floor(tbl, root, va);
+				uint32_t i = va_floor(tbl, root, va, __atomic_load_n(&x->vh[l], __ATOMIC_RELAXED));
 
 				ok = i && va_holds(R(tbl, i), va, len, &out);
 			}
@@ -1093,6 +1365,38 @@ int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint
 		if (!ok)
 			return -ENOENT;
 		*iova = out;
+		return 0;
+	}
+}
+
+int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova)
+{
+	char *tbl = x->base;
+
+	if (!len)
+		len = 1;
+	for (;;) {
+		unsigned s = rbegin(x);
+
+		/* The usual case: one level, no VA range overlaps another. */
+		if (__atomic_load_n(&x->vtop, __ATOMIC_RELAXED) > 1)
+			return translate_levels(x, va, len, iova);
+		uint32_t i = va_floor(tbl, __atomic_load_n(&x->vroot[0], __ATOMIC_RELAXED), va,
+				      __atomic_load_n(&x->vh[0], __ATOMIC_RELAXED));
+		const struct iommufd_map *n = R(tbl, i);
+		uint64_t nv = __atomic_load_n(&n->vaddr, __ATOMIC_RELAXED);
+		uint64_t nl = __atomic_load_n(&n->len, __ATOMIC_RELAXED);
+		uint64_t ni = __atomic_load_n(&n->iova, __ATOMIC_RELAXED);
+
+		if (rretry(x, s))
+			continue;
+		/* i == 0 is the nil record: vaddr UINT64_MAX, so off >= nl below
+		 * unless va is UINT64_MAX, which is no process's address. */
+		uint64_t off = va - nv;
+
+		if (!i || va < nv || off >= nl || len > nl - off)
+			return -ENOENT;
+		*iova = ni + off;
 		return 0;
 	}
 }
@@ -1128,7 +1432,7 @@ int ifd_midx_lookup(const struct ifd_midx *x, uint64_t iova, struct iommufd_map 
 		}
 		if (rretry(x, s))
 			continue;
-		if (!best || c.kind == KIND_BLOCKED || iova - c.iova >= c.len)
+		if (!best || c.kind >= KIND_GHOST || iova - c.iova >= c.len)
 			return -ENOENT;
 		*copy = c;
 		return 0;
@@ -1310,7 +1614,9 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 	int hl = v_iova(v, LNK(n, T_IOVA, 0), depth + 1);
 	uint64_t gap;
 
-	if (!in_iova(n) || !n->len || n->iova + (n->len - 1) < n->iova)
+	if (!in_iova(n) || (n->len && n->iova + (n->len - 1) < n->iova))
+		v->bad = 1;
+	if (!n->len && (i != v->x->ghost || n->kind != KIND_GHOST || n->mx_gap))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->iova <= v->prev_last)
@@ -1329,7 +1635,7 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 	v->maxi = i;
 	if (n->kind == KIND_BLOCKED)
 		v->blocked++;
-	else
+	else if (n->kind != KIND_GHOST)
 		v->count++;
 	int hr = v_iova(v, LNK(n, T_IOVA, 1), depth + 1);
 	uint64_t mx = n->mx_gap;
@@ -1364,7 +1670,7 @@ static int v_va(struct vva *v, uint32_t i, int depth)
 	struct iommufd_map *n = R(tbl, i);
 	int hl = v_va(v, LNK(n, T_VA, 0), depth + 1);
 
-	if (va_level(n) != v->lvl || !in_iova(n) || n->kind == KIND_BLOCKED)
+	if (va_level(n) != v->lvl || !in_iova(n) || internal(n))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->vaddr < v->pv || (n->vaddr == v->pv && i <= v->pi))
@@ -1397,8 +1703,9 @@ int ifd_midx_validate(const struct ifd_midx *x)
 	for (unsigned l = 0; l < VA_LEVELS; l++) {
 		struct vva w = { .x = x, .lvl = l };
 
-		v_va(&w, x->vroot[l], 0);
-		if (w.bad || w.count != x->va_lvl[l])
+		int vh = v_va(&w, x->vroot[l], 0);
+
+		if (w.bad || w.count != x->va_lvl[l] || (unsigned)vh != x->vh[l])
 			return -EFAULT;
 		total += w.count;
 		if (w.count)

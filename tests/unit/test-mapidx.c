@@ -663,7 +663,7 @@ static void *reader(void *arg)
 		uint64_t off = below(&r, PG), io;
 		int e = ifd_midx_translate(rc->x, TVA + k * PG + off, 1, &io);
 
-		rc->reads++;
+		__atomic_store_n(&rc->reads, rc->reads + 1, __ATOMIC_RELAXED);
 		if (e == 0) {
 			rc->hits++;
 			if (io != slot_iova(k) + off)
@@ -690,7 +690,8 @@ static void test_threads(void **state)
 		ifd_midx_va_insert(rc.x, m[k]);
 	}
 	assert_int_equal(pthread_create(&t, NULL, reader, &rc), 0);
-	for (int it = 0; it < 300000; it++) {
+	/* until the reader has really raced us (valgrind runs one thread at a time) */
+	for (int it = 0; it < 300000 || __atomic_load_n(&rc.reads, __ATOMIC_RELAXED) < 2000; it++) {
 		unsigned k = (unsigned)below(&r, TSLOTS);
 
 		if (k % 8 == 0)
@@ -716,6 +717,92 @@ static void test_threads(void **state)
 	assert_true(rc.hits > 0);
 	assert_int_equal(ifd_midx_validate(rc.x), 0);
 	ifd_midx_destroy(rc.x);
+}
+
+/* Map-then-unmap at the same place: the removal leaves a ghost in the tree
+ * and the next map at that place takes it over.  Checked after each step. */
+static void test_lifo(void **state)
+{
+	struct ifd_midx *x;
+	struct iommufd_map *v[200], *m, c;
+	struct rng r = { 3 };
+	uint64_t io;
+
+	assert_int_equal(ifd_midx_create(NULL, &x), 0);
+	for (int i = 0; i < 200; i++) {
+		v[i] = new_rec(x, IFD_MAP_USER);
+		assert_int_equal(ifd_midx_alloc(x, v[i], PG, PG, PG, UINT64_MAX), 0);
+		assert_int_equal(v[i]->iova, PG * (i + 1));
+	}
+	for (int i = 1; i < 200; i += 2) {
+		ifd_midx_remove(x, v[i]);
+		ifd_midx_rec_free(x, v[i]);
+		v[i] = NULL;
+	}
+	for (int k = 0; k < 2000; k++) {
+		int hole = -1, pages = below(&r, 4) ? 1 : 2;
+		uint64_t len = pages * PG;
+
+		/* the lowest run of free slots (slot i is at PG * (i + 1)) */
+		for (int i = 0; hole < 0; i++) {
+			bool free_run = true;
+
+			for (int j = i; j < i + pages; j++)
+				if (j < 200 && v[j])
+					free_run = false;
+			if (free_run)
+				hole = i;
+		}
+		m = new_rec(x, IFD_MAP_USER);
+		assert_int_equal(ifd_midx_alloc(x, m, len, PG, PG, UINT64_MAX), 0);
+		assert_int_equal(m->iova, PG * (hole + 1));
+		assert_int_equal(ifd_midx_validate(x), 0);
+		m->vaddr = 0x50000000 + (uint64_t)(k * 7919 % 2000) * 4 * PG; /* distinct */
+		ifd_midx_va_insert(x, m);
+		assert_int_equal(ifd_midx_translate(x, m->vaddr + 1, 1, &io), 0);
+		assert_int_equal(io, m->iova + 1);
+		assert_int_equal(ifd_midx_lookup(x, m->iova, &c), 0);
+		assert_ptr_equal(ifd_midx_find(x, m->iova), m);
+		switch (below(&r, 4)) {
+		case 0: /* something else changes the tree in between */
+			if (hole + pages > 200) {
+				ifd_midx_remove(x, m);
+				ifd_midx_rec_free(x, m);
+				break;
+			}
+			v[hole] = m;
+			if (pages == 2)
+				v[hole + 1] = m;
+			m = v[2 * below(&r, 100)];
+			if (!m || m == v[hole])
+				break;
+			ifd_midx_remove(x, m);
+			assert_int_equal(ifd_midx_validate(x), 0);
+			ifd_midx_rec_free(x, m);
+			for (int i = 0; i < 200; i++)
+				if (v[i] == m)
+					v[i] = NULL;
+			break;
+		case 1: /* a claim right after the unmap */
+			ifd_midx_remove(x, m);
+			assert_int_equal(ifd_midx_validate(x), 0);
+			assert_ptr_equal(ifd_midx_find(x, m->iova), NULL);
+			assert_int_equal(ifd_midx_lookup(x, m->iova, &c), -ENOENT);
+			assert_int_equal(ifd_midx_claim(x, m, m->iova, len), 0);
+			assert_int_equal(ifd_midx_validate(x), 0);
+			ifd_midx_remove(x, m);
+			ifd_midx_rec_free(x, m);
+			break;
+		default:
+			ifd_midx_remove(x, m);
+			assert_int_equal(ifd_midx_validate(x), 0);
+			assert_int_equal(ifd_midx_translate(x, m->vaddr + 1, 1, &io), -ENOENT);
+			assert_ptr_equal(ifd_midx_first(x, m->iova, m->iova + len - 1), NULL);
+			ifd_midx_rec_free(x, m);
+		}
+		assert_int_equal(ifd_midx_validate(x), 0);
+	}
+	ifd_midx_destroy(x);
 }
 
 static void test_million(void **state)
@@ -756,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_deep_random),
 		cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_million),
 	};
 
