@@ -165,24 +165,31 @@ int ifd_dev_read_regions(struct iommufd_device *dev)
 	return 0;
 }
 
-static void unmap_region(struct iommufd_device *dev, struct ifd_region *rg)
+/* Kept on failure, so that a later unmap can try again. */
+static int unmap_region(struct iommufd_device *dev, struct ifd_region *rg)
 {
 	const struct ifd_sys *sys = dev->ctx->sys;
+	uint64_t pg = (uint64_t)dev->ctx->page_size;
+	int r = 0;
 
 	if (!rg->map)
-		return;
+		return 0;
 	/* The areas first, then the reservation around them. */
 	for (uint32_t i = 0; rg->sparse && i < rg->nareas; i++)
-		if (!((rg->areas[i].offset | rg->areas[i].size) & ((uint64_t)dev->ctx->page_size - 1)))
-			sys->munmap((uint8_t *)rg->map + rg->areas[i].offset, rg->areas[i].size);
-	sys->munmap(rg->map, rg->size);
-	rg->map = NULL;
+		if (!((rg->areas[i].offset | rg->areas[i].size) & (pg - 1)) &&
+		    sys->munmap((uint8_t *)rg->map + rg->areas[i].offset, rg->areas[i].size) < 0 && !r)
+			r = -errno;
+	if (sys->munmap(rg->map, rg->size) < 0 && !r)
+		r = -errno;
+	if (r == 0)
+		rg->map = NULL;
+	return r;
 }
 
 void ifd_dev_unmap_regions(struct iommufd_device *dev)
 {
 	for (uint32_t i = 0; dev->regions && i < dev->num_regions; i++)
-		unmap_region(dev, &dev->regions[i]);
+		unmap_region(dev, &dev->regions[i]); /* the handle goes: nothing to retry with */
 }
 
 void ifd_dev_free_regions(struct iommufd_device *dev)
@@ -342,7 +349,7 @@ IFD_EXPORT int iommufd_device_unmap_region(struct iommufd_device *dev, unsigned 
 	if (!rg->map)
 		r = -ENOENT;
 	else
-		unmap_region(dev, rg);
+		r = unmap_region(dev, rg);
 	pthread_mutex_unlock(&dev->lock);
 	return ifd_ret(r);
 }
