@@ -49,11 +49,12 @@ static struct iommufd_device *dev_alloc(struct iommufd_ioas *ioas)
 
 static void dev_free(struct iommufd_device *dev)
 {
+	ifd_dev_free_regions(dev);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 }
 
-/* Cache how many regions and IRQ types there are: every access checks. */
+/* Cache the regions and how many IRQ types there are: every access checks. */
 static int read_info(struct iommufd_device *dev)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -65,7 +66,7 @@ static int read_info(struct iommufd_device *dev)
 	}
 	dev->num_regions = info.num_regions;
 	dev->num_irqs = info.num_irqs;
-	return 0;
+	return ifd_dev_read_regions(dev);
 }
 
 /*
@@ -223,16 +224,6 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	return 0;
 }
 
-static void unmap_regions(struct iommufd_device *dev)
-{
-	for (unsigned int i = 0; i < IFD_MAX_REGIONS; i++) {
-		if (dev->maps[i].addr) {
-			dev->ctx->sys->munmap(dev->maps[i].addr, dev->maps[i].len);
-			dev->maps[i].addr = NULL;
-		}
-	}
-}
-
 IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 {
 	struct iommufd_ctx *ctx;
@@ -243,7 +234,7 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	ctx = dev->ctx;
 	pthread_mutex_lock(&ctx->lock);
 	ioas = dev->ioas;
-	unmap_regions(dev);
+	ifd_dev_unmap_regions(dev);
 	/* Closing the device fd also tears down its interrupts. */
 	ifd_dev_close_fd(dev);
 	if (ifd_forked(ctx)) {

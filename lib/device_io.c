@@ -16,14 +16,193 @@ static bool dev_ok(const struct iommufd_device *dev)
 	return dev && dev->state == IFD_ALIVE;
 }
 
-static int region_info(struct iommufd_device *dev, unsigned int index, struct vfio_region_info *ri)
+/* More would be a kernel answer gone wrong (vfio-pci has 9 plus a few
+ * device-specific ones); refuse it rather than allocate for it. */
+#define IFD_MAX_REGIONS 4096
+/* Largest VFIO_DEVICE_GET_REGION_INFO answer (header plus capabilities). */
+#define IFD_MAX_REGION_INFO (64 * 1024)
+
+/*
+ * Find capability @id in the chain of a VFIO info answer: @buf holds @len
+ * bytes, the chain starts at @first.  Every header, and the @minsz bytes of
+ * the capability found, must lie inside the buffer, 8-byte aligned after
+ * the fixed part; a chain with more hops than headers fit in the buffer
+ * loops.  Returns the offset, 0 if absent, or -EIO for a malformed chain.
+ */
+static long cap_find(const uint8_t *buf, size_t len, size_t fixed, uint32_t first, uint16_t id, size_t minsz)
 {
-	if (index >= dev->num_regions)
-		return -EINVAL;
-	memset(ri, 0, sizeof(*ri));
-	ri->argsz = sizeof(*ri);
-	ri->index = index;
-	return ifd_ioctl(dev->ctx, dev->fd, VFIO_DEVICE_GET_REGION_INFO, ri);
+	struct vfio_info_cap_header h;
+	size_t hops = 0;
+
+	for (uint32_t at = first; at; at = h.next) {
+		if (at < fixed || (at & 7) || at > len || len - at < sizeof(h) || ++hops > len / sizeof(h))
+			return -EIO;
+		memcpy(&h, buf + at, sizeof(h));
+		if (h.id == id)
+			return len - at < minsz ? -EIO : (long)at;
+	}
+	return 0;
+}
+
+static int parse_sparse(struct iommufd_device *dev, unsigned int index, struct ifd_region *rg, const uint8_t *buf,
+			size_t len, size_t at)
+{
+	struct vfio_region_info_cap_sparse_mmap cap;
+
+	memcpy(&cap, buf + at, sizeof(cap));
+	if (cap.nr_areas > (len - at - sizeof(cap)) / sizeof(struct vfio_region_sparse_mmap_area)) {
+		ifd_err(dev->ctx, "%s: region %u: the kernel's sparse-mmap capability claims %u areas, more than its "
+			"answer holds", dev->name, index, cap.nr_areas);
+		return -EIO;
+	}
+	rg->sparse = true;
+	rg->nareas = cap.nr_areas;
+	rg->areas = calloc(cap.nr_areas ? cap.nr_areas : 1, sizeof(*rg->areas));
+	if (!rg->areas)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < cap.nr_areas; i++) {
+		struct vfio_region_sparse_mmap_area a;
+
+		memcpy(&a, buf + at + sizeof(cap) + i * sizeof(a), sizeof(a));
+		if (!a.size || a.offset > rg->size || a.size > rg->size - a.offset) {
+			ifd_err(dev->ctx, "%s: region %u: sparse-mmap area %u (0x%llx+0x%llx) lies outside the region "
+				"(0x%llx bytes)", dev->name, index, i, (unsigned long long)a.offset,
+				(unsigned long long)a.size, (unsigned long long)rg->size);
+			return -EIO;
+		}
+		rg->areas[i] = (struct iommufd_region_area){ a.offset, a.size };
+	}
+	return 0;
+}
+
+/* Describe region @index, capabilities included, into @rg. */
+static int read_region(struct iommufd_device *dev, unsigned int index, struct ifd_region *rg)
+{
+	size_t sz = sizeof(struct vfio_region_info) + 256;
+	struct vfio_region_info ri;
+	uint8_t *buf = NULL;
+	long at;
+	int r;
+
+	/* The kernel grows argsz to what the capabilities need; it may
+	 * change between calls (a hot-plugged capability), so try twice. */
+	for (int tries = 0;; tries++) {
+		uint8_t *nb = realloc(buf, sz);
+
+		if (!nb) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = nb;
+		memset(buf, 0, sz);
+		ri = (struct vfio_region_info){ .argsz = (uint32_t)sz, .index = index };
+		memcpy(buf, &ri, sizeof(ri));
+		r = ifd_ioctl(dev->ctx, dev->fd, VFIO_DEVICE_GET_REGION_INFO, buf);
+		if (r < 0) {
+			ifd_err(dev->ctx, "%s: VFIO_DEVICE_GET_REGION_INFO %u failed: %s", dev->name, index, strerror(-r));
+			goto out;
+		}
+		memcpy(&ri, buf, sizeof(ri));
+		if (ri.argsz <= sz)
+			break;
+		if (ri.argsz > IFD_MAX_REGION_INFO || tries) {
+			ifd_err(dev->ctx, "%s: VFIO_DEVICE_GET_REGION_INFO %u wants %u bytes after %zu: refused",
+				dev->name, index, ri.argsz, sz);
+			r = -EIO;
+			goto out;
+		}
+		sz = ri.argsz;
+	}
+	*rg = (struct ifd_region){ .size = ri.size, .offset = ri.offset, .flags = ri.flags };
+	if ((ri.flags & VFIO_REGION_INFO_FLAG_CAPS) && ri.cap_offset) {
+		at = cap_find(buf, sz, sizeof(ri), ri.cap_offset, VFIO_REGION_INFO_CAP_TYPE,
+			      sizeof(struct vfio_region_info_cap_type));
+		if (at > 0) {
+			struct vfio_region_info_cap_type t;
+
+			memcpy(&t, buf + at, sizeof(t));
+			rg->has_type = true;
+			rg->type = t.type;
+			rg->subtype = t.subtype;
+		}
+		if (at >= 0 && (ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
+			at = cap_find(buf, sz, sizeof(ri), ri.cap_offset, VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+				      sizeof(struct vfio_region_info_cap_sparse_mmap));
+		if (at < 0) {
+			ifd_err(dev->ctx, "%s: VFIO_DEVICE_GET_REGION_INFO %u: malformed capability chain (offset %u "
+				"in a %zu-byte answer): refused", dev->name, index, ri.cap_offset, sz);
+			r = -EIO;
+			goto out;
+		}
+		if (at > 0 && (ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
+			r = parse_sparse(dev, index, rg, buf, sz, (size_t)at);
+	}
+out:
+	free(buf);
+	return r < 0 ? r : 0;
+}
+
+/* At open: every region's description, so that an access costs one
+ * system call. */
+int ifd_dev_read_regions(struct iommufd_device *dev)
+{
+	int r;
+
+	if (dev->num_regions > IFD_MAX_REGIONS) {
+		ifd_err(dev->ctx, "%s: VFIO_DEVICE_GET_INFO reports %u regions: refused", dev->name, dev->num_regions);
+		return -EIO;
+	}
+	dev->regions = calloc(dev->num_regions ? dev->num_regions : 1, sizeof(*dev->regions));
+	if (!dev->regions)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < dev->num_regions; i++) {
+		r = read_region(dev, i, &dev->regions[i]);
+		if (r < 0) {
+			ifd_dev_free_regions(dev);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Kept on failure, so that a later unmap can try again. */
+static int unmap_region(struct iommufd_device *dev, struct ifd_region *rg)
+{
+	const struct ifd_sys *sys = dev->ctx->sys;
+	uint64_t pg = (uint64_t)dev->ctx->page_size;
+	int r = 0;
+
+	if (!rg->map)
+		return 0;
+	/* The areas first, then the reservation around them. */
+	for (uint32_t i = 0; rg->sparse && i < rg->nareas; i++)
+		if (!((rg->areas[i].offset | rg->areas[i].size) & (pg - 1)) &&
+		    sys->munmap((uint8_t *)rg->map + rg->areas[i].offset, rg->areas[i].size) < 0 && !r)
+			r = -errno;
+	if (sys->munmap(rg->map, rg->size) < 0 && !r)
+		r = -errno;
+	if (r == 0)
+		rg->map = NULL;
+	return r;
+}
+
+void ifd_dev_unmap_regions(struct iommufd_device *dev)
+{
+	for (uint32_t i = 0; dev->regions && i < dev->num_regions; i++)
+		unmap_region(dev, &dev->regions[i]); /* the handle goes: nothing to retry with */
+}
+
+void ifd_dev_free_regions(struct iommufd_device *dev)
+{
+	for (uint32_t i = 0; dev->regions && i < dev->num_regions; i++)
+		free(dev->regions[i].areas);
+	free(dev->regions);
+	dev->regions = NULL;
+}
+
+static struct ifd_region *region_get(struct iommufd_device *dev, unsigned int index)
+{
+	return dev_ok(dev) && index < dev->num_regions ? &dev->regions[index] : NULL;
 }
 
 IFD_EXPORT int iommufd_device_get_num_regions(struct iommufd_device *dev)
@@ -34,79 +213,143 @@ IFD_EXPORT int iommufd_device_get_num_regions(struct iommufd_device *dev)
 IFD_EXPORT int iommufd_device_get_region_info(struct iommufd_device *dev, unsigned int index,
 					      struct iommufd_region_info *info)
 {
-	struct vfio_region_info ri;
-	int r;
+	const struct ifd_region *rg = region_get(dev, index);
 
-	if (!dev_ok(dev) || !info)
+	if (!rg || !info)
 		return ifd_ret(-EINVAL);
-	r = region_info(dev, index, &ri);
-	if (r < 0)
-		return ifd_ret(r);
-	info->size = ri.size;
-	info->offset = ri.offset;
+	info->size = rg->size;
+	info->offset = rg->offset;
 	info->flags = 0;
-	if (ri.flags & VFIO_REGION_INFO_FLAG_READ)
+	if (rg->flags & VFIO_REGION_INFO_FLAG_READ)
 		info->flags |= IOMMUFD_REGION_F_READ;
-	if (ri.flags & VFIO_REGION_INFO_FLAG_WRITE)
+	if (rg->flags & VFIO_REGION_INFO_FLAG_WRITE)
 		info->flags |= IOMMUFD_REGION_F_WRITE;
-	if (ri.flags & VFIO_REGION_INFO_FLAG_MMAP)
+	if (rg->flags & VFIO_REGION_INFO_FLAG_MMAP)
 		info->flags |= IOMMUFD_REGION_F_MMAP;
 	return 0;
 }
 
+IFD_EXPORT int iommufd_device_get_region_areas(struct iommufd_device *dev, unsigned int index,
+					       struct iommufd_region_area *areas, size_t max)
+{
+	const struct ifd_region *rg = region_get(dev, index);
+
+	if (!rg || (max && !areas))
+		return ifd_ret(-EINVAL);
+	if (!(rg->flags & VFIO_REGION_INFO_FLAG_MMAP) || !rg->size)
+		return 0;
+	if (!rg->sparse) {
+		if (max)
+			areas[0] = (struct iommufd_region_area){ 0, rg->size };
+		return 1;
+	}
+	for (uint32_t i = 0; i < rg->nareas && i < max; i++)
+		areas[i] = rg->areas[i];
+	return rg->nareas > INT32_MAX ? INT32_MAX : (int)rg->nareas;
+}
+
+IFD_EXPORT int iommufd_device_get_region_type(struct iommufd_device *dev, unsigned int index, uint32_t *type,
+					      uint32_t *subtype)
+{
+	const struct ifd_region *rg = region_get(dev, index);
+
+	if (!rg || !type || !subtype)
+		return ifd_ret(-EINVAL);
+	if (!rg->has_type)
+		return ifd_ret(-ENOENT);
+	*type = rg->type;
+	*subtype = rg->subtype;
+	return 0;
+}
+
+/* Reserve the region's range and map the sparse areas into it, so that
+ * offsets stay as in the region and the holes fault. */
+static void *map_sparse(struct iommufd_device *dev, unsigned int index, struct ifd_region *rg)
+{
+	const struct ifd_sys *sys = dev->ctx->sys;
+	uint64_t pg = (uint64_t)dev->ctx->page_size;
+	uint8_t *base;
+	int err;
+
+	base = sys->mmap(NULL, rg->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return MAP_FAILED;
+	for (uint32_t i = 0; i < rg->nareas; i++) {
+		const struct iommufd_region_area *a = &rg->areas[i];
+		void *p;
+
+		if ((a->offset | a->size) & (pg - 1)) {
+			ifd_dbg(dev->ctx, "%s: region %u: sparse area 0x%llx+0x%llx is not page aligned; left "
+				"unmapped", dev->name, index, (unsigned long long)a->offset, (unsigned long long)a->size);
+			continue;
+		}
+		p = sys->mmap(base + a->offset, a->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, dev->fd,
+			      (off_t)(rg->offset + a->offset));
+		if (p == MAP_FAILED) {
+			err = errno;
+			while (i--)
+				if (!((rg->areas[i].offset | rg->areas[i].size) & (pg - 1)))
+					sys->munmap(base + rg->areas[i].offset, rg->areas[i].size);
+			sys->munmap(base, rg->size);
+			errno = err;
+			return MAP_FAILED;
+		}
+	}
+	return base;
+}
+
 IFD_EXPORT int iommufd_device_map_region(struct iommufd_device *dev, unsigned int index, void **addr, size_t *len)
 {
-	struct vfio_region_info ri;
+	struct ifd_region *rg = region_get(dev, index);
 	void *p;
 	int r;
 
-	if (!dev_ok(dev) || !addr || !len || index >= IFD_MAX_REGIONS)
+	if (!rg || !addr || !len)
 		return ifd_ret(-EINVAL);
-	r = region_info(dev, index, &ri);
-	if (r < 0)
-		return ifd_ret(r);
-	if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP) || !ri.size) {
+	if (!(rg->flags & VFIO_REGION_INFO_FLAG_MMAP) || !rg->size || rg->size > SIZE_MAX ||
+	    (rg->sparse && !rg->nareas)) {
 		ifd_dbg(dev->ctx, "%s: region %u cannot be mmapped; use iommufd_device_region_read/write", dev->name,
 			index);
 		return ifd_ret(-EOPNOTSUPP);
 	}
 	pthread_mutex_lock(&dev->lock);
-	if (dev->maps[index].addr) {
+	if (rg->map) {
 		/* Already mapped: hand out the same mapping. */
-		*addr = dev->maps[index].addr;
-		*len = dev->maps[index].len;
+		*addr = rg->map;
+		*len = rg->size;
 		pthread_mutex_unlock(&dev->lock);
 		return 0;
 	}
-	p = dev->ctx->sys->mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->fd, (off_t)ri.offset);
+	if (rg->sparse)
+		p = map_sparse(dev, index, rg);
+	else
+		p = dev->ctx->sys->mmap(NULL, rg->size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->fd, (off_t)rg->offset);
 	if (p == MAP_FAILED) {
 		r = -errno;
 		pthread_mutex_unlock(&dev->lock);
 		ifd_err(dev->ctx, "%s: mmap of region %u (%llu bytes) failed: %s", dev->name, index,
-			(unsigned long long)ri.size, strerror(-r));
+			(unsigned long long)rg->size, strerror(-r));
 		return ifd_ret(r);
 	}
-	dev->maps[index].addr = p;
-	dev->maps[index].len = ri.size;
+	rg->map = p;
 	pthread_mutex_unlock(&dev->lock);
 	*addr = p;
-	*len = ri.size;
+	*len = rg->size;
 	return 0;
 }
 
 IFD_EXPORT int iommufd_device_unmap_region(struct iommufd_device *dev, unsigned int index)
 {
+	struct ifd_region *rg = region_get(dev, index);
 	int r = 0;
 
-	if (!dev_ok(dev) || index >= IFD_MAX_REGIONS)
+	if (!rg)
 		return ifd_ret(-EINVAL);
 	pthread_mutex_lock(&dev->lock);
-	if (!dev->maps[index].addr)
+	if (!rg->map)
 		r = -ENOENT;
-	else if (dev->ctx->sys->munmap(dev->maps[index].addr, dev->maps[index].len) < 0)
-		r = -errno;
 	else
-		dev->maps[index].addr = NULL;
+		r = unmap_region(dev, rg);
 	pthread_mutex_unlock(&dev->lock);
 	return ifd_ret(r);
 }
@@ -118,18 +361,14 @@ IFD_EXPORT int iommufd_device_unmap_region(struct iommufd_device *dev, unsigned 
  */
 static int region_rw(struct iommufd_device *dev, unsigned int index, uint64_t off, void *buf, size_t len, bool write)
 {
-	struct vfio_region_info ri;
+	const struct ifd_region *rg = region_get(dev, index);
 	size_t done = 0;
-	int r;
 
-	if (!dev_ok(dev) || !buf || !len)
+	if (!rg || !buf || !len)
 		return -EINVAL;
-	r = region_info(dev, index, &ri);
-	if (r < 0)
-		return r;
-	if (off > ri.size || len > ri.size - off)
+	if (off > rg->size || len > rg->size - off)
 		return -EINVAL;
-	if (!(ri.flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)))
+	if (!(rg->flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)))
 		return -EACCES;
 	while (done < len) {
 		uint64_t at = off + done;
@@ -139,9 +378,9 @@ static int region_rw(struct iommufd_device *dev, unsigned int index, uint64_t of
 		while (chunk > 1 && (chunk > len - done || (at & (chunk - 1))))
 			chunk >>= 1;
 		if (write)
-			n = dev->ctx->sys->pwrite(dev->fd, (char *)buf + done, chunk, (off_t)(ri.offset + at));
+			n = dev->ctx->sys->pwrite(dev->fd, (char *)buf + done, chunk, (off_t)(rg->offset + at));
 		else
-			n = dev->ctx->sys->pread(dev->fd, (char *)buf + done, chunk, (off_t)(ri.offset + at));
+			n = dev->ctx->sys->pread(dev->fd, (char *)buf + done, chunk, (off_t)(rg->offset + at));
 		if (n < 0)
 			return -errno;
 		if ((size_t)n != chunk)

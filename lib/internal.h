@@ -161,12 +161,18 @@ struct ifd_group {
 	bool in_container;
 };
 
-struct ifd_region_map {
-	void *addr;
-	size_t len;
+/* A device region as VFIO_DEVICE_GET_REGION_INFO described it at open. */
+struct ifd_region {
+	uint64_t size;
+	uint64_t offset;   /* in the device fd */
+	uint32_t flags;    /* VFIO_REGION_INFO_FLAG_* */
+	bool has_type;
+	uint32_t type, subtype;
+	bool sparse;       /* only @areas can be mmapped */
+	uint32_t nareas;
+	struct iommufd_region_area *areas; /* malloc'ed, sparse only */
+	void *map;         /* iommufd_device_map_region(), under dev->lock */
 };
-
-#define IFD_MAX_REGIONS 16
 
 struct iommufd_device {
 	struct ifd_list link; /* ctx->dev_list; freed on destroy */
@@ -183,8 +189,8 @@ struct iommufd_device {
 	int group_num;       /* -1 if none */
 	struct ifd_group *group;
 
-	pthread_mutex_t lock; /* the region mmap table, bus-master read-modify-write */
-	struct ifd_region_map maps[IFD_MAX_REGIONS];
+	pthread_mutex_t lock; /* the regions' mmaps, bus-master read-modify-write */
+	struct ifd_region *regions; /* num_regions of them, read at open */
 	uint32_t num_regions;
 	uint32_t num_irqs;
 };
@@ -266,6 +272,11 @@ int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *i
 
 /* device.c */
 void ifd_dev_close_fd(struct iommufd_device *dev);
+
+/* device_io.c */
+int ifd_dev_read_regions(struct iommufd_device *dev);
+void ifd_dev_unmap_regions(struct iommufd_device *dev);
+void ifd_dev_free_regions(struct iommufd_device *dev);
 
 /* group.c: group fds shared by devices (GROUP, TYPE1). */
 int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_group **out);

@@ -607,8 +607,9 @@ struct iommufd_device_opts {
  * IOAS of this context; -ERANGE mappings or reservations of @ioas lie
  * outside the IOVA ranges this device allows; -ENOMEM/-EFAULT (TYPE1)
  * replaying mappings made before the first device failed (see
- * iommufd_ioas_map()); -ENAMETOOLONG; other errors of open(2) and the
- * ioctls named above.
+ * iommufd_ioas_map()); -EIO the kernel's description of the regions
+ * (VFIO_DEVICE_GET_REGION_INFO of each, read at open) is malformed;
+ * -ENAMETOOLONG; other errors of open(2) and the ioctls named above.
  */
 int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struct iommufd_device_opts *opts,
 			struct iommufd_device **out);
@@ -715,12 +716,53 @@ int iommufd_device_get_num_regions(struct iommufd_device *dev);
 int iommufd_device_get_region_info(struct iommufd_device *dev, unsigned int index, struct iommufd_region_info *info);
 
 /**
- * iommufd_device_map_region() - mmap a whole region (a BAR) read/write,
- * shared.  @addr receives the mapping, @len its size in bytes.  Mapping a
- * region twice returns the same mapping.
- * Errors: -EOPNOTSUPP the region cannot be mmapped (use
- * iommufd_device_region_read()/write()); -EINVAL bad index (regions 16 and
- * above are never mmapped; read/write works for every index).
+ * struct iommufd_region_area - a part of a region that can be mmapped.
+ * @offset: bytes from the start of the region.
+ * @size:   bytes.
+ */
+struct iommufd_region_area {
+	uint64_t offset;
+	uint64_t size;
+};
+
+/**
+ * iommufd_device_get_region_areas() - the parts of region @index that
+ * iommufd_device_map_region() maps: the whole region when it is mmappable
+ * as a whole, the kernel's sparse areas when only parts are (a BAR holding
+ * an MSI-X table: VFIO_REGION_INFO_CAP_SPARSE_MMAP), none when it cannot
+ * be mmapped.
+ * @areas: array to fill, may be NULL when @max is 0.
+ * @max:   entries in @areas.
+ * Returns the total number of areas (which may exceed @max), or -EINVAL
+ * (bad argument, @index out of range).  No system call: the library reads
+ * every region's description when it opens the device.
+ * Source: VFIO_DEVICE_GET_REGION_INFO, include/uapi/linux/vfio.h.
+ */
+int iommufd_device_get_region_areas(struct iommufd_device *dev, unsigned int index, struct iommufd_region_area *areas,
+				    size_t max);
+
+/**
+ * iommufd_device_get_region_type() - the type and subtype of a
+ * device-specific region (VFIO_REGION_INFO_CAP_TYPE: for example
+ * VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor ID, or the graphics and
+ * migration types of <linux/vfio.h>).
+ * @type, @subtype: receive them.
+ * Returns 0; -ENOENT the region has no type (the standard PCI regions);
+ * -EINVAL bad argument or @index out of range.  No system call.
+ * Source: VFIO_DEVICE_GET_REGION_INFO, include/uapi/linux/vfio.h.
+ */
+int iommufd_device_get_region_type(struct iommufd_device *dev, unsigned int index, uint32_t *type, uint32_t *subtype);
+
+/**
+ * iommufd_device_map_region() - mmap a region (a BAR) read/write, shared.
+ * @addr receives the mapping, @len its size in bytes: the whole region's
+ * size, with offsets as in the region.  When only parts of the region can
+ * be mmapped (iommufd_device_get_region_areas()), the library reserves the
+ * whole range and maps those parts into it; the rest stays inaccessible
+ * (PROT_NONE: touching it faults), so use iommufd_device_region_read() and
+ * write() there.  Mapping a region twice returns the same mapping.
+ * Errors: -EOPNOTSUPP the region has no mmappable part (use
+ * iommufd_device_region_read()/write()); -EINVAL bad index.
  */
 int iommufd_device_map_region(struct iommufd_device *dev, unsigned int index, void **addr, size_t *len);
 

@@ -29,6 +29,7 @@
 #define MAJ_VFIO_DEV 241
 #define MAJ_VFIO 242
 #define NREGIONS 9 /* VFIO_PCI_NUM_REGIONS */
+#define MAX_REGIONS (NREGIONS + FK_MAX_EXTRA_REGIONS)
 #define NIRQS 5    /* VFIO_PCI_NUM_IRQS */
 #define CFG_SIZE 256
 #define REGION_SHIFT 40 /* VFIO_PCI_OFFSET_SHIFT */
@@ -138,7 +139,10 @@ struct dev {
 	uint64_t aperture_last, pgsize;
 	struct fk_range resv[FK_MAX_RESV];
 	unsigned int nresv;
-	struct region reg[NREGIONS];
+	struct region reg[MAX_REGIONS];
+	unsigned int nregions;
+	uint64_t hole_off, hole_len; /* BAR0's sparse-mmap hole */
+	enum fk_bad_caps bad_caps;
 	struct irq irq[NIRQS];
 	int irq_type; /* INTx/MSI/MSI-X in use, -1 none */
 	unsigned int open_count;
@@ -1023,7 +1027,7 @@ static void region_init(struct region *r, uint64_t size, uint32_t flags, bool mm
 
 static void dev_free(struct dev *d)
 {
-	for (int i = 0; i < NREGIONS; i++) {
+	for (int i = 0; i < MAX_REGIONS; i++) {
 		if (d->reg[i].memfd >= 0) {
 			munmap(d->reg[i].mem, d->reg[i].size);
 			close(d->reg[i].memfd);
@@ -2028,6 +2032,92 @@ static int cdev_attach(struct fake_kernel *fk, struct file *f, void *arg, bool d
 	return 0;
 }
 
+/* The capability chain of a region, as the kernel builds it (offsets
+ * relative to the chain's start), or a malformed one a test asked for. */
+static size_t region_caps(const struct dev *d, unsigned int index, uint8_t **out)
+{
+	uint8_t *caps = NULL;
+	size_t sz = 0, at;
+
+	if (index == 0 && d->hole_len) {
+		uint64_t size = d->reg[0].size, end = d->hole_off + d->hole_len;
+		struct vfio_region_sparse_mmap_area a[2];
+		struct vfio_region_info_cap_sparse_mmap *c;
+		uint32_t n = 0;
+
+		if (d->hole_off)
+			a[n++] = (struct vfio_region_sparse_mmap_area){ 0, d->hole_off };
+		if (end < size)
+			a[n++] = (struct vfio_region_sparse_mmap_area){ end, size - end };
+		at = cap_append(&caps, &sz, sizeof(*c) + n * sizeof(a[0]), VFIO_REGION_INFO_CAP_SPARSE_MMAP, 1);
+		c = (void *)(caps + at);
+		c->nr_areas = d->bad_caps == FK_CAPS_AREAS_PAST_END ? 1000 : n;
+		memcpy(c->areas, a, n * sizeof(a[0]));
+	}
+	if (index >= NREGIONS) {
+		struct vfio_region_info_cap_type *c;
+
+		at = cap_append(&caps, &sz, sizeof(*c), VFIO_REGION_INFO_CAP_TYPE, 1);
+		c = (void *)(caps + at);
+		c->type = FK_EXTRA_REGION_TYPE;
+		c->subtype = index;
+	}
+	if (index == 0 && d->bad_caps == FK_CAPS_LOOP) {
+		/* an unknown capability that links to itself */
+		at = cap_append(&caps, &sz, 16, 0x7777, 1);
+		((struct vfio_info_cap_header *)(caps + at))->next = (uint32_t)at;
+	}
+	*out = caps;
+	return sz;
+}
+
+static int region_info(struct dev *d, struct vfio_region_info *u)
+{
+	struct vfio_region_info info = { 0 };
+	size_t minsz = offsetof(struct vfio_region_info, offset) + sizeof(u->offset), capsz;
+	uint8_t *caps;
+
+	memcpy(&info, u, minsz);
+	if (info.argsz < minsz || info.index >= d->nregions)
+		return -EINVAL;
+	info.flags = d->reg[info.index].flags;
+	info.size = d->reg[info.index].size;
+	info.offset = (uint64_t)info.index << REGION_SHIFT;
+	capsz = region_caps(d, info.index, &caps);
+	if (capsz || (info.index == 0 && d->bad_caps)) {
+		info.flags |= VFIO_REGION_INFO_FLAG_CAPS;
+		if (info.argsz < sizeof(info) + capsz) {
+			info.argsz = (uint32_t)(sizeof(info) + capsz);
+		} else {
+			/* chain offsets become offsets in the user's buffer */
+			for (size_t at = 0; capsz;) {
+				struct vfio_info_cap_header *h = (void *)(caps + at);
+
+				if (!h->next || h->next == at)
+					break;
+				at = h->next;
+				h->next += sizeof(info);
+			}
+			if (info.index == 0 && d->bad_caps == FK_CAPS_LOOP) {
+				struct vfio_info_cap_header *h = (void *)caps;
+
+				while (h->id != 0x7777)
+					h = (void *)(caps + h->next - sizeof(info));
+				h->next = (uint32_t)((uint8_t *)h - caps + sizeof(info));
+			}
+			memcpy((uint8_t *)u + sizeof(info), caps, capsz);
+			info.cap_offset = sizeof(info);
+			if (info.index == 0 && d->bad_caps == FK_CAPS_PAST_END)
+				info.cap_offset = (uint32_t)(info.argsz + 64);
+			else if (info.index == 0 && d->bad_caps == FK_CAPS_MISALIGNED)
+				info.cap_offset = sizeof(info) + 1;
+		}
+	}
+	free(caps);
+	memcpy(u, &info, info.argsz < sizeof(info) ? info.argsz : sizeof(info));
+	return 0;
+}
+
 static int device_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg)
 {
 	struct dev *d = f->dev;
@@ -2054,25 +2144,15 @@ static int device_ioctl(struct fake_kernel *fk, struct file *f, unsigned long re
 			return -EINVAL;
 		info.argsz = u->argsz;
 		info.flags = VFIO_DEVICE_FLAGS_PCI | (d->no_reset ? 0 : VFIO_DEVICE_FLAGS_RESET);
-		info.num_regions = NREGIONS;
+		info.num_regions = d->nregions;
 		info.num_irqs = NIRQS;
 		memcpy(u, &info, u->argsz < sizeof(info) ? u->argsz : sizeof(info));
 		return 0;
 	}
-	case VFIO_DEVICE_GET_REGION_INFO: {
-		struct vfio_region_info *u = arg;
-		size_t minsz = offsetof(struct vfio_region_info, offset) + sizeof(u->offset);
-
-		if (!u)
+	case VFIO_DEVICE_GET_REGION_INFO:
+		if (!arg)
 			return -EFAULT;
-		if (u->argsz < minsz || u->index >= NREGIONS)
-			return -EINVAL;
-		u->flags = d->reg[u->index].flags;
-		u->cap_offset = 0;
-		u->size = d->reg[u->index].size;
-		u->offset = (uint64_t)u->index << REGION_SHIFT;
-		return 0;
-	}
+		return region_info(d, arg);
 	case VFIO_DEVICE_GET_IRQ_INFO: {
 		struct vfio_irq_info *u = arg;
 
@@ -2112,7 +2192,7 @@ static ssize_t region_rw(struct fake_kernel *fk, struct file *f, void *buf, size
 	(void)fk;
 	if ((f->kind != F_DEVICE && f->kind != F_CDEV) || (f->kind == F_CDEV && !f->bound))
 		return -EINVAL;
-	if (index >= NREGIONS)
+	if (index >= d->nregions)
 		return -EINVAL;
 	c->region = (int)index;
 	c->off = pos;
@@ -2496,14 +2576,18 @@ static void *fk_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	if (f->kind != F_DEVICE && f->kind != F_CDEV)
 		goto fail;
 	err = EINVAL;
-	if ((f->kind == F_CDEV && !f->bound) || index >= NREGIONS || !(flags & MAP_SHARED))
+	if ((f->kind == F_CDEV && !f->bound) || index >= f->dev->nregions || !(flags & MAP_SHARED))
 		goto fail;
 	r = &f->dev->reg[index];
 	if (!(r->flags & VFIO_REGION_INFO_FLAG_MMAP) || r->memfd < 0 || !len || pos >= r->size || len > r->size - pos)
 		goto fail;
 	if ((prot & PROT_WRITE) && !(r->flags & VFIO_REGION_INFO_FLAG_WRITE))
 		goto fail;
-	p = mmap(addr, len, prot, MAP_SHARED, r->memfd, (off_t)pos);
+	/* vfio-pci refuses an mmap over the MSI-X table it left out */
+	if (index == 0 && f->dev->hole_len && pos < f->dev->hole_off + f->dev->hole_len &&
+	    f->dev->hole_off < pos + len)
+		goto fail;
+	p = mmap(addr, len, prot, MAP_SHARED | (flags & MAP_FIXED), r->memfd, (off_t)pos);
 	if (p == MAP_FAILED) {
 		err = errno;
 		goto fail;
@@ -2948,8 +3032,15 @@ int fake_kernel_add_device(struct fake_kernel *fk, const struct fk_dev_desc *dd)
 		d->nresv = 1;
 		d->resv[0] = (struct fk_range){ FK_MSI_START, FK_MSI_LAST };
 	}
-	for (int i = 0; i < NREGIONS; i++)
+	for (int i = 0; i < MAX_REGIONS; i++)
 		d->reg[i].memfd = -1;
+	d->nregions = NREGIONS + (dd->extra_regions > FK_MAX_EXTRA_REGIONS ? FK_MAX_EXTRA_REGIONS : dd->extra_regions);
+	for (unsigned int i = NREGIONS; i < d->nregions; i++)
+		region_init(&d->reg[i], 0x1000,
+			    VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP, true);
+	d->hole_off = dd->bar0_hole_off;
+	d->hole_len = dd->bar0_hole_len;
+	d->bad_caps = dd->bad_caps;
 	region_init(&d->reg[0], dd->bar0_size ? dd->bar0_size : 0x1000,
 		    VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP, true);
 	region_init(&d->reg[2], dd->bar2_size ? dd->bar2_size : 0x4000,
@@ -3297,7 +3388,7 @@ uint8_t *fake_kernel_dev_config(struct fake_kernel *fk, const char *name)
 uint8_t *fake_kernel_dev_region_mem(struct fake_kernel *fk, const char *name, unsigned int index)
 {
 	struct dev *d = dev_locked(fk, name);
-	uint8_t *r = d && index < NREGIONS ? d->reg[index].mem : NULL;
+	uint8_t *r = d && index < d->nregions ? d->reg[index].mem : NULL;
 
 	pthread_mutex_unlock(&fk_lock);
 	return r;

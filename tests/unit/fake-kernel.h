@@ -100,6 +100,18 @@ struct fk_range {
 
 #define FK_MAX_RESV 16
 
+#define FK_MAX_EXTRA_REGIONS 24
+#define FK_EXTRA_REGION_TYPE 0x80001234u /* VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor */
+
+/* Malformed capability chains in BAR0's VFIO_DEVICE_GET_REGION_INFO. */
+enum fk_bad_caps {
+	FK_CAPS_OK = 0,
+	FK_CAPS_PAST_END,       /* cap_offset beyond the buffer */
+	FK_CAPS_MISALIGNED,     /* cap_offset not 8-byte aligned */
+	FK_CAPS_LOOP,           /* a capability whose next is itself */
+	FK_CAPS_AREAS_PAST_END, /* sparse mmap nr_areas beyond the buffer (needs a hole) */
+};
+
 /* A device; zero fields take the defaults in brackets. */
 struct fk_dev_desc {
 	const char *name;       /* "0000:00:04.0" or an mdev UUID */
@@ -112,6 +124,11 @@ struct fk_dev_desc {
 	bool exclusive;         /* refuses a second GET_DEVICE_FD: -EBUSY */
 	uint64_t bar0_size;     /* [0x1000] mmappable, read/write */
 	uint64_t bar2_size;     /* [0x4000] read/write, not mmappable */
+	uint64_t bar0_hole_off; /* BAR0 offers VFIO_REGION_INFO_CAP_SPARSE_MMAP with */
+	uint64_t bar0_hole_len; /* this hole (an MSI-X table) if bar0_hole_len != 0 */
+	unsigned int extra_regions; /* device-specific regions 9.. (0x1000 bytes, mmappable,
+				     * VFIO_REGION_INFO_CAP_TYPE FK_EXTRA_REGION_TYPE/index) */
+	enum fk_bad_caps bad_caps;
 	unsigned int msix;      /* [8] MSI-X vectors */
 	uint64_t aperture_last; /* [2^39 - 1] highest IOVA of the IOMMU */
 	uint64_t pgsize;        /* [4096] smallest IOMMU page */

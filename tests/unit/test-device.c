@@ -1074,6 +1074,193 @@ static void test_region_mmap_fails(void **state)
 	assert_int_equal(len, 0x1000);
 }
 
+/*
+ * Defect 9: region descriptions are read once, at open; a register access
+ * is one system call (before: VFIO_DEVICE_GET_REGION_INFO, then the
+ * access).
+ */
+static void test_region_access_one_syscall(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_region_info ri;
+	uint16_t cmd;
+	uint32_t v = 7;
+
+	assert_int_equal(iommufd_device_config_read(t->dev, 4, &cmd, 2), 0);
+	assert_int_equal(fake_kernel_log_count(t->fk), 1);
+	fake_kernel_log_clear(t->fk);
+	assert_int_equal(iommufd_device_region_write(t->dev, 2, 8, &v, 4), 0);
+	assert_int_equal(fake_kernel_log_count(t->fk), 1);
+	assert_int_equal(fake_kernel_log_find(t->fk, "pwrite", NULL), 1);
+	fake_kernel_log_clear(t->fk);
+	assert_int_equal(iommufd_device_get_region_info(t->dev, 2, &ri), 0);
+	assert_int_equal(iommufd_device_set_bus_master(t->dev, true), 0);
+	assert_int_equal(fake_kernel_log_count(t->fk), 2); /* one pread, one pwrite */
+}
+
+/* The permissions of the page holding @p in /proc/self/maps ("rw-s"...). */
+static void page_perms(const void *p, char out[5])
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	bool found = false;
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[5];
+
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && (uintptr_t)p >= lo && (uintptr_t)p < hi) {
+			memcpy(out, perms, 5);
+			found = true;
+		}
+	}
+	fclose(f);
+	assert_true(found);
+}
+
+/*
+ * A BAR whose MSI-X table vfio-pci leaves out (VFIO_REGION_INFO_CAP_SPARSE_MMAP):
+ * the areas are reported, mapped at their offsets in one reservation of the
+ * region's size, and the hole stays PROT_NONE.  Before, the library mmapped
+ * the whole BAR, which the kernel refuses.
+ */
+static void test_region_sparse_mmap(void **state)
+{
+	const enum iommufd_backend b = *(const enum iommufd_backend *)*state;
+	struct fake_kernel *fk = fake_kernel_create(NULL);
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	struct iommufd_region_area a[4];
+	uint8_t *mem, *p = NULL;
+	size_t len = 0;
+	char perms[5];
+
+	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = 5, .bar0_size = 0x4000,
+							  .bar0_hole_off = 0x1000, .bar0_hole_len = 0x1000 });
+	assert_int_equal(fk_ctx_create(fk, b, NULL, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(iommufd_device_get_region_areas(dev, 0, a, 4), 2);
+	assert_int_equal(a[0].offset, 0);
+	assert_int_equal(a[0].size, 0x1000);
+	assert_int_equal(a[1].offset, 0x2000);
+	assert_int_equal(a[1].size, 0x2000);
+	assert_int_equal(iommufd_device_get_region_areas(dev, 0, NULL, 0), 2);
+	assert_int_equal(iommufd_device_get_region_areas(dev, 0, NULL, 1), -EINVAL);
+	/* not mmappable: no area; mmappable as a whole: one */
+	assert_int_equal(iommufd_device_get_region_areas(dev, 2, a, 4), 0);
+	assert_int_equal(iommufd_device_get_region_areas(dev, 9, a, 4), -EINVAL);
+
+	assert_int_equal(iommufd_device_map_region(dev, 0, (void **)&p, &len), 0);
+	assert_int_equal(len, 0x4000);
+	assert_int_equal(fake_kernel_live_mmaps(fk), 2);
+	mem = fake_kernel_dev_region_mem(fk, FK_DEV_A, 0);
+	p[0x10] = 0xa5;
+	p[0x2010] = 0x5a;
+	assert_int_equal(mem[0x10], 0xa5);
+	assert_int_equal(mem[0x2010], 0x5a);
+	page_perms(p, perms);
+	assert_string_equal(perms, "rw-s");
+	page_perms(p + 0x1000, perms);
+	assert_string_equal(perms, "---p");
+	page_perms(p + 0x3fff, perms);
+	assert_string_equal(perms, "rw-s");
+	/* the hole is still reachable through the fd */
+	mem[0x1004] = 0x42;
+	assert_int_equal(iommufd_device_region_read(dev, 0, 0x1004, &mem[0x20], 1), 0);
+	assert_int_equal(mem[0x20], 0x42);
+	assert_int_equal(iommufd_device_unmap_region(dev, 0), 0);
+	assert_int_equal(fake_kernel_live_mmaps(fk), 0);
+	/* destroy unmaps it too */
+	assert_int_equal(iommufd_device_map_region(dev, 0, (void **)&p, &len), 0);
+	iommufd_ctx_destroy(ctx);
+	assert_int_equal(fake_kernel_live_mmaps(fk), 0);
+	assert_int_equal(fake_kernel_open_fds(fk), 0);
+	fake_kernel_destroy(fk);
+}
+
+/*
+ * More than 16 regions (before, regions 16 and above could not be mapped),
+ * and device-specific regions report their VFIO_REGION_INFO_CAP_TYPE.
+ */
+static void test_region_many_typed(void **state)
+{
+	const enum iommufd_backend b = *(const enum iommufd_backend *)*state;
+	struct fake_kernel *fk = fake_kernel_create(NULL);
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	uint32_t type = 0, subtype = 0, v = 0xfeedf00d, w = 0;
+	void *p = NULL;
+	size_t len = 0;
+
+	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = 5, .extra_regions = 20 });
+	assert_int_equal(fk_ctx_create(fk, b, NULL, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(iommufd_device_get_num_regions(dev), 29);
+	assert_int_equal(iommufd_device_get_region_type(dev, 25, &type, &subtype), 0);
+	assert_int_equal(type, FK_EXTRA_REGION_TYPE);
+	assert_int_equal(subtype, 25);
+	assert_int_equal(iommufd_device_get_region_type(dev, 0, &type, &subtype), -ENOENT);
+	assert_int_equal(iommufd_device_get_region_type(dev, 29, &type, &subtype), -EINVAL);
+	assert_int_equal(iommufd_device_get_region_type(dev, 25, NULL, &subtype), -EINVAL);
+	assert_int_equal(iommufd_device_map_region(dev, 28, &p, &len), 0);
+	assert_int_equal(len, 0x1000);
+	((volatile uint32_t *)p)[1] = v;
+	assert_int_equal(iommufd_device_region_read(dev, 28, 4, &w, 4), 0);
+	assert_int_equal(w, v);
+	iommufd_ctx_destroy(ctx);
+	assert_int_equal(fake_kernel_live_mmaps(fk), 0);
+	fake_kernel_destroy(fk);
+}
+
+/*
+ * Malformed capability chains (offset past the buffer, misaligned, a loop,
+ * a sparse capability claiming more areas than the answer holds) are
+ * refused without reading past the answer (ASan/valgrind runs check that):
+ * the open fails with -EIO and leaves nothing open.
+ */
+static void test_region_bad_caps(void **state)
+{
+	const enum iommufd_backend b = *(const enum iommufd_backend *)*state;
+	static const struct {
+		enum fk_bad_caps bad;
+		const char *log;
+	} cases[] = {
+		{ FK_CAPS_PAST_END, "malformed capability chain" },
+		{ FK_CAPS_MISALIGNED, "malformed capability chain" },
+		{ FK_CAPS_LOOP, "malformed capability chain" },
+		{ FK_CAPS_AREAS_PAST_END, "more than its answer holds" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake_kernel *fk = fake_kernel_create(NULL);
+		struct iommufd_ctx *ctx = NULL;
+		struct iommufd_ioas *ioas = NULL;
+		struct iommufd_device *dev = NULL;
+		struct fk_logcap cap;
+
+		fk_logcap_init(&cap);
+		fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = 5, .bar0_size = 0x4000,
+								  .bar0_hole_off = 0x1000, .bar0_hole_len = 0x1000,
+								  .bad_caps = cases[i].bad });
+		assert_int_equal(fk_ctx_create(fk, b, &cap, &ctx), 0);
+		assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+		assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), -EIO);
+		assert_null(dev);
+		if (!fk_logcap_has(&cap, cases[i].log))
+			fail_msg("case %zu: log lacks \"%s\":\n%s", i, cases[i].log, cap.text ? cap.text : "");
+		assert_int_equal(fake_kernel_dev_open_count(fk, FK_DEV_A), 0);
+		iommufd_ctx_destroy(ctx);
+		assert_int_equal(fake_kernel_open_fds(fk), 0);
+		fk_logcap_free(&cap);
+		fake_kernel_destroy(fk);
+	}
+}
+
 /* The pread/pwrite calls the fake saw since the log was cleared. */
 static size_t accesses(struct t *t, const char *op, struct fk_call *out, size_t max)
 {
@@ -1360,6 +1547,14 @@ int main(void)
 		ALL3(test_region_info, setup_dev),
 		ALL3(test_region_mmap, setup_dev),
 		ONE(test_region_mmap_fails, setup_dev, B_CDEV),
+		ALL3(test_region_access_one_syscall, setup_dev),
+		PLAIN(test_region_sparse_mmap, B_CDEV),
+		PLAIN(test_region_sparse_mmap, B_GROUP),
+		PLAIN(test_region_sparse_mmap, B_TYPE1),
+		PLAIN(test_region_many_typed, B_CDEV),
+		PLAIN(test_region_many_typed, B_TYPE1),
+		PLAIN(test_region_bad_caps, B_CDEV),
+		PLAIN(test_region_bad_caps, B_GROUP),
 		ALL3(test_region_rw_widths, setup_dev),
 		ONE(test_region_rw_error, setup_dev, B_GROUP),
 		ALL3(test_config, setup_dev),
