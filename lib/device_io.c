@@ -312,6 +312,8 @@ IFD_EXPORT int iommufd_device_map_region(struct iommufd_device *dev, unsigned in
 			index);
 		return ifd_ret(-EOPNOTSUPP);
 	}
+	if (ifd_forked(dev->ctx))
+		return ifd_ret(-ECHILD);
 	pthread_mutex_lock(&dev->lock);
 	if (rg->map) {
 		/* Already mapped: hand out the same mapping. */
@@ -370,6 +372,9 @@ static int region_rw(struct iommufd_device *dev, unsigned int index, uint64_t of
 		return -EINVAL;
 	if (!(rg->flags & (write ? VFIO_REGION_INFO_FLAG_WRITE : VFIO_REGION_INFO_FLAG_READ)))
 		return -EACCES;
+	/* The fork rule: a child's access would reach the parent's device. */
+	if (ifd_forked(dev->ctx))
+		return -ECHILD;
 	while (done < len) {
 		uint64_t at = off + done;
 		size_t chunk = 8;

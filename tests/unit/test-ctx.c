@@ -747,6 +747,21 @@ static int child_checks(struct fake_kernel *fk, struct iommufd_ctx *ctx, struct 
 		return 11;
 	if (iommufd_ioas_unmap_all(ioas) != -ECHILD)
 		return 12;
+	{
+		uint32_t v;
+		void *bar;
+		size_t blen;
+
+		/* the device is the parent's: no register access, no mmap, no reset */
+		if (iommufd_device_config_read(dev, 0, &v, 4) != -ECHILD)
+			return 20;
+		if (iommufd_device_region_write(dev, 0, 0, &v, 4) != -ECHILD)
+			return 21;
+		if (iommufd_device_map_region(dev, 0, &bar, &blen) != -ECHILD)
+			return 22;
+		if (iommufd_device_reset(dev) != -ECHILD || iommufd_device_attach(dev, ioas) != -ECHILD)
+			return 23;
+	}
 	/* lookups answer from the child's copy of the bookkeeping */
 	if (iommufd_ioas_translate(ioas, buf, 0x1000, &x) != 0 || x != iova)
 		return 13;
