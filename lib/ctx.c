@@ -35,10 +35,8 @@ static void fork_guard_init(struct iommufd_ctx *ctx)
 	ctx->fork_page = p;
 }
 
-bool ifd_forked(const struct iommufd_ctx *ctx)
+bool ifd_forked_slow(const struct iommufd_ctx *ctx)
 {
-	if (ctx->fork_page)
-		return __atomic_load_n(ctx->fork_page, __ATOMIC_RELAXED) == 0;
 	return getpid() != ctx->pid;
 }
 

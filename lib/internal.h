@@ -17,6 +17,7 @@
 
 #include "itree.h"
 #include "iova.h"
+#include "lock.h"
 #include "mapidx.h"
 
 #define IFD_EXPORT __attribute__((visibility("default")))
@@ -110,8 +111,15 @@ struct iommufd_ctx {
 	int log_level;
 };
 
-/* True in a forked child: its inherited handles must not reach the kernel. */
-bool ifd_forked(const struct iommufd_ctx *ctx);
+/* True in a forked child: its inherited handles must not reach the kernel.
+ * On every data-path call, so inline: one load of the guard page. */
+bool ifd_forked_slow(const struct iommufd_ctx *ctx);
+static inline bool ifd_forked(const struct iommufd_ctx *ctx)
+{
+	if (__builtin_expect(ctx->fork_page != NULL, 1))
+		return __atomic_load_n(ctx->fork_page, __ATOMIC_RELAXED) == 0;
+	return ifd_forked_slow(ctx);
+}
 
 struct iommufd_ioas {
 	struct ifd_list link; /* ctx->ioas_list */
@@ -132,7 +140,7 @@ struct iommufd_ioas {
 	 * its own seqcount.  Kernel calls run outside it; a record enters the
 	 * index (state PENDING) before its kernel call so concurrent maps
 	 * never collide and range unmaps see it. */
-	pthread_mutex_t wlock;
+	ifd_lock_t wlock;
 	struct ifd_midx *idx;
 	struct ifd_iova_range *allowed; /* iommufd_ioas_allow_iovas(), under wlock */
 	size_t nallowed;
@@ -300,8 +308,8 @@ int ifd_ioas_refresh(struct iommufd_ioas *ioas);
  * stops at and returns the first non-zero. */
 int ifd_ioas_for_each_record(struct iommufd_ioas *ioas, int (*fn)(struct iommufd_map *m, void *arg), void *arg);
 /* The IOAS writer lock (the backends' walks over records need it). */
-static inline void ifd_ioas_wlock(struct iommufd_ioas *ioas) { pthread_mutex_lock(&ioas->wlock); }
-static inline void ifd_ioas_wunlock(struct iommufd_ioas *ioas) { pthread_mutex_unlock(&ioas->wlock); }
+static inline void ifd_ioas_wlock(struct iommufd_ioas *ioas) { ifd_lock(&ioas->wlock); }
+static inline void ifd_ioas_wunlock(struct iommufd_ioas *ioas) { ifd_unlock(&ioas->wlock); }
 
 /* opts.c: one check for every options struct: its sz at least
  * sizeof(size_t), every byte past what this version knows (@known) zero;

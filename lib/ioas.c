@@ -14,7 +14,6 @@ static void ioas_free_mem(struct iommufd_ioas *ioas)
 {
 	ifd_midx_destroy(ioas->idx);
 	free(ioas->allowed);
-	pthread_mutex_destroy(&ioas->wlock);
 	pthread_rwlock_destroy(&ioas->kern_lock);
 	ioas->state = IFD_DEAD;
 	free(ioas);
@@ -36,7 +35,7 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 	ioas->container_fd = -1;
 	ioas->alignment = (uint64_t)ctx->page_size;
 	ifd_list_init(&ioas->link);
-	pthread_mutex_init(&ioas->wlock, NULL);
+	ifd_lock_init(&ioas->wlock);
 	pthread_rwlock_init(&ioas->kern_lock, NULL);
 	r = ifd_midx_create(ioas, &ioas->idx);
 	if (r < 0) {
@@ -149,7 +148,7 @@ int ifd_ioas_refresh(struct iommufd_ioas *ioas)
 		return ret;
 	if (align < (uint64_t)ioas->ctx->page_size)
 		align = (uint64_t)ioas->ctx->page_size;
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	if (!n) {
 		ret = -ERANGE;
 		why = "the kernel reports no usable IOVA range";
@@ -165,7 +164,7 @@ int ifd_ioas_refresh(struct iommufd_ioas *ioas)
 	}
 	if (ret == 0)
 		ioas->alignment = align;
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	free(r);
 	if (why)
 		ifd_err(ioas->ctx, "IOAS %u: %s", ioas->id, why);
@@ -179,14 +178,14 @@ IFD_EXPORT int iommufd_ioas_get_ranges(struct iommufd_ioas *ioas, struct iommufd
 
 	if (!ioas_ok(ioas) || (max && !ranges))
 		return ifd_ret(-EINVAL);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	n = ifd_midx_get_ranges(ioas->idx, tmp, 64);
 	if (n > 64) {
 		r = malloc(n * sizeof(*r));
 		if (r)
 			n = ifd_midx_get_ranges(ioas->idx, r, n);
 	}
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	if (!r)
 		return ifd_ret(-ENOMEM);
 	for (size_t i = 0; i < n && i < max; i++) {
@@ -206,9 +205,9 @@ IFD_EXPORT int64_t iommufd_ioas_get_alignment(struct iommufd_ioas *ioas)
 
 	if (!ioas_ok(ioas))
 		return ifd_ret(-EINVAL);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	a = (int64_t)ioas->alignment;
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	return a;
 }
 
@@ -224,7 +223,7 @@ IFD_EXPORT int iommufd_ioas_reserve(struct iommufd_ioas *ioas, uint64_t iova, ui
 
 	if (!ioas_ok(ioas) || !range_ok(iova, len, (uint64_t)ioas->ctx->page_size))
 		return ifd_ret(-EINVAL);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	/* A record nobody maps: the allocator avoids it and a fixed map
 	 * there fails with -EEXIST. */
 	rv = ifd_midx_rec_alloc(ioas->idx);
@@ -236,7 +235,7 @@ IFD_EXPORT int iommufd_ioas_reserve(struct iommufd_ioas *ioas, uint64_t iova, ui
 		if (r < 0)
 			ifd_midx_rec_free(ioas->idx, rv);
 	}
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	return ifd_ret(r);
 }
 
@@ -247,14 +246,14 @@ IFD_EXPORT int iommufd_ioas_unreserve(struct iommufd_ioas *ioas, uint64_t iova, 
 
 	if (!ioas_ok(ioas) || !range_ok(iova, len, (uint64_t)ioas->ctx->page_size))
 		return ifd_ret(-EINVAL);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	rv = ifd_midx_find(ioas->idx, iova);
 	if (rv && rv->kind == IFD_MAP_RESV && rv->iova == iova && rv->len == len) {
 		ifd_midx_remove(ioas->idx, rv);
 		ifd_midx_rec_free(ioas->idx, rv);
 		r = 0;
 	}
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	return ifd_ret(r);
 }
 
@@ -299,7 +298,7 @@ IFD_EXPORT int iommufd_ioas_allow_iovas(struct iommufd_ioas *ioas, const struct 
 	} else {
 		r = 0;
 	}
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	if (r == 0 && n) {
 		nh = ifd_midx_get_ranges(ioas->idx, have, 4096);
 		if (nh > 4096 || !ranges_cover(have, nh, a, n))
@@ -313,7 +312,7 @@ IFD_EXPORT int iommufd_ioas_allow_iovas(struct iommufd_ioas *ioas, const struct 
 		ioas->nallowed = n;
 		a = NULL;
 	}
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	free(a);
 	free(have);
 	return ifd_ret(r);
@@ -335,9 +334,9 @@ IFD_EXPORT int iommufd_ioas_set_huge_pages(struct iommufd_ioas *ioas, bool enabl
 		return ifd_ret(-EOPNOTSUPP);
 	}
 	pthread_mutex_lock(&ctx->lock);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	r = ioas->ndevices || ifd_midx_count(ioas->idx) ? -EBUSY : 0;
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	if (r == 0)
 		r = ctx->ops->set_huge_pages(ioas, enable);
 	pthread_mutex_unlock(&ctx->lock);

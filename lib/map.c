@@ -125,10 +125,10 @@ static int map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32
 	if (ifd_forked(ctx))
 		return -ECHILD;
 again:
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	m = ifd_midx_rec_alloc(ioas->idx);
 	if (!m) {
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		return -ENOMEM;
 	}
 	m->kind = IFD_MAP_USER;
@@ -139,7 +139,7 @@ again:
 	r = place(ioas, m, len, flags, &o, &align);
 	if (r < 0)
 		ifd_midx_rec_free(ioas->idx, m);
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	if (r == -ENOSPC)
 		ifd_err(ctx, "IOAS %u: no free IOVA range of %zu bytes (alignment 0x%llx, limit 0x%llx)", ioas->id,
 			len, (unsigned long long)align,
@@ -149,7 +149,7 @@ again:
 
 	r = ctx->ops->map(ioas, m);
 
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	if (r == -EEXIST && !(flags & IOMMUFD_MAP_FIXED) && tries < FOREIGN_TRIES) {
 		/* Someone mapped this IOVA behind the library's back: keep
 		 * the range marked so the allocator steps past it. */
@@ -157,7 +157,7 @@ again:
 		m->state = IFD_REC_LIVE;
 		m->vaddr = 0;
 		m->handle = 0;
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		ifd_warn(ctx, "IOAS %u: IOVA 0x%llx+0x%zx is already mapped by someone else (a raw ioctl on "
 			 "iommufd_ioas_get_fd(), or a forked child): skipping it", ioas->id,
 			 (unsigned long long)m->iova, len);
@@ -169,12 +169,12 @@ again:
 
 		ifd_midx_remove(ioas->idx, m);
 		ifd_midx_rec_free(ioas->idx, m);
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		return explain_map_error(ioas, r, at, len, flags);
 	}
 	set_state(m, IFD_REC_LIVE);
 	ifd_midx_va_insert(ioas->idx, m);
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	*out = m;
 	return 0;
 }
@@ -250,10 +250,10 @@ static int unmap_marked(struct iommufd_ioas *ioas, uint64_t start, uint64_t last
 		}
 		run_start = first->iova;
 		run_len = end->iova + end->len - run_start;
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		got = 0;
 		r = ioas->ctx->ops->unmap(ioas, run_start, run_len, &got);
-		pthread_mutex_lock(&ioas->wlock);
+		ifd_lock(&ioas->wlock);
 		if (r < 0) {
 			err->r = r;
 			err->iova = run_start;
@@ -286,9 +286,34 @@ static void log_unmap_err(struct iommufd_ioas *ioas, const struct unmap_err *e)
 		(unsigned long long)e->iova, (unsigned long long)e->len, strerror(-e->r));
 }
 
+/*
+ * Unmap one LIVE record; caller holds ioas->wlock (dropped around the
+ * kernel call, held again on return).  On success the record is retired.
+ */
+static int unmap_one(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t *bytes, struct unmap_err *err)
+{
+	uint64_t got = 0, at = m->iova, len = m->len;
+	int r;
+
+	set_state(m, IFD_REC_UNMAPPING);
+	ifd_unlock(&ioas->wlock);
+	r = ioas->ctx->ops->unmap(ioas, at, len, &got);
+	ifd_lock(&ioas->wlock);
+	if (r < 0) {
+		set_state(m, IFD_REC_LIVE);
+		err->r = r;
+		err->iova = at;
+		err->len = len;
+		return r;
+	}
+	*bytes += got;
+	retire(ioas, m);
+	return 0;
+}
+
 IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
-	struct iommufd_map *m, *split = NULL;
+	struct iommufd_map *m, *first, *split = NULL;
 	struct unmap_err err = { 0 };
 	uint64_t last, bytes = 0, split_iova = 0, split_len = 0;
 	unsigned int users = 0;
@@ -300,10 +325,23 @@ IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint
 	if (ifd_forked(ioas->ctx))
 		return ifd_ret(-ECHILD);
 	last = iova + (len - 1);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
+	first = ifd_midx_first(ioas->idx, iova, last);
+	/* The common case, one whole mapping: records never overlap, so
+	 * nothing else can lie in its range and one lookup is enough. */
+	if (first && first->iova == iova && first->len == len && first->kind == IFD_MAP_USER &&
+	    rec_state(first) == IFD_REC_LIVE) {
+		r = unmap_one(ioas, first, &bytes, &err);
+		ifd_unlock(&ioas->wlock);
+		if (err.r)
+			log_unmap_err(ioas, &err);
+		if (unmapped)
+			*unmapped = bytes;
+		return ifd_ret(r);
+	}
 	/* Check everything before touching anything: a refused range changes
 	 * nothing (the kernel's iommufd would unmap up to the split). */
-	for (m = ifd_midx_first(ioas->idx, iova, last); m; m = ifd_midx_next(ioas->idx, m, last)) {
+	for (m = first; m; m = ifd_midx_next(ioas->idx, m, last)) {
 		if (m->kind == IFD_MAP_RESV)
 			continue;
 		if (m->iova < iova || m->iova + (m->len - 1) > last) {
@@ -327,12 +365,12 @@ IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint
 	else
 		r = 0;
 	if (r == 0) {
-		for (m = ifd_midx_first(ioas->idx, iova, last); m; m = ifd_midx_next(ioas->idx, m, last))
+		for (m = first; m; m = ifd_midx_next(ioas->idx, m, last))
 			if (m->kind != IFD_MAP_RESV)
 				set_state(m, IFD_REC_UNMAPPING);
 		r = unmap_marked(ioas, iova, last, &bytes, &err);
 	}
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	if (split)
 		ifd_err(ioas->ctx, "IOAS %u: unmap of IOVA 0x%llx+0x%llx would split the mapping at IOVA 0x%llx "
 			"(%llu bytes): unmap whole mappings", ioas->id, (unsigned long long)iova,
@@ -362,7 +400,7 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 		return ifd_ret(-EINVAL);
 	if (ifd_forked(ioas->ctx))
 		return ifd_ret(-ECHILD);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	for (m = ifd_midx_first(ioas->idx, 0, UINT64_MAX); m; m = ifd_midx_next(ioas->idx, m, UINT64_MAX)) {
 		if (m->kind == IFD_MAP_RESV)
 			continue;
@@ -370,7 +408,7 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 			busy = true;
 	}
 	if (busy) {
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		ifd_err(ioas->ctx, "IOAS %u: unmap all: a mapping is being made or removed by another thread",
 			ioas->id);
 		return ifd_ret(-EBUSY);
@@ -381,9 +419,9 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 		set_state(m, IFD_REC_UNMAPPING);
 		count += m->kind == IFD_MAP_USER;
 	}
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	r = ioas->ctx->ops->unmap_all(ioas, &bytes);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	if (r == 0) {
 		for (m = ifd_midx_first(ioas->idx, 0, UINT64_MAX); m; m = next) {
 			next = ifd_midx_next(ioas->idx, m, UINT64_MAX);
@@ -399,7 +437,7 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 			if (rec_state(m) == IFD_REC_UNMAPPING)
 				set_state(m, IFD_REC_LIVE);
 	}
-	pthread_mutex_unlock(&ioas->wlock);
+	ifd_unlock(&ioas->wlock);
 	if (err.r)
 		log_unmap_err(ioas, &err);
 	return r < 0 ? ifd_ret(r) : count;
@@ -407,6 +445,7 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 
 IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 {
+	struct unmap_err err = { 0 };
 	struct iommufd_ioas *ioas;
 	uint64_t got = 0;
 	int r;
@@ -416,10 +455,10 @@ IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 	ioas = ifd_midx_owner(m);
 	if (m->kind != IFD_MAP_USER || !m->handle || !ioas_ok(ioas))
 		return ifd_ret(-EINVAL);
-	pthread_mutex_lock(&ioas->wlock);
+	ifd_lock(&ioas->wlock);
 	if (m->state == IFD_REC_GONE) {
 		ifd_midx_rec_free(ioas->idx, m);
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		return 0;
 	}
 	if (ifd_forked(ioas->ctx)) {
@@ -427,29 +466,19 @@ IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 		 * child's copy of the handle only. */
 		ifd_midx_remove(ioas->idx, m);
 		ifd_midx_rec_free(ioas->idx, m);
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		return 0;
 	}
 	if (rec_state(m) != IFD_REC_LIVE) {
-		pthread_mutex_unlock(&ioas->wlock);
+		ifd_unlock(&ioas->wlock);
 		return ifd_ret(-EBUSY);
 	}
-	set_state(m, IFD_REC_UNMAPPING);
-	pthread_mutex_unlock(&ioas->wlock);
-	r = ioas->ctx->ops->unmap(ioas, m->iova, m->len, &got);
-	pthread_mutex_lock(&ioas->wlock);
-	if (r < 0) {
-		set_state(m, IFD_REC_LIVE);
-	} else {
-		ifd_midx_remove(ioas->idx, m);
-		ifd_midx_rec_free(ioas->idx, m);
-	}
-	pthread_mutex_unlock(&ioas->wlock);
-	if (r < 0) {
-		struct unmap_err e = { r, m->iova, m->len };
-
-		log_unmap_err(ioas, &e);
-	}
+	r = unmap_one(ioas, m, &got, &err);
+	if (r == 0)
+		ifd_midx_rec_free(ioas->idx, m); /* retire() kept it for the handle */
+	ifd_unlock(&ioas->wlock);
+	if (r < 0)
+		log_unmap_err(ioas, &err);
 	return ifd_ret(r);
 }
 
@@ -542,7 +571,7 @@ static int collect_pieces(struct iommufd_ioas *src, uint64_t iova, uint64_t len,
 	size_t n = 0, cap = 0;
 	int r = 0;
 
-	pthread_mutex_lock(&src->wlock);
+	ifd_lock(&src->wlock);
 	for (m = ifd_midx_first(src->idx, iova, last); m && at <= last; m = ifd_midx_next(src->idx, m, last)) {
 		uint64_t end;
 
@@ -578,7 +607,7 @@ static int collect_pieces(struct iommufd_ioas *src, uint64_t iova, uint64_t len,
 	}
 	if (r == 0 && (at != 0 || !n))
 		r = -ENOENT;
-	pthread_mutex_unlock(&src->wlock);
+	ifd_unlock(&src->wlock);
 	if (r < 0) {
 		free(p);
 		return r;
@@ -635,7 +664,7 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 
 	/* Place the whole span, then give each piece its own record there,
 	 * in one hold of the lock so nothing else lands in between. */
-	pthread_mutex_lock(&dst->wlock);
+	ifd_lock(&dst->wlock);
 	span = ifd_midx_rec_alloc(dst->idx);
 	r = span ? 0 : -ENOMEM;
 	for (i = 0; r == 0 && i < n; i++) {
@@ -668,7 +697,7 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 			if (p[i].rec)
 				ifd_midx_rec_free(dst->idx, p[i].rec);
 	}
-	pthread_mutex_unlock(&dst->wlock);
+	ifd_unlock(&dst->wlock);
 	if (r < 0) {
 		free(p);
 		if (r == -ENOSPC)
@@ -682,7 +711,7 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 	else
 		r = copy_by_mapping(dst, p, n);
 
-	pthread_mutex_lock(&dst->wlock);
+	ifd_lock(&dst->wlock);
 	for (i = 0; i < n; i++) {
 		struct iommufd_map *m = p[i].rec;
 
@@ -694,7 +723,7 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 			ifd_midx_va_insert(dst->idx, m);
 		}
 	}
-	pthread_mutex_unlock(&dst->wlock);
+	ifd_unlock(&dst->wlock);
 	free(p);
 	if (r < 0)
 		return ifd_ret(explain_map_error(dst, r, at, len, flags));
