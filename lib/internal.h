@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -314,7 +315,15 @@ static inline void ifd_ioas_wunlock(struct iommufd_ioas *ioas) { ifd_unlock(&ioa
 /* opts.c: one check for every options struct: its sz at least
  * sizeof(size_t), every byte past what this version knows (@known) zero;
  * copies into @out (zeroed first; NULL @opts gives all defaults). */
-int ifd_opts_copy(void *out, size_t known, const void *opts);
+int ifd_opts_copy_slow(void *out, size_t known, const void *opts);
+static inline int ifd_opts_copy(void *out, size_t known, const void *opts)
+{
+	if (!opts) { /* the data path's common case: inline, no call */
+		memset(out, 0, known);
+		return 0;
+	}
+	return ifd_opts_copy_slow(out, known, opts);
+}
 
 /* Helpers used by several files. */
 int ifd_open_node(struct iommufd_ctx *ctx, const char *path, int flags, const char *what);

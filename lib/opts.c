@@ -10,7 +10,7 @@
  * and one built against a newer header a larger one, accepted only if
  * every field this version does not know is zero.
  */
-int ifd_opts_copy(void *out, size_t known, const void *opts)
+int ifd_opts_copy_slow(void *out, size_t known, const void *opts)
 {
 	const unsigned char *p = opts;
 	size_t sz;
