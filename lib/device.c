@@ -83,7 +83,7 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 	struct ifd_list *pos;
 	int r;
 
-	pthread_mutex_lock(&ctx->lock);
+	ifd_ctx_lock(ctx);
 	if (ioas->state != IFD_ALIVE) {
 		ifd_close(ctx, group_fd);
 		r = -EINVAL;
@@ -140,7 +140,7 @@ put:
 		dev->group = NULL;
 	}
 out:
-	pthread_mutex_unlock(&ctx->lock);
+	ifd_ctx_unlock(ctx);
 	return r;
 }
 
@@ -232,7 +232,7 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	if (!dev)
 		return 0;
 	ctx = dev->ctx;
-	pthread_mutex_lock(&ctx->lock);
+	ifd_ctx_lock(ctx);
 	ioas = dev->ioas;
 	ifd_dev_unmap_regions(dev);
 	/* Closing the device fd also tears down its interrupts. */
@@ -250,7 +250,7 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	 * IOAS cannot be destroyed under us. */
 	if (!ifd_forked(ctx))
 		ifd_ioas_refresh(ioas);
-	pthread_mutex_unlock(&ctx->lock);
+	ifd_ctx_unlock(ctx);
 	/* Freed at once, like free(): a VMM that hot-plugs devices for ever
 	 * must not accumulate handles.  A second destroy is undefined. */
 	dev_free(dev);
@@ -268,10 +268,10 @@ IFD_EXPORT int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_
 	ctx = dev->ctx;
 	if (ifd_forked(ctx))
 		return ifd_ret(-ECHILD);
-	pthread_mutex_lock(&ctx->lock);
+	ifd_ctx_lock(ctx);
 	old = dev->ioas;
 	if (old == ioas) {
-		pthread_mutex_unlock(&ctx->lock);
+		ifd_ctx_unlock(ctx);
 		return 0;
 	}
 	r = ctx->ops->dev_attach(dev, ioas);
@@ -286,7 +286,7 @@ IFD_EXPORT int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_
 		dev->ioas = ioas;
 		ifd_ioas_refresh(old);
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	ifd_ctx_unlock(ctx);
 	return ifd_ret(r);
 }
 

@@ -99,6 +99,15 @@ struct iommufd_ctx {
 	/* Protects the lists, the groups, and the GROUP backend's compat IOAS
 	 * selection (IOMMU_VFIO_IOAS is per iommufd, not per call). */
 	pthread_mutex_t lock;
+	/* Messages logged while this thread holds ctx->lock wait here and
+	 * are delivered by ifd_ctx_unlock(), after the lock is dropped. */
+	unsigned long lock_owner; /* pthread_self() of the holder */
+	bool lock_held;
+	unsigned int npending, dropped;
+	struct ifd_pending_msg {
+		int level;
+		char msg[512];
+	} pending[8];
 	struct ifd_list ioas_list;
 	struct ifd_list dev_list;
 	struct ifd_list group_list;
@@ -244,6 +253,10 @@ extern const struct ifd_backend_ops ifd_backend_type1;
 /* ctx.c */
 int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys *sys, int adopt_fd,
 		       struct iommufd_ctx **out);
+
+/* log.c: ctx->lock with deferred messages (never call the user under it). */
+void ifd_ctx_lock(struct iommufd_ctx *ctx);
+void ifd_ctx_unlock(struct iommufd_ctx *ctx);
 
 /* log.c */
 void ifd_log(struct iommufd_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -43,7 +43,7 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 		return ifd_ret(r);
 	}
 
-	pthread_mutex_lock(&ctx->lock);
+	ifd_ctx_lock(ctx);
 	r = ctx->ops->ioas_alloc(ioas);
 	if (r == 0) {
 		r = ifd_ioas_refresh(ioas);
@@ -54,7 +54,7 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 		ioas->state = IFD_ALIVE;
 		ifd_list_add(&ctx->ioas_list, &ioas->link);
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	ifd_ctx_unlock(ctx);
 	if (r < 0) {
 		ioas_free_mem(ioas);
 		return ifd_ret(r);
@@ -78,10 +78,10 @@ IFD_EXPORT int iommufd_ioas_destroy(struct iommufd_ioas *ioas)
 	if (!ioas_ok(ioas))
 		return ifd_ret(-EINVAL);
 	ctx = ioas->ctx;
-	pthread_mutex_lock(&ctx->lock);
+	ifd_ctx_lock(ctx);
 	ndev = ioas->ndevices;
 	if (ndev && !ifd_forked(ctx)) {
-		pthread_mutex_unlock(&ctx->lock);
+		ifd_ctx_unlock(ctx);
 		ifd_err(ctx, "IOAS %u still has %u device(s) attached: destroy or move them first", ioas->id, ndev);
 		return ifd_ret(-EBUSY);
 	}
@@ -90,7 +90,7 @@ IFD_EXPORT int iommufd_ioas_destroy(struct iommufd_ioas *ioas)
 	else
 		ctx->ops->ioas_free(ioas);
 	ifd_list_del(&ioas->link);
-	pthread_mutex_unlock(&ctx->lock);
+	ifd_ctx_unlock(ctx);
 	ioas_free_mem(ioas);
 	return 0;
 }
@@ -333,13 +333,13 @@ IFD_EXPORT int iommufd_ioas_set_huge_pages(struct iommufd_ioas *ioas, bool enabl
 			"is iommufd's)", ioas->id, iommufd_backend_name(ctx->backend));
 		return ifd_ret(-EOPNOTSUPP);
 	}
-	pthread_mutex_lock(&ctx->lock);
+	ifd_ctx_lock(ctx);
 	ifd_lock(&ioas->wlock);
 	r = ioas->ndevices || ifd_midx_count(ioas->idx) ? -EBUSY : 0;
 	ifd_unlock(&ioas->wlock);
 	if (r == 0)
 		r = ctx->ops->set_huge_pages(ioas, enable);
-	pthread_mutex_unlock(&ctx->lock);
+	ifd_ctx_unlock(ctx);
 	if (r == -EBUSY)
 		ifd_err(ctx, "IOAS %u: huge pages can be switched only before the first mapping and device", ioas->id);
 	return ifd_ret(r);

@@ -817,6 +817,52 @@ static void test_fork_rule(void **state)
 	}
 }
 
+/* Defect 10: the user's callback never runs while a library lock is held
+ * (it may call back into the library from another thread, or block). */
+struct lockcheck {
+	struct iommufd_ctx *ctx;
+	int calls, under_lock;
+};
+
+static void lockcheck_fn(void *data, int level, const char *msg)
+{
+	struct lockcheck *lc = data;
+
+	(void)level;
+	(void)msg;
+	lc->calls++;
+	if (pthread_mutex_trylock(&lc->ctx->lock) != 0)
+		lc->under_lock++;
+	else
+		pthread_mutex_unlock(&lc->ctx->lock);
+}
+
+static void test_log_outside_locks(void **state)
+{
+	static const enum iommufd_backend all[] = { IOMMUFD_BACKEND_CDEV, IOMMUFD_BACKEND_GROUP,
+						    IOMMUFD_BACKEND_TYPE1 };
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct fake_kernel *fk = fk_standard(FK_LINUX_7_3);
+		struct lockcheck lc = { 0 };
+		struct iommufd_ioas *ioas = NULL;
+		struct iommufd_device *d1 = NULL, *d2 = NULL;
+
+		assert_int_equal(fk_ctx_create(fk, all[i], NULL, &lc.ctx), 0);
+		assert_int_equal(iommufd_ctx_set_log(lc.ctx, lockcheck_fn, &lc, IOMMUFD_LOG_DEBUG), 0);
+		assert_int_equal(iommufd_ioas_create(lc.ctx, &ioas), 0);
+		assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &d1), 0);
+		/* logged inside the device-open critical section */
+		assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &d2), -EBUSY);
+		assert_int_equal(iommufd_ioas_destroy(ioas), -EBUSY);
+		assert_true(lc.calls >= 3);
+		assert_int_equal(lc.under_lock, 0);
+		iommufd_ctx_destroy(lc.ctx);
+		fake_kernel_destroy(fk);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +892,7 @@ int main(void)
 		T(test_null_and_names),
 		T(test_destroy_with_live_objects),
 		T(test_fork_rule),
+		T(test_log_outside_locks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
