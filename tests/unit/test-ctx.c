@@ -681,6 +681,11 @@ static void test_null_and_names(void **state)
 {
 	(void)state;
 	iommufd_ctx_destroy(NULL);
+	/* the run-time version is the one this header describes, and it orders */
+	assert_int_equal(iommufd_version(), LIBIOMMUFD_VERSION);
+	assert_true(LIBIOMMUFD_VERSION_CODE(1, 0, 0) < LIBIOMMUFD_VERSION_CODE(1, 1, 0));
+	assert_true(iommufd_version() >= LIBIOMMUFD_VERSION_CODE(1, 0, 0));
+	assert_int_equal(iommufd_ctx_get_pin_accounting(NULL), -EINVAL);
 	assert_string_equal(iommufd_backend_name(IOMMUFD_BACKEND_AUTO), "auto");
 	assert_string_equal(iommufd_backend_name(IOMMUFD_BACKEND_CDEV), "cdev");
 	assert_string_equal(iommufd_backend_name(IOMMUFD_BACKEND_GROUP), "group");
