@@ -98,6 +98,13 @@ static int read_region(struct iommufd_device *dev, unsigned int index, struct if
 		ri = (struct vfio_region_info){ .argsz = (uint32_t)sz, .index = index };
 		memcpy(buf, &ri, sizeof(ri));
 		r = ifd_ioctl(dev->ctx, dev->fd, VFIO_DEVICE_GET_REGION_INFO, buf);
+		if (r == -EINVAL && index == VFIO_PCI_VGA_REGION_INDEX) {
+			/* vfio-pci's answer for the VGA region of a device that
+			 * is not VGA: absent, size 0.  Any other EINVAL is one. */
+			ifd_dbg(dev->ctx, "%s: region %u: the kernel reports none", dev->name, index);
+			r = 0;
+			goto out;
+		}
 		if (r < 0) {
 			ifd_err(dev->ctx, "%s: VFIO_DEVICE_GET_REGION_INFO %u failed: %s", dev->name, index, strerror(-r));
 			goto out;

@@ -2080,6 +2080,9 @@ static int region_info(struct dev *d, struct vfio_region_info *u)
 	memcpy(&info, u, minsz);
 	if (info.argsz < minsz || info.index >= d->nregions)
 		return -EINVAL;
+	/* vfio-pci: the VGA region exists only on VGA devices (none here) */
+	if (info.index == VFIO_PCI_VGA_REGION_INDEX && !d->mdev)
+		return -EINVAL;
 	info.flags = d->reg[info.index].flags;
 	info.size = d->reg[info.index].size;
 	info.offset = (uint64_t)info.index << REGION_SHIFT;

@@ -26,7 +26,7 @@
 		"ioctl " f " VFIO_DEVICE_GET_REGION_INFO 2", "ioctl " f " VFIO_DEVICE_GET_REGION_INFO 3",     \
 		"ioctl " f " VFIO_DEVICE_GET_REGION_INFO 4", "ioctl " f " VFIO_DEVICE_GET_REGION_INFO 5",     \
 		"ioctl " f " VFIO_DEVICE_GET_REGION_INFO 6", "ioctl " f " VFIO_DEVICE_GET_REGION_INFO 7",     \
-		"ioctl " f " VFIO_DEVICE_GET_REGION_INFO 8"
+		"ioctl " f " VFIO_DEVICE_GET_REGION_INFO 8 = EINVAL"
 
 static uint8_t buf[16 * PG] __attribute__((aligned(PG)));
 
