@@ -98,6 +98,12 @@ struct ifd_midx {
 	uint32_t fresh; /* next never-used index */
 	uint32_t free_head;
 	uint32_t last; /* IOVA tree maximum */
+	/* The gap below the maximum is kept out of the augmentation (its
+	 * mx_gap is 0, the value lives here): with a blocked record at the top
+	 * of the space it is the largest gap, and every map or unmap at the
+	 * tail would otherwise recompute mx_max up to the root.  0 when the
+	 * maximum is also the minimum. */
+	uint64_t tail_gap;
 	uint32_t first; /* IOVA tree minimum; its gap (from 0) is kept out of the
 			 * augmentation so that a min bound above it does not
 			 * steer every search down the left spine */
@@ -619,10 +625,19 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	m->mx_gap = m->mx_max = gap;
 	if (!pred)
 		x->first = mi;
-	if (succ)
+	if (succ == x->last && succ) {
+		x->tail_gap = R(tbl, succ)->iova - (last + 1);
+	} else if (succ) {
 		R(tbl, succ)->mx_gap = R(tbl, succ)->iova - (last + 1);
-	else
+	} else {
+		/* m is the new maximum, hung right of the old one (pred,
+		 * p->n[len-1], recomputed by fix_max below) */
+		if (pred)
+			R(tbl, pred)->mx_gap = x->tail_gap;
+		x->tail_gap = pred ? gap : 0;
+		m->mx_gap = m->mx_max = 0;
 		x->last = mi;
+	}
 	*slot_of(x, T_IOVA, 0, p, len) = mi;
 	fix_max(tbl, p, len - 1, succ_k);
 	int k = insert_fix(x, T_IOVA, 0, p);
@@ -681,8 +696,18 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 			while (LNK(R(tbl, l), T_IOVA, 1))
 				l = LNK(R(tbl, l), T_IOVA, 1);
 			pred = l;
+			/* a leaf: m has no right subtree */
+			R(tbl, l)->mx_max = 0;
 		}
 		x->last = pred;
+		/* pred's gap leaves the tree; pred is m's left leaf or its
+		 * parent, where fix_max starts */
+		if (pred) {
+			x->tail_gap = pred == x->first ? 0 : R(tbl, pred)->mx_gap;
+			R(tbl, pred)->mx_gap = 0;
+		} else {
+			x->tail_gap = 0;
+		}
 	}
 	bool was_first = x->first == mi;
 	int succ_k;
@@ -694,6 +719,10 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 		if (was_first) {
 			s->mx_gap = 0;
 			x->first = p->n[succ_k];
+			if (x->last == p->n[succ_k])
+				x->tail_gap = 0;
+		} else if (x->last == p->n[succ_k]) {
+			x->tail_gap += m->mx_gap + m->len;
 		} else {
 			s->mx_gap += m->mx_gap + m->len;
 		}
@@ -806,7 +835,7 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 		}
 	}
 	if (!x->gspare || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) || x->first == mi ||
-	    m->mx_gap || !m->iova) {
+	    (x->last == mi ? x->tail_gap : m->mx_gap) || !m->iova) {
 		iova_unlink_rec(x, m);
 		return;
 	}
@@ -822,7 +851,10 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	take_place(x, p, g, gi, m, mi);
 	int k = succ_pos(x, p, &deep);
 
-	if (k >= 0) {
+	if (k >= 0 && x->last == p->n[k]) {
+		x->tail_gap += m->len;
+		x->ghost_room = x->tail_gap;
+	} else if (k >= 0) {
 		R(tbl, p->n[k])->mx_gap += m->len;
 		fix_max(tbl, p, deep, k);
 		x->ghost_room = R(tbl, p->n[k])->mx_gap;
@@ -872,7 +904,9 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 	take_place(x, p, m, mi, g, gi);
 	int k = succ_pos(x, p, &deep);
 
-	if (k >= 0) {
+	if (k >= 0 && x->last == p->n[k]) {
+		x->tail_gap -= len;
+	} else if (k >= 0) {
 		R(tbl, p->n[k])->mx_gap -= len;
 		fix_max(tbl, p, deep, k);
 	}
@@ -955,6 +989,12 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 	}
 	if (search_tree(x, q))
 		return true;
+	if (x->tail_gap) {
+		uint64_t s = R(x->base, x->last)->iova;
+
+		if (x->tail_gap >= q->len && fit(q, s - x->tail_gap, s - 1))
+			return true;
+	}
 	/* The tail: after the last record to the end of the space. */
 	if (!x->last)
 		return fit(q, 0, UINT64_MAX);
@@ -1622,9 +1662,15 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 		if (n->iova <= v->prev_last)
 			v->bad = 1;
 		gap = n->iova - v->prev_last - 1;
+		if (i == v->x->last) {
+			/* kept out of the tree */
+			if (gap != v->x->tail_gap)
+				v->bad = 1;
+			gap = 0;
+		}
 	} else {
 		gap = 0; /* the head gap lives outside the tree */
-		if (i != v->x->first)
+		if (i != v->x->first || (i == v->x->last && v->x->tail_gap))
 			v->bad = 1;
 	}
 	if (gap != n->mx_gap)
@@ -1698,7 +1744,7 @@ int ifd_midx_validate(const struct ifd_midx *x)
 
 	v_iova(&v, x->iroot, 0);
 	if (v.bad || v.count != x->count || v.blocked != x->nblocked || v.maxi != x->last ||
-	    (!v.nodes && x->first))
+	    (!v.nodes && (x->first || x->tail_gap)))
 		return -EFAULT;
 	for (unsigned l = 0; l < VA_LEVELS; l++) {
 		struct vva w = { .x = x, .lvl = l };
