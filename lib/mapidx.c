@@ -1237,6 +1237,44 @@ static uint32_t above_iova(const struct ifd_midx *x, uint64_t key)
 	return best;
 }
 
+/* The record last inserted or revived while nothing else changed, whose
+ * path x->ipath holds: usually the one a caller looks up right after
+ * mapping it. */
+static inline struct iommufd_map *cached(const struct ifd_midx *x)
+{
+	if (x->ic_ver != x->iver || !x->ic_idx)
+		return NULL;
+	struct iommufd_map *c = R(x->base, x->ic_idx);
+
+	return internal(c) ? NULL : c;
+}
+
+struct iommufd_map *ifd_midx_find_exact(const struct ifd_midx *x, uint64_t iova, uint64_t last)
+{
+	struct iommufd_map *m = cached(x);
+
+	if (iova > last)
+		return NULL;
+	if (!m || m->iova != iova) {
+		char *tbl = x->base;
+		uint32_t i = x->iroot;
+
+		m = NULL;
+		while (i) {
+			struct iommufd_map *n = R(tbl, i);
+
+			if (n->iova == iova) {
+				m = n;
+				break;
+			}
+			i = LNK(n, T_IOVA, iova > n->iova);
+		}
+	}
+	if (!m || internal(m) || last_of(m) != last)
+		return NULL;
+	return m;
+}
+
 struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 {
 	uint32_t i = floor_iova(x, iova);
@@ -1268,10 +1306,16 @@ static struct iommufd_map *skip_blocked(const struct ifd_midx *x, uint32_t i, ui
 
 struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint64_t last)
 {
-	uint32_t i = floor_iova(x, iova);
+	struct iommufd_map *c = cached(x);
 
 	if (iova > last)
 		return NULL;
+	/* the record holding iova is the answer, and there is one at most */
+	if (c && c->iova <= iova && iova <= last_of(c))
+		return c;
+
+	uint32_t i = floor_iova(x, iova);
+
 	if (i && R(x->base, i)->len && last_of(R(x->base, i)) >= iova) {
 		struct iommufd_map *m = R(x->base, i);
 
@@ -1283,6 +1327,26 @@ struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint
 
 struct iommufd_map *ifd_midx_next(const struct ifd_midx *x, const struct iommufd_map *m, uint64_t last)
 {
+	/* whatever follows m starts after it */
+	if (last_of(m) >= last)
+		return NULL;
+	if (m == cached(x)) {
+		/* the successor from the kept path: the leftmost of the right
+		 * subtree, else the last ancestor left of which m lies */
+		char *tbl = x->base;
+		const struct path *p = &x->ipath;
+		uint32_t i = LNK(m, T_IOVA, 1);
+
+		if (i) {
+			while (LNK(R(tbl, i), T_IOVA, 0))
+				i = LNK(R(tbl, i), T_IOVA, 0);
+			return skip_blocked(x, i, last);
+		}
+		for (int k = p->len - 1; k >= 0; k--)
+			if (!p->d[k])
+				return skip_blocked(x, p->n[k], last);
+		return NULL;
+	}
 	return skip_blocked(x, above_iova(x, m->iova), last);
 }
 

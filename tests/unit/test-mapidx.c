@@ -356,6 +356,24 @@ static void check_all(struct ifd_midx *x, struct model *md, struct rng *r)
 		assert_int_equal(holder(md, w->iova), (int)(w - w) + holder(md, w->iova));
 	}
 	assert_int_equal(seen, n);
+	/* exact lookups and successors bounded by a random last, from every
+	 * record (the one just mapped takes the kept-path route) */
+	for (int i = 0; i < NREC; i++) {
+		if (!md->in[i])
+			continue;
+		struct iommufd_map *m = md->m[i];
+		uint64_t l = md->iova[i] + md->len[i] - 1, b = l + below(r, 6 * PG);
+		int nx = -1;
+
+		assert_ptr_equal(ifd_midx_find_exact(x, md->iova[i], l), m);
+		assert_null(ifd_midx_find_exact(x, md->iova[i], l + PG));
+		assert_null(ifd_midx_find_exact(x, md->iova[i] + 1, l));
+		for (int k = 0; k < NREC; k++)
+			if (md->in[k] && md->iova[k] > md->iova[i] && md->iova[k] <= b &&
+			    (nx < 0 || md->iova[k] < md->iova[nx]))
+				nx = k;
+		assert_ptr_equal(ifd_midx_next(x, m, b), nx < 0 ? NULL : md->m[nx]);
+	}
 	/* random point queries */
 	for (int k = 0; k < 8; k++) {
 		uint64_t a = below(r, 2 * SPACE);
