@@ -121,6 +121,21 @@ struct ifd_midx {
 	uint64_t ghost_below; /* largest free gap below the ghost */
 	uint64_t ghost_room;  /* free bytes from the ghost's start */
 	uint32_t revived;     /* took the ghost's place, and nothing changed since */
+	/*
+	 * The same for the VA tree: removing the record last inserted in VA
+	 * level 0 leaves a zero-length ghost in its place, and a record whose
+	 * range lies between the ghost's neighbours, [vg_lo, vg_hi], takes that
+	 * place without rebalancing.  Translate finds the ghost as nothing: no
+	 * record of its level can hold an address at or above its vaddr and
+	 * below its successor.
+	 */
+	uint32_t vghost, vgspare;
+	uint64_t vg_lo, vg_hi;
+	uint32_t vc_pred, vc_succ; /* level-0 neighbours of the cached VA record */
+	/* The last ghost went unused (maps land elsewhere than the last
+	 * unmap): remove for real, but keep [vg_lo, vg_hi] to see whether a
+	 * ghost would have served, and start again when one would have. */
+	bool vg_off;
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
@@ -1096,6 +1111,28 @@ int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uin
 
 /* ---- VA tree ---- */
 
+static void va_remove(struct ifd_midx *x, struct iommufd_map *m);
+
+/* Put n into o's VA tree position (p->n[0..p->len-1] are o's ancestors). */
+static inline void va_take_place(struct ifd_midx *x, struct path *p, struct iommufd_map *n,
+				 const struct iommufd_map *o)
+{
+	LNK(n, T_VA, 0) = LNK(o, T_VA, 0);
+	LNK(n, T_VA, 1) = LNK(o, T_VA, 1);
+	set_bal(n, T_VA, bal(o, T_VA));
+	set_va_level(n, va_level(o));
+	*slot_of(x, T_VA, va_level(o), p, p->len) = IDX(n);
+}
+
+static void flush_vghost(struct ifd_midx *x)
+{
+	struct iommufd_map *g = R(x->base, x->vghost);
+
+	x->vghost = 0;
+	va_remove(x, g);
+	x->va_count++; /* va_remove counted it as a record */
+}
+
 void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
 	char *tbl = x->base;
@@ -1104,6 +1141,26 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	struct path *p = &x->vpath;
 	unsigned lvl;
 
+	if (x->vg_off && va >= x->vg_lo && vl <= x->vg_hi)
+		x->vg_off = false;
+	if (x->vghost) {
+		if (va >= x->vg_lo && vl <= x->vg_hi && x->vc_idx == x->vghost && x->vc_ver == x->vver) {
+			/* between the ghost's neighbours: level 0, its place */
+			struct iommufd_map *g = R(tbl, x->vghost);
+
+			wbegin(x);
+			va_take_place(x, p, m, g);
+			set_va_level(g, VA_NONE);
+			wend(x);
+			x->vghost = 0;
+			x->vc_idx = mi;
+			x->vc_ver = ++x->vver;
+			x->va_count++;
+			return;
+		}
+		flush_vghost(x);
+		x->vg_off = true;
+	}
 	for (lvl = 0;; lvl++) {
 		uint32_t i = x->vroot[lvl], pred = 0, succ = 0;
 		int len = 0;
@@ -1128,6 +1185,8 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 			continue;
 		if (succ && R(tbl, succ)->vaddr <= vl)
 			continue;
+		x->vc_pred = pred;
+		x->vc_succ = succ;
 		break;
 	}
 	wbegin(x);
@@ -1160,6 +1219,45 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 	struct path *p = &x->vpath;
 	int succ_k;
 
+	if (x->vghost)
+		flush_vghost(x);
+	if (!x->vgspare && !internal(m)) {
+		struct iommufd_map *g = ifd_midx_rec_alloc(x);
+
+		if (g) {
+			g->kind = KIND_GHOST;
+			x->vgspare = IDX(g);
+		}
+	}
+	/* the ghost record is always the spare; a ghost is never one itself */
+	bool cand = lvl == 0 && x->vgspare && !internal(m) && x->vc_idx == mi && x->vc_ver == x->vver;
+
+	if (cand) {
+		/* the neighbours, as the insertion found them */
+		uint32_t pr = x->vc_pred, su = x->vc_succ;
+
+		x->vg_lo = pr ? R(tbl, pr)->vaddr + R(tbl, pr)->len : 0;
+		x->vg_hi = su ? R(tbl, su)->vaddr - 1 : UINT64_MAX;
+	} else if (!internal(m)) {
+		x->vg_lo = 1; /* no slot */
+		x->vg_hi = 0;
+	}
+	if (cand && !x->vg_off) {
+		uint32_t gi = x->vgspare;
+		struct iommufd_map *g = R(tbl, gi);
+
+		wbegin(x);
+		g->vaddr = va;
+		g->len = 0;
+		va_take_place(x, p, g, m);
+		set_va_level(m, VA_NONE);
+		wend(x);
+		x->vghost = gi;
+		x->vc_idx = gi;
+		x->vc_ver = ++x->vver;
+		x->va_count--;
+		return;
+	}
 	if (x->vc_idx != mi || x->vc_ver != x->vver) {
 		uint32_t i = x->vroot[lvl];
 
@@ -1780,7 +1878,8 @@ static int v_va(struct vva *v, uint32_t i, int depth)
 	struct iommufd_map *n = R(tbl, i);
 	int hl = v_va(v, LNK(n, T_VA, 0), depth + 1);
 
-	if (va_level(n) != v->lvl || !in_iova(n) || internal(n))
+	if (va_level(n) != v->lvl || (i == v->x->vghost ? v->lvl || n->len || n->kind != KIND_GHOST || in_iova(n)
+							 : !in_iova(n) || internal(n)))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->vaddr < v->pv || (n->vaddr == v->pv && i <= v->pi))
@@ -1821,7 +1920,7 @@ int ifd_midx_validate(const struct ifd_midx *x)
 		if (w.count)
 			top = l + 1;
 	}
-	if (total != x->va_count || top != x->vtop)
+	if (total != x->va_count + (x->vghost != 0) || top != x->vtop)
 		return -EFAULT;
 	/* Blocked records are exactly the complement of the usable ranges. */
 	for (size_t i = 0; i < x->nranges; i++) {
