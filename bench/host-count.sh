@@ -15,6 +15,14 @@ set -eu
 GATE_PAIR=${HOST_COUNT_GATE_PAIR:-1781}     # instructions per 4 KiB map+unmap pair, both layouts (target 1200: not met, see above)
 GATE_BYTES=${HOST_COUNT_GATE_BYTES:-64}      # bytes per live mapping, contiguous layout (rounded)
 GATE_TRANSLATE=${HOST_COUNT_GATE_TRANSLATE:-250} # instructions per translate
+# The public calls (iommufd_ioas_map/unmap/translate, locks and the null
+# kernel's ioctl included) measured 1421 (contiguous) and 2620 (fragmented)
+# per pair: the fragmented layout's random VA places cost AVL balance flips
+# along most of the path on insert and again on remove (its tree, built in
+# order, is nearly perfect).  Translate measured 250 / 259.  Gates: the
+# worst case + 5%, translate at today's 259 (target 250, not met).
+GATE_PAIR_PUBLIC=${HOST_COUNT_GATE_PAIR_PUBLIC:-2751}
+GATE_TRANSLATE_PUBLIC=${HOST_COUNT_GATE_TRANSLATE_PUBLIC:-259}
 
 bin=${1:?usage: host-count.sh BINARY [engine|public]}
 api=${2:-engine}
@@ -24,6 +32,11 @@ iters=${HOST_COUNT_ITERS:-2000}
 command -v valgrind >/dev/null || { echo "host-count: valgrind not installed: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+if [ "$api" = public ]; then
+	GATE_PAIR=$GATE_PAIR_PUBLIC
+	GATE_TRANSLATE=$GATE_TRANSLATE_PUBLIC
+fi
 
 rc=0
 "$bin" "$api" mem 1 1 >/dev/null 2>&1 || { r=$?; [ $r -eq 77 ] && { echo "host-count: $api mode not built: skipped"; exit 77; }; }

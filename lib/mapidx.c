@@ -133,9 +133,11 @@ struct ifd_midx {
 	uint64_t vg_lo, vg_hi;
 	uint32_t vc_pred, vc_succ; /* level-0 neighbours of the cached VA record */
 	/* The last ghost went unused (maps land elsewhere than the last
-	 * unmap): remove for real, but keep [vg_lo, vg_hi] to see whether a
-	 * ghost would have served, and start again when one would have. */
+	 * unmap): remove for real, but keep the removed record's neighbours
+	 * to see whether a ghost would have served, and start again when an
+	 * insertion lands between the same ones. */
 	bool vg_off;
+	uint32_t vg_pred, vg_succ;
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
@@ -1141,8 +1143,6 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	struct path *p = &x->vpath;
 	unsigned lvl;
 
-	if (x->vg_off && va >= x->vg_lo && vl <= x->vg_hi)
-		x->vg_off = false;
 	if (x->vghost) {
 		if (va >= x->vg_lo && vl <= x->vg_hi && x->vc_idx == x->vghost && x->vc_ver == x->vver) {
 			/* between the ghost's neighbours: level 0, its place */
@@ -1187,6 +1187,8 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 			continue;
 		x->vc_pred = pred;
 		x->vc_succ = succ;
+		if (x->vg_off && lvl == 0 && pred == x->vg_pred && succ == x->vg_succ)
+			x->vg_off = false;
 		break;
 	}
 	wbegin(x);
@@ -1232,17 +1234,19 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 	/* the ghost record is always the spare; a ghost is never one itself */
 	bool cand = lvl == 0 && x->vgspare && !internal(m) && x->vc_idx == mi && x->vc_ver == x->vver;
 
-	if (cand) {
+	if (cand && x->vg_off) {
+		x->vg_pred = x->vc_pred;
+		x->vg_succ = x->vc_succ;
+	} else if (!internal(m)) {
+		x->vg_pred = x->vg_succ = UINT32_MAX; /* no slot */
+	}
+	if (cand && !x->vg_off) {
 		/* the neighbours, as the insertion found them */
 		uint32_t pr = x->vc_pred, su = x->vc_succ;
 
 		x->vg_lo = pr ? R(tbl, pr)->vaddr + R(tbl, pr)->len : 0;
 		x->vg_hi = su ? R(tbl, su)->vaddr - 1 : UINT64_MAX;
-	} else if (!internal(m)) {
-		x->vg_lo = 1; /* no slot */
-		x->vg_hi = 0;
-	}
-	if (cand && !x->vg_off) {
+
 		uint32_t gi = x->vgspare;
 		struct iommufd_map *g = R(tbl, gi);
 
