@@ -132,6 +132,9 @@ struct ifd_midx {
 	uint32_t vghost, vgspare;
 	uint64_t vg_lo, vg_hi;
 	uint32_t vc_pred, vc_succ; /* level-0 neighbours of the cached VA record */
+	/* Where the cached VA record's insertion stopped changing balances
+	 * (path position, -1 at the root, which grew), or -2: it rotated. */
+	int vc_stop;
 	/* The last ghost went unused (maps land elsewhere than the last
 	 * unmap): remove for real, but keep the removed record's neighbours
 	 * to see whether a ghost would have served, and start again when an
@@ -435,13 +438,15 @@ static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x,
 
 /* p->n[0..len-1] are the ancestors of the new leaf, which hangs off
  * n[len-1] on side d[len-1]. */
-static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
+static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p,
+							  int *stop)
 {
 	/* On the stored code (balance + 1): 1 balanced, 2 * side heavy on side. */
 	const unsigned sh = t ? 3 : 0;
+	char *tbl = x->base; /* the byte stores below may alias x */
 
 	for (int k = p->len - 1; k >= 0; k--) {
-		struct iommufd_map *a = R(x->base, p->n[k]);
+		struct iommufd_map *a = R(tbl, p->n[k]);
 		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool dummy;
 
@@ -451,6 +456,7 @@ static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, 
 		}
 		if (raw != s << 1) {
 			a->mx_bits ^= (uint8_t)((raw ^ 1u) << sh);
+			*stop = k;
 			return -1;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
@@ -492,9 +498,10 @@ static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int
 static inline __attribute__((always_inline)) bool delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
 	const unsigned sh = t ? 3 : 0;
+	char *tbl = x->base; /* the byte stores below may alias x */
 
 	for (int k = start; k >= 0; k--) {
-		struct iommufd_map *a = R(x->base, p->n[k]);
+		struct iommufd_map *a = R(tbl, p->n[k]);
 		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool shrank;
 
@@ -657,7 +664,8 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	}
 	*slot_of(x, T_IOVA, 0, p, len) = mi;
 	fix_max(tbl, p, len - 1, succ_k);
-	int k = insert_fix(x, T_IOVA, 0, p);
+	int stop;
+	int k = insert_fix(x, T_IOVA, 0, p, &stop);
 
 	wend(x);
 	if (k >= 0)
@@ -1196,7 +1204,8 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	set_bal(m, T_VA, 0);
 	set_va_level(m, lvl);
 	*slot_of(x, T_VA, lvl, p, p->len) = mi;
-	int k = insert_fix(x, T_VA, lvl, p);
+	int stop = -1;
+	int k = insert_fix(x, T_VA, lvl, p, &stop);
 
 	if (k == -2)
 		x->vh[lvl]++;
@@ -1206,6 +1215,8 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	wend(x);
 	if (k >= 0)
 		repath(x, T_VA, lvl, p, k, mi);
+	/* no rotation: removing the leaf again is the same balance flips */
+	x->vc_stop = k >= 0 ? -2 : stop;
 	x->vc_idx = mi;
 	x->vc_ver = ++x->vver;
 	x->va_lvl[lvl]++;
@@ -1262,6 +1273,23 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 		x->va_count--;
 		return;
 	}
+	if (x->vc_idx == mi && x->vc_ver == x->vver && x->vc_stop >= -1) {
+		/* A leaf whose insertion rotated nothing: removing it undoes
+		 * the same balance changes (each was a flip of one side bit
+		 * pattern), and shrinks the tree if it grew. */
+		int stop = x->vc_stop;
+
+		x->vver++;
+		wbegin(x);
+		*slot_of(x, T_VA, lvl, p, p->len) = 0;
+		for (int k = p->len - 1; k > stop; k--)
+			R(tbl, p->n[k])->mx_bits ^= (uint8_t)((1u ^ ((unsigned)p->d[k] << 1)) << 3);
+		if (stop >= 0)
+			R(tbl, p->n[stop])->mx_bits ^= (uint8_t)((1u ^ ((unsigned)!p->d[stop] << 1)) << 3);
+		else
+			x->vh[lvl]--;
+		goto unlinked;
+	}
 	if (x->vc_idx != mi || x->vc_ver != x->vver) {
 		uint32_t i = x->vroot[lvl];
 
@@ -1282,6 +1310,7 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 
 	if (delete_fix(x, T_VA, lvl, p, from))
 		x->vh[lvl]--;
+unlinked:
 	set_va_level(m, VA_NONE);
 	if (--x->va_lvl[lvl] == 0 && lvl + 1 == x->vtop) {
 		while (x->vtop && !x->va_lvl[x->vtop - 1])
