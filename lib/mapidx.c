@@ -132,9 +132,16 @@ struct ifd_midx {
 	uint32_t vghost, vgspare;
 	uint64_t vg_lo, vg_hi;
 	uint32_t vc_pred, vc_succ; /* level-0 neighbours of the cached VA record */
-	/* Where the cached VA record's insertion stopped changing balances
-	 * (path position, -1 at the root, which grew), or -2: it rotated. */
-	int vc_stop;
+	/*
+	 * The cached VA record is a leaf whose insertion has not rebalanced
+	 * yet: the usual unmap removes it again before anything else changes
+	 * the VA tree, and then the balance changes (along most of the path
+	 * in a tree built in order) are skipped both ways.  Any other VA
+	 * change settles it first.  vh holds the real height, vh_base the
+	 * height without the pending leaf.
+	 */
+	bool vpend;
+	uint32_t vh_base;
 	/* The last ghost went unused (maps land elsewhere than the last
 	 * unmap): remove for real, but keep the removed record's neighbours
 	 * to see whether a ghost would have served, and start again when an
@@ -438,8 +445,7 @@ static inline __attribute__((always_inline)) uint32_t rotate(struct ifd_midx *x,
 
 /* p->n[0..len-1] are the ancestors of the new leaf, which hangs off
  * n[len-1] on side d[len-1]. */
-static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p,
-							  int *stop)
+static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p)
 {
 	/* On the stored code (balance + 1): 1 balanced, 2 * side heavy on side. */
 	const unsigned sh = t ? 3 : 0;
@@ -456,7 +462,6 @@ static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, 
 		}
 		if (raw != s << 1) {
 			a->mx_bits ^= (uint8_t)((raw ^ 1u) << sh);
-			*stop = k;
 			return -1;
 		}
 		*slot_of(x, t, lvl, p, k) = rotate(x, t, p->n[k], s, &dummy);
@@ -664,8 +669,7 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	}
 	*slot_of(x, T_IOVA, 0, p, len) = mi;
 	fix_max(tbl, p, len - 1, succ_k);
-	int stop;
-	int k = insert_fix(x, T_IOVA, 0, p, &stop);
+	int k = insert_fix(x, T_IOVA, 0, p);
 
 	wend(x);
 	if (k >= 0)
@@ -1134,6 +1138,23 @@ static inline void va_take_place(struct ifd_midx *x, struct path *p, struct iomm
 	*slot_of(x, T_VA, va_level(o), p, p->len) = IDX(n);
 }
 
+/* Rebalance for the pending leaf (the cached VA record). */
+static void settle(struct ifd_midx *x)
+{
+	uint32_t mi = x->vc_idx;
+	unsigned lvl = va_level(R(x->base, mi));
+	struct path *p = &x->vpath;
+
+	x->vpend = false;
+	wbegin(x);
+	int k = insert_fix(x, T_VA, lvl, p);
+
+	x->vh[lvl] = x->vh_base + (k == -2);
+	wend(x);
+	if (k >= 0)
+		repath(x, T_VA, lvl, p, k, mi);
+}
+
 static void flush_vghost(struct ifd_midx *x)
 {
 	struct iommufd_map *g = R(x->base, x->vghost);
@@ -1169,6 +1190,8 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 		flush_vghost(x);
 		x->vg_off = true;
 	}
+	if (x->vpend)
+		settle(x);
 	for (lvl = 0;; lvl++) {
 		uint32_t i = x->vroot[lvl], pred = 0, succ = 0;
 		int len = 0;
@@ -1204,19 +1227,13 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	set_bal(m, T_VA, 0);
 	set_va_level(m, lvl);
 	*slot_of(x, T_VA, lvl, p, p->len) = mi;
-	int stop = -1;
-	int k = insert_fix(x, T_VA, lvl, p, &stop);
-
-	if (k == -2)
-		x->vh[lvl]++;
-
+	x->vh_base = x->vh[lvl];
+	if ((uint32_t)p->len + 1 > x->vh[lvl])
+		x->vh[lvl] = (uint32_t)p->len + 1;
 	if (lvl + 1 > x->vtop)
 		x->vtop = lvl + 1;
 	wend(x);
-	if (k >= 0)
-		repath(x, T_VA, lvl, p, k, mi);
-	/* no rotation: removing the leaf again is the same balance flips */
-	x->vc_stop = k >= 0 ? -2 : stop;
+	x->vpend = true;
 	x->vc_idx = mi;
 	x->vc_ver = ++x->vver;
 	x->va_lvl[lvl]++;
@@ -1234,6 +1251,8 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 
 	if (x->vghost)
 		flush_vghost(x);
+	if (x->vpend && (x->vc_idx != mi || x->vc_ver != x->vver))
+		settle(x);
 	if (!x->vgspare && !internal(m)) {
 		struct iommufd_map *g = ifd_midx_rec_alloc(x);
 
@@ -1252,6 +1271,11 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 		x->vg_pred = x->vg_succ = UINT32_MAX; /* no slot */
 	}
 	if (cand && !x->vg_off) {
+		/* A ghost may stay for long (a chain of unmap-then-map at one
+		 * place): rebalance now if the pending leaf made readers walk
+		 * one step more. */
+		if (x->vpend && x->vh[lvl] != x->vh_base)
+			settle(x);
 		/* the neighbours, as the insertion found them */
 		uint32_t pr = x->vc_pred, su = x->vc_succ;
 
@@ -1273,21 +1297,13 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 		x->va_count--;
 		return;
 	}
-	if (x->vc_idx == mi && x->vc_ver == x->vver && x->vc_stop >= -1) {
-		/* A leaf whose insertion rotated nothing: removing it undoes
-		 * the same balance changes (each was a flip of one side bit
-		 * pattern), and shrinks the tree if it grew. */
-		int stop = x->vc_stop;
-
+	if (x->vc_idx == mi && x->vc_ver == x->vver && x->vpend) {
+		/* the pending leaf: unlink it, nothing was rebalanced for it */
+		x->vpend = false;
 		x->vver++;
 		wbegin(x);
 		*slot_of(x, T_VA, lvl, p, p->len) = 0;
-		for (int k = p->len - 1; k > stop; k--)
-			R(tbl, p->n[k])->mx_bits ^= (uint8_t)((1u ^ ((unsigned)p->d[k] << 1)) << 3);
-		if (stop >= 0)
-			R(tbl, p->n[stop])->mx_bits ^= (uint8_t)((1u ^ ((unsigned)!p->d[stop] << 1)) << 3);
-		else
-			x->vh[lvl]--;
+		x->vh[lvl] = x->vh_base;
 		goto unlinked;
 	}
 	if (x->vc_idx != mi || x->vc_ver != x->vver) {
@@ -1898,6 +1914,8 @@ struct vva {
 	uint32_t pi;
 	size_t count;
 	int bad;
+	bool pend;
+	int pend_h; /* the tree's height down to the pending leaf */
 };
 
 static int v_va(struct vva *v, uint32_t i, int depth)
@@ -1925,6 +1943,14 @@ static int v_va(struct vva *v, uint32_t i, int depth)
 	v->pi = i;
 	v->plast = n->vaddr + n->len - 1;
 	v->count++;
+	if (v->x->vpend && i == v->x->vc_idx && v->x->vc_ver == v->x->vver) {
+		/* not rebalanced for: a leaf outside the balances */
+		if (hl || LNK(n, T_VA, 1) || bal(n, T_VA))
+			v->bad = 1;
+		v->pend = true;
+		v->pend_h = depth + 1;
+		return 0;
+	}
 	int hr = v_va(v, LNK(n, T_VA, 1), depth + 1);
 
 	if (hr - hl != bal(n, T_VA))
@@ -1947,6 +1973,10 @@ int ifd_midx_validate(const struct ifd_midx *x)
 
 		int vh = v_va(&w, x->vroot[l], 0);
 
+		if (w.pend && x->vh_base != (unsigned)vh)
+			return -EFAULT;
+		if (w.pend && w.pend_h > vh)
+			vh = w.pend_h;
 		if (w.bad || w.count != x->va_lvl[l] || (unsigned)vh != x->vh[l])
 			return -EFAULT;
 		total += w.count;
