@@ -25,7 +25,12 @@
  * removing the record last inserted leaves a zero-length internal "ghost" in
  * its IOVA tree position (see struct ifd_midx), and the next allocation that
  * lands there takes the ghost's place; the paths of the last insertion in
- * each tree are kept so that removing it needs no search.
+ * each tree are kept so that removing it needs no search.  The VA tree has
+ * the same kind of ghost (for a map between the same VA neighbours), and
+ * its last inserted leaf is rebalanced only when another VA change comes
+ * first: a map at a random VA and its unmap do no balance work.  The gap
+ * below the IOVA maximum is kept outside the augmentation, so map and unmap
+ * at the top of the used space do not recompute mx_max up to the root.
  *
  * Writers bracket every visible change with an odd/even sequence count;
  * readers take no lock, bound their steps by a fixed depth, and retry.
