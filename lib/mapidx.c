@@ -1143,13 +1143,62 @@ static inline void va_take_place(struct ifd_midx *x, struct path *p, struct iomm
 	*slot_of(x, T_VA, va_level(o), p, p->len) = IDX(n);
 }
 
+/*
+ * Where va goes in VA level lvl: its neighbours, and in x->vpath its depth
+ * and parent only.  ties: the level may hold equal vaddrs (the last); in
+ * the others an equal one overlaps, and either side tells the caller so.
+ */
+static inline __attribute__((always_inline)) void va_descend(struct ifd_midx *x, uint64_t va, uint32_t mi,
+							     unsigned lvl, bool ties, uint32_t *pred_out,
+							     uint32_t *succ_out)
+{
+	char *tbl = x->base;
+	uintptr_t i = x->vroot[lvl], par = 0;
+	uint32_t pred = 0, succ = 0;
+	int len = 0;
+	unsigned pd = 0;
+
+	while (i) {
+		const struct iommufd_map *n = R(tbl, i);
+		uint64_t nv = n->vaddr;
+		unsigned d = ties && va == nv ? mi > i : va > nv;
+
+		pred = d ? (uint32_t)i : pred;
+		succ = d ? succ : (uint32_t)i;
+		par = i;
+		pd = d;
+		len++;
+		i = n->mx_link[T_VA][d];
+	}
+	x->vpath.len = len;
+	if (len) {
+		x->vpath.n[len - 1] = (uint32_t)par;
+		x->vpath.d[len - 1] = (uint8_t)pd;
+	}
+	*pred_out = pred;
+	*succ_out = succ;
+}
+
 /* Rebalance for the pending leaf (the cached VA record). */
 static void settle(struct ifd_midx *x)
 {
 	uint32_t mi = x->vc_idx;
-	unsigned lvl = va_level(R(x->base, mi));
+	const struct iommufd_map *m = R(x->base, mi);
+	unsigned lvl = va_level(m);
 	struct path *p = &x->vpath;
 
+	/* the full path: the insertion kept only the parent */
+	uint32_t i = x->vroot[lvl];
+
+	p->len = 0;
+	while (i != mi) {
+		const struct iommufd_map *n = R(x->base, i);
+		int d = va_dir(n, m->vaddr, mi, i);
+
+		p->n[p->len] = i;
+		p->d[p->len++] = (uint8_t)d;
+		i = LNK(n, T_VA, d);
+	}
 	x->vpend = false;
 	wbegin(x);
 	int k = insert_fix(x, T_VA, lvl, p);
@@ -1198,22 +1247,14 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	if (x->vpend)
 		settle(x);
 	for (lvl = 0;; lvl++) {
-		uint32_t i = x->vroot[lvl], pred = 0, succ = 0;
-		int len = 0;
+		uint32_t pred = 0, succ = 0;
 
-		while (i) {
-			struct iommufd_map *n = R(tbl, i);
-			int d = va_dir(n, va, mi, i);
-
-			p->n[len] = i;
-			p->d[len++] = (uint8_t)d;
-			if (d)
-				pred = i;
-			else
-				succ = i;
-			i = LNK(n, T_VA, d);
-		}
-		p->len = len;
+		/* Only the parent goes into the path: a pending leaf needs no
+		 * more, settle() walks again for the rest. */
+		if (lvl < VA_LEVELS - 1)
+			va_descend(x, va, mi, lvl, false, &pred, &succ);
+		else
+			va_descend(x, va, mi, lvl, true, &pred, &succ);
 		/* Within a level ranges are disjoint: only the neighbours can clash. */
 		if (lvl == VA_LEVELS - 1)
 			break;
