@@ -22,8 +22,8 @@
  * chunk 0 doubles as the nil record that readers may step on.
  *
  * Map-then-unmap at one place, the usual DMA pattern, avoids tree surgery:
- * removing the record last inserted leaves a zero-length internal "ghost" in
- * its IOVA tree position (see struct ifd_midx), and the next allocation that
+ * removing the record last inserted leaves an internal "ghost" with its range
+ * in its IOVA tree position (see struct ifd_midx), and the next allocation that
  * lands there takes the ghost's place; the paths of the last insertion in
  * each tree are kept so that removing it needs no search.  The VA tree has
  * the same kind of ghost (for a map between the same VA neighbours), and
@@ -118,13 +118,14 @@ struct ifd_midx {
 	/*
 	 * Unmap-then-map at the same place (the usual DMA pattern) costs no
 	 * tree surgery: removing a record that sits right after its
-	 * predecessor leaves a zero-length ghost in its tree position, and an
-	 * allocation that lands exactly there takes the ghost's place.  At most
-	 * one ghost; any other IOVA tree change removes it first.
+	 * predecessor leaves a ghost with the same range in its tree position
+	 * (so no gap changes), and an allocation whose lowest fit starts there
+	 * takes the ghost's place.  At most one ghost; any other IOVA tree
+	 * change, and any allocation that must search, removes it first (the
+	 * search would see its bytes as taken).
 	 */
 	uint32_t ghost, gspare;
 	uint64_t ghost_below; /* largest free gap below the ghost */
-	uint64_t ghost_room;  /* free bytes from the ghost's start */
 	uint32_t revived;     /* took the ghost's place, and nothing changed since */
 	/*
 	 * The same for the VA tree: removing the record last inserted in VA
@@ -877,24 +878,12 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	char *tbl = x->base;
 	uint32_t gi = x->gspare;
 	struct iommufd_map *g = R(tbl, gi);
-	int ancestors = p->len, deep;
+	int ancestors = p->len;
 
 	wbegin(x);
 	g->iova = m->iova;
-	g->len = 0;
+	g->len = m->len; /* gaps stay as they are: no mx_max to recompute */
 	take_place(x, p, g, gi, m, mi);
-	int k = succ_pos(x, p, &deep);
-
-	if (k >= 0 && x->last == p->n[k]) {
-		x->tail_gap += m->len;
-		x->ghost_room = x->tail_gap;
-	} else if (k >= 0) {
-		R(tbl, p->n[k])->mx_gap += m->len;
-		fix_max(tbl, p, deep, k);
-		x->ghost_room = R(tbl, p->n[k])->mx_gap;
-	} else {
-		x->ghost_room = -g->iova; /* to the end of the space */
-	}
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
 	p->len = ancestors;
@@ -936,13 +925,17 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 	m->iova = g->iova;
 	m->len = len;
 	take_place(x, p, m, mi, g, gi);
-	int k = succ_pos(x, p, &deep);
+	if (len != g->len) {
+		/* the gap after it changes by the difference (ghost_fits
+		 * checked that it holds the excess) */
+		int k = succ_pos(x, p, &deep);
 
-	if (k >= 0 && x->last == p->n[k]) {
-		x->tail_gap -= len;
-	} else if (k >= 0) {
-		R(tbl, p->n[k])->mx_gap -= len;
-		fix_max(tbl, p, deep, k);
+		if (k >= 0 && x->last == p->n[k]) {
+			x->tail_gap += g->len - len;
+		} else if (k >= 0) {
+			R(tbl, p->n[k])->mx_gap += g->len - len;
+			fix_max(tbl, p, deep, k);
+		}
 	}
 	g->mx_bits &= (uint8_t)~4u;
 	wend(x);
@@ -1038,13 +1031,30 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 }
 
 /* Is the ghost's start the lowest fit?  Only a cheap yes; no means search. */
-static bool ghost_fits(const struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
+static bool ghost_fits(struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
 {
-	uint64_t a = R(x->base, x->ghost)->iova;
+	const struct iommufd_map *g = R(x->base, x->ghost);
+	uint64_t a = g->iova;
 
-	if (x->ghost_below >= len || x->ghost_room < len || a < min || (a & (align - 1)) || a > max_last ||
-	    max_last - a < len - 1)
+	if (x->ghost_below >= len || a < min || (a & (align - 1)) || a > max_last || max_last - a < len - 1)
 		return false;
+	if (len > g->len) {
+		/* the ghost's bytes and the gap after it must hold len */
+		struct path *p = &x->ipath;
+		int ancestors = p->len, deep, k;
+		uint64_t after;
+
+		if (x->ic_idx != x->ghost || x->ic_ver != x->iver)
+			return false;
+		k = succ_pos(x, p, &deep);
+		p->len = ancestors;
+		if (k < 0)
+			after = UINT64_MAX - last_of(g); /* to the end of the space */
+		else
+			after = x->last == p->n[k] ? x->tail_gap : R(x->base, p->n[k])->mx_gap;
+		if (after < len - g->len)
+			return false;
+	}
 	/* the head gap [0, first) is kept apart: it may hold a fit above min */
 	uint64_t h = R(x->base, x->first)->iova;
 
@@ -1071,6 +1081,9 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 		revive(x, m, len);
 		return 0;
 	}
+	/* the search sees the ghost's bytes as taken */
+	if (x->ghost)
+		flush_ghost(x);
 	if (!x->nlimit) {
 		q.lo = min;
 		q.hi = max_last;
@@ -1085,10 +1098,6 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 	}
 	if (!found)
 		return -ENOSPC;
-	if (x->ghost && q.at == R(x->base, x->ghost)->iova) {
-		revive(x, m, len);
-		return 0;
-	}
 	m->iova = q.at;
 	m->len = len;
 	return iova_insert(x, m);
@@ -1913,7 +1922,7 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 
 	if (!in_iova(n) || (n->len && n->iova + (n->len - 1) < n->iova))
 		v->bad = 1;
-	if (!n->len && (i != v->x->ghost || n->kind != KIND_GHOST || n->mx_gap))
+	if (!n->len || (n->kind == KIND_GHOST && (i != v->x->ghost || n->mx_gap)))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->iova <= v->prev_last)
