@@ -179,9 +179,10 @@ static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
 	return (struct chunk_hdr *)((uintptr_t)m & ~(CHUNK_BYTES - 1));
 }
 
-static inline uint32_t IDX(const struct iommufd_map *m)
+/* A record's arena offset (its link value). */
+static inline uint32_t XIDX(const struct ifd_midx *x, const struct iommufd_map *m)
 {
-	return (uint32_t)((uintptr_t)m - (uintptr_t)HDR(m)->base);
+	return (uint32_t)((uintptr_t)m - (uintptr_t)x->base);
 }
 
 #define LNK(m, t, d) ((m)->mx_link[t][d])
@@ -369,7 +370,7 @@ void ifd_midx_rec_free(struct ifd_midx *x, struct iommufd_map *m)
 		return;
 	/* Readers may still hold it: keep the line, only chain it. */
 	LNK(m, T_IOVA, 0) = x->free_head;
-	x->free_head = IDX(m);
+	x->free_head = XIDX(x, m);
 	x->live_recs--;
 }
 
@@ -651,7 +652,7 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	if (succ && R(tbl, succ)->iova <= last)
 		return -EEXIST;
 
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 
 	wbegin(x);
 	LNK(m, T_IOVA, 0) = LNK(m, T_IOVA, 1) = 0;
@@ -693,7 +694,7 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 	char *tbl = x->base;
 	struct path *p = &x->ipath;
 	uint64_t key = m->iova;
-	uint32_t mi = IDX(m), pred = 0;
+	uint32_t mi = XIDX(x, m), pred = 0;
 
 	if (x->ic_idx == mi && x->ic_ver == x->iver) {
 		/* the last ancestor we went right from is m's predecessor */
@@ -845,8 +846,8 @@ static inline void take_place(struct ifd_midx *x, struct path *p, struct iommufd
 {
 	LNK(n, T_IOVA, 0) = LNK(o, T_IOVA, 0);
 	LNK(n, T_IOVA, 1) = LNK(o, T_IOVA, 1);
-	set_bal(n, T_IOVA, bal(o, T_IOVA));
-	n->mx_bits |= 4;
+	/* o's IOVA balance, and in the IOVA tree */
+	n->mx_bits = (uint8_t)((n->mx_bits & ~7u) | (o->mx_bits & 3u) | 4u);
 	n->mx_gap = 0;
 	n->mx_max = o->mx_max;
 	*slot_of(x, T_IOVA, 0, p, p->len) = ni;
@@ -857,7 +858,7 @@ static inline void take_place(struct ifd_midx *x, struct path *p, struct iommufd
 
 static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 {
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 
 	if (x->ghost)
 		flush_ghost(x);
@@ -866,7 +867,7 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 
 		if (g) {
 			g->kind = KIND_GHOST;
-			x->gspare = IDX(g);
+			x->gspare = XIDX(x, g);
 		}
 	}
 	if (!x->gspare || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) || x->first == mi ||
@@ -903,7 +904,7 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 {
 	struct path *p = &x->ipath;
 	char *tbl = x->base;
-	uint32_t gi = x->ghost, mi = IDX(m);
+	uint32_t gi = x->ghost, mi = XIDX(x, m);
 	struct iommufd_map *g = R(tbl, gi);
 	int ancestors, deep;
 
@@ -1147,9 +1148,9 @@ static inline void va_take_place(struct ifd_midx *x, struct path *p, struct iomm
 {
 	LNK(n, T_VA, 0) = LNK(o, T_VA, 0);
 	LNK(n, T_VA, 1) = LNK(o, T_VA, 1);
-	set_bal(n, T_VA, bal(o, T_VA));
-	set_va_level(n, va_level(o));
-	*slot_of(x, T_VA, va_level(o), p, p->len) = IDX(n);
+	/* o's VA balance and level */
+	n->mx_bits = (uint8_t)((n->mx_bits & 7u) | (o->mx_bits & ~7u));
+	*slot_of(x, T_VA, va_level(o), p, p->len) = XIDX(x, n);
 }
 
 /*
@@ -1231,7 +1232,7 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
 	char *tbl = x->base;
 	uint64_t va = m->vaddr, vl = m->vaddr + m->len - 1;
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 	struct path *p = &x->vpath;
 	unsigned lvl;
 
@@ -1300,7 +1301,7 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 	char *tbl = x->base;
 	unsigned lvl = va_level(m);
 	uint64_t va = m->vaddr;
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 	struct path *p = &x->vpath;
 	int succ_k;
 
@@ -1313,7 +1314,7 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 
 		if (g) {
 			g->kind = KIND_GHOST;
-			x->vgspare = IDX(g);
+			x->vgspare = XIDX(x, g);
 		}
 	}
 	/* the ghost record is always the spare; a ghost is never one itself */
@@ -1825,7 +1826,7 @@ int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size
 		m->kind = KIND_BLOCKED;
 		m->iova = comp[i].start;
 		m->len = comp[i].last - comp[i].start + 1;
-		blk[i] = IDX(m);
+		blk[i] = XIDX(x, m);
 	}
 	for (size_t i = 0; i < x->nblocked; i++) {
 		struct iommufd_map *m = R(x->base, x->blocked[i]);
