@@ -157,7 +157,7 @@ struct ifd_midx {
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
-	size_t va_lvl[VA_LEVELS];
+	uint32_t va_lvl[VA_LEVELS]; /* the arena caps records at 32 Mi */
 	size_t live_recs; /* records handed out and not freed, blocked ones included */
 	struct ifd_iova_range *ranges;
 	size_t nranges;
