@@ -254,13 +254,15 @@ static int run_public(int count, size_t n, size_t iters)
 
 		if (!count) {
 			struct mallinfo2 a = mallinfo2(), b;
+			struct ifd_midx_stats st;
 
 			bench_pub_fill(&p, n, frag);
 			b = mallinfo2();
-			/* heap only: the engine's mmap'd arena is not visible from here */
+			/* the arena is mmap'd, so mallinfo does not see it */
+			ifd_midx_get_stats(p.ioas->idx, &st);
 			size_t heap = (b.uordblks + b.hblkhd) - (a.uordblks + a.hblkhd) -
 				      malloc_usable_size(p.h);
-			printf("mem public %s %zu %.2f (heap only)\n", layouts[frag], n, (double)heap / (double)n);
+			printf("mem public %s %zu %.2f\n", layouts[frag], n, (double)(heap + st.arena) / (double)n);
 		} else {
 			bench_pub_fill(&p, n, frag);
 			/* labels first: their snprintf must not be counted */

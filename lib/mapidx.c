@@ -22,10 +22,15 @@
  * chunk 0 doubles as the nil record that readers may step on.
  *
  * Map-then-unmap at one place, the usual DMA pattern, avoids tree surgery:
- * removing the record last inserted leaves a zero-length internal "ghost" in
- * its IOVA tree position (see struct ifd_midx), and the next allocation that
+ * removing the record last inserted leaves an internal "ghost" with its range
+ * in its IOVA tree position (see struct ifd_midx), and the next allocation that
  * lands there takes the ghost's place; the paths of the last insertion in
- * each tree are kept so that removing it needs no search.
+ * each tree are kept so that removing it needs no search.  The VA tree has
+ * the same kind of ghost (for a map between the same VA neighbours), and
+ * its last inserted leaf is rebalanced only when another VA change comes
+ * first: a map at a random VA and its unmap do no balance work.  The gap
+ * below the IOVA maximum is kept outside the augmentation, so map and unmap
+ * at the top of the used space do not recompute mx_max up to the root.
  *
  * Writers bracket every visible change with an odd/even sequence count;
  * readers take no lock, bound their steps by a fixed depth, and retry.
@@ -98,6 +103,12 @@ struct ifd_midx {
 	uint32_t fresh; /* next never-used index */
 	uint32_t free_head;
 	uint32_t last; /* IOVA tree maximum */
+	/* The gap below the maximum is kept out of the augmentation (its
+	 * mx_gap is 0, the value lives here): with a blocked record at the top
+	 * of the space it is the largest gap, and every map or unmap at the
+	 * tail would otherwise recompute mx_max up to the root.  0 when the
+	 * maximum is also the minimum. */
+	uint64_t tail_gap;
 	uint32_t first; /* IOVA tree minimum; its gap (from 0) is kept out of the
 			 * augmentation so that a min bound above it does not
 			 * steer every search down the left spine */
@@ -107,18 +118,46 @@ struct ifd_midx {
 	/*
 	 * Unmap-then-map at the same place (the usual DMA pattern) costs no
 	 * tree surgery: removing a record that sits right after its
-	 * predecessor leaves a zero-length ghost in its tree position, and an
-	 * allocation that lands exactly there takes the ghost's place.  At most
-	 * one ghost; any other IOVA tree change removes it first.
+	 * predecessor leaves a ghost with the same range in its tree position
+	 * (so no gap changes), and an allocation whose lowest fit starts there
+	 * takes the ghost's place.  At most one ghost; any other IOVA tree
+	 * change, and any allocation that must search, removes it first (the
+	 * search would see its bytes as taken).
 	 */
 	uint32_t ghost, gspare;
 	uint64_t ghost_below; /* largest free gap below the ghost */
-	uint64_t ghost_room;  /* free bytes from the ghost's start */
 	uint32_t revived;     /* took the ghost's place, and nothing changed since */
+	/*
+	 * The same for the VA tree: removing the record last inserted in VA
+	 * level 0 leaves a zero-length ghost in its place, and a record whose
+	 * range lies between the ghost's neighbours, [vg_lo, vg_hi], takes that
+	 * place without rebalancing.  Translate finds the ghost as nothing: no
+	 * record of its level can hold an address at or above its vaddr and
+	 * below its successor.
+	 */
+	uint32_t vghost, vgspare;
+	uint64_t vg_lo, vg_hi;
+	uint32_t vc_pred, vc_succ; /* level-0 neighbours of the cached VA record */
+	/*
+	 * The cached VA record is a leaf whose insertion has not rebalanced
+	 * yet: the usual unmap removes it again before anything else changes
+	 * the VA tree, and then the balance changes (along most of the path
+	 * in a tree built in order) are skipped both ways.  Any other VA
+	 * change settles it first.  vh holds the real height, vh_base the
+	 * height without the pending leaf.
+	 */
+	bool vpend;
+	uint32_t vh_base;
+	/* The last ghost went unused (maps land elsewhere than the last
+	 * unmap): remove for real, but keep the removed record's neighbours
+	 * to see whether a ghost would have served, and start again when an
+	 * insertion lands between the same ones. */
+	bool vg_off;
+	uint32_t vg_pred, vg_succ;
 	struct path ipath, vpath;
 	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
-	size_t va_lvl[VA_LEVELS];
+	uint32_t va_lvl[VA_LEVELS]; /* the arena caps records at 32 Mi */
 	size_t live_recs; /* records handed out and not freed, blocked ones included */
 	struct ifd_iova_range *ranges;
 	size_t nranges;
@@ -140,9 +179,10 @@ static inline struct chunk_hdr *HDR(const struct iommufd_map *m)
 	return (struct chunk_hdr *)((uintptr_t)m & ~(CHUNK_BYTES - 1));
 }
 
-static inline uint32_t IDX(const struct iommufd_map *m)
+/* A record's arena offset (its link value). */
+static inline uint32_t XIDX(const struct ifd_midx *x, const struct iommufd_map *m)
 {
-	return (uint32_t)((uintptr_t)m - (uintptr_t)HDR(m)->base);
+	return (uint32_t)((uintptr_t)m - (uintptr_t)x->base);
 }
 
 #define LNK(m, t, d) ((m)->mx_link[t][d])
@@ -330,7 +370,7 @@ void ifd_midx_rec_free(struct ifd_midx *x, struct iommufd_map *m)
 		return;
 	/* Readers may still hold it: keep the line, only chain it. */
 	LNK(m, T_IOVA, 0) = x->free_head;
-	x->free_head = IDX(m);
+	x->free_head = XIDX(x, m);
 	x->live_recs--;
 }
 
@@ -416,9 +456,10 @@ static inline __attribute__((always_inline)) int insert_fix(struct ifd_midx *x, 
 {
 	/* On the stored code (balance + 1): 1 balanced, 2 * side heavy on side. */
 	const unsigned sh = t ? 3 : 0;
+	char *tbl = x->base; /* the byte stores below may alias x */
 
 	for (int k = p->len - 1; k >= 0; k--) {
-		struct iommufd_map *a = R(x->base, p->n[k]);
+		struct iommufd_map *a = R(tbl, p->n[k]);
 		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool dummy;
 
@@ -469,9 +510,10 @@ static inline __attribute__((always_inline)) void repath(struct ifd_midx *x, int
 static inline __attribute__((always_inline)) bool delete_fix(struct ifd_midx *x, int t, unsigned lvl, struct path *p, int start)
 {
 	const unsigned sh = t ? 3 : 0;
+	char *tbl = x->base; /* the byte stores below may alias x */
 
 	for (int k = start; k >= 0; k--) {
-		struct iommufd_map *a = R(x->base, p->n[k]);
+		struct iommufd_map *a = R(tbl, p->n[k]);
 		unsigned s = p->d[k], raw = (a->mx_bits >> sh) & 3;
 		bool shrank;
 
@@ -610,7 +652,7 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	if (succ && R(tbl, succ)->iova <= last)
 		return -EEXIST;
 
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 
 	wbegin(x);
 	LNK(m, T_IOVA, 0) = LNK(m, T_IOVA, 1) = 0;
@@ -619,10 +661,19 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	m->mx_gap = m->mx_max = gap;
 	if (!pred)
 		x->first = mi;
-	if (succ)
+	if (succ == x->last && succ) {
+		x->tail_gap = R(tbl, succ)->iova - (last + 1);
+	} else if (succ) {
 		R(tbl, succ)->mx_gap = R(tbl, succ)->iova - (last + 1);
-	else
+	} else {
+		/* m is the new maximum, hung right of the old one (pred,
+		 * p->n[len-1], recomputed by fix_max below) */
+		if (pred)
+			R(tbl, pred)->mx_gap = x->tail_gap;
+		x->tail_gap = pred ? gap : 0;
+		m->mx_gap = m->mx_max = 0;
 		x->last = mi;
+	}
 	*slot_of(x, T_IOVA, 0, p, len) = mi;
 	fix_max(tbl, p, len - 1, succ_k);
 	int k = insert_fix(x, T_IOVA, 0, p);
@@ -643,7 +694,7 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 	char *tbl = x->base;
 	struct path *p = &x->ipath;
 	uint64_t key = m->iova;
-	uint32_t mi = IDX(m), pred = 0;
+	uint32_t mi = XIDX(x, m), pred = 0;
 
 	if (x->ic_idx == mi && x->ic_ver == x->iver) {
 		/* the last ancestor we went right from is m's predecessor */
@@ -681,8 +732,18 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 			while (LNK(R(tbl, l), T_IOVA, 1))
 				l = LNK(R(tbl, l), T_IOVA, 1);
 			pred = l;
+			/* a leaf: m has no right subtree */
+			R(tbl, l)->mx_max = 0;
 		}
 		x->last = pred;
+		/* pred's gap leaves the tree; pred is m's left leaf or its
+		 * parent, where fix_max starts */
+		if (pred) {
+			x->tail_gap = pred == x->first ? 0 : R(tbl, pred)->mx_gap;
+			R(tbl, pred)->mx_gap = 0;
+		} else {
+			x->tail_gap = 0;
+		}
 	}
 	bool was_first = x->first == mi;
 	int succ_k;
@@ -694,6 +755,10 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 		if (was_first) {
 			s->mx_gap = 0;
 			x->first = p->n[succ_k];
+			if (x->last == p->n[succ_k])
+				x->tail_gap = 0;
+		} else if (x->last == p->n[succ_k]) {
+			x->tail_gap += m->mx_gap + m->len;
 		} else {
 			s->mx_gap += m->mx_gap + m->len;
 		}
@@ -781,8 +846,8 @@ static inline void take_place(struct ifd_midx *x, struct path *p, struct iommufd
 {
 	LNK(n, T_IOVA, 0) = LNK(o, T_IOVA, 0);
 	LNK(n, T_IOVA, 1) = LNK(o, T_IOVA, 1);
-	set_bal(n, T_IOVA, bal(o, T_IOVA));
-	n->mx_bits |= 4;
+	/* o's IOVA balance, and in the IOVA tree */
+	n->mx_bits = (uint8_t)((n->mx_bits & ~7u) | (o->mx_bits & 3u) | 4u);
 	n->mx_gap = 0;
 	n->mx_max = o->mx_max;
 	*slot_of(x, T_IOVA, 0, p, p->len) = ni;
@@ -793,7 +858,7 @@ static inline void take_place(struct ifd_midx *x, struct path *p, struct iommufd
 
 static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 {
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 
 	if (x->ghost)
 		flush_ghost(x);
@@ -802,11 +867,11 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 
 		if (g) {
 			g->kind = KIND_GHOST;
-			x->gspare = IDX(g);
+			x->gspare = XIDX(x, g);
 		}
 	}
 	if (!x->gspare || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) || x->first == mi ||
-	    m->mx_gap || !m->iova) {
+	    (x->last == mi ? x->tail_gap : m->mx_gap) || !m->iova) {
 		iova_unlink_rec(x, m);
 		return;
 	}
@@ -814,21 +879,12 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	char *tbl = x->base;
 	uint32_t gi = x->gspare;
 	struct iommufd_map *g = R(tbl, gi);
-	int ancestors = p->len, deep;
+	int ancestors = p->len;
 
 	wbegin(x);
 	g->iova = m->iova;
-	g->len = 0;
+	g->len = m->len; /* gaps stay as they are: no mx_max to recompute */
 	take_place(x, p, g, gi, m, mi);
-	int k = succ_pos(x, p, &deep);
-
-	if (k >= 0) {
-		R(tbl, p->n[k])->mx_gap += m->len;
-		fix_max(tbl, p, deep, k);
-		x->ghost_room = R(tbl, p->n[k])->mx_gap;
-	} else {
-		x->ghost_room = -g->iova; /* to the end of the space */
-	}
 	m->mx_bits &= (uint8_t)~4u;
 	wend(x);
 	p->len = ancestors;
@@ -848,7 +904,7 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 {
 	struct path *p = &x->ipath;
 	char *tbl = x->base;
-	uint32_t gi = x->ghost, mi = IDX(m);
+	uint32_t gi = x->ghost, mi = XIDX(x, m);
 	struct iommufd_map *g = R(tbl, gi);
 	int ancestors, deep;
 
@@ -870,11 +926,17 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 	m->iova = g->iova;
 	m->len = len;
 	take_place(x, p, m, mi, g, gi);
-	int k = succ_pos(x, p, &deep);
+	if (len != g->len) {
+		/* the gap after it changes by the difference (ghost_fits
+		 * checked that it holds the excess) */
+		int k = succ_pos(x, p, &deep);
 
-	if (k >= 0) {
-		R(tbl, p->n[k])->mx_gap -= len;
-		fix_max(tbl, p, deep, k);
+		if (k >= 0 && x->last == p->n[k]) {
+			x->tail_gap += g->len - len;
+		} else if (k >= 0) {
+			R(tbl, p->n[k])->mx_gap += g->len - len;
+			fix_max(tbl, p, deep, k);
+		}
 	}
 	g->mx_bits &= (uint8_t)~4u;
 	wend(x);
@@ -955,6 +1017,12 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 	}
 	if (search_tree(x, q))
 		return true;
+	if (x->tail_gap) {
+		uint64_t s = R(x->base, x->last)->iova;
+
+		if (x->tail_gap >= q->len && fit(q, s - x->tail_gap, s - 1))
+			return true;
+	}
 	/* The tail: after the last record to the end of the space. */
 	if (!x->last)
 		return fit(q, 0, UINT64_MAX);
@@ -964,13 +1032,30 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 }
 
 /* Is the ghost's start the lowest fit?  Only a cheap yes; no means search. */
-static bool ghost_fits(const struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
+static bool ghost_fits(struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
 {
-	uint64_t a = R(x->base, x->ghost)->iova;
+	const struct iommufd_map *g = R(x->base, x->ghost);
+	uint64_t a = g->iova;
 
-	if (x->ghost_below >= len || x->ghost_room < len || a < min || (a & (align - 1)) || a > max_last ||
-	    max_last - a < len - 1)
+	if (x->ghost_below >= len || a < min || (a & (align - 1)) || a > max_last || max_last - a < len - 1)
 		return false;
+	if (len > g->len) {
+		/* the ghost's bytes and the gap after it must hold len */
+		struct path *p = &x->ipath;
+		int ancestors = p->len, deep, k;
+		uint64_t after;
+
+		if (x->ic_idx != x->ghost || x->ic_ver != x->iver)
+			return false;
+		k = succ_pos(x, p, &deep);
+		p->len = ancestors;
+		if (k < 0)
+			after = UINT64_MAX - last_of(g); /* to the end of the space */
+		else
+			after = x->last == p->n[k] ? x->tail_gap : R(x->base, p->n[k])->mx_gap;
+		if (after < len - g->len)
+			return false;
+	}
 	/* the head gap [0, first) is kept apart: it may hold a fit above min */
 	uint64_t h = R(x->base, x->first)->iova;
 
@@ -997,6 +1082,9 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 		revive(x, m, len);
 		return 0;
 	}
+	/* the search sees the ghost's bytes as taken */
+	if (x->ghost)
+		flush_ghost(x);
 	if (!x->nlimit) {
 		q.lo = min;
 		q.hi = max_last;
@@ -1011,10 +1099,6 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 	}
 	if (!found)
 		return -ENOSPC;
-	if (x->ghost && q.at == R(x->base, x->ghost)->iova) {
-		revive(x, m, len);
-		return 0;
-	}
 	m->iova = q.at;
 	m->len = len;
 	return iova_insert(x, m);
@@ -1056,31 +1140,131 @@ int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uin
 
 /* ---- VA tree ---- */
 
+static void va_remove(struct ifd_midx *x, struct iommufd_map *m);
+
+/* Put n into o's VA tree position (p->n[0..p->len-1] are o's ancestors). */
+static inline void va_take_place(struct ifd_midx *x, struct path *p, struct iommufd_map *n,
+				 const struct iommufd_map *o)
+{
+	LNK(n, T_VA, 0) = LNK(o, T_VA, 0);
+	LNK(n, T_VA, 1) = LNK(o, T_VA, 1);
+	/* o's VA balance and level */
+	n->mx_bits = (uint8_t)((n->mx_bits & 7u) | (o->mx_bits & ~7u));
+	*slot_of(x, T_VA, va_level(o), p, p->len) = XIDX(x, n);
+}
+
+/*
+ * Where va goes in VA level lvl: its neighbours, and in x->vpath its depth
+ * and parent only.  ties: the level may hold equal vaddrs (the last); in
+ * the others an equal one overlaps, and either side tells the caller so.
+ */
+static inline __attribute__((always_inline)) void va_descend(struct ifd_midx *x, uint64_t va, uint32_t mi,
+							     unsigned lvl, bool ties, uint32_t *pred_out,
+							     uint32_t *succ_out)
+{
+	char *tbl = x->base;
+	uintptr_t i = x->vroot[lvl], par = 0;
+	uint32_t pred = 0, succ = 0;
+	int len = 0;
+	unsigned pd = 0;
+
+	while (i) {
+		const struct iommufd_map *n = R(tbl, i);
+		uint64_t nv = n->vaddr;
+		unsigned d = ties && va == nv ? mi > i : va > nv;
+
+		pred = d ? (uint32_t)i : pred;
+		succ = d ? succ : (uint32_t)i;
+		par = i;
+		pd = d;
+		len++;
+		i = n->mx_link[T_VA][d];
+	}
+	x->vpath.len = len;
+	if (len) {
+		x->vpath.n[len - 1] = (uint32_t)par;
+		x->vpath.d[len - 1] = (uint8_t)pd;
+	}
+	*pred_out = pred;
+	*succ_out = succ;
+}
+
+/* Rebalance for the pending leaf (the cached VA record). */
+static void settle(struct ifd_midx *x)
+{
+	uint32_t mi = x->vc_idx;
+	const struct iommufd_map *m = R(x->base, mi);
+	unsigned lvl = va_level(m);
+	struct path *p = &x->vpath;
+
+	/* the full path: the insertion kept only the parent */
+	uint32_t i = x->vroot[lvl];
+
+	p->len = 0;
+	while (i != mi) {
+		const struct iommufd_map *n = R(x->base, i);
+		int d = va_dir(n, m->vaddr, mi, i);
+
+		p->n[p->len] = i;
+		p->d[p->len++] = (uint8_t)d;
+		i = LNK(n, T_VA, d);
+	}
+	x->vpend = false;
+	wbegin(x);
+	int k = insert_fix(x, T_VA, lvl, p);
+
+	x->vh[lvl] = x->vh_base + (k == -2);
+	wend(x);
+	if (k >= 0)
+		repath(x, T_VA, lvl, p, k, mi);
+}
+
+static void flush_vghost(struct ifd_midx *x)
+{
+	struct iommufd_map *g = R(x->base, x->vghost);
+
+	x->vghost = 0;
+	va_remove(x, g);
+	x->va_count++; /* va_remove counted it as a record */
+}
+
 void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 {
 	char *tbl = x->base;
 	uint64_t va = m->vaddr, vl = m->vaddr + m->len - 1;
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 	struct path *p = &x->vpath;
 	unsigned lvl;
 
-	for (lvl = 0;; lvl++) {
-		uint32_t i = x->vroot[lvl], pred = 0, succ = 0;
-		int len = 0;
+	if (x->vghost) {
+		if (va >= x->vg_lo && vl <= x->vg_hi && x->vc_idx == x->vghost && x->vc_ver == x->vver) {
+			/* between the ghost's neighbours: level 0, its place */
+			struct iommufd_map *g = R(tbl, x->vghost);
 
-		while (i) {
-			struct iommufd_map *n = R(tbl, i);
-			int d = va_dir(n, va, mi, i);
-
-			p->n[len] = i;
-			p->d[len++] = (uint8_t)d;
-			if (d)
-				pred = i;
-			else
-				succ = i;
-			i = LNK(n, T_VA, d);
+			wbegin(x);
+			va_take_place(x, p, m, g);
+			set_va_level(g, VA_NONE);
+			wend(x);
+			x->vghost = 0;
+			x->vc_idx = mi;
+			x->vc_ver = ++x->vver;
+			x->va_count++;
+			return;
 		}
-		p->len = len;
+		flush_vghost(x);
+		x->vg_off = true;
+	}
+	if (x->vpend)
+		settle(x);
+	for (lvl = 0;; lvl++) {
+		uint32_t pred = 0, succ = 0;
+
+		/* Only the parent goes into the path: a pending leaf needs no
+		 * more, settle() walks again for the rest. */
+		if (lvl < VA_LEVELS - 1)
+			va_descend(x, va, mi, lvl, false, &pred, &succ);
+		else
+			va_descend(x, va, mi, lvl, true, &pred, &succ);
 		/* Within a level ranges are disjoint: only the neighbours can clash. */
 		if (lvl == VA_LEVELS - 1)
 			break;
@@ -1088,6 +1272,10 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 			continue;
 		if (succ && R(tbl, succ)->vaddr <= vl)
 			continue;
+		x->vc_pred = pred;
+		x->vc_succ = succ;
+		if (x->vg_off && lvl == 0 && pred == x->vg_pred && succ == x->vg_succ)
+			x->vg_off = false;
 		break;
 	}
 	wbegin(x);
@@ -1095,16 +1283,13 @@ void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m)
 	set_bal(m, T_VA, 0);
 	set_va_level(m, lvl);
 	*slot_of(x, T_VA, lvl, p, p->len) = mi;
-	int k = insert_fix(x, T_VA, lvl, p);
-
-	if (k == -2)
-		x->vh[lvl]++;
-
+	x->vh_base = x->vh[lvl];
+	if ((uint32_t)p->len + 1 > x->vh[lvl])
+		x->vh[lvl] = (uint32_t)p->len + 1;
 	if (lvl + 1 > x->vtop)
 		x->vtop = lvl + 1;
 	wend(x);
-	if (k >= 0)
-		repath(x, T_VA, lvl, p, k, mi);
+	x->vpend = true;
 	x->vc_idx = mi;
 	x->vc_ver = ++x->vver;
 	x->va_lvl[lvl]++;
@@ -1116,10 +1301,67 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 	char *tbl = x->base;
 	unsigned lvl = va_level(m);
 	uint64_t va = m->vaddr;
-	uint32_t mi = IDX(m);
+	uint32_t mi = XIDX(x, m);
 	struct path *p = &x->vpath;
 	int succ_k;
 
+	if (x->vghost)
+		flush_vghost(x);
+	if (x->vpend && (x->vc_idx != mi || x->vc_ver != x->vver))
+		settle(x);
+	if (!x->vgspare && !internal(m)) {
+		struct iommufd_map *g = ifd_midx_rec_alloc(x);
+
+		if (g) {
+			g->kind = KIND_GHOST;
+			x->vgspare = XIDX(x, g);
+		}
+	}
+	/* the ghost record is always the spare; a ghost is never one itself */
+	bool cand = lvl == 0 && x->vgspare && !internal(m) && x->vc_idx == mi && x->vc_ver == x->vver;
+
+	if (cand && x->vg_off) {
+		x->vg_pred = x->vc_pred;
+		x->vg_succ = x->vc_succ;
+	} else if (!internal(m)) {
+		x->vg_pred = x->vg_succ = UINT32_MAX; /* no slot */
+	}
+	if (cand && !x->vg_off) {
+		/* A ghost may stay for long (a chain of unmap-then-map at one
+		 * place): rebalance now if the pending leaf made readers walk
+		 * one step more. */
+		if (x->vpend && x->vh[lvl] != x->vh_base)
+			settle(x);
+		/* the neighbours, as the insertion found them */
+		uint32_t pr = x->vc_pred, su = x->vc_succ;
+
+		x->vg_lo = pr ? R(tbl, pr)->vaddr + R(tbl, pr)->len : 0;
+		x->vg_hi = su ? R(tbl, su)->vaddr - 1 : UINT64_MAX;
+
+		uint32_t gi = x->vgspare;
+		struct iommufd_map *g = R(tbl, gi);
+
+		wbegin(x);
+		g->vaddr = va;
+		g->len = 0;
+		va_take_place(x, p, g, m);
+		set_va_level(m, VA_NONE);
+		wend(x);
+		x->vghost = gi;
+		x->vc_idx = gi;
+		x->vc_ver = ++x->vver;
+		x->va_count--;
+		return;
+	}
+	if (x->vc_idx == mi && x->vc_ver == x->vver && x->vpend) {
+		/* the pending leaf: unlink it, nothing was rebalanced for it */
+		x->vpend = false;
+		x->vver++;
+		wbegin(x);
+		*slot_of(x, T_VA, lvl, p, p->len) = 0;
+		x->vh[lvl] = x->vh_base;
+		goto unlinked;
+	}
 	if (x->vc_idx != mi || x->vc_ver != x->vver) {
 		uint32_t i = x->vroot[lvl];
 
@@ -1140,6 +1382,7 @@ static void va_remove(struct ifd_midx *x, struct iommufd_map *m)
 
 	if (delete_fix(x, T_VA, lvl, p, from))
 		x->vh[lvl]--;
+unlinked:
 	set_va_level(m, VA_NONE);
 	if (--x->va_lvl[lvl] == 0 && lvl + 1 == x->vtop) {
 		while (x->vtop && !x->va_lvl[x->vtop - 1])
@@ -1197,6 +1440,44 @@ static uint32_t above_iova(const struct ifd_midx *x, uint64_t key)
 	return best;
 }
 
+/* The record last inserted or revived while nothing else changed, whose
+ * path x->ipath holds: usually the one a caller looks up right after
+ * mapping it. */
+static inline struct iommufd_map *cached(const struct ifd_midx *x)
+{
+	if (x->ic_ver != x->iver || !x->ic_idx)
+		return NULL;
+	struct iommufd_map *c = R(x->base, x->ic_idx);
+
+	return internal(c) ? NULL : c;
+}
+
+struct iommufd_map *ifd_midx_find_exact(const struct ifd_midx *x, uint64_t iova, uint64_t last)
+{
+	struct iommufd_map *m = cached(x);
+
+	if (iova > last)
+		return NULL;
+	if (!m || m->iova != iova) {
+		char *tbl = x->base;
+		uint32_t i = x->iroot;
+
+		m = NULL;
+		while (i) {
+			struct iommufd_map *n = R(tbl, i);
+
+			if (n->iova == iova) {
+				m = n;
+				break;
+			}
+			i = LNK(n, T_IOVA, iova > n->iova);
+		}
+	}
+	if (!m || internal(m) || last_of(m) != last)
+		return NULL;
+	return m;
+}
+
 struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova)
 {
 	uint32_t i = floor_iova(x, iova);
@@ -1228,10 +1509,16 @@ static struct iommufd_map *skip_blocked(const struct ifd_midx *x, uint32_t i, ui
 
 struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint64_t last)
 {
-	uint32_t i = floor_iova(x, iova);
+	struct iommufd_map *c = cached(x);
 
 	if (iova > last)
 		return NULL;
+	/* the record holding iova is the answer, and there is one at most */
+	if (c && c->iova <= iova && iova <= last_of(c))
+		return c;
+
+	uint32_t i = floor_iova(x, iova);
+
 	if (i && R(x->base, i)->len && last_of(R(x->base, i)) >= iova) {
 		struct iommufd_map *m = R(x->base, i);
 
@@ -1243,6 +1530,26 @@ struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint
 
 struct iommufd_map *ifd_midx_next(const struct ifd_midx *x, const struct iommufd_map *m, uint64_t last)
 {
+	/* whatever follows m starts after it */
+	if (last_of(m) >= last)
+		return NULL;
+	if (m == cached(x)) {
+		/* the successor from the kept path: the leftmost of the right
+		 * subtree, else the last ancestor left of which m lies */
+		char *tbl = x->base;
+		const struct path *p = &x->ipath;
+		uint32_t i = LNK(m, T_IOVA, 1);
+
+		if (i) {
+			while (LNK(R(tbl, i), T_IOVA, 0))
+				i = LNK(R(tbl, i), T_IOVA, 0);
+			return skip_blocked(x, i, last);
+		}
+		for (int k = p->len - 1; k >= 0; k--)
+			if (!p->d[k])
+				return skip_blocked(x, p->n[k], last);
+		return NULL;
+	}
 	return skip_blocked(x, above_iova(x, m->iova), last);
 }
 
@@ -1519,7 +1826,7 @@ int ifd_midx_set_ranges(struct ifd_midx *x, const struct ifd_iova_range *r, size
 		m->kind = KIND_BLOCKED;
 		m->iova = comp[i].start;
 		m->len = comp[i].last - comp[i].start + 1;
-		blk[i] = IDX(m);
+		blk[i] = XIDX(x, m);
 	}
 	for (size_t i = 0; i < x->nblocked; i++) {
 		struct iommufd_map *m = R(x->base, x->blocked[i]);
@@ -1616,15 +1923,21 @@ static int v_iova(struct vstate *v, uint32_t i, int depth)
 
 	if (!in_iova(n) || (n->len && n->iova + (n->len - 1) < n->iova))
 		v->bad = 1;
-	if (!n->len && (i != v->x->ghost || n->kind != KIND_GHOST || n->mx_gap))
+	if (!n->len || (n->kind == KIND_GHOST && (i != v->x->ghost || n->mx_gap)))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->iova <= v->prev_last)
 			v->bad = 1;
 		gap = n->iova - v->prev_last - 1;
+		if (i == v->x->last) {
+			/* kept out of the tree */
+			if (gap != v->x->tail_gap)
+				v->bad = 1;
+			gap = 0;
+		}
 	} else {
 		gap = 0; /* the head gap lives outside the tree */
-		if (i != v->x->first)
+		if (i != v->x->first || (i == v->x->last && v->x->tail_gap))
 			v->bad = 1;
 	}
 	if (gap != n->mx_gap)
@@ -1657,6 +1970,8 @@ struct vva {
 	uint32_t pi;
 	size_t count;
 	int bad;
+	bool pend;
+	int pend_h; /* the tree's height down to the pending leaf */
 };
 
 static int v_va(struct vva *v, uint32_t i, int depth)
@@ -1670,7 +1985,8 @@ static int v_va(struct vva *v, uint32_t i, int depth)
 	struct iommufd_map *n = R(tbl, i);
 	int hl = v_va(v, LNK(n, T_VA, 0), depth + 1);
 
-	if (va_level(n) != v->lvl || !in_iova(n) || internal(n))
+	if (va_level(n) != v->lvl || (i == v->x->vghost ? v->lvl || n->len || n->kind != KIND_GHOST || in_iova(n)
+							 : !in_iova(n) || internal(n)))
 		v->bad = 1;
 	if (v->have_prev) {
 		if (n->vaddr < v->pv || (n->vaddr == v->pv && i <= v->pi))
@@ -1683,6 +1999,14 @@ static int v_va(struct vva *v, uint32_t i, int depth)
 	v->pi = i;
 	v->plast = n->vaddr + n->len - 1;
 	v->count++;
+	if (v->x->vpend && i == v->x->vc_idx && v->x->vc_ver == v->x->vver) {
+		/* not rebalanced for: a leaf outside the balances */
+		if (hl || LNK(n, T_VA, 1) || bal(n, T_VA))
+			v->bad = 1;
+		v->pend = true;
+		v->pend_h = depth + 1;
+		return 0;
+	}
 	int hr = v_va(v, LNK(n, T_VA, 1), depth + 1);
 
 	if (hr - hl != bal(n, T_VA))
@@ -1698,20 +2022,24 @@ int ifd_midx_validate(const struct ifd_midx *x)
 
 	v_iova(&v, x->iroot, 0);
 	if (v.bad || v.count != x->count || v.blocked != x->nblocked || v.maxi != x->last ||
-	    (!v.nodes && x->first))
+	    (!v.nodes && (x->first || x->tail_gap)))
 		return -EFAULT;
 	for (unsigned l = 0; l < VA_LEVELS; l++) {
 		struct vva w = { .x = x, .lvl = l };
 
 		int vh = v_va(&w, x->vroot[l], 0);
 
+		if (w.pend && x->vh_base != (unsigned)vh)
+			return -EFAULT;
+		if (w.pend && w.pend_h > vh)
+			vh = w.pend_h;
 		if (w.bad || w.count != x->va_lvl[l] || (unsigned)vh != x->vh[l])
 			return -EFAULT;
 		total += w.count;
 		if (w.count)
 			top = l + 1;
 	}
-	if (total != x->va_count || top != x->vtop)
+	if (total != x->va_count + (x->vghost != 0) || top != x->vtop)
 		return -EFAULT;
 	/* Blocked records are exactly the complement of the usable ranges. */
 	for (size_t i = 0; i < x->nranges; i++) {

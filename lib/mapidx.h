@@ -65,6 +65,9 @@ void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m);
 struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova);
 struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint64_t last);
 struct iommufd_map *ifd_midx_next(const struct ifd_midx *x, const struct iommufd_map *m, uint64_t last);
+/* Addition: the caller's record at exactly [iova, last], else NULL; constant
+ * time for the record just mapped. */
+struct iommufd_map *ifd_midx_find_exact(const struct ifd_midx *x, uint64_t iova, uint64_t last);
 size_t ifd_midx_count(const struct ifd_midx *x);
 
 int ifd_midx_translate(const struct ifd_midx *x, uint64_t va, uint64_t len, uint64_t *iova);

@@ -356,6 +356,24 @@ static void check_all(struct ifd_midx *x, struct model *md, struct rng *r)
 		assert_int_equal(holder(md, w->iova), (int)(w - w) + holder(md, w->iova));
 	}
 	assert_int_equal(seen, n);
+	/* exact lookups and successors bounded by a random last, from every
+	 * record (the one just mapped takes the kept-path route) */
+	for (int i = 0; i < NREC; i++) {
+		if (!md->in[i])
+			continue;
+		struct iommufd_map *m = md->m[i];
+		uint64_t l = md->iova[i] + md->len[i] - 1, b = l + below(r, 6 * PG);
+		int nx = -1;
+
+		assert_ptr_equal(ifd_midx_find_exact(x, md->iova[i], l), m);
+		assert_null(ifd_midx_find_exact(x, md->iova[i], l + PG));
+		assert_null(ifd_midx_find_exact(x, md->iova[i] + 1, l));
+		for (int k = 0; k < NREC; k++)
+			if (md->in[k] && md->iova[k] > md->iova[i] && md->iova[k] <= b &&
+			    (nx < 0 || md->iova[k] < md->iova[nx]))
+				nx = k;
+		assert_ptr_equal(ifd_midx_next(x, m, b), nx < 0 ? NULL : md->m[nx]);
+	}
 	/* random point queries */
 	for (int k = 0; k < 8; k++) {
 		uint64_t a = below(r, 2 * SPACE);
@@ -721,6 +739,107 @@ static void test_threads(void **state)
 
 /* Map-then-unmap at the same place: the removal leaves a ghost in the tree
  * and the next map at that place takes it over.  Checked after each step. */
+/* translate of every 2 KiB step of [VG_BASE, VG_BASE + VG_SPAN) against a list */
+#define VG_BASE 0x70000000ull
+#define VG_SPAN (48 * PG)
+static void vg_check(struct ifd_midx *x, struct iommufd_map **live, int n)
+{
+	assert_int_equal(ifd_midx_validate(x), 0);
+	for (uint64_t va = VG_BASE - PG; va < VG_BASE + VG_SPAN + PG; va += PG / 2) {
+		uint64_t io;
+		int r = ifd_midx_translate(x, va, 1, &io);
+		bool any = false, ok = false;
+
+		for (int i = 0; i < n; i++) {
+			if (va < live[i]->vaddr || va - live[i]->vaddr >= live[i]->len)
+				continue;
+			any = true;
+			ok |= r == 0 && io == live[i]->iova + (va - live[i]->vaddr);
+		}
+		assert_int_equal(r, any ? 0 : -ENOENT);
+		if (any)
+			assert_true(ok);
+	}
+}
+
+/* Unmap-then-map near the same VA: the VA ghost takes the new record only
+ * when it lies strictly between the removed record's neighbours. */
+static void test_va_ghost(void **state)
+{
+	struct ifd_midx *x;
+	struct iommufd_map *live[64], *m;
+	struct rng r = { 11 };
+	int n = 0;
+	uint64_t io;
+
+	assert_int_equal(ifd_midx_create(NULL, &x), 0);
+	/* A and C with a one-page hole between, B in it */
+	for (int i = 0; i < 3; i++) {
+		m = new_rec(x, IFD_MAP_USER);
+		assert_int_equal(ifd_midx_alloc(x, m, PG, PG, PG, UINT64_MAX), 0);
+		m->vaddr = VG_BASE + (uint64_t)(2 * i) * PG;
+		ifd_midx_va_insert(x, m);
+		live[n++] = m;
+	}
+	m = new_rec(x, IFD_MAP_USER);
+	assert_int_equal(ifd_midx_alloc(x, m, PG, PG, PG, UINT64_MAX), 0);
+	m->vaddr = VG_BASE + 3 * PG;
+	ifd_midx_va_insert(x, m);
+	ifd_midx_remove(x, m); /* a ghost at VG_BASE + 3 pages */
+	ifd_midx_rec_free(x, m);
+	assert_int_equal(ifd_midx_translate(x, VG_BASE + 3 * PG, 1, &io), -ENOENT);
+	vg_check(x, live, n);
+	/* overlaps the next record: not the ghost's place */
+	m = new_rec(x, IFD_MAP_USER);
+	assert_int_equal(ifd_midx_alloc(x, m, 2 * PG, PG, PG, UINT64_MAX), 0);
+	m->vaddr = VG_BASE + 3 * PG;
+	ifd_midx_va_insert(x, m);
+	live[n++] = m;
+	vg_check(x, live, n);
+	assert_int_equal(ifd_midx_translate(x, VG_BASE + 3 * PG + 8, 1, &io), 0);
+	assert_int_equal(io, m->iova + 8);
+	/* fits the place exactly */
+	ifd_midx_remove(x, m);
+	ifd_midx_rec_free(x, m);
+	n--;
+	m = new_rec(x, IFD_MAP_USER);
+	assert_int_equal(ifd_midx_alloc(x, m, PG, PG, PG, UINT64_MAX), 0);
+	m->vaddr = VG_BASE + 3 * PG;
+	ifd_midx_va_insert(x, m);
+	live[n++] = m;
+	vg_check(x, live, n);
+
+	/* random: mostly a new record near the one just removed */
+	uint64_t near = VG_BASE;
+
+	for (int k = 0; k < 3000; k++) {
+		int op = (int)below(&r, 10);
+
+		if (n && (op < 5 || n == 64)) {
+			int i = below(&r, 3) ? n - 1 : (int)below(&r, n);
+
+			m = live[i];
+			near = m->vaddr;
+			ifd_midx_remove(x, m);
+			ifd_midx_rec_free(x, m);
+			live[i] = live[--n];
+		} else {
+			uint64_t len = (1 + below(&r, 3)) * PG;
+			uint64_t va = below(&r, 4) ? near + (below(&r, 5) - 2) * PG : VG_BASE + below(&r, 48) * PG;
+
+			if (va < VG_BASE || va + len > VG_BASE + VG_SPAN)
+				va = VG_BASE;
+			m = new_rec(x, IFD_MAP_USER);
+			assert_int_equal(ifd_midx_alloc(x, m, len, PG, PG, UINT64_MAX), 0);
+			m->vaddr = va;
+			ifd_midx_va_insert(x, m);
+			live[n++] = m;
+		}
+		vg_check(x, live, n);
+	}
+	ifd_midx_destroy(x);
+}
+
 static void test_lifo(void **state)
 {
 	struct ifd_midx *x;
@@ -844,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_lifo),
+		cmocka_unit_test(test_va_ghost),
 		cmocka_unit_test(test_million),
 	};
 
