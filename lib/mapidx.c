@@ -1566,7 +1566,7 @@ size_t ifd_midx_count(const struct ifd_midx *x)
  * largest, so it changes nothing.  h comes from the writer; a stale value
  * only matters to a read that the sequence check throws away.
  */
-static inline uint32_t va_floor(char *tbl, uint32_t root, uint64_t va, unsigned h)
+static inline __attribute__((always_inline)) uint32_t va_floor(char *tbl, uint32_t root, uint64_t va, unsigned h)
 {
 	/* 64-bit, so that base + offset folds into each load's address */
 	uintptr_t i = root, best = 0;
