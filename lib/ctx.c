@@ -236,6 +236,8 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 	ifd_list_init(&ctx->ioas_list);
 	ifd_list_init(&ctx->dev_list);
 	ifd_list_init(&ctx->group_list);
+	ifd_list_init(&ctx->hwpt_list);
+	ifd_list_init(&ctx->fault_list);
 	ifd_log_defaults(ctx, o.log_fn, o.log_data, o.log_level);
 	ctx->page_size = sys->page_size();
 	fork_guard_init(ctx);
@@ -313,10 +315,17 @@ IFD_EXPORT void iommufd_ctx_destroy(struct iommufd_ctx *ctx)
 	 * each destroy only closes the child's fds (the fork rule). */
 	ifd_list_for_each_safe(pos, tmp, &ctx->dev_list)
 		iommufd_device_destroy(ifd_container_of(pos, struct iommufd_device, link));
+	/* Then what devices were attached to: HWPTs hold fault queues and
+	 * IOAS. */
+	ifd_list_for_each_safe(pos, tmp, &ctx->hwpt_list)
+		iommufd_hwpt_destroy(ifd_container_of(pos, struct iommufd_hwpt, link));
+	ifd_list_for_each_safe(pos, tmp, &ctx->fault_list)
+		iommufd_fault_queue_destroy(ifd_container_of(pos, struct iommufd_fault_queue, link));
 	ifd_list_for_each_safe(pos, tmp, &ctx->ioas_list)
 		iommufd_ioas_destroy(ifd_container_of(pos, struct iommufd_ioas, link));
 	ifd_close(ctx, ctx->fd);
 	ifd_close(ctx, ctx->spare_container);
+	ifd_caps_free(ctx);
 	ctx_free(ctx);
 }
 

@@ -111,6 +111,9 @@ struct iommufd_ctx {
 	struct ifd_list ioas_list;
 	struct ifd_list dev_list;
 	struct ifd_list group_list;
+	struct ifd_list hwpt_list;  /* struct iommufd_hwpt */
+	struct ifd_list fault_list; /* struct iommufd_fault_queue */
+	struct ifd_caps *caps;      /* caps.c: probed features, under ctx->lock */
 
 	/* Held for reading while a log callback runs, for writing by
 	 * iommufd_ctx_set_log(): the old callback is never called after it
@@ -211,6 +214,43 @@ struct iommufd_device {
 	struct ifd_region *regions; /* num_regions of them, read at open */
 	uint32_t num_regions;
 	uint32_t num_irqs;
+
+	/* HWPTs (under ctx->lock).  @ioas is the IOAS the device's DMA goes
+	 * through: the IOAS itself (implicit HWPT) or @hwpt's; NULL while
+	 * detached or, for a device adopted by ID, until the first attach. */
+	bool has_devid;             /* @devid is an iommufd device ID */
+	bool adopted_id;            /* iommufd_device_adopt_id() */
+	struct iommufd_hwpt *hwpt;  /* explicit HWPT attached, or NULL */
+	struct ifd_pasid_att {
+		uint32_t pasid;
+		struct iommufd_hwpt *hwpt;
+	} *pasids;                  /* malloc'ed, npasids of them */
+	size_t npasids;
+	struct ifd_dev_caps *caps;  /* caps.c: IOMMU_GET_HW_INFO, read once */
+};
+
+/* An explicit HWPT (hwpt.c). */
+struct iommufd_hwpt {
+	struct ifd_list link; /* ctx->hwpt_list */
+	struct iommufd_ctx *ctx;
+	enum ifd_state state;
+	struct iommufd_ioas *ioas;
+	struct iommufd_fault_queue *fault; /* or NULL */
+	uint32_t id;
+	uint32_t flags;     /* IOMMUFD_HWPT_* */
+	unsigned int users; /* devices and PASIDs the library attached (under ctx->lock) */
+	bool dirty_enabled; /* dirty.c, under ctx->lock */
+};
+
+/* An I/O page-fault queue (fault.c). */
+struct iommufd_fault_queue {
+	struct ifd_list link; /* ctx->fault_list */
+	struct iommufd_ctx *ctx;
+	enum ifd_state state;
+	uint32_t id;
+	int fd;
+	unsigned int hwpts;        /* library HWPTs using it (under ctx->lock) */
+	struct ifd_fault_state *st; /* fault.c's own */
 };
 
 /*
@@ -244,6 +284,21 @@ struct ifd_backend_ops {
 	void (*group_put)(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas);
 	/* Log the fix for a pin failure of @len bytes (the accounting in force). */
 	void (*explain_enomem)(struct iommufd_ctx *ctx, const char *what, uint64_t len);
+
+	/* HWPTs and PASIDs: attach @dev (or its @pasid when @use_pasid) to
+	 * object @pt_id (an IOAS or HWPT), replacing what it had; detach.
+	 * NULL where the backend has no device-level attach (GROUP, TYPE1). */
+	int (*dev_attach_pt)(struct iommufd_device *dev, uint32_t pt_id, bool use_pasid, uint32_t pasid);
+	int (*dev_detach_pt)(struct iommufd_device *dev, bool use_pasid, uint32_t pasid);
+	/* Dirty tracking of all DMA into @ioas (iommufd_ioas_*_dirty*); NULL
+	 * where the backend has none (GROUP). */
+	int (*ioas_set_dirty)(struct iommufd_ioas *ioas, bool enable);
+	int (*ioas_get_dirty)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
+			      uint64_t *bitmap, uint32_t flags);
+	/* This backend's answer for @f (caps.c asks it first): 1, 0 with @st
+	 * filled, or -ENOSYS for "ask the kernel" (the generic probes). */
+	int (*feature_query)(struct iommufd_ctx *ctx, struct iommufd_device *dev, enum iommufd_feature f,
+			     struct iommufd_feature_status *st);
 };
 
 extern const struct ifd_backend_ops ifd_backend_cdev;
@@ -294,6 +349,18 @@ int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *i
 
 /* device.c */
 void ifd_dev_close_fd(struct iommufd_device *dev);
+
+/* caps.c: feature answers and IOMMU_GET_HW_INFO (cached). */
+void ifd_caps_free(struct iommufd_ctx *ctx);
+void ifd_dev_caps_free(struct iommufd_device *dev);
+/* 1 if the iommufd knows ioctl @req (probed once with an empty argument). */
+int ifd_iommufd_has_ioctl(struct iommufd_ctx *ctx, unsigned long req);
+
+/* hwpt.c */
+/* Drop @dev's HWPT and PASID attachments from the library's books (the
+ * device is going: closing its fd detaches it in the kernel). */
+void ifd_hwpt_dev_gone(struct iommufd_device *dev);
+
 
 /* device_io.c */
 int ifd_dev_read_regions(struct iommufd_device *dev);

@@ -57,6 +57,8 @@ struct iommufd_ctx;
 struct iommufd_ioas;
 struct iommufd_device;
 struct iommufd_map;
+struct iommufd_hwpt;
+struct iommufd_fault_queue;
 
 /**
  * iommufd_version() - the version of the library loaded at run time, as
@@ -834,6 +836,440 @@ int iommufd_device_irq_unmask(struct iommufd_device *dev, unsigned int type, uns
  * -EOPNOTSUPP if the device has no reset method.
  */
 int iommufd_device_reset(struct iommufd_device *dev);
+
+/* ------------------------------------------------------------------------ */
+/* Capabilities                                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Features a caller can ask about before trying them.  Values are stable;
+ * later versions add to the end.
+ */
+enum iommufd_feature {
+	IOMMUFD_FEATURE_IOMMUFD = 1,      /* the context drives /dev/iommu (CDEV or GROUP) */
+	IOMMUFD_FEATURE_HW_INFO,          /* iommufd_device_get_hw_info() */
+	IOMMUFD_FEATURE_HWPT,             /* iommufd_hwpt_create() and attaching a device to it */
+	IOMMUFD_FEATURE_HWPT_REPLACE,     /* moving a running device (iommufd_device_attach*()) */
+	IOMMUFD_FEATURE_NEST_PARENT,      /* IOMMUFD_HWPT_NEST_PARENT */
+	IOMMUFD_FEATURE_DIRTY_TRACKING,   /* iommufd_hwpt_*dirty* and iommufd_ioas_*dirty* */
+	IOMMUFD_FEATURE_PASID,            /* iommufd_device_attach_pasid() */
+	IOMMUFD_FEATURE_FAULT_QUEUE,      /* iommufd_fault_queue_create() (I/O page faults) */
+	IOMMUFD_FEATURE_IOAS_COPY,        /* iommufd_ioas_copy() without re-pinning */
+	IOMMUFD_FEATURE_DEVICE_ADOPT_ID,  /* iommufd_device_adopt_id() */
+	/* Kernel calls of the VMM features (answered from the running kernel). */
+	IOMMUFD_FEATURE_MAP_FILE,         /* IOMMU_IOAS_MAP_FILE (memfd, dma-buf) */
+	IOMMUFD_FEATURE_HWPT_INVALIDATE,  /* IOMMU_HWPT_INVALIDATE (nested HWPTs) */
+	IOMMUFD_FEATURE_VIOMMU,           /* IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC */
+	IOMMUFD_FEATURE_VEVENTQ,          /* IOMMU_VEVENTQ_ALLOC */
+	IOMMUFD_FEATURE_HW_QUEUE,         /* IOMMU_HW_QUEUE_ALLOC */
+	IOMMUFD_FEATURE_CHANGE_PROCESS,   /* IOMMU_IOAS_CHANGE_PROCESS (live update) */
+};
+
+/* Why a feature is missing. */
+enum iommufd_feature_reason {
+	IOMMUFD_REASON_NONE = 0,     /* supported */
+	IOMMUFD_REASON_LIBRARY,      /* this library version does not know the feature */
+	IOMMUFD_REASON_KERNEL,       /* the running kernel lacks the call (too old, or not built in) */
+	IOMMUFD_REASON_BACKEND,      /* the context's backend cannot do it (GROUP, TYPE1) */
+	IOMMUFD_REASON_IOMMU,        /* the IOMMU behind the device lacks it */
+	IOMMUFD_REASON_DEVICE,       /* the device lacks it (no PASID capability, adopted without its fd) */
+	IOMMUFD_REASON_NEED_DEVICE,  /* the answer depends on a device: pass one */
+};
+
+/**
+ * struct iommufd_feature_status - why iommufd_feature_query() said no.
+ * @sz:     sizeof(struct iommufd_feature_status), set by the caller.
+ * @reason: enum iommufd_feature_reason.
+ * @why:    one line for a human, naming the kernel option, backend or
+ *          hardware that is missing; "" when supported.
+ */
+struct iommufd_feature_status {
+	size_t sz;
+	uint32_t reason;
+	char why[160];
+};
+
+/**
+ * iommufd_feature_query() - does this context (and @dev, when given) offer
+ * @feature?
+ * @ctx:     the context.
+ * @dev:     a device of @ctx, or NULL for the context-wide answer.  Features
+ *           that depend on the IOMMU or the device (NEST_PARENT,
+ *           DIRTY_TRACKING, PASID) need one (else reason NEED_DEVICE).
+ * @feature: enum iommufd_feature.
+ * @st:      receives the reason, or NULL.
+ *
+ * Probed at run time and cached (per context, per device): kernel calls by
+ * issuing them with an empty argument (-ENOTTY = missing), the IOMMU and
+ * device by IOMMU_GET_HW_INFO, TYPE1 dirty tracking by the container's
+ * VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION.  Never assumed from build headers.
+ *
+ * Returns 1 (supported), 0 (not: @st says why), or -EINVAL (@dev of another
+ * context, bad @st->sz) / -ECHILD.
+ */
+int iommufd_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, enum iommufd_feature feature,
+			  struct iommufd_feature_status *st);
+
+/* IOMMU types (IOMMU_GET_HW_INFO's out_data_type, the kernel's numbers). */
+#define IOMMUFD_HW_TYPE_NONE     0u
+#define IOMMUFD_HW_TYPE_VTD      1u /* Intel VT-d: vendor data is cap_reg, ecap_reg */
+#define IOMMUFD_HW_TYPE_SMMUV3   2u
+#define IOMMUFD_HW_TYPE_TEGRA241 3u
+#define IOMMUFD_HW_TYPE_AMD      4u
+
+/* Capability bits (IOMMU_GET_HW_INFO's out_capabilities, the kernel's bits). */
+#define IOMMUFD_HW_CAP_DIRTY_TRACKING  (1ull << 0)
+#define IOMMUFD_HW_CAP_PASID_EXEC      (1ull << 1)
+#define IOMMUFD_HW_CAP_PASID_PRIV      (1ull << 2)
+#define IOMMUFD_HW_CAP_NO_ATS          (1ull << 3) /* ATS cannot be used on this device */
+
+/**
+ * struct iommufd_hw_info - what the IOMMU behind a device offers.
+ * @sz:             sizeof(struct iommufd_hw_info), set by the caller.
+ * @type:           IOMMUFD_HW_TYPE_*; other values pass through unchanged.
+ * @max_pasid_log2: PASID width in bits; 0 = the device cannot use PASIDs.
+ * @capabilities:   IOMMUFD_HW_CAP_* (unknown bits pass through).
+ * @vendor_len:     bytes of vendor data the kernel has (may exceed what
+ *                  the caller's buffer took).
+ */
+struct iommufd_hw_info {
+	size_t sz;
+	uint32_t type;
+	uint32_t max_pasid_log2;
+	uint64_t capabilities;
+	uint32_t vendor_len;
+};
+
+/**
+ * iommufd_device_get_hw_info() - the IOMMU's hardware information for @dev.
+ * @dev:        a device with an iommufd device ID (CDEV, or adopted by ID).
+ * @info:       receives the information (@info->sz set by the caller).
+ * @vendor:     buffer for the type-specific data (struct iommu_hw_info_vtd
+ *              etc. of <linux/iommufd.h>), or NULL.
+ * @vendor_len: bytes at @vendor; the rest of a longer answer is cut off,
+ *              a shorter one is zero-filled.
+ *
+ * Read once per device (IOMMU_GET_HW_INFO, include/uapi/linux/iommufd.h)
+ * and cached, vendor data up to 256 bytes.
+ * Errors: -EINVAL bad argument; -EOPNOTSUPP GROUP/TYPE1 device, or a kernel
+ * without IOMMU_GET_HW_INFO; -ECHILD; the ioctl's errors.
+ */
+int iommufd_device_get_hw_info(struct iommufd_device *dev, struct iommufd_hw_info *info, void *vendor,
+			       size_t vendor_len);
+
+/* ------------------------------------------------------------------------ */
+/* HWPTs (hardware page tables)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* struct iommufd_hwpt_opts.flags (IOMMU_HWPT_ALLOC flags). */
+#define IOMMUFD_HWPT_NEST_PARENT     (1u << 0) /* may parent nested HWPTs */
+#define IOMMUFD_HWPT_DIRTY_TRACKING  (1u << 1) /* devices attached must track dirty pages */
+#define IOMMUFD_HWPT_PASID           (1u << 3) /* may be attached to PASIDs */
+
+/**
+ * struct iommufd_hwpt_opts - options for iommufd_hwpt_create().
+ * @sz:    sizeof(struct iommufd_hwpt_opts).
+ * @flags: IOMMUFD_HWPT_*.
+ * @fault: a fault queue to receive the I/O page faults of devices and
+ *         PASIDs attached to this HWPT (IOMMU_HWPT_FAULT_ID_VALID), or
+ *         NULL.  The queue must outlive the HWPT.
+ */
+struct iommufd_hwpt_opts {
+	size_t sz;
+	uint32_t flags;
+	struct iommufd_fault_queue *fault;
+};
+
+/**
+ * iommufd_hwpt_create() - allocate a paging HWPT that mirrors @ioas's
+ * mappings, built for the IOMMU behind @dev.
+ * @dev:  a device with an iommufd device ID (CDEV, or adopted by ID); the
+ *        HWPT is not attached to it (iommufd_device_attach_hwpt()).
+ * @ioas: the IOAS whose mappings the HWPT holds (same context).
+ * @opts: options, or NULL.
+ * @out:  receives the HWPT.
+ *
+ * Source: IOMMU_HWPT_ALLOC with IOMMU_HWPT_DATA_NONE.
+ * Errors: -EINVAL bad argument (unknown flag, other context's object);
+ * -EOPNOTSUPP the backend has no HWPTs (GROUP, TYPE1), the kernel lacks
+ * IOMMU_HWPT_ALLOC, or the IOMMU cannot do a requested flag (dirty
+ * tracking, nesting, PASID: the log says which); -ECHILD; -ENOMEM; the
+ * ioctl's errors.
+ */
+int iommufd_hwpt_create(struct iommufd_device *dev, struct iommufd_ioas *ioas, const struct iommufd_hwpt_opts *opts,
+			struct iommufd_hwpt **out);
+
+/**
+ * iommufd_hwpt_destroy() - free an HWPT.
+ * @hwpt: the HWPT, or NULL (returns 0).
+ *
+ * -EBUSY, and nothing changes, while a device or PASID the library
+ * attached is attached to it (detach or move them first).  Otherwise the
+ * handle is freed, even if IOMMU_DESTROY fails (logged).
+ */
+int iommufd_hwpt_destroy(struct iommufd_hwpt *hwpt);
+
+/** iommufd_hwpt_get_id() - the iommufd object ID (for raw ioctls). */
+uint32_t iommufd_hwpt_get_id(const struct iommufd_hwpt *hwpt);
+/** iommufd_hwpt_get_ioas() - the IOAS the HWPT mirrors. */
+struct iommufd_ioas *iommufd_hwpt_get_ioas(const struct iommufd_hwpt *hwpt);
+/** iommufd_hwpt_get_flags() - the IOMMUFD_HWPT_* it was created with. */
+uint32_t iommufd_hwpt_get_flags(const struct iommufd_hwpt *hwpt);
+
+/**
+ * iommufd_device_attach_hwpt() - attach @dev to @hwpt, or, if @dev is
+ * attached already (to an IOAS or an HWPT), replace its domain atomically:
+ * DMA keeps running and lands in @hwpt's mappings from the switch on.
+ * Source: VFIO_DEVICE_ATTACH_IOMMUFD_PT (include/uapi/linux/vfio.h).
+ * iommufd_device_attach() moves it back to an IOAS (its implicit HWPT).
+ * Errors: -EINVAL bad argument, other context; -EOPNOTSUPP GROUP/TYPE1, or
+ * a device adopted by ID without its VFIO fd; -EBUSY the device is being
+ * reset; -ECHILD; the ioctl's errors (-EINVAL from the kernel when the
+ * HWPT was built for an incompatible IOMMU).
+ */
+int iommufd_device_attach_hwpt(struct iommufd_device *dev, struct iommufd_hwpt *hwpt);
+
+/**
+ * iommufd_device_detach() - detach @dev from its IOAS or HWPT: its DMA is
+ * blocked until the next attach.  iommufd_device_get_ioas() and
+ * iommufd_device_get_hwpt() return NULL meanwhile.
+ * Source: VFIO_DEVICE_DETACH_IOMMUFD_PT.  CDEV only (-EOPNOTSUPP).
+ */
+int iommufd_device_detach(struct iommufd_device *dev);
+
+/**
+ * iommufd_device_get_hwpt() - the explicit HWPT @dev is attached to, or
+ * NULL (attached to an IOAS through its implicit HWPT, or detached).
+ */
+struct iommufd_hwpt *iommufd_device_get_hwpt(const struct iommufd_device *dev);
+
+/**
+ * iommufd_device_adopt_id() - wrap a device someone else bound to @ctx's
+ * iommufd: a VMM handed a pre-bound device, or a test's mock device.
+ * @ctx:    an iommufd context (CDEV or GROUP; -EOPNOTSUPP on TYPE1).
+ * @dev_id: the iommufd device ID VFIO_DEVICE_BIND_IOMMUFD returned.
+ * @fd:     the bound VFIO device cdev fd, or -1 when the caller keeps the
+ *          device (then the library cannot attach, detach or reach its
+ *          regions: those calls return -EOPNOTSUPP).  On success the fd
+ *          is the library's (closed, which unbinds, by destroy).
+ * @opts:   options, or NULL.
+ * @out:    receives the device; not attached as far as the library knows
+ *          (iommufd_device_get_ioas() returns NULL until an attach).
+ *
+ * The ID is checked with IOMMU_GET_HW_INFO (-ENOENT: no such device
+ * bound to this iommufd).  -EBUSY if the context already has a device
+ * with this ID.
+ */
+int iommufd_device_adopt_id(struct iommufd_ctx *ctx, uint32_t dev_id, int fd, const struct iommufd_device_opts *opts,
+			    struct iommufd_device **out);
+
+/* ------------------------------------------------------------------------ */
+/* PASIDs                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * iommufd_device_attach_pasid() - attach PASID @pasid of @dev to @hwpt,
+ * or replace its HWPT atomically if it has one.
+ * @hwpt must have been created with IOMMUFD_HWPT_PASID.  The device's
+ * PASID width is probed first (IOMMU_GET_HW_INFO): -EOPNOTSUPP, with the
+ * reason logged, if it has none or @pasid does not fit (-ERANGE).
+ * Source: VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID.
+ * CDEV only (-EOPNOTSUPP).
+ */
+int iommufd_device_attach_pasid(struct iommufd_device *dev, uint32_t pasid, struct iommufd_hwpt *hwpt);
+
+/**
+ * iommufd_device_detach_pasid() - detach PASID @pasid (its DMA is blocked).
+ * -ENOENT if the library has not attached it.
+ * Source: VFIO_DEVICE_DETACH_IOMMUFD_PT with VFIO_DEVICE_DETACH_PASID.
+ */
+int iommufd_device_detach_pasid(struct iommufd_device *dev, uint32_t pasid);
+
+/* ------------------------------------------------------------------------ */
+/* I/O page-fault queues (IOPF)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* struct iommufd_page_request.flags */
+#define IOMMUFD_PRQ_PASID_VALID (1u << 0) /* @pasid is meaningful */
+#define IOMMUFD_PRQ_LAST_PAGE   (1u << 1) /* the last request of its group */
+
+/* struct iommufd_page_request.perm */
+#define IOMMUFD_PRQ_READ  (1u << 0)
+#define IOMMUFD_PRQ_WRITE (1u << 1)
+#define IOMMUFD_PRQ_EXEC  (1u << 2)
+#define IOMMUFD_PRQ_PRIV  (1u << 3)
+
+/**
+ * struct iommufd_page_request - one I/O page request from a device.
+ * @addr:   the faulting IOVA (bytes; the start of a page).
+ * @dev:    the library's handle of the device, or NULL if this context
+ *          has none for @dev_id.
+ * @dev_id: the iommufd device ID.
+ * @pasid:  the PASID, if flags has IOMMUFD_PRQ_PASID_VALID.
+ * @grpid:  the PRI page request group index.
+ * @perm:   IOMMUFD_PRQ_READ/WRITE/EXEC/PRIV requested.
+ * @flags:  IOMMUFD_PRQ_PASID_VALID, IOMMUFD_PRQ_LAST_PAGE.
+ * @length: bytes the device expects to touch (a hint; 0 = unknown).
+ * @cookie: names the request's group: answer it once per group.
+ */
+struct iommufd_page_request {
+	uint64_t addr;
+	struct iommufd_device *dev;
+	uint32_t dev_id;
+	uint32_t pasid;
+	uint32_t grpid;
+	uint32_t perm;
+	uint32_t flags;
+	uint32_t length;
+	uint32_t cookie;
+};
+
+/* Response codes (PCIe page request responses). */
+#define IOMMUFD_PAGE_RESPONSE_SUCCESS 0u /* the pages are mapped: retry */
+#define IOMMUFD_PAGE_RESPONSE_INVALID 1u /* not handled: do not retry */
+
+/** struct iommufd_page_response - the answer to one group. */
+struct iommufd_page_response {
+	uint32_t cookie;
+	uint32_t code;
+};
+
+/**
+ * struct iommufd_fault_queue_opts - options for iommufd_fault_queue_create().
+ * @sz:              sizeof(struct iommufd_fault_queue_opts).
+ * @max_outstanding: groups read but not answered before reads stop with
+ *                   -ENOSPC (the queue is "full"); 0 = 1024.
+ */
+struct iommufd_fault_queue_opts {
+	size_t sz;
+	uint32_t max_outstanding;
+};
+
+/**
+ * struct iommufd_fault_queue_stats - counters since creation.
+ * @sz:          sizeof(struct iommufd_fault_queue_stats), set by the caller.
+ * @requests:    records read from the kernel.
+ * @groups:      groups read.
+ * @responses:   groups answered by the caller and accepted by the kernel.
+ * @outstanding: groups read and not answered yet.
+ * @lost:        groups the kernel answered itself (INVALID) before the
+ *               caller did: their device was detached or moved to another
+ *               HWPT; the caller's later answer was dropped.
+ * @full:        reads refused because @outstanding reached the limit.
+ * @reads:       read(2) calls made on the kernel's queue.
+ */
+struct iommufd_fault_queue_stats {
+	size_t sz;
+	uint64_t requests, groups, responses, outstanding, lost, full, reads;
+};
+
+/**
+ * iommufd_fault_queue_create() - allocate an I/O page-fault queue.
+ * Give it to iommufd_hwpt_create() (opts->fault); requests of devices and
+ * PASIDs attached to such an HWPT arrive here.
+ * Source: IOMMU_FAULT_QUEUE_ALLOC.  -EOPNOTSUPP on TYPE1 or a kernel
+ * without it.
+ */
+int iommufd_fault_queue_create(struct iommufd_ctx *ctx, const struct iommufd_fault_queue_opts *opts,
+			       struct iommufd_fault_queue **out);
+
+/**
+ * iommufd_fault_queue_destroy() - free a queue.  -EBUSY, and nothing
+ * changes, while an HWPT of the library uses it.  Requests not answered
+ * yet, read or not, are answered INVALID (the kernel does so when the
+ * queue object goes), so no device waits forever.
+ */
+int iommufd_fault_queue_destroy(struct iommufd_fault_queue *q);
+
+/**
+ * iommufd_fault_queue_get_fd() - an fd that polls readable (POLLIN) while
+ * requests wait; for the caller's event loop.  Owned by the library: do
+ * not read, write or close it.
+ */
+int iommufd_fault_queue_get_fd(const struct iommufd_fault_queue *q);
+
+/** iommufd_fault_queue_get_id() - the iommufd object ID. */
+uint32_t iommufd_fault_queue_get_id(const struct iommufd_fault_queue *q);
+
+/**
+ * iommufd_fault_queue_read() - take up to @max waiting requests, never
+ * blocking.
+ * Whole groups only, in arrival order; the records of a group are
+ * consecutive and the last has IOMMUFD_PRQ_LAST_PAGE.  Many requests come
+ * in one read(2) of the kernel's queue; what does not fit @max stays in
+ * the library for the next call.
+ * Returns the count (>= 1); -EAGAIN nothing waits; -ENOSPC the queue is
+ * full (max_outstanding groups unanswered: answer some first; logged
+ * once); -EMSGSIZE the next group has more records than @max; -EINVAL bad
+ * argument; -ECHILD; read(2)'s errors.
+ */
+int iommufd_fault_queue_read(struct iommufd_fault_queue *q, struct iommufd_page_request *reqs, size_t max);
+
+/**
+ * iommufd_fault_queue_respond() - answer @n groups in one write(2).
+ * Every cookie must be one read and not yet answered, and every code an
+ * IOMMUFD_PAGE_RESPONSE_*: else -EINVAL and nothing is sent.  A group the
+ * kernel already answered itself counts as lost (stats), not as an error.
+ * Returns @n, or a negative errno.
+ */
+int iommufd_fault_queue_respond(struct iommufd_fault_queue *q, const struct iommufd_page_response *resp, size_t n);
+
+/** iommufd_fault_queue_get_stats() - the counters (see the struct). */
+int iommufd_fault_queue_get_stats(struct iommufd_fault_queue *q, struct iommufd_fault_queue_stats *stats);
+
+/* ------------------------------------------------------------------------ */
+/* Dirty tracking (live migration)                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Flags of the get_dirty_bitmap calls. */
+#define IOMMUFD_DIRTY_NO_CLEAR (1u << 0) /* read without clearing (before an unmap) */
+
+/*
+ * The bitmap of every dirty call: bit i (of bitmap[i / 64], bit i % 64) is
+ * the page at @iova + i * @page_size.  It holds (@len / @page_size + 63) / 64
+ * uint64_t; the library sets every bit of the range (dirty) or clears it
+ * (clean), so the caller need not zero it.  @page_size is a power of two,
+ * @iova and @len multiples of it, @len > 0.
+ */
+
+/**
+ * iommufd_hwpt_set_dirty_tracking() - start or stop dirty tracking on an
+ * HWPT created with IOMMUFD_HWPT_DIRTY_TRACKING (-EINVAL otherwise).
+ * Source: IOMMU_HWPT_SET_DIRTY_TRACKING.
+ */
+int iommufd_hwpt_set_dirty_tracking(struct iommufd_hwpt *hwpt, bool enable);
+
+/**
+ * iommufd_hwpt_get_dirty_bitmap() - which pages of [@iova, @iova+@len)
+ * devices wrote since the last clearing read; clears them unless
+ * IOMMUFD_DIRTY_NO_CLEAR.  Source: IOMMU_HWPT_GET_DIRTY_BITMAP.
+ */
+int iommufd_hwpt_get_dirty_bitmap(struct iommufd_hwpt *hwpt, uint64_t iova, uint64_t len, uint64_t page_size,
+				  uint64_t *bitmap, uint32_t flags);
+
+/**
+ * iommufd_ioas_set_dirty_tracking() - the migration loop's form, the same
+ * on every backend that has dirty tracking: start or stop it for all DMA
+ * into @ioas.
+ * CDEV: every device attached to @ioas must be on a library HWPT of @ioas
+ * created with IOMMUFD_HWPT_DIRTY_TRACKING (else -EOPNOTSUPP naming the
+ * device: its writes would go unseen); tracking is set on all such HWPTs.
+ * TYPE1: VFIO_IOMMU_DIRTY_PAGES on the container, where the kernel offers
+ * it (VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION).  GROUP: -EOPNOTSUPP.
+ */
+int iommufd_ioas_set_dirty_tracking(struct iommufd_ioas *ioas, bool enable);
+
+/**
+ * iommufd_ioas_get_dirty_bitmap() - like iommufd_hwpt_get_dirty_bitmap()
+ * for all DMA into @ioas (CDEV: the union over its tracking HWPTs).
+ * TYPE1: the range may not split a mapping (-EINVAL, the kernel's rule),
+ * @page_size may be any multiple of the container's smallest IOMMU page
+ * (the library folds), and IOMMUFD_DIRTY_NO_CLEAR is not offered
+ * (-EOPNOTSUPP: type1 always clears).  Without an IOMMU that tracks writes,
+ * type1 reports every mapped page dirty (the kernel's rule).
+ */
+int iommufd_ioas_get_dirty_bitmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
+				  uint64_t *bitmap, uint32_t flags);
 
 #ifdef __cplusplus
 }

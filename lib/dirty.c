@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Placeholder: filled by the issue-8 work. */
+#include "internal.h"
