@@ -82,6 +82,11 @@ struct fk_config {
 	bool api_version_bad;          /* VFIO_GET_API_VERSION returns 1 */
 	bool no_compat_ioctls;         /* /dev/iommu refuses VFIO ioctls */
 	bool cap_sys_resource;         /* the process may SET IOMMU_OPTION_RLIMIT_MODE */
+	/* iommufd ioctls above this command number answer -ENOTTY, as on an
+	 * older kernel (0 = all of 7.3; 0x88 = 6.2, 0x8a = 6.6, 0x8d = 6.8,
+	 * 0x8e = 6.11). */
+	unsigned int iommufd_max_cmd;
+	bool no_type1_dirty;           /* the container lacks VFIO_IOMMU_DIRTY_PAGES */
 };
 
 /* Malformed kernel answers, to test that the library bounds its reads. */
@@ -135,7 +140,20 @@ struct fk_dev_desc {
 	struct fk_range resv[FK_MAX_RESV]; /* [the MSI window 0xfee00000-0xfeefffff] */
 	unsigned int nresv;
 	bool no_resv;           /* no reserved window at all */
+	/* The IOMMU behind it (IOMMU_GET_HW_INFO, IOMMU_HWPT_ALLOC):
+	 * [IOMMU_HW_INFO_TYPE_INTEL_VTD with cap_reg FK_VTD_CAP, ecap_reg
+	 * FK_VTD_ECAP; capabilities IOMMU_HW_CAP_DIRTY_TRACKING unless
+	 * no_dirty; max_pasid_log2 0; nesting and page faults supported]. */
+	uint32_t hw_type;       /* 0 = VTD; FK_HW_TYPE_NONE for "no info" */
+	bool no_dirty;          /* the IOMMU cannot track dirty pages */
+	bool no_nest;           /* cannot be a nesting parent */
+	bool no_iopf;           /* cannot deliver page faults (FAULT_ID_VALID: -EOPNOTSUPP) */
+	uint8_t max_pasid_log2; /* 0 = no PASID */
 };
+
+#define FK_HW_TYPE_NONE 0xffffffffu
+#define FK_VTD_CAP  0x00d2008c40660462ULL
+#define FK_VTD_ECAP 0x0000000000f050daULL
 
 #define FK_MSI_START 0xfee00000ULL
 #define FK_MSI_LAST  0xfeefffffULL
@@ -224,6 +242,36 @@ int fake_kernel_dev_irq_fd(struct fake_kernel *fk, const char *name, unsigned in
 int fake_kernel_dev_irq_unmasks(struct fake_kernel *fk, const char *name, unsigned int type);
 /* Signal the vector's eventfd as the hardware would: 0, or -ENOENT. */
 int fake_kernel_fire_irq(struct fake_kernel *fk, const char *name, unsigned int type, unsigned int vec);
+
+/* HWPTs, PASIDs, page faults, dirty tracking (issue 8).  @fd is the
+ * iommufd fd; IDs are the iommufd object IDs. */
+/* The explicit HWPT (or, 0 = attached to an IOAS / detached) of a device's
+ * RID, and of one of its PASIDs (0 = none). */
+uint32_t fake_kernel_dev_hwpt(struct fake_kernel *fk, const char *name);
+uint32_t fake_kernel_dev_pasid_hwpt(struct fake_kernel *fk, const char *name, uint32_t pasid);
+/* Whether HWPT @hwpt_id of iommufd @fd exists (1), tracks dirty pages (2
+ * = exists and tracking on), or not (0). */
+int fake_kernel_hwpt_state(struct fake_kernel *fk, int fd, uint32_t hwpt_id);
+/* Mark [@iova, @iova+@len) dirty in HWPT @hwpt_id (as if a device wrote;
+ * only mapped pages of a tracking HWPT take the mark): pages marked. */
+int fake_kernel_set_dirty(struct fake_kernel *fk, int fd, uint32_t hwpt_id, uint64_t iova, uint64_t len);
+/* A device raises a page request.  It must be attached (RID, or @pasid
+ * when @pasid_valid) to an HWPT with a fault queue, else -EINVAL (the
+ * kernel answers the device itself).  Not @last: held until the group's
+ * last request arrives, as the IOMMU core does. */
+int fake_kernel_trigger_iopf(struct fake_kernel *fk, const char *name, bool pasid_valid, uint32_t pasid,
+			     uint32_t grpid, uint32_t perm, uint64_t addr, bool last);
+/* Responses the device received, oldest first. */
+struct fk_iopf_resp {
+	uint32_t grpid, pasid, code; /* code: 0 success, 1 invalid */
+	bool automatic;              /* the kernel answered (detach, replace, queue destroyed) */
+};
+size_t fake_kernel_iopf_responses(struct fake_kernel *fk, const char *name, struct fk_iopf_resp *out, size_t max);
+/* Groups waiting in fault queue @fault_id to be read, and read but not answered. */
+int fake_kernel_fault_pending(struct fake_kernel *fk, int fd, uint32_t fault_id, unsigned int *unread,
+			      unsigned int *unanswered);
+/* TYPE1 container @fd: dirty tracking on (1), off (0), not a container (-1). */
+int fake_kernel_type1_dirty(struct fake_kernel *fk, int fd);
 
 /* Fault injection.  After this call, the @n-th counted call (1 = the next
  * one) fails with @err.  fake_kernel_fail_match() counts only calls whose
