@@ -133,4 +133,6 @@ const struct ifd_backend_ops ifd_backend_cdev = {
 	.dev_open = cdev_dev_open,
 	.dev_attach = cdev_dev_attach,
 	.explain_enomem = ifd_iommufd_explain_enomem,
+	.ioas_set_dirty = ifd_iommufd_ioas_set_dirty,
+	.ioas_get_dirty = ifd_iommufd_ioas_get_dirty,
 };
