@@ -186,4 +186,6 @@ const struct ifd_backend_ops ifd_backend_cdev = {
 	.dev_attach_pt = cdev_attach_pt,
 	.dev_detach_pt = cdev_detach_pt,
 	.feature_query = cdev_feature_query,
+	.ioas_set_dirty = ifd_iommufd_ioas_set_dirty,
+	.ioas_get_dirty = ifd_iommufd_ioas_get_dirty,
 };

@@ -375,6 +375,18 @@ void ifd_dev_restore(struct iommufd_device *dev, struct iommufd_hwpt *hwpt, stru
 /* An explicit HWPT of this IOAS still exists (ioas destroy refuses). */
 bool ifd_hwpt_ioas_busy(struct iommufd_ioas *ioas);
 
+/* dirty.c: the argument rules of every dirty-bitmap call (0 or -EINVAL),
+ * zeroing the caller's words, and the iommufd half of the IOAS-level ops. */
+static inline uint64_t ifd_dirty_words(uint64_t len, uint64_t page_size)
+{
+	return (len / page_size + 63) / 64;
+}
+int ifd_dirty_check(uint64_t iova, uint64_t len, uint64_t page_size, const uint64_t *bitmap, uint32_t flags);
+void ifd_dirty_zero(uint64_t *bitmap, uint64_t len, uint64_t page_size);
+int ifd_iommufd_ioas_set_dirty(struct iommufd_ioas *ioas, bool enable);
+int ifd_iommufd_ioas_get_dirty(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
+			       uint64_t *bitmap, uint32_t flags);
+
 
 /* device_io.c */
 int ifd_dev_read_regions(struct iommufd_device *dev);

@@ -1267,6 +1267,9 @@ int iommufd_ioas_set_dirty_tracking(struct iommufd_ioas *ioas, bool enable);
  * (the library folds), and IOMMUFD_DIRTY_NO_CLEAR is not offered
  * (-EOPNOTSUPP: type1 always clears).  Without an IOMMU that tracks writes,
  * type1 reports every mapped page dirty (the kernel's rule).
+ * Tracking must be on (iommufd_ioas_set_dirty_tracking()): else -EINVAL,
+ * type1's answer, which the library gives on CDEV too (an HWPT attached
+ * since the last start would go unread).
  */
 int iommufd_ioas_get_dirty_bitmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
 				  uint64_t *bitmap, uint32_t flags);
