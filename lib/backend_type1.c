@@ -927,7 +927,7 @@ static int type1_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *d
 	case IOMMUFD_FEATURE_DIRTY_TRACKING:
 		break;
 	case IOMMUFD_FEATURE_IOMMUFD:
-		set_status(st, IOMMUFD_REASON_BACKEND, "the TYPE1 backend drives the legacy VFIO container, not "
+		set_status(st, IOMMUFD_REASON_BACKEND, "the type1 backend drives the legacy VFIO container, not "
 			   "/dev/iommu: use a kernel with iommufd and VFIO_DEVICE_CDEV");
 		return 0;
 	case IOMMUFD_FEATURE_HW_INFO:
@@ -942,12 +942,12 @@ static int type1_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *d
 	case IOMMUFD_FEATURE_VEVENTQ:
 	case IOMMUFD_FEATURE_HW_QUEUE:
 		set_status(st, IOMMUFD_REASON_BACKEND,
-			   "the TYPE1 backend has no HWPTs: use a kernel with iommufd and VFIO_DEVICE_CDEV");
+			   "the type1 backend has no HWPTs: use a kernel with iommufd and VFIO_DEVICE_CDEV");
 		return 0;
 	case IOMMUFD_FEATURE_IOAS_COPY:
 	case IOMMUFD_FEATURE_MAP_FILE:
 	case IOMMUFD_FEATURE_CHANGE_PROCESS:
-		set_status(st, IOMMUFD_REASON_BACKEND, "the TYPE1 backend has no such call (it is iommufd's): use "
+		set_status(st, IOMMUFD_REASON_BACKEND, "the type1 backend has no such call (it is iommufd's): use "
 			   "a kernel with iommufd and VFIO_DEVICE_CDEV");
 		return 0;
 	default:
