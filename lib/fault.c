@@ -49,7 +49,7 @@ struct fault_slot {
 };
 
 struct ifd_fault_state {
-	pthread_mutex_t lock; /* everything below */
+	pthread_mutex_t lock; /* everything below; first: test-fault.c checks it */
 
 	struct ifd_k_hwpt_pgfault *buf; /* records read, [head, tail) not handed out */
 	size_t cap, head, tail;
