@@ -33,7 +33,7 @@ struct t {
 	struct iommufd_ioas *ioas;
 	struct iommufd_device *dev, *dev2; /* FK_DEV_A, FK_DEV_B */
 	struct iommufd_fault_queue *q;
-	uint32_t hwpt;                     /* raw HWPT with the queue, or 0 */
+	struct iommufd_hwpt *h;            /* the library's HWPT with the queue */
 	struct fk_logcap cap;
 	struct iommufd_page_request *reqs; /* REQS of them */
 };
@@ -51,8 +51,8 @@ static uint32_t dev_id(struct iommufd_device *dev)
 	return (uint32_t)id;
 }
 
-/* An HWPT of t->ioas delivering its faults to @q, made with raw ioctls:
- * the library's HWPTs are another helper's work. */
+/* An HWPT of t->ioas delivering its faults to @q, made with raw ioctls
+ * behind the library's back. */
 static uint32_t raw_hwpt(struct t *t, struct iommufd_device *dev, struct iommufd_fault_queue *q)
 {
 	struct ifd_k_hwpt_alloc a = {
@@ -85,11 +85,6 @@ static void raw_destroy(struct t *t, uint32_t id)
 	assert_int_equal(sys_of(t)->ioctl(t->ctx->fd, IFD_K_IOMMU_DESTROY, &d), 0);
 }
 
-static uint32_t ioas_id(struct t *t)
-{
-	return (uint32_t)iommufd_ioas_get_id(t->ioas);
-}
-
 static int setup_opts(void **state, const struct iommufd_fault_queue_opts *o)
 {
 	struct t *t = calloc(1, sizeof(*t));
@@ -106,9 +101,11 @@ static int setup_opts(void **state, const struct iommufd_fault_queue_opts *o)
 	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &t->dev), 0);
 	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_B, NULL, &t->dev2), 0);
 	assert_int_equal(iommufd_fault_queue_create(t->ctx, o, &t->q), 0);
-	t->hwpt = raw_hwpt(t, t->dev, t->q);
-	raw_attach(t, t->dev, t->hwpt);
-	raw_attach(t, t->dev2, t->hwpt);
+	assert_int_equal(iommufd_hwpt_create(t->dev, t->ioas,
+					     &(struct iommufd_hwpt_opts){ .sz = sizeof(struct iommufd_hwpt_opts),
+									  .fault = t->q }, &t->h), 0);
+	assert_int_equal(iommufd_device_attach_hwpt(t->dev, t->h), 0);
+	assert_int_equal(iommufd_device_attach_hwpt(t->dev2, t->h), 0);
 	fk_logcap_clear(&t->cap);
 	fake_kernel_log_clear(t->fk);
 	*state = t;
@@ -132,12 +129,7 @@ static int teardown(void **state)
 	struct t *t = *state;
 	int fds, files;
 
-	/* Devices leave the raw HWPT (closing their fds), then it goes, so
-	 * the context's destroy finds the queue free. */
-	iommufd_device_destroy(t->dev);
-	iommufd_device_destroy(t->dev2);
-	if (t->hwpt)
-		raw_destroy(t, t->hwpt);
+	/* Devices, then HWPTs, then the queue (the context's order). */
 	iommufd_ctx_destroy(t->ctx);
 	fds = fake_kernel_open_fds(t->fk);
 	files = fake_kernel_live_files(t->fk);
@@ -507,7 +499,7 @@ static void test_big_group(void **state)
 	pending(t, 1, 0);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, REQS), -EOVERFLOW);
 	/* what the device's detach does to it: answered by the kernel */
-	raw_attach(t, t->dev, ioas_id(t));
+	assert_int_equal(iommufd_device_attach(t->dev, t->ioas), 0);
 	pending(t, 0, 0);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, REQS), -EAGAIN);
 }
@@ -637,7 +629,7 @@ static void test_lost(void **state)
 	cb = t->reqs[1].cookie;
 	cc = t->reqs[2].cookie;
 	/* device B leaves the HWPT: the kernel answers its group INVALID */
-	raw_attach(t, t->dev2, ioas_id(t));
+	assert_int_equal(iommufd_device_attach(t->dev2, t->ioas), 0);
 	assert_int_equal(responses(t, FK_DEV_B, got, 8), 1);
 	assert_true(got[0].automatic);
 	assert_int_equal(got[0].code, 1);
@@ -669,8 +661,8 @@ static void test_lost_cookie_reused(void **state)
 	trigger(t, FK_DEV_B, 1, 0x1000, true);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 16), 1);
 	old = t->reqs[0].cookie;
-	raw_attach(t, t->dev2, ioas_id(t));     /* answered by the kernel */
-	raw_attach(t, t->dev2, t->hwpt);        /* back, and faulting again */
+	assert_int_equal(iommufd_device_attach(t->dev2, t->ioas), 0); /* answered by the kernel */
+	assert_int_equal(iommufd_device_attach_hwpt(t->dev2, t->h), 0); /* back, faulting again */
 	trigger(t, FK_DEV_B, 2, 0x2000, true);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 16), 1);
 	/* the kernel gave the free cookie again: the old group was lost */
@@ -689,46 +681,43 @@ static void test_destroy_with_pending(void **state)
 {
 	struct t *t = *state;
 	struct fk_iopf_resp got[16];
-	size_t n;
 
 	/* one group read and unanswered, one read into the library only
-	 * (EMSGSIZE), one still in the kernel */
+	 * (EMSGSIZE), one still in the kernel; one of device B unread */
 	trigger(t, FK_DEV_A, 1, 0x1000, true);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 1), 1);
 	trigger(t, FK_DEV_A, 2, 0x2000, false);
 	trigger(t, FK_DEV_A, 2, 0x3000, true);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 1), -EMSGSIZE);
 	trigger(t, FK_DEV_A, 3, 0x4000, true);
-	pending(t, 1, 2);
+	trigger(t, FK_DEV_B, 4, 0x4000, true);
+	pending(t, 2, 2);
 
-	/* the raw HWPT must go first: the kernel refuses while it holds the queue */
-	iommufd_device_destroy(t->dev);
-	iommufd_device_destroy(t->dev2);
-	t->dev = t->dev2 = NULL;
-	n = responses(t, FK_DEV_A, got, 16);
-	assert_int_equal(n, 3); /* closing the device's fd detached it: answered */
-	raw_destroy(t, t->hwpt);
-	t->hwpt = 0;
-
-	fake_kernel_log_clear(t->fk);
-	expect_destroy_trace(t, t->q);
-	t->q = NULL;
+	/* tearing everything down answers every group once, INVALID, by the
+	 * kernel: no device is left waiting */
+	iommufd_ctx_destroy(t->ctx);
+	t->ctx = NULL;
+	assert_int_equal(responses(t, FK_DEV_A, got, 16), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_true(got[i].automatic);
+		assert_int_equal(got[i].code, 1);
+		assert_int_equal(got[i].grpid, (uint32_t)i + 1);
+	}
+	assert_int_equal(responses(t, FK_DEV_B, got, 16), 1);
+	assert_true(got[0].automatic);
+	assert_int_equal(fake_kernel_open_fds(t->fk), 0);
 }
 
 static void test_destroy_busy(void **state)
 {
 	struct t *t = *state;
 	struct fk_iopf_resp got[16];
-	unsigned int before;
 
 	trigger(t, FK_DEV_A, 1, 0x1000, true);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 4), 1);
 	trigger(t, FK_DEV_A, 2, 0x2000, true);
-	before = (unsigned int)responses(t, FK_DEV_A, NULL, 0);
-	assert_int_equal(before, 0);
 
-	/* the library's HWPT count: -EBUSY and nothing changes */
-	t->q->hwpts = 1;
+	/* the library's HWPT uses it: -EBUSY and nothing changes */
 	fk_logcap_clear(&t->cap);
 	fake_kernel_log_clear(t->fk);
 	assert_int_equal(iommufd_fault_queue_destroy(t->q), -EBUSY);
@@ -737,14 +726,16 @@ static void test_destroy_busy(void **state)
 	assert_int_equal(fake_kernel_log_count(t->fk), 0);
 	assert_true(fake_kernel_fd_is_open(t->fk, iommufd_fault_queue_get_fd(t->q)));
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 4), 1); /* still works */
-	t->q->hwpts = 0;
+	assert_int_equal(responses(t, FK_DEV_A, NULL, 0), 0);
 
-	/* the devices leave, the kernel's HWPT goes: destroy answers the rest */
-	raw_attach(t, t->dev, ioas_id(t));
-	raw_attach(t, t->dev2, ioas_id(t));
+	/* the devices leave (their groups answered by the kernel), the HWPT
+	 * goes, then the queue */
+	assert_int_equal(iommufd_device_attach(t->dev, t->ioas), 0);
+	assert_int_equal(iommufd_device_attach(t->dev2, t->ioas), 0);
 	assert_int_equal(responses(t, FK_DEV_A, got, 16), 2);
-	raw_destroy(t, t->hwpt);
-	t->hwpt = 0;
+	assert_int_equal(iommufd_hwpt_destroy(t->h), 0);
+	fake_kernel_log_clear(t->fk);
+	expect_destroy_trace(t, t->q);
 	assert_int_equal(fake_kernel_trigger_iopf(t->fk, FK_DEV_A, false, 0, 3, 1, 0x1000, true), -EINVAL);
 }
 
@@ -773,7 +764,7 @@ static void test_destroy_kernel_refuses(void **state)
 	assert_int_equal(responses(t, FK_DEV_B, got, 16), 0);
 	/* the device leaving the HWPT has every group, read or not,
 	 * answered INVALID by the kernel */
-	raw_attach(t, t->dev2, ioas_id(t));
+	assert_int_equal(iommufd_device_attach(t->dev2, t->ioas), 0);
 	assert_int_equal(responses(t, FK_DEV_B, got, 16), 2);
 	assert_true(got[0].automatic && got[1].automatic);
 	raw_destroy(t, h2);
@@ -923,7 +914,7 @@ static int child_checks(struct t *t, uint32_t cookie)
 		return 13;
 	if (iommufd_fault_queue_create(t->ctx, NULL, &(struct iommufd_fault_queue *){ NULL }) != -ECHILD)
 		return 14;
-	t->q->hwpts = 1; /* in the child even a used queue is only closed */
+	/* in the child even a queue an HWPT uses is only closed */
 	fake_kernel_log_clear(t->fk);
 	if (iommufd_fault_queue_destroy(t->q) != 0)
 		return 15;
@@ -1149,7 +1140,7 @@ static void test_log_outside_lock(void **state)
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 1), -ENOSPC); /* logs */
 	assert_int_equal(iommufd_fault_queue_respond(t->q,
 		(struct iommufd_page_response[]){ { c, 0 }, { c, 0 } }, 2), -EINVAL); /* logs */
-	raw_attach(t, t->dev, ioas_id(t));
+	assert_int_equal(iommufd_device_attach(t->dev, t->ioas), 0);
 	assert_int_equal(iommufd_fault_queue_respond(t->q, &(struct iommufd_page_response){ c, 0 }, 1), 1); /* lost */
 	fake_kernel_fail_match(t->fk, "read", 1, EIO);
 	assert_int_equal(iommufd_fault_queue_read(t->q, t->reqs, 1), -EIO); /* logs */
