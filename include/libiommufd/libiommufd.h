@@ -1138,7 +1138,8 @@ struct iommufd_page_response {
  * struct iommufd_fault_queue_opts - options for iommufd_fault_queue_create().
  * @sz:              sizeof(struct iommufd_fault_queue_opts).
  * @max_outstanding: groups read but not answered before reads stop with
- *                   -ENOSPC (the queue is "full"); 0 = 1024.
+ *                   -ENOSPC (the queue is "full"); 0 = 1024; at most
+ *                   1048576 (else -EINVAL).
  */
 struct iommufd_fault_queue_opts {
 	size_t sz;
@@ -1197,11 +1198,14 @@ uint32_t iommufd_fault_queue_get_id(const struct iommufd_fault_queue *q);
  * Whole groups only, in arrival order; the records of a group are
  * consecutive and the last has IOMMUFD_PRQ_LAST_PAGE.  Many requests come
  * in one read(2) of the kernel's queue; what does not fit @max stays in
- * the library for the next call.
+ * the library for the next call, and does not make the fd readable: after
+ * POLLIN, call until -EAGAIN.
  * Returns the count (>= 1); -EAGAIN nothing waits; -ENOSPC the queue is
  * full (max_outstanding groups unanswered: answer some first; logged
- * once); -EMSGSIZE the next group has more records than @max; -EINVAL bad
- * argument; -ECHILD; read(2)'s errors.
+ * once); -EMSGSIZE the next group has more records than @max; -EOVERFLOW
+ * the next group exceeds 4096 records (unreadable, logged); -EIO a
+ * malformed kernel answer; -EINVAL bad argument; -ECHILD; read(2)'s errors.
+ * Source: read(2) of struct iommu_hwpt_pgfault (include/uapi/linux/iommufd.h).
  */
 int iommufd_fault_queue_read(struct iommufd_fault_queue *q, struct iommufd_page_request *reqs, size_t max);
 
@@ -1210,7 +1214,9 @@ int iommufd_fault_queue_read(struct iommufd_fault_queue *q, struct iommufd_page_
  * Every cookie must be one read and not yet answered, and every code an
  * IOMMUFD_PAGE_RESPONSE_*: else -EINVAL and nothing is sent.  A group the
  * kernel already answered itself counts as lost (stats), not as an error.
- * Returns @n, or a negative errno.
+ * Returns @n, or a negative errno (after a write(2) error the answers not
+ * delivered stay outstanding).  Source: write(2) of struct
+ * iommu_hwpt_page_response.
  */
 int iommufd_fault_queue_respond(struct iommufd_fault_queue *q, const struct iommufd_page_response *resp, size_t n);
 
