@@ -135,8 +135,8 @@ static int report_resolve(const char *arg, int r)
 	default:
 		fprintf(stderr,
 			"iommufdctl: %s: not a PCI address (0000:00:04.0 or 00:04.0), sysfs path, mdev UUID or "
-			"network interface: %s\n",
-			arg, strerror(-r));
+			"network interface%s%s\n",
+			arg, r == -EINVAL ? "" : ": ", r == -EINVAL ? "" : strerror(-r));
 		return CTL_EXIT_NODEV;
 	}
 }
@@ -244,10 +244,13 @@ static int unbind_one(const struct ctl_dev *d, bool quiet_if_not_ours)
 	bool known = load_prev(d->name, prev, sizeof(prev)) == 0;
 	int r;
 
+	state_path(p, sizeof(p), d->name);
 	if (!is_vfio(d->driver) && strcmp(d->override, VFIO_DRV)) {
 		if (!quiet_if_not_ours)
 			printf("%s: not bound to vfio-pci (driver %s): nothing to do\n", d->name,
 			       d->driver[0] ? d->driver : "none");
+		/* Given back by other means: the remembered driver is stale. */
+		unlink(p);
 		return 0;
 	}
 	/* A lone newline clears driver_override (the kernel's rule). */
@@ -276,7 +279,6 @@ static int unbind_one(const struct ctl_dev *d, bool quiet_if_not_ours)
 	printf("%s: %s -> %s\n", d->name, d->driver[0] ? d->driver : "(no driver)",
 	       now.driver[0] ? now.driver : "(no driver)");
 done:
-	state_path(p, sizeof(p), d->name);
 	unlink(p);
 	return 0;
 }
