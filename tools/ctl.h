@@ -103,6 +103,9 @@ bool ctl_nl_available(void);
 /* inuse.c: why unbinding a device from its driver would hurt. */
 int ctl_dev_in_use(const struct ctl_dev *d, char *why, size_t len);
 
+/* ctl_main.c: the whole command line; main() of the tool and of its VM test. */
+int ctl_main(int argc, char **argv);
+
 /* commands */
 int ctl_cmd_list(const struct ctl_opts *o);
 int ctl_cmd_info(const struct ctl_opts *o, const char *arg);
