@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/vfio.h>
 
@@ -50,8 +51,12 @@ static bool chrdev_registered(const char *name)
 static int container_kind(const char *node)
 {
 	char p[PATH_MAX];
-	int fd = open(node, O_RDWR | O_CLOEXEC);
+	struct stat sb;
+	int fd = -1;
 
+	/* Only a character device is asked: a test tree's node is a plain file. */
+	if (stat(node, &sb) == 0 && S_ISCHR(sb.st_mode))
+		fd = open(node, O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd >= 0) {
 		struct ctl_iommu_destroy d = { .size = sizeof(d), .id = 0 };
 		int kind = CTL_CONTAINER_UNKNOWN;
