@@ -63,7 +63,7 @@ for s in $syms; do
 	*) echo "not ok - $s not in the header"; fail=1 ;;
 	esac
 done
-for page in "$src"/man/man7/*.7; do
+for page in "$src"/man/man7/*.7 "$src"/man/man1/*.1; do
 	w=$(render "$page")
 	[ -z "$w" ] || { echo "not ok - ${page##*/} renders with warnings: $w"; fail=1; }
 done
