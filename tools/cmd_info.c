@@ -12,14 +12,6 @@
 
 #include "ctl.h"
 
-/*
- * The capability calls (issue 8) are landing in the library on other
- * branches; until they do, the references are weak and info says the
- * library lacks them instead of failing to link.
- */
-#pragma weak iommufd_device_get_hw_info
-#pragma weak iommufd_feature_query
-
 #define LOG_LINES 32
 
 /* The library's messages, kept to explain its choices after the call. */
@@ -173,10 +165,6 @@ static void print_caps(struct iommufd_ctx *ctx, struct iommufd_device *dev)
 	struct iommufd_hw_info hw = { .sz = sizeof(hw) };
 	int r;
 
-	if (!iommufd_device_get_hw_info || !iommufd_feature_query) {
-		printf("IOMMU hardware and features: this libiommufd has no capability calls\n");
-		return;
-	}
 	r = iommufd_device_get_hw_info(dev, &hw, NULL, 0);
 
 	printf("IOMMU hardware (IOMMU_GET_HW_INFO):\n");
