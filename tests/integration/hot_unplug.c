@@ -154,13 +154,18 @@ int main(void)
 	itest_edu_roundtrip(&x, buf, iova, EDU_BUF_SIZE, 7, "before the removal");
 	CHECK_RET(iommufd_ctx_read_events(ctx, &ev, 1), -EAGAIN, "no event before the removal");
 
-	/* Someone removes it: blocks until we let go. */
+	/* Someone removes it: blocks until we let go.  Through exec, so the
+	 * child holds none of our fds (all O_CLOEXEC): a forked copy of the
+	 * device fd would keep the device busy, and the child would wait for
+	 * itself. */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", pb);
 	fflush(NULL);
 	child = fork();
-	REQUIRE(child >= 0, "fork");
-	if (child == 0)
-		_exit(write_file(path, "1") == 0 ? 0 : 1);
+	if (child == 0) {
+		execl("/bin/sh", "sh", "-c", "echo 1 > \"$0\"", path, (char *)NULL);
+		_exit(127);
+	}
+	REQUIRE(child > 0, "fork");
 
 	got = wait_event(ctx, efd, &ev);
 	CHECK(got, "the event fd reports an event within %d s", EVENT_TIMEOUT_MS / 1000);
