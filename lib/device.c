@@ -133,6 +133,7 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 	dev->ioas = ioas;
 	ioas->ndevices++;
 	dev->state = IFD_ALIVE;
+	ifd_hotplug_dev_arm(dev); /* if the context has an event fd */
 	ifd_list_add(&ctx->dev_list, &dev->link);
 	ifd_dbg(ctx, "%s: open on the %s backend, IOAS %u", dev->name, iommufd_backend_name(ctx->backend), ioas->id);
 	goto out;
@@ -343,6 +344,7 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	ifd_dev_unmap_regions(dev);
 	/* Closing the device fd also tears down its interrupts. */
 	ifd_dev_close_fd(dev);
+	ifd_hotplug_dev_disarm(dev);
 	if (ifd_forked(ctx)) {
 		/* The fork rule: the group stays in the parent's container. */
 		ifd_group_drop(ctx, dev->group);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #include <libiommufd/libiommufd.h>
 
@@ -30,6 +31,8 @@
  * sets errno), except listdir, which calls @fn for each entry name other
  * than "." and ".." and returns 0 or a negative errno.
  */
+struct epoll_event;
+
 struct ifd_sys {
 	int (*open)(const char *path, int flags, mode_t mode);
 	int (*close)(int fd);
@@ -48,6 +51,20 @@ struct ifd_sys {
 	int (*listdir)(const char *path, int (*fn)(const char *name, void *arg), void *arg);
 	const char *(*getenv)(const char *name);
 	long (*page_size)(void);
+
+	/* Hot-unplug notification (hotplug.c): the REQ irq's eventfd, the
+	 * epoll set the caller polls, the kernel's uevent netlink socket. */
+	int (*eventfd)(unsigned int initval, int flags);
+	int (*epoll_create1)(int flags);
+	int (*epoll_ctl)(int epfd, int op, int fd, struct epoll_event *ev);
+	int (*epoll_wait)(int epfd, struct epoll_event *evs, int max, int timeout);
+	int (*socket)(int domain, int type, int protocol);
+	int (*bind)(int fd, const struct sockaddr *addr, socklen_t len);
+	ssize_t (*recvfrom)(int fd, void *buf, size_t len, int flags, struct sockaddr *src, socklen_t *srclen);
+	/* Device discovery (enumerate.c): call @fn with the name and subsystem
+	 * ("pci", "mdev") of every device, or NULL to walk /sys/bus through
+	 * listdir.  The libc table uses libudev when built with it. */
+	int (*enumerate)(int (*fn)(const char *name, const char *subsystem, void *arg), void *arg);
 };
 
 extern const struct ifd_sys ifd_sys_libc;
@@ -114,6 +131,7 @@ struct iommufd_ctx {
 	struct ifd_list hwpt_list;  /* struct iommufd_hwpt */
 	struct ifd_list fault_list; /* struct iommufd_fault_queue */
 	struct ifd_caps *caps;      /* caps.c: probed features, under ctx->lock */
+	struct ifd_hotplug *hp;     /* hotplug.c: the event fd's state, under ctx->lock */
 
 	/* Held for reading while a log callback runs, for writing by
 	 * iommufd_ctx_set_log(): the old callback is never called after it
@@ -227,6 +245,10 @@ struct iommufd_device {
 	} *pasids;                  /* malloc'ed, npasids of them */
 	size_t npasids;
 	struct ifd_dev_caps *caps;  /* caps.c: IOMMU_GET_HW_INFO, read once */
+	/* hotplug.c, under ctx->lock: the REQ irq's eventfd, valid while
+	 * @req_armed (a zeroed device has none, whoever allocated it). */
+	bool req_armed;
+	int req_fd;
 };
 
 /* An explicit HWPT (hwpt.c). */
@@ -387,6 +409,28 @@ int ifd_iommufd_ioas_set_dirty(struct iommufd_ioas *ioas, bool enable);
 int ifd_iommufd_ioas_get_dirty(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
 			       uint64_t *bitmap, uint32_t flags);
 
+
+/* hotplug.c (all under ctx->lock): arm the REQ irq of a device opened
+ * while the context has an event fd; forget it when it is destroyed. */
+void ifd_hotplug_dev_arm(struct iommufd_device *dev);
+void ifd_hotplug_dev_disarm(struct iommufd_device *dev);
+void ifd_hotplug_free(struct iommufd_ctx *ctx);
+
+/* udev.c (built with libudev): sys->enumerate of the libc table; -ENOSYS
+ * when libudev is not there at run time. */
+int ifd_udev_enumerate(int (*fn)(const char *name, const char *subsystem, void *arg), void *arg);
+
+/* uevent.c: one kernel uevent message ("ACTION@DEVPATH\0KEY=VALUE\0...").
+ * Returns 0 with @out filled, or -EINVAL for anything malformed, cut or
+ * too long for @out's fields: never reads past @len. */
+struct ifd_uevent {
+	char action[16];
+	char subsystem[32];
+	char devpath[512];
+	const char *name; /* last component of @devpath */
+	uint64_t seqnum;
+};
+int ifd_uevent_parse(const char *buf, size_t len, struct ifd_uevent *out);
 
 /* device_io.c */
 int ifd_dev_read_regions(struct iommufd_device *dev);

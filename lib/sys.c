@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -57,6 +60,11 @@ static long sys_page_size(void)
 	return sysconf(_SC_PAGESIZE);
 }
 
+static int sys_eventfd(unsigned int initval, int flags)
+{
+	return eventfd(initval, flags);
+}
+
 const struct ifd_sys ifd_sys_libc = {
 	.open = sys_open,
 	.close = close,
@@ -75,6 +83,16 @@ const struct ifd_sys ifd_sys_libc = {
 	.listdir = sys_listdir,
 	.getenv = sys_getenv,
 	.page_size = sys_page_size,
+	.eventfd = sys_eventfd,
+	.epoll_create1 = epoll_create1,
+	.epoll_ctl = epoll_ctl,
+	.epoll_wait = epoll_wait,
+	.socket = socket,
+	.bind = bind,
+	.recvfrom = recvfrom,
+#ifdef IFD_HAVE_LIBUDEV
+	.enumerate = ifd_udev_enumerate,
+#endif
 };
 
 int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg)

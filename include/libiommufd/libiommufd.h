@@ -1280,6 +1280,130 @@ int iommufd_ioas_set_dirty_tracking(struct iommufd_ioas *ioas, bool enable);
 int iommufd_ioas_get_dirty_bitmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
 				  uint64_t *bitmap, uint32_t flags);
 
+/* ------------------------------------------------------------------------ */
+/* Discovery and hot-unplug                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* struct iommufd_device_entry.flags */
+#define IOMMUFD_DEVICE_ENTRY_VFIO (1u << 0) /* bound to a VFIO driver: iommufd_device_open() may take it */
+#define IOMMUFD_DEVICE_ENTRY_MDEV (1u << 1) /* a mediated device (named by UUID) */
+
+/**
+ * struct iommufd_device_entry - one device as iommufd_device_list() saw it.
+ * @name:   "0000:00:04.0" (PCI) or an mdev UUID: what iommufd_device_open()
+ *          takes.
+ * @sysfs:  its canonical sysfs directory ("/sys/devices/...").
+ * @driver: the driver bound to it ("vfio-pci", "nvme", ...), "" if none.
+ * @cdev:   its VFIO device cdev ("/dev/vfio/devices/vfioN"), "" if none
+ *          (not bound to VFIO, or a kernel without cdevs).
+ * @group:  its IOMMU group number (the group node is /dev/vfio/@group while
+ *          bound to VFIO), or -1 if it has none (the IOMMU is off).
+ * @flags:  IOMMUFD_DEVICE_ENTRY_*.
+ * @vendor: PCI vendor ID, 0 for an mdev.
+ * @device: PCI device ID, 0 for an mdev.
+ *
+ * Strings are NUL-terminated; a device whose name or path does not fit is
+ * left out of the list (logged).
+ */
+struct iommufd_device_entry {
+	char name[64];
+	char sysfs[1024];
+	char driver[64];
+	char cdev[64];
+	int32_t group;
+	uint32_t flags;
+	uint16_t vendor;
+	uint16_t device;
+};
+
+/**
+ * iommufd_device_list() - every PCI device and mdev of the machine, PCI
+ * devices first, each kind sorted by name.
+ * @ctx: the context (its log receives the reasons an entry is left out).
+ * @out: array to fill, may be NULL when @max is 0.
+ * @max: entries in @out.
+ *
+ * Returns the total number of devices, which may exceed @max (call again
+ * with a larger array; devices come and go, so the count is a snapshot).
+ * A device that disappears while it is read is left out.  With libudev
+ * (built with -Dudev=enabled, or auto and found) the devices are enumerated
+ * through libudev's udev_enumerate; without it, by walking
+ * /sys/bus/pci/devices and /sys/bus/mdev/devices: the same entries either
+ * way.  Errors: -EINVAL bad argument; -ENOMEM; -ENOENT no /sys/bus/pci
+ * (sysfs not mounted).
+ */
+int iommufd_device_list(struct iommufd_ctx *ctx, struct iommufd_device_entry *out, size_t max);
+
+/**
+ * enum iommufd_event_kind - what iommufd_ctx_read_events() reports.
+ * @IOMMUFD_EVENT_REMOVE_REQUESTED: the kernel asks for a device of this
+ *      context back (VFIO's request interrupt, VFIO_PCI_REQ_IRQ_INDEX):
+ *      someone removes it (echo 1 > /sys/bus/pci/devices/BDF/remove, a
+ *      hot-unplug) or unbinds it from its VFIO driver, and the kernel waits
+ *      until every fd of the device is closed.  The rule: stop the device's
+ *      DMA, unmap what only it used, and call iommufd_device_destroy()
+ *      promptly.  The kernel repeats the request every 10 s until then.
+ * @IOMMUFD_EVENT_REMOVED: the kernel removed the device (its "remove"
+ *      uevent), reported for devices this context holds and for devices it
+ *      reported REMOVE_REQUESTED for (the removal it asked for completed).
+ */
+enum iommufd_event_kind {
+	IOMMUFD_EVENT_REMOVE_REQUESTED = 1,
+	IOMMUFD_EVENT_REMOVED = 2,
+};
+
+/**
+ * struct iommufd_event - one event.
+ * @kind:  an enum iommufd_event_kind.
+ * @count: REMOVE_REQUESTED: requests since the last report (the kernel's
+ *         repeats coalesce); 1 for REMOVED.
+ * @dev:   the context's handle of the device, or NULL if it holds none by
+ *         that name now (REMOVED after the caller destroyed it).
+ * @name:  the device's name ("0000:00:04.0" or an mdev UUID).
+ */
+struct iommufd_event {
+	uint32_t kind;
+	uint32_t count;
+	struct iommufd_device *dev;
+	char name[64];
+};
+
+/**
+ * iommufd_ctx_get_event_fd() - an fd for the caller's event loop: it polls
+ * readable (POLLIN) while events wait for iommufd_ctx_read_events().
+ * @ctx: the context.
+ *
+ * The first call sets the notification up: the request interrupt of
+ * every device the context holds, and of every device opened later, is
+ * armed with an eventfd of the library (VFIO_DEVICE_SET_IRQS on
+ * IOMMUFD_IRQ_REQ; a device without it is logged and gives no
+ * REMOVE_REQUESTED), and a NETLINK_KOBJECT_UEVENT socket receives the
+ * kernel's uevents (without it, e.g. a kernel without CONFIG_NET, no
+ * REMOVED: logged).  Until this call the library arms nothing, so a
+ * caller that arms IOMMUFD_IRQ_REQ itself (iommufd_device_irq_enable())
+ * keeps it; a later iommufd_device_irq_enable() or _disable() of
+ * IOMMUFD_IRQ_REQ replaces the library's.  Later calls return the same fd.
+ * Owned by the library (an epoll fd): do not read, add to or close it.
+ * Errors: -EINVAL bad argument; -ECHILD in a forked child; -ENOMEM;
+ * epoll_create1(2)'s and eventfd(2)'s errors.
+ */
+int iommufd_ctx_get_event_fd(struct iommufd_ctx *ctx);
+
+/**
+ * iommufd_ctx_read_events() - take up to @max waiting events, never
+ * blocking.
+ * @ctx: the context (iommufd_ctx_get_event_fd() called once before).
+ * @ev:  array to fill.
+ * @max: entries in @ev, at least 1.
+ *
+ * Returns the count (>= 1); -EAGAIN nothing waits; -EINVAL bad argument or
+ * no event fd yet; -ECHILD in a forked child.  Uevents that concern no
+ * device of the context, malformed ones and ones that do not come from the
+ * kernel are dropped.  Lost uevents (the socket's buffer overflowed) are
+ * logged; REMOVE_REQUESTED is never lost (an eventfd counts).
+ */
+int iommufd_ctx_read_events(struct iommufd_ctx *ctx, struct iommufd_event *ev, size_t max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,11 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/netlink.h>
 #include <linux/vfio.h>
 
 #include <cmocka.h>
@@ -260,6 +263,15 @@ struct fake_kernel {
 	bool log_off;
 	struct node *extra; /* test-made nodes, kept across rebuilds */
 	size_t nextra;
+	/* Hot-unplug: eventfds, epoll sets and uevent sockets are real fds
+	 * (the irq model signals real eventfds); a uevent socket is one end
+	 * of a datagram socketpair whose other end the fake writes. */
+	struct real_fd {
+		int fd;
+		int peer;   /* uevent socket: the fake's end, else -1 */
+		bool bound; /* uevent socket: bound to group 1 */
+	} real[64];
+	size_t nreal;
 	struct ifd_sys sys;
 };
 
@@ -3132,9 +3144,15 @@ static int fk_open(const char *path, int flags, mode_t mode)
 	return r;
 }
 
+static struct real_fd *real_get(struct fake_kernel *fk, int fd);
+static int real_close(struct fake_kernel *fk, struct real_fd *rf);
+
 static int fk_close(int fd)
 {
 	struct fake_kernel *fk = enter();
+	struct real_fd *rf = real_get(fk, fd);
+	if (rf)
+		return real_close(fk, rf);
 	struct file *f = fd_get(fk, fd);
 	struct fk_call *c = log_add(fk, "close", f ? f->label : "?", NULL, fd, f && f->kind != F_SYSFS);
 	int err = 0;
@@ -3309,6 +3327,19 @@ static int fk_munmap(void *addr, size_t len)
 static ssize_t fk_read(int fd, void *buf, size_t len)
 {
 	struct fake_kernel *fk = enter();
+	if (real_get(fk, fd)) {
+		struct fk_call *rc = log_add(fk, "read", "real", NULL, fd, false);
+		int rerr;
+		ssize_t rn;
+
+		if (should_fail(fk, "read", NULL, &rerr))
+			return fail_ret(rc, rerr, true);
+		rn = read(fd, buf, len);
+		if (rn < 0)
+			return fail_ret(rc, errno, false);
+		leave();
+		return rn;
+	}
 	struct file *f = fd_get(fk, fd);
 	struct fk_call *c = log_add(fk, "read", f ? f->label : "?", NULL, fd, false);
 	size_t n;
@@ -3578,6 +3609,179 @@ static long fk_page_size(void)
 	return p;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Hot-unplug: eventfd, epoll, the uevent socket (real fds)                 */
+
+static struct real_fd *real_get(struct fake_kernel *fk, int fd)
+{
+	for (size_t i = 0; i < fk->nreal; i++)
+		if (fk->real[i].fd == fd)
+			return &fk->real[i];
+	return NULL;
+}
+
+/* Called entered; leaves. */
+static int real_close(struct fake_kernel *fk, struct real_fd *rf)
+{
+	struct fk_call *c = log_add(fk, "close", "real", NULL, rf->fd, false);
+	int err = 0;
+	bool inj = should_fail(fk, "close", NULL, &err);
+
+	close(rf->fd);
+	if (rf->peer >= 0)
+		close(rf->peer);
+	*rf = fk->real[--fk->nreal];
+	if (inj)
+		return fail_ret(c, err, true);
+	leave();
+	return 0;
+}
+
+/* Called entered; leaves.  Records a real fd the library now owns. */
+static int real_add(struct fake_kernel *fk, struct fk_call *c, int fd, int peer)
+{
+	if (fd < 0)
+		return fail_ret(c, errno, false);
+	if (fk->nreal == sizeof(fk->real) / sizeof(fk->real[0])) {
+		close(fd);
+		if (peer >= 0)
+			close(peer);
+		return fail_ret(c, EMFILE, false);
+	}
+	fk->real[fk->nreal++] = (struct real_fd){ .fd = fd, .peer = peer };
+	c->fd = fd;
+	leave();
+	return fd;
+}
+
+static int fk_eventfd(unsigned int initval, int flags)
+{
+	struct fake_kernel *fk = enter();
+	struct fk_call *c = log_add(fk, "eventfd", "real", NULL, -1, false);
+	int err;
+
+	if (should_fail(fk, "eventfd", NULL, &err))
+		return fail_ret(c, err, true);
+	if (!(flags & EFD_CLOEXEC))
+		return fail_ret(c, EINVAL, false); /* the rules: every fd O_CLOEXEC */
+	return real_add(fk, c, eventfd(initval, flags), -1);
+}
+
+static int fk_epoll_create1(int flags)
+{
+	struct fake_kernel *fk = enter();
+	struct fk_call *c = log_add(fk, "epoll", "real", "create1", -1, false);
+	int err;
+
+	if (should_fail(fk, "epoll", "create1", &err))
+		return fail_ret(c, err, true);
+	if (!(flags & EPOLL_CLOEXEC))
+		return fail_ret(c, EINVAL, false);
+	return real_add(fk, c, epoll_create1(flags), -1);
+}
+
+static int fk_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct fake_kernel *fk = enter();
+	struct fk_call *c = log_add(fk, "epoll", "real", op == EPOLL_CTL_ADD ? "ctl_add" : "ctl", epfd, false);
+	int err;
+
+	if (should_fail(fk, "epoll", c->detail, &err))
+		return fail_ret(c, err, true);
+	if (!real_get(fk, epfd) || !real_get(fk, fd))
+		return fail_ret(c, EBADF, false);
+	if (epoll_ctl(epfd, op, fd, ev) < 0)
+		return fail_ret(c, errno, false);
+	leave();
+	return 0;
+}
+
+static int fk_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+	struct fake_kernel *fk = enter();
+	int r;
+
+	if (!real_get(fk, epfd)) {
+		leave();
+		errno = EBADF;
+		return -1;
+	}
+	leave();
+	/* Unlocked: a blocking wait must not stall the fake (the library
+	 * only polls, timeout 0). */
+	r = epoll_wait(epfd, evs, max, timeout);
+	return r;
+}
+
+static int fk_socket(int domain, int type, int protocol)
+{
+	struct fake_kernel *fk = enter();
+	struct fk_call *c = log_add(fk, "socket", "real", NULL, -1, false);
+	int sv[2], err;
+
+	if (should_fail(fk, "socket", NULL, &err))
+		return fail_ret(c, err, true);
+	if (domain != AF_NETLINK || protocol != NETLINK_KOBJECT_UEVENT)
+		return fail_ret(c, EAFNOSUPPORT, false);
+	if (!(type & SOCK_CLOEXEC))
+		return fail_ret(c, EINVAL, false);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | (type & SOCK_NONBLOCK), 0, sv) < 0)
+		return fail_ret(c, errno, false);
+	return real_add(fk, c, sv[0], sv[1]);
+}
+
+static int fk_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct fake_kernel *fk = enter();
+	struct fk_call *c = log_add(fk, "bind", "real", NULL, fd, false);
+	struct real_fd *rf = real_get(fk, fd);
+	const struct sockaddr_nl *sa = (const void *)addr;
+	int err;
+
+	if (should_fail(fk, "bind", NULL, &err))
+		return fail_ret(c, err, true);
+	if (!rf || rf->peer < 0)
+		return fail_ret(c, EBADF, false);
+	if (len < sizeof(*sa) || sa->nl_family != AF_NETLINK || sa->nl_groups != 1)
+		return fail_ret(c, EINVAL, false);
+	rf->bound = true;
+	leave();
+	return 0;
+}
+
+/* Each datagram the fake sends starts with the sender's port (4 bytes). */
+static ssize_t fk_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src, socklen_t *srclen)
+{
+	struct fake_kernel *fk = enter();
+	struct fk_call *c = log_add(fk, "recvfrom", "real", NULL, fd, false);
+	struct real_fd *rf = real_get(fk, fd);
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+	char tmp[65536];
+	ssize_t n;
+	int err;
+
+	if (should_fail(fk, "recvfrom", NULL, &err))
+		return fail_ret(c, err, true);
+	if (!rf || rf->peer < 0)
+		return fail_ret(c, EBADF, false);
+	n = recv(fd, tmp, sizeof(tmp), flags & MSG_DONTWAIT);
+	if (n < 0)
+		return fail_ret(c, errno, false);
+	if (n < 4)
+		return fail_ret(c, EIO, false);
+	memcpy(&sa.nl_pid, tmp, 4);
+	n -= 4;
+	memcpy(buf, tmp + 4, (size_t)n < len ? (size_t)n : len);
+	if (src && srclen) {
+		memcpy(src, &sa, *srclen < sizeof(sa) ? *srclen : sizeof(sa));
+		*srclen = sizeof(sa);
+	}
+	leave();
+	/* MSG_TRUNC: the real length, as netlink reports it. */
+	return (flags & MSG_TRUNC) || (size_t)n <= len ? n : (ssize_t)len;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Public API                                                               */
 
@@ -3609,6 +3813,13 @@ struct fake_kernel *fake_kernel_create(const struct fk_config *cfg)
 		.listdir = fk_listdir,
 		.getenv = fk_getenv,
 		.page_size = fk_page_size,
+		.eventfd = fk_eventfd,
+		.epoll_create1 = fk_epoll_create1,
+		.epoll_ctl = fk_epoll_ctl,
+		.epoll_wait = fk_epoll_wait,
+		.socket = fk_socket,
+		.bind = fk_bind,
+		.recvfrom = fk_recvfrom,
 	};
 	pthread_mutex_lock(&fk_lock);
 	if (fk_cur) {
@@ -3627,6 +3838,13 @@ void fake_kernel_destroy(struct fake_kernel *fk)
 	if (!fk)
 		return;
 	pthread_mutex_lock(&fk_lock);
+	while (fk->nreal) {
+		struct real_fd *rf = &fk->real[--fk->nreal];
+
+		close(rf->fd);
+		if (rf->peer >= 0)
+			close(rf->peer);
+	}
 	/* Whatever a test leaked: close it, so the next test starts clean. */
 	for (size_t i = 0; i < fk->nfds; i++) {
 		if (fk->fds[i]) {
@@ -4542,4 +4760,43 @@ struct fake_kernel *fk_standard(enum fk_flavour flavour)
 							  .no_cdev = true });
 	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_MDEV, .group = 11, .mdev = true });
 	return fk;
+}
+
+int fake_kernel_real_fds(struct fake_kernel *fk)
+{
+	int n;
+
+	pthread_mutex_lock(&fk_lock);
+	n = (int)fk->nreal;
+	pthread_mutex_unlock(&fk_lock);
+	return n;
+}
+
+int fake_kernel_uevent(struct fake_kernel *fk, const void *msg, size_t len, uint32_t sender)
+{
+	char tmp[65536];
+	int n = 0;
+
+	if (len > sizeof(tmp) - 4)
+		return -EMSGSIZE;
+	memcpy(tmp, &sender, 4);
+	memcpy(tmp + 4, msg, len);
+	pthread_mutex_lock(&fk_lock);
+	for (size_t i = 0; i < fk->nreal; i++)
+		if (fk->real[i].bound && send(fk->real[i].peer, tmp, len + 4, MSG_DONTWAIT) == (ssize_t)(len + 4))
+			n++;
+	pthread_mutex_unlock(&fk_lock);
+	return n;
+}
+
+int fake_kernel_uevent_kv(struct fake_kernel *fk, const char *action, const char *devpath, const char *subsystem,
+			  uint64_t seqnum)
+{
+	char msg[2048];
+	int n = snprintf(msg, sizeof(msg), "%s@%s%cACTION=%s%cDEVPATH=%s%cSUBSYSTEM=%s%cSEQNUM=%llu%c", action, devpath,
+			 0, action, 0, devpath, 0, subsystem, 0, (unsigned long long)seqnum, 0);
+
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return -EMSGSIZE;
+	return fake_kernel_uevent(fk, msg, (size_t)n, 0);
 }

@@ -273,6 +273,16 @@ int fake_kernel_fault_pending(struct fake_kernel *fk, int fd, uint32_t fault_id,
 /* TYPE1 container @fd: dirty tracking on (1), off (0), not a container (-1). */
 int fake_kernel_type1_dirty(struct fake_kernel *fk, int fd);
 
+/* Hot-unplug.  Eventfds, epoll sets and uevent sockets the library makes
+ * through the fake are real fds; how many are open: */
+int fake_kernel_real_fds(struct fake_kernel *fk);
+/* Deliver one datagram to every bound uevent socket, as if port @sender
+ * sent it (0 = the kernel): the count delivered. */
+int fake_kernel_uevent(struct fake_kernel *fk, const void *msg, size_t len, uint32_t sender);
+/* The kernel's message "ACTION@DEVPATH\0ACTION=..\0DEVPATH=..\0SUBSYSTEM=..\0SEQNUM=..\0". */
+int fake_kernel_uevent_kv(struct fake_kernel *fk, const char *action, const char *devpath, const char *subsystem,
+			  uint64_t seqnum);
+
 /* Fault injection.  After this call, the @n-th counted call (1 = the next
  * one) fails with @err.  fake_kernel_fail_match() counts only calls whose
  * op or detail begins with @what (e.g. "IOMMU_IOAS_MAP", "open"). */
