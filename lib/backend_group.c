@@ -93,8 +93,7 @@ static int group_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *d
 	case IOMMUFD_FEATURE_NEST_PARENT: what = "nesting parents"; break;
 	case IOMMUFD_FEATURE_DIRTY_TRACKING: what = "dirty tracking"; break;
 	case IOMMUFD_FEATURE_PASID: what = "PASID attachments"; break;
-	case IOMMUFD_FEATURE_FAULT_QUEUE: what = "I/O page faults"; break;
-	default: return -ENOSYS;
+	default: return -ENOSYS; /* fault queues: the iommufd's, as on CDEV */
 	}
 	st->reason = IOMMUFD_REASON_BACKEND;
 	snprintf(st->why, sizeof(st->why), "the group backend has no %s (devices attach only through the compat "

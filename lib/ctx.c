@@ -317,8 +317,7 @@ IFD_EXPORT void iommufd_ctx_destroy(struct iommufd_ctx *ctx)
 		iommufd_device_destroy(ifd_container_of(pos, struct iommufd_device, link));
 	/* Then what devices were attached to: HWPTs hold fault queues and
 	 * IOAS. */
-	ifd_list_for_each_safe(pos, tmp, &ctx->hwpt_list)
-		iommufd_hwpt_destroy(ifd_container_of(pos, struct iommufd_hwpt, link));
+	ifd_hwpt_ctx_gone(ctx);
 	ifd_list_for_each_safe(pos, tmp, &ctx->fault_list)
 		iommufd_fault_queue_destroy(ifd_container_of(pos, struct iommufd_fault_queue, link));
 	ifd_list_for_each_safe(pos, tmp, &ctx->ioas_list)

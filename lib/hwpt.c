@@ -158,20 +158,17 @@ out:
 	return ifd_ret(r);
 }
 
-IFD_EXPORT int iommufd_hwpt_destroy(struct iommufd_hwpt *hwpt)
+/* @force: the context is going (its iommufd closes and takes every object
+ * with it), so a kernel refusal does not keep the handle. */
+static int hwpt_destroy(struct iommufd_hwpt *hwpt, bool force)
 {
-	struct iommufd_ctx *ctx;
+	struct iommufd_ctx *ctx = hwpt->ctx;
 	unsigned int users;
 	int r = 0;
 
-	if (!hwpt)
-		return 0;
-	if (!hwpt_ok(hwpt))
-		return ifd_ret(-EINVAL);
-	ctx = hwpt->ctx;
 	ifd_ctx_lock(ctx);
 	users = hwpt->users;
-	if (users) {
+	if (users && !force) {
 		/* Also in a forked child: the handles of its devices point here. */
 		ifd_ctx_unlock(ctx);
 		ifd_err(ctx, "HWPT %u still has %u device(s) or PASID(s) attached: detach or move them first",
@@ -180,7 +177,15 @@ IFD_EXPORT int iommufd_hwpt_destroy(struct iommufd_hwpt *hwpt)
 	}
 	if (!ifd_forked(ctx)) {
 		r = ifd_iommufd_destroy_obj(ctx, hwpt->id);
-		if (r < 0)
+		if (r == -EBUSY && !force) {
+			/* Someone else attached a device to it through this
+			 * iommufd: the HWPT stays, and so does its handle. */
+			ifd_ctx_unlock(ctx);
+			ifd_err(ctx, "/dev/iommu: HWPT %u is in use by a device attached outside the library "
+				"(IOMMU_DESTROY: EBUSY): detach that device first", hwpt->id);
+			return ifd_ret(-EBUSY);
+		}
+		if (r < 0 && !force)
 			ifd_warn(ctx, "/dev/iommu: IOMMU_DESTROY of HWPT %u failed: %s (the handle is freed anyway; "
 				 "the kernel frees the HWPT with the iommufd)", hwpt->id, strerror(-r));
 	}
@@ -191,6 +196,23 @@ IFD_EXPORT int iommufd_hwpt_destroy(struct iommufd_hwpt *hwpt)
 	ifd_ctx_unlock(ctx);
 	free(hwpt);
 	return 0;
+}
+
+IFD_EXPORT int iommufd_hwpt_destroy(struct iommufd_hwpt *hwpt)
+{
+	if (!hwpt)
+		return 0;
+	if (!hwpt_ok(hwpt))
+		return ifd_ret(-EINVAL);
+	return hwpt_destroy(hwpt, false);
+}
+
+void ifd_hwpt_ctx_gone(struct iommufd_ctx *ctx)
+{
+	struct ifd_list *pos, *tmp;
+
+	ifd_list_for_each_safe(pos, tmp, &ctx->hwpt_list)
+		hwpt_destroy(ifd_container_of(pos, struct iommufd_hwpt, link), true);
 }
 
 IFD_EXPORT uint32_t iommufd_hwpt_get_id(const struct iommufd_hwpt *hwpt)

@@ -387,6 +387,8 @@ int ifd_dev_pasid_width(struct iommufd_device *dev);
 /* Drop @dev's HWPT and PASID attachments from the library's books (the
  * device is going: closing its fd detaches it in the kernel). */
 void ifd_hwpt_dev_gone(struct iommufd_device *dev);
+/* The context is going: free every HWPT handle, whatever the kernel says. */
+void ifd_hwpt_ctx_gone(struct iommufd_ctx *ctx);
 /* Record that @dev's RID now goes through @hwpt (NULL: the IOAS's implicit
  * HWPT) into @ioas (NULL with @hwpt NULL: detached): users and ndevices
  * counts follow.  Caller holds ctx->lock. */

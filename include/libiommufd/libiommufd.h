@@ -1004,8 +1004,11 @@ int iommufd_hwpt_create(struct iommufd_device *dev, struct iommufd_ioas *ioas, c
  * @hwpt: the HWPT, or NULL (returns 0).
  *
  * -EBUSY, and nothing changes, while a device or PASID the library
- * attached is attached to it (detach or move them first).  Otherwise the
- * handle is freed, even if IOMMU_DESTROY fails (logged).
+ * attached is attached to it (detach or move them first), or while the
+ * kernel refuses (IOMMU_DESTROY: EBUSY, a device attached to it outside
+ * the library).  Otherwise the handle is freed, even if IOMMU_DESTROY
+ * fails for another reason (logged).  iommufd_ctx_destroy() frees every
+ * HWPT handle whatever the kernel says (closing the iommufd frees them).
  */
 int iommufd_hwpt_destroy(struct iommufd_hwpt *hwpt);
 
