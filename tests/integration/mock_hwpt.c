@@ -60,7 +60,9 @@ static void cdev_cell(struct iommufd_ctx *ctx)
 	CHECK(iommufd_device_get_hwpt(m.dev) == NULL, "an adopted device has no library HWPT");
 
 	hw_info_checks(&m);
-	CHECK(feature_get(ctx, m.dev, IOMMUFD_FEATURE_HWPT, &st, "HWPT") == 1, "HWPTs are supported on CDEV");
+	CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_HWPT, &st, "HWPT") == 1, "HWPTs are supported on CDEV");
+	/* The library cannot attach a device adopted without its fd. */
+	feature_check_no(ctx, m.dev, IOMMUFD_FEATURE_HWPT, R_BIT(IOMMUFD_REASON_DEVICE), "HWPT (device without its fd)");
 	CHECK(feature_get(ctx, m.dev, IOMMUFD_FEATURE_NEST_PARENT, &st, "NEST_PARENT") == 1,
 	      "the mock IOMMU can be a nesting parent");
 	CHECK(feature_get(ctx, m.dev, IOMMUFD_FEATURE_DIRTY_TRACKING, &st, "DIRTY_TRACKING") == 1,
@@ -115,9 +117,16 @@ static void cdev_cell(struct iommufd_ctx *ctx)
 	CHECK_RET(mock_check_map(fd, iommufd_hwpt_get_id(hp), IOVA_A, BUF_LEN, a), 0, "buffer A is still mapped");
 
 	/* ---- destroy while the mock uses it: the kernel says -EBUSY */
-	CHECK_RET(iommufd_hwpt_destroy(hp), -EBUSY, "destroy the HWPT while the mock device is attached to it");
-	CHECK_RET(mock_check_map(fd, iommufd_hwpt_get_id(hp), IOVA_A, BUF_LEN, a), 0,
-		  "the HWPT still exists after the refused destroy");
+	{
+		uint32_t hp_id = iommufd_hwpt_get_id(hp);
+		int r = iommufd_hwpt_destroy(hp);
+
+		CHECK_RET(r, -EBUSY, "destroy the HWPT while the mock device is attached to it");
+		if (r != -EBUSY)
+			hp = NULL; /* the library let the handle go: never touch it again */
+		CHECK_RET(mock_check_map(fd, hp_id, IOVA_A, BUF_LEN, a), 0,
+			  "the kernel's HWPT %u is still there (the mock uses it)", hp_id);
+	}
 
 	/* ---- a second HWPT (no flags), the mock moved over, the first freed */
 	REQUIRE_RET(iommufd_hwpt_create(m.dev, ioas, NULL, &h2), 0, "a second HWPT (no flags)");
@@ -125,7 +134,8 @@ static void cdev_cell(struct iommufd_ctx *ctx)
 	CHECK_RET(mock_replace(fd, m.stdev_id, iommufd_hwpt_get_id(h2), NULL), 0, "the mock moves to the second HWPT");
 	CHECK_RET(mock_check_map(fd, iommufd_hwpt_get_id(h2), IOVA_A, BUF_LEN, a), 0,
 		  "the second HWPT mirrors the IOAS's mapping too");
-	CHECK_RET(iommufd_hwpt_destroy(hp), 0, "the first HWPT is destroyed once nothing uses it");
+	if (hp)
+		CHECK_RET(iommufd_hwpt_destroy(hp), 0, "the first HWPT is destroyed once nothing uses it");
 	CHECK_RET(mock_replace(fd, m.stdev_id, (uint32_t)iommufd_ioas_get_id(ioas), NULL), 0,
 		  "the mock goes back to the IOAS");
 	CHECK_RET(iommufd_hwpt_destroy(h2), 0, "the second HWPT is destroyed");
