@@ -41,6 +41,17 @@ int ifd_dirty_check(uint64_t iova, uint64_t len, uint64_t page_size, const uint6
 	return 0;
 }
 
+/* Name what is wrong with a refused bitmap request: misaligned ranges are
+ * the usual mistake, and -EINVAL alone does not say which argument. */
+static void bad_args(struct iommufd_ctx *ctx, const char *obj, uint32_t id, uint64_t iova, uint64_t len,
+		     uint64_t page_size)
+{
+	ifd_err(ctx, "%s %u: dirty bitmap of [%#llx, +%#llx) at page size %#llx refused: the page size must be a "
+		"power of two, the IOVA and the length non-zero multiples of it, the bitmap non-NULL and the "
+		"flags known", obj, id, (unsigned long long)iova, (unsigned long long)len,
+		(unsigned long long)page_size);
+}
+
 void ifd_dirty_zero(uint64_t *bitmap, uint64_t len, uint64_t page_size)
 {
 	/* Both kernels only ever set bits: clean pages must read 0. */
@@ -145,9 +156,13 @@ IFD_EXPORT int iommufd_hwpt_get_dirty_bitmap(struct iommufd_hwpt *hwpt, uint64_t
 	struct iommufd_ctx *ctx;
 	int r;
 
-	if (!hwpt_ok(hwpt) || ifd_dirty_check(iova, len, page_size, bitmap, flags) < 0)
+	if (!hwpt_ok(hwpt))
 		return ifd_ret(-EINVAL);
 	ctx = hwpt->ctx;
+	if (ifd_dirty_check(iova, len, page_size, bitmap, flags) < 0) {
+		bad_args(ctx, "HWPT", hwpt->id, iova, len, page_size);
+		return ifd_ret(-EINVAL);
+	}
 	if (!(hwpt->flags & IOMMUFD_HWPT_DIRTY_TRACKING)) {
 		ifd_err(ctx, "HWPT %u: created without IOMMUFD_HWPT_DIRTY_TRACKING: it has no dirty bitmap",
 			hwpt->id);
@@ -196,9 +211,13 @@ IFD_EXPORT int iommufd_ioas_get_dirty_bitmap(struct iommufd_ioas *ioas, uint64_t
 {
 	struct iommufd_ctx *ctx;
 
-	if (!ioas_ok(ioas) || ifd_dirty_check(iova, len, page_size, bitmap, flags) < 0)
+	if (!ioas_ok(ioas))
 		return ifd_ret(-EINVAL);
 	ctx = ioas->ctx;
+	if (ifd_dirty_check(iova, len, page_size, bitmap, flags) < 0) {
+		bad_args(ctx, "IOAS", ioas->id, iova, len, page_size);
+		return ifd_ret(-EINVAL);
+	}
 	if (ifd_forked(ctx))
 		return ifd_ret(-ECHILD);
 	if (!ctx->ops->ioas_get_dirty)

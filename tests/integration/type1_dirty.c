@@ -31,7 +31,9 @@ static void type1_cell(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 	uint64_t bm[2], iova;
 	uint8_t *buf = itest_alloc(BUF_LEN, SZ_4K);
 
-	iova = itest_map(ioas, buf, BUF_LEN, EDU_IOVA_MAX, "64 KiB buffer");
+	/* At a 64 KiB-aligned IOVA, so that every page size read below
+	 * (4 and 8 KiB) divides it: the calls' alignment rule. */
+	iova = itest_map_fixed(ioas, buf, BUF_LEN, 0x100000, "64 KiB buffer at IOVA 1 MiB");
 	CHECK(feature_get(ctx, x->dev, IOMMUFD_FEATURE_DIRTY_TRACKING, &st, "DIRTY_TRACKING") == 1,
 	      "TYPE1 offers dirty pages (VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION)");
 	REQUIRE_RET(iommufd_ioas_set_dirty_tracking(ioas, true), 0, "start dirty tracking (VFIO_IOMMU_DIRTY_PAGES)");
@@ -65,7 +67,9 @@ static void iommufd_cell(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, str
 	uint64_t bm[1], iova;
 	uint8_t *buf = itest_alloc(BUF_LEN, SZ_4K);
 
-	iova = itest_map(ioas, buf, BUF_LEN, EDU_IOVA_MAX, "64 KiB buffer");
+	/* At a 64 KiB-aligned IOVA, so that every page size read below
+	 * (4 and 8 KiB) divides it: the calls' alignment rule. */
+	iova = itest_map_fixed(ioas, buf, BUF_LEN, 0x100000, "64 KiB buffer at IOVA 1 MiB");
 	itest_log_clear();
 	if (cdev) {
 		CHECK_RET(iommufd_ioas_set_dirty_tracking(ioas, true), -EOPNOTSUPP,
