@@ -9,7 +9,9 @@
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
 #   tests/integration and examples (build dir: $IFD_BUILD_DIR, else
-#   <repo>/build).
+#   <repo>/build).  A file PROGRAM.args next to a program holds its
+#   arguments (lines starting with # are comments), expanded by the guest's
+#   shell, so they may name the rig's variables: --write-lbas 0-63 "$IFD_NVME".
 #
 # Environment:
 #   IFD_VM_LOGDIR     where <cell>.console.log/.markers.log/.results go
@@ -86,7 +88,7 @@ busybox_bin=/bin/busybox
 
 # ---------------------------------------------------------------- programs
 declare -a progs=() names=()
-declare -A by_name=()
+declare -A by_name=() args_of=()
 add_prog() {
 	local p=$1 n
 	n=$(basename "$p")
@@ -99,6 +101,9 @@ add_prog() {
 		return 0
 	fi
 	by_name[$n]=$p
+	if [ -f "$p.args" ]; then
+		args_of[$n]=$p.args
+	fi
 	progs+=("$p")
 	names+=("$n")
 }
@@ -214,6 +219,9 @@ for i in "${!progs[@]}"; do
 	n=${names[$i]}
 	cp -L "$p" "$st/tests/$n"
 	chmod 755 "$st/tests/$n"
+	if [ -n "${args_of[$n]:-}" ]; then
+		cp -L "${args_of[$n]}" "$st/tests/$n.args"
+	fi
 	echo "$n" >>"$st/tests/.order"
 	# Static binaries are the plan, but a dynamic one still runs if its
 	# libraries (and loader) come along at their host paths.
