@@ -18,7 +18,9 @@ ifd_setup() {
 	bash "$root/kernel/stock-6.12.sh" | tail -n 1
 
 	step "library (meson)"
-	local opts=(-Dkernel_headers="$kdir/headers/include")
+	# The project's own checks: warnings are errors here (never in a
+	# distribution's default build), and the VM suite is required.
+	local opts=(-Dkernel_headers="$kdir/headers/include" -Dwerror=true -Dvm_tests=true)
 	if [ -d "$build" ]; then
 		meson configure "$build" "${opts[@]}" >/dev/null
 	else

@@ -21,7 +21,7 @@ run() {
 run "unit tests" meson test -C "$build" --suite unit --print-errorlogs
 
 asan=$build-asan
-[ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+[ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Dwerror=true \
 	-Dexamples=false -Dvm_tests=false -Dkernel_headers="$kdir/headers/include" >/dev/null
 run "unit tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
