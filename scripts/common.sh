@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Sourced by main-job.sh and test-all.sh: set-up shared by both README
 # commands.  Kernel builds are cached outside the clone (kernel/build.sh).
 set -euo pipefail

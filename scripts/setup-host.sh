@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Prepare a fresh Debian 12 machine (as root) for building libiommufd and
 # running its VM rig. Idempotent: a second run costs seconds.
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Every test: unit tests (plain, ASan+UBSan, valgrind), the ABI checks
 # against the 7.3 headers, and the whole VM matrix.  A skipped VM test fails.
 source "$(dirname "$0")/common.sh"

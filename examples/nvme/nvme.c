@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * nvme: a small userspace NVMe driver on libiommufd.
  *

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * tests/abi/abi-check.c - prove lib/kabi.h matches the kernel's uAPI headers.
  *

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # PID 1 of the VM rig's guest (busybox ash). run-cell.sh packs it as /init.
 #
 # It prepares the devices, runs every program listed in /tests/.order and

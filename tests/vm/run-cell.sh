@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Run one cell of libiommufd's VM test matrix: boot a QEMU guest with a
 # VT-d IOMMU and a fixed set of PCI devices, run every test program in it
 # once, and judge the results.
@@ -46,7 +48,7 @@ die() {
 }
 
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$self"
+	awk 'NR > 3 && /^#/ { sub(/^# ?/, ""); print; next } NR > 3 { exit }' "$self"
 	[ $# -ge 1 ] && exit 0
 	exit 99
 fi
