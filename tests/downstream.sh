@@ -35,8 +35,9 @@ got=$(pkgconf --modversion) || fail "pkg-config does not find libiommufd in $(di
 [ "$got" = "$version" ] || fail "the .pc says version $got, the project $version"
 grep -q '^URL: [a-z]*://' "$pc" || fail "$pc has no URL field"
 libdir=$(pkgconf --variable=libdir)
-[ -f "$libdir/libiommufd.a" ] && [ -e "$libdir/libiommufd.so" ] ||
+if [ ! -f "$libdir/libiommufd.a" ] || [ ! -e "$libdir/libiommufd.so" ]; then
 	fail "libdir=$libdir from the .pc holds no libiommufd.a and libiommufd.so"
+fi
 
 cat >"$tmp/user.c" <<'PROG'
 #include <errno.h>
@@ -80,7 +81,7 @@ PROG
 	fail "the shared build with pkg-config --cflags --libs failed"
 LD_LIBRARY_PATH=$libdir ldd "$tmp/user-shared" | grep -q "=> $libdir/libiommufd.so" ||
 	fail "user-shared does not load $libdir/libiommufd.so"
-out=$(LD_LIBRARY_PATH=$libdir LIBIOMMUFD_DEBUG= "$tmp/user-shared" "$version") ||
+out=$(LD_LIBRARY_PATH=$libdir LIBIOMMUFD_DEBUG='' "$tmp/user-shared" "$version") ||
 	fail "user-shared failed: $out"
 echo "ok - shared: $out"
 
@@ -90,5 +91,5 @@ echo "ok - shared: $out"
 if ldd "$tmp/user-static" >/dev/null 2>&1; then
 	fail "user-static is dynamically linked"
 fi
-out=$(LIBIOMMUFD_DEBUG= "$tmp/user-static" "$version") || fail "user-static failed: $out"
+out=$(LIBIOMMUFD_DEBUG='' "$tmp/user-static" "$version") || fail "user-static failed: $out"
 echo "ok - static: $out"
