@@ -66,15 +66,58 @@ struct ioas {
 	uint32_t hwpt; /* auto HWPT while devices are attached */
 };
 
-enum obj_type { OBJ_IOAS, OBJ_HWPT, OBJ_DEVICE };
+enum obj_type { OBJ_IOAS, OBJ_HWPT, OBJ_DEVICE, OBJ_FAULT };
+
+struct hwptx;
+struct faultq;
 
 struct obj {
 	uint32_t id;
 	enum obj_type type;
 	struct ioas *ioas; /* IOAS: itself; HWPT: the IOAS it covers */
+	struct hwptx *x;   /* an explicit HWPT (IOMMU_HWPT_ALLOC); NULL for auto ones */
+	struct faultq *q;  /* OBJ_FAULT */
 };
 
-enum file_kind { F_SYSFS, F_NULL, F_IOMMUFD, F_CONTAINER, F_GROUP, F_DEVICE, F_CDEV };
+enum file_kind { F_SYSFS, F_NULL, F_IOMMUFD, F_CONTAINER, F_GROUP, F_DEVICE, F_CDEV, F_FAULT };
+
+/* An explicit HWPT: mirrors its IOAS, may track dirty pages and route
+ * page faults to a fault queue. */
+struct hwptx {
+	uint32_t id;
+	struct ioas *io;
+	uint32_t flags;  /* IFD_K_IOMMU_HWPT_* */
+	struct faultq *q;
+	unsigned int users; /* RIDs and PASIDs attached */
+	bool dirty_on;
+	uint64_t *dirty; /* sorted page addresses (4 KiB pages) */
+	size_t ndirty, dirtycap;
+};
+
+/* One page request as the device raised it. */
+struct iopf_rec {
+	struct dev *dev;
+	bool pasid_valid;
+	uint32_t pasid, grpid, perm;
+	uint64_t addr;
+	bool last;
+};
+
+/* A group: delivered (unread), or read and waiting for its answer. */
+struct iopf_group {
+	struct iopf_rec *recs;
+	size_t n;
+	struct hwptx *h;
+	uint32_t cookie; /* 0 until read */
+};
+
+struct faultq {
+	uint32_t id;
+	struct file *file; /* the fd's file while open */
+	unsigned int hwpts; /* HWPTs referring to it */
+	struct iopf_group *g; /* unread first (cookie 0), in arrival order */
+	size_t ng, gcap;
+};
 
 struct group;
 struct dev;
@@ -94,12 +137,14 @@ struct file {
 	/* F_CONTAINER */
 	int iommu; /* 0 or VFIO_TYPE1{,v2}_IOMMU */
 	struct maplist dmas;
+	bool dirty_on; /* VFIO_IOMMU_DIRTY_PAGES started */
 	/* F_GROUP, F_DEVICE */
 	struct group *grp;
 	struct file *grp_file; /* F_DEVICE: reference on the group file */
 	/* F_DEVICE, F_CDEV */
 	struct dev *dev;
 	bool bound;               /* F_CDEV: VFIO_DEVICE_BIND_IOMMUFD done */
+	struct faultq *fq;        /* F_FAULT */
 	struct file *next_live;   /* every live file, for counting */
 };
 
@@ -151,6 +196,20 @@ struct dev {
 	uint32_t devid;
 	struct ioas *ioas;  /* attached IOAS */
 	int resets;
+	/* issue 8: the IOMMU behind it, and its explicit attachments */
+	uint32_t hw_type;
+	bool no_dirty, no_nest, no_iopf;
+	uint8_t max_pasid_log2;
+	struct hwptx *xh;   /* the RID's explicit HWPT, NULL = IOAS or detached */
+	struct pasid_att {
+		uint32_t pasid;
+		struct hwptx *h;
+	} pas[8];
+	unsigned int npas;
+	struct iopf_rec *partial; /* requests waiting for their group's last */
+	size_t npartial;
+	struct fk_iopf_resp *resp; /* what the device was answered */
+	size_t nresp;
 };
 
 struct mmap_rec {
@@ -482,6 +541,8 @@ static void file_get(struct file *f)
 }
 
 static void file_put(struct fake_kernel *fk, struct file *f);
+static void hwptx_free(struct hwptx *h);
+static void faultq_free(struct faultq *q);
 
 static struct obj *obj_find(struct file *ictx, uint32_t id)
 {
@@ -570,10 +631,13 @@ static int attach(struct fake_kernel *fk, struct dev *d, struct file *ictx, stru
 	return 0;
 }
 
+static void dev_drop_explicit(struct dev *d, bool pasids_too);
+
 static void detach(struct fake_kernel *fk, struct dev *d)
 {
 	struct ioas *io = d->ioas;
 
+	dev_drop_explicit(d, false);
 	if (!io)
 		return;
 	d->ioas = NULL;
@@ -599,6 +663,7 @@ static void dev_quiesce(struct dev *d)
 static void dev_last_close(struct fake_kernel *fk, struct dev *d)
 {
 	if (d->ictx) {
+		dev_drop_explicit(d, true);
 		detach(fk, d);
 		obj_del(d->ictx, d->devid);
 		d->devid = 0;
@@ -623,9 +688,19 @@ static void file_release(struct fake_kernel *fk, struct file *f)
 		break;
 	case F_IOMMUFD:
 		for (size_t i = 0; i < f->nobj; i++)
+			if (f->objs[i].x)
+				hwptx_free(f->objs[i].x);
+		for (size_t i = 0; i < f->nobj; i++)
+			if (f->objs[i].type == OBJ_FAULT)
+				faultq_free(f->objs[i].q);
+		for (size_t i = 0; i < f->nobj; i++)
 			if (f->objs[i].type == OBJ_IOAS)
 				ioas_free(fk, f->objs[i].ioas);
 		free(f->objs);
+		break;
+	case F_FAULT:
+		if (f->fq)
+			f->fq->file = NULL;
 		break;
 	case F_CONTAINER:
 		if (f->iommu)
@@ -1037,6 +1112,8 @@ static void dev_free(struct dev *d)
 	}
 	for (int i = 0; i < NIRQS; i++)
 		free(d->irq[i].fds);
+	free(d->partial);
+	free(d->resp);
 	free(d);
 }
 
@@ -1177,11 +1254,527 @@ static int ioas_copy(struct fake_kernel *fk, struct file *f, void *arg)
 	return 0;
 }
 
+static uint64_t ct_pgsizes(struct fake_kernel *fk, struct file *ct);
+
+/* ------------------------------------------------------------------------ */
+/* Explicit HWPTs, PASIDs, page-fault queues, dirty tracking (issue 8)      */
+
+static struct dev *dev_by_devid(struct fake_kernel *fk, struct file *ictx, uint32_t devid)
+{
+	for (size_t i = 0; i < fk->ndevs; i++)
+		if (fk->devs[i]->ictx == ictx && fk->devs[i]->devid == devid && devid)
+			return fk->devs[i];
+	return NULL;
+}
+
+static struct hwptx *hwptx_get(struct file *ictx, uint32_t id)
+{
+	struct obj *o = obj_find(ictx, id);
+
+	return o && o->type == OBJ_HWPT ? o->x : NULL;
+}
+
+static void dev_respond(struct dev *d, const struct iopf_rec *r, uint32_t code, bool automatic)
+{
+	d->resp = xrealloc(d->resp, (d->nresp + 1) * sizeof(*d->resp));
+	d->resp[d->nresp++] = (struct fk_iopf_resp){ r->grpid, r->pasid, code, automatic };
+}
+
+static void fq_remove(struct faultq *q, size_t i)
+{
+	free(q->g[i].recs);
+	memmove(&q->g[i], &q->g[i + 1], (q->ng - i - 1) * sizeof(q->g[0]));
+	q->ng--;
+}
+
+/* The kernel answers INVALID for every group of @d (its RID, or one
+ * PASID) still in @h's queue when @d leaves @h: no device waits on a
+ * domain it no longer uses. */
+static void fq_auto_respond(struct hwptx *h, struct dev *d, bool pasid, uint32_t pasid_v)
+{
+	struct faultq *q = h ? h->q : NULL;
+
+	if (!q)
+		return;
+	for (size_t i = 0; i < q->ng;) {
+		struct iopf_group *g = &q->g[i];
+		struct iopf_rec *last = &g->recs[g->n - 1];
+
+		if (g->h == h && last->dev == d && last->pasid_valid == pasid && (!pasid || last->pasid == pasid_v)) {
+			dev_respond(d, last, 1, true);
+			fq_remove(q, i);
+		} else {
+			i++;
+		}
+	}
+}
+
+static void hwptx_put_user(struct hwptx *h)
+{
+	if (h)
+		h->users--;
+}
+
+/* @d's RID (and, when it goes, its PASIDs) leave their explicit HWPTs. */
+static void dev_drop_explicit(struct dev *d, bool pasids_too)
+{
+	if (d->xh) {
+		fq_auto_respond(d->xh, d, false, 0);
+		hwptx_put_user(d->xh);
+		d->xh = NULL;
+	}
+	if (!pasids_too)
+		return;
+	for (unsigned int i = 0; i < d->npas; i++) {
+		fq_auto_respond(d->pas[i].h, d, true, d->pas[i].pasid);
+		hwptx_put_user(d->pas[i].h);
+	}
+	d->npas = 0;
+	free(d->partial);
+	d->partial = NULL;
+	d->npartial = 0;
+}
+
+static void faultq_free(struct faultq *q)
+{
+	while (q->ng) {
+		struct iopf_group *g = &q->g[q->ng - 1];
+
+		dev_respond(g->recs[g->n - 1].dev, &g->recs[g->n - 1], 1, true);
+		fq_remove(q, q->ng - 1);
+	}
+	free(q->g);
+	if (q->file)
+		q->file->fq = NULL;
+	free(q);
+}
+
+static void hwptx_free(struct hwptx *h)
+{
+	if (h->q)
+		h->q->hwpts--;
+	free(h->dirty);
+	free(h);
+}
+
+static int hw_info(struct fake_kernel *fk, struct file *f, void *arg)
+{
+	UCMD(struct ifd_k_hw_info, 32);
+	struct {
+		uint32_t flags, reserved;
+		uint64_t cap_reg, ecap_reg;
+	} vtd = { 0, 0, FK_VTD_CAP, FK_VTD_ECAP };
+	struct dev *d;
+	uint32_t have = 0;
+
+	if (c.flags & ~1u)
+		return -EOPNOTSUPP;
+	if (c.reserved[0] | c.reserved[1] | c.reserved[2])
+		return -EOPNOTSUPP;
+	d = dev_by_devid(fk, f, c.dev_id);
+	if (!d)
+		return -ENOENT;
+	if (d->hw_type != FK_HW_TYPE_NONE)
+		have = sizeof(vtd);
+	if (c.data_len && !c.data_uptr)
+		return -EFAULT;
+	if (c.data_len) {
+		memset((void *)(uintptr_t)c.data_uptr, 0, c.data_len);
+		memcpy((void *)(uintptr_t)c.data_uptr, &vtd, c.data_len < have ? c.data_len : have);
+	}
+	c.data_len = have;
+	c.out_data_type = d->hw_type == FK_HW_TYPE_NONE ? 0 : d->hw_type;
+	c.out_max_pasid_log2 = d->max_pasid_log2;
+	c.out_capabilities = (d->no_dirty ? 0 : 1) | 0; /* IOMMU_HW_CAP_DIRTY_TRACKING */
+	RESPOND();
+	return 0;
+}
+
+static int hwpt_alloc(struct fake_kernel *fk, struct file *f, void *arg)
+{
+	UCMD(struct ifd_k_hwpt_alloc, 24);
+	struct hwptx *h;
+	struct dev *d;
+	struct ioas *io;
+	struct obj *fo = NULL;
+	uint32_t known = IFD_K_IOMMU_HWPT_ALLOC_NEST_PARENT | IFD_K_IOMMU_HWPT_ALLOC_DIRTY_TRACKING |
+			 IFD_K_IOMMU_HWPT_FAULT_ID_VALID | IFD_K_IOMMU_HWPT_ALLOC_PASID;
+
+	if ((c.flags & ~known) || c.reserved || c.reserved2)
+		return -EOPNOTSUPP;
+	d = dev_by_devid(fk, f, c.dev_id);
+	if (!d)
+		return -ENOENT;
+	io = ioas_get(f, c.pt_id);
+	if (!io)
+		return hwptx_get(f, c.pt_id) ? -EOPNOTSUPP /* nested: not modelled */ : -ENOENT;
+	if (c.data_type || c.data_len || c.data_uptr)
+		return -EOPNOTSUPP;
+	if ((c.flags & IFD_K_IOMMU_HWPT_ALLOC_NEST_PARENT) && d->no_nest)
+		return -EOPNOTSUPP;
+	if ((c.flags & IFD_K_IOMMU_HWPT_ALLOC_DIRTY_TRACKING) && d->no_dirty)
+		return -EOPNOTSUPP;
+	if ((c.flags & IFD_K_IOMMU_HWPT_ALLOC_PASID) && !d->max_pasid_log2)
+		return -EOPNOTSUPP;
+	if (c.flags & IFD_K_IOMMU_HWPT_FAULT_ID_VALID) {
+		fo = obj_find(f, c.fault_id);
+		if (!fo || fo->type != OBJ_FAULT)
+			return -ENOENT;
+		if (d->no_iopf)
+			return -EOPNOTSUPP;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->io = io;
+	h->flags = c.flags;
+	if (fo) {
+		h->q = fo->q;
+		h->q->hwpts++;
+	}
+	h->id = obj_add(f, OBJ_HWPT, io);
+	obj_find(f, h->id)->x = h;
+	c.out_hwpt_id = h->id;
+	RESPOND();
+	return 0;
+}
+
+static int fault_alloc(struct fake_kernel *fk, struct file *f, void *arg)
+{
+	UCMD(struct ifd_k_fault_alloc, 16);
+	struct faultq *q;
+	struct file *ff;
+	char label[48];
+
+	if (c.flags)
+		return -EOPNOTSUPP;
+	q = xcalloc(1, sizeof(*q));
+	q->id = obj_add(f, OBJ_FAULT, NULL);
+	obj_find(f, q->id)->q = q;
+	snprintf(label, sizeof(label), "fault/%u", q->id);
+	ff = file_new(fk, F_FAULT, label);
+	ff->fq = q;
+	q->file = ff;
+	c.out_fault_id = q->id;
+	c.out_fault_fd = (uint32_t)fd_install(fk, ff);
+	RESPOND();
+	return 0;
+}
+
+static bool dirty_has(const struct hwptx *h, uint64_t pg, size_t *at)
+{
+	size_t lo = 0, hi = h->ndirty;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (h->dirty[mid] < pg)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return lo < h->ndirty && h->dirty[lo] == pg;
+}
+
+static int set_dirty_tracking(struct fake_kernel *fk, struct file *f, void *arg)
+{
+	UCMD(struct ifd_k_hwpt_set_dirty_tracking, 16);
+	struct hwptx *h;
+
+	(void)fk;
+	if (c.flags & ~1u)
+		return -EOPNOTSUPP;
+	if (c.reserved)
+		return -EOPNOTSUPP;
+	h = hwptx_get(f, c.hwpt_id);
+	if (!h)
+		return obj_find(f, c.hwpt_id) ? -EINVAL : -ENOENT;
+	if (!(h->flags & IFD_K_IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
+		return -EOPNOTSUPP; /* the domain has no dirty ops */
+	if (c.flags & 1u)
+		h->ndirty = 0; /* enabling starts from a clean snapshot */
+	h->dirty_on = c.flags & 1u;
+	return 0;
+}
+
+static int get_dirty_bitmap(struct fake_kernel *fk, struct file *f, void *arg)
+{
+	UCMD(struct ifd_k_hwpt_get_dirty_bitmap, 48);
+	uint64_t *bm, last;
+	struct hwptx *h;
+
+	if ((c.flags & ~1u) || c.reserved)
+		return -EOPNOTSUPP;
+	h = hwptx_get(f, c.hwpt_id);
+	if (!h)
+		return obj_find(f, c.hwpt_id) ? -EINVAL : -ENOENT;
+	if (!(h->flags & IFD_K_IOMMU_HWPT_ALLOC_DIRTY_TRACKING))
+		return -EOPNOTSUPP;
+	if (!c.length)
+		return -EINVAL;
+	if (c.iova + (c.length - 1) < c.iova)
+		return -EOVERFLOW;
+	last = c.iova + c.length - 1;
+	if ((c.iova & (uint64_t)(fk->page_size - 1)) || ((last + 1) & (uint64_t)(fk->page_size - 1)))
+		return -EINVAL;
+	if (!c.page_size || (c.page_size & (c.page_size - 1)))
+		return -EINVAL;
+	if ((c.iova & (c.page_size - 1)) || ((last + 1) & (c.page_size - 1)))
+		return -EINVAL;
+	if (!c.data)
+		return -EFAULT;
+	bm = (uint64_t *)(uintptr_t)c.data;
+	for (size_t i = 0; i < h->ndirty;) {
+		uint64_t pg = h->dirty[i], pl = pg + (uint64_t)fk->page_size - 1;
+
+		if (pl < c.iova || pg > last) {
+			i++;
+			continue;
+		}
+		/* the bits of every @page_size unit this dirty page touches */
+		for (uint64_t a = (pg > c.iova ? pg : c.iova) & ~(c.page_size - 1); a <= pl && a <= last;
+		     a += c.page_size) {
+			uint64_t bit = (a - c.iova) / c.page_size;
+
+			bm[bit / 64] |= 1ULL << (bit % 64);
+			if (a + c.page_size < a)
+				break;
+		}
+		if (!(c.flags & 1u)) {
+			memmove(&h->dirty[i], &h->dirty[i + 1], (h->ndirty - i - 1) * sizeof(h->dirty[0]));
+			h->ndirty--;
+		} else {
+			i++;
+		}
+	}
+	return 0;
+}
+
+/* VFIO_DEVICE_ATTACH_IOMMUFD_PT / DETACH with explicit HWPTs and PASIDs. */
+static int cdev_attach_x(struct fake_kernel *fk, struct dev *d, uint32_t flags, uint32_t pt_id, uint32_t pasid,
+			 uint32_t *out_pt)
+{
+	struct obj *o = obj_find(d->ictx, pt_id);
+	struct hwptx *h;
+	int r;
+
+	if (!o || o->type == OBJ_DEVICE || o->type == OBJ_FAULT)
+		return -ENOENT;
+	h = o->x;
+	if (flags) { /* a PASID */
+		unsigned int i;
+
+		if (!d->max_pasid_log2 || pasid >= (1u << d->max_pasid_log2))
+			return -EINVAL;
+		if (!h)
+			return -EOPNOTSUPP; /* this fake: PASIDs only on explicit HWPTs */
+		if (!(h->flags & IFD_K_IOMMU_HWPT_ALLOC_PASID))
+			return -EINVAL;
+		for (i = 0; i < d->npas && d->pas[i].pasid != pasid; i++)
+			;
+		if (i == d->npas) {
+			if (d->npas == 8)
+				return -ENOSPC;
+			d->npas++;
+			d->pas[i].pasid = pasid;
+		} else if (d->pas[i].h != h) {
+			fq_auto_respond(d->pas[i].h, d, true, pasid);
+			hwptx_put_user(d->pas[i].h);
+		} else {
+			*out_pt = pt_id;
+			return 0;
+		}
+		d->pas[i].h = h;
+		h->users++;
+		*out_pt = pt_id;
+		return 0;
+	}
+	if (h) {
+		if ((h->flags & IFD_K_IOMMU_HWPT_ALLOC_DIRTY_TRACKING) && d->no_dirty)
+			return -EINVAL;
+		if (h->q && d->no_iopf)
+			return -EOPNOTSUPP;
+		if (d->xh == h)
+			goto done;
+	} else if (o->type == OBJ_HWPT) {
+		return -EINVAL; /* an auto domain is not attachable by ID here */
+	}
+	r = attach(fk, d, d->ictx, o->ioas);
+	if (r)
+		return r;
+	if (d->xh) {
+		fq_auto_respond(d->xh, d, false, 0);
+		hwptx_put_user(d->xh);
+	}
+	d->xh = h;
+	if (h)
+		h->users++;
+done:
+	*out_pt = h ? pt_id : o->ioas->hwpt;
+	return 0;
+}
+
+static int cdev_detach_pasid(struct dev *d, uint32_t pasid)
+{
+	for (unsigned int i = 0; i < d->npas; i++) {
+		if (d->pas[i].pasid != pasid)
+			continue;
+		fq_auto_respond(d->pas[i].h, d, true, pasid);
+		hwptx_put_user(d->pas[i].h);
+		d->pas[i] = d->pas[--d->npas];
+		return 0;
+	}
+	return 0; /* detaching an unattached PASID is a no-op in the kernel */
+}
+
+static ssize_t fault_read(struct faultq *q, void *buf, size_t len)
+{
+	size_t rs = sizeof(struct ifd_k_hwpt_pgfault), done = 0;
+
+	if (len % rs)
+		return -ESPIPE;
+	for (size_t i = 0; i < q->ng; i++) {
+		struct iopf_group *g = &q->g[i];
+		uint32_t cookie = 1;
+
+		if (g->cookie)
+			continue; /* read already */
+		if (g->n * rs > len - done)
+			return done ? (ssize_t)done : -EINVAL;
+		/* the lowest cookie not in use, as xa_alloc gives */
+		for (bool clash = true; clash;) {
+			clash = false;
+			for (size_t j = 0; j < q->ng; j++)
+				if (q->g[j].cookie == cookie) {
+					cookie++;
+					clash = true;
+				}
+		}
+		g->cookie = cookie;
+		for (size_t k = 0; k < g->n; k++) {
+			struct ifd_k_hwpt_pgfault r = { 0 };
+			const struct iopf_rec *e = &g->recs[k];
+
+			r.flags = (e->pasid_valid ? 1u : 0) | (e->last ? 2u : 0);
+			r.dev_id = e->dev->devid;
+			r.pasid = e->pasid;
+			r.grpid = e->grpid;
+			r.perm = e->perm;
+			r.addr = e->addr;
+			r.cookie = cookie;
+			memcpy((uint8_t *)buf + done, &r, rs);
+			done += rs;
+		}
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t fault_write(struct faultq *q, const void *buf, size_t len)
+{
+	size_t rs = sizeof(struct ifd_k_hwpt_page_response), done = 0;
+
+	if (len % rs)
+		return -ESPIPE;
+	while (done < len) {
+		struct ifd_k_hwpt_page_response r;
+		size_t i;
+
+		memcpy(&r, (const uint8_t *)buf + done, rs);
+		if (r.code > 1)
+			return done ? (ssize_t)done : -EINVAL;
+		for (i = 0; i < q->ng && (!q->g[i].cookie || q->g[i].cookie != r.cookie); i++)
+			;
+		if (i == q->ng)
+			return done ? (ssize_t)done : -EINVAL;
+		dev_respond(q->g[i].recs[q->g[i].n - 1].dev, &q->g[i].recs[q->g[i].n - 1], r.code, false);
+		fq_remove(q, i);
+		done += rs;
+	}
+	return (ssize_t)done;
+}
+
+/* VFIO_IOMMU_DIRTY_PAGES on a type1 container: without a device that
+ * scopes its pins, every mapped page counts as dirty. */
+static int ct_dirty_pages(struct fake_kernel *fk, struct file *ct, void *arg)
+{
+	struct vfio_iommu_type1_dirty_bitmap db;
+	struct vfio_iommu_type1_dirty_bitmap_get g;
+	uint64_t pg = ct_pgsizes(fk, ct), last, bits;
+	uint32_t which;
+
+	if (fk->cfg.no_type1_dirty)
+		return -ENOTTY;
+	memcpy(&db, arg, sizeof(db));
+	if (db.argsz < sizeof(db))
+		return -EINVAL;
+	which = db.flags & (VFIO_IOMMU_DIRTY_PAGES_FLAG_START | VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP |
+			    VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP);
+	if (db.flags != which || !which || (which & (which - 1)))
+		return -EINVAL;
+	if (which == VFIO_IOMMU_DIRTY_PAGES_FLAG_START) {
+		ct->dirty_on = true;
+		return 0;
+	}
+	if (which == VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) {
+		ct->dirty_on = false;
+		return 0;
+	}
+	if (db.argsz < sizeof(db) + sizeof(g))
+		return -EINVAL;
+	memcpy(&g, (uint8_t *)arg + sizeof(db), sizeof(g));
+	pg &= -pg;
+	if (!ct->dirty_on)
+		return -EINVAL;
+	if (g.bitmap.pgsize != pg || !g.size || ((g.iova | g.size) & (pg - 1)))
+		return -EINVAL;
+	if (g.iova + (g.size - 1) < g.iova)
+		return -EINVAL;
+	last = g.iova + g.size - 1;
+	bits = g.size / pg;
+	if (!g.bitmap.data || g.bitmap.size < ((bits + 63) / 64) * 8)
+		return -EINVAL;
+	{
+		long i = ml_overlap(&ct->dmas, g.iova, g.iova);
+
+		if (i >= 0 && ct->dmas.v[i].iova != g.iova)
+			return -EINVAL;
+		i = ml_overlap(&ct->dmas, last, last);
+		if (i >= 0 && ct->dmas.v[i].iova + ct->dmas.v[i].len - 1 != last)
+			return -EINVAL;
+	}
+	memset(g.bitmap.data, 0, ((bits + 63) / 64) * 8);
+	for (size_t i = 0; i < ct->dmas.n; i++) {
+		const struct fk_map *m = &ct->dmas.v[i];
+
+		for (uint64_t a = m->iova; a < m->iova + m->len; a += pg) {
+			uint64_t bit;
+
+			if (a < g.iova || a > last)
+				continue;
+			bit = (a - g.iova) / pg;
+			g.bitmap.data[bit / 64] |= 1ULL << (bit % 64);
+		}
+	}
+	return 0;
+}
+
 static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg)
 {
+	if ((req >> 8 & 0xff) == IFD_K_IOMMUFD_TYPE && (req & 0xff) >= IFD_K_IOMMUFD_CMD_BASE &&
+	    fk->cfg.iommufd_max_cmd && (req & 0xff) > fk->cfg.iommufd_max_cmd)
+		return -ENOTTY; /* an older kernel */
 	if (!arg && (req >> 8 & 0xff) == IFD_K_IOMMUFD_TYPE && (req & 0xff) >= IFD_K_IOMMUFD_CMD_BASE)
 		return -EFAULT;
 	switch (req) {
+	case IFD_K_IOMMU_HWPT_ALLOC:
+		return hwpt_alloc(fk, f, arg);
+	case IFD_K_IOMMU_GET_HW_INFO:
+		return hw_info(fk, f, arg);
+	case IFD_K_IOMMU_FAULT_QUEUE_ALLOC:
+		return fault_alloc(fk, f, arg);
+	case IFD_K_IOMMU_HWPT_SET_DIRTY_TRACKING:
+		return set_dirty_tracking(fk, f, arg);
+	case IFD_K_IOMMU_HWPT_GET_DIRTY_BITMAP:
+		return get_dirty_bitmap(fk, f, arg);
 	case IFD_K_IOMMU_DESTROY: {
 		UCMD(struct ifd_k_destroy, 8);
 		struct obj *o = obj_find(f, c.id);
@@ -1190,8 +1783,25 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 			return -ENOENT;
 		if (o->type == OBJ_DEVICE)
 			return -EBUSY;
+		if (o->type == OBJ_HWPT && o->x) {
+			if (o->x->users)
+				return -EBUSY;
+			hwptx_free(o->x);
+			obj_del(f, c.id);
+			return 0;
+		}
 		if (o->type == OBJ_HWPT)
 			return -EBUSY; /* auto domains live while devices use them */
+		if (o->type == OBJ_FAULT) {
+			if (o->q->hwpts || o->q->file)
+				return -EBUSY; /* an HWPT or the open fd holds it */
+			faultq_free(o->q);
+			obj_del(f, c.id);
+			return 0;
+		}
+		for (size_t i = 0; i < f->nobj; i++)
+			if (f->objs[i].x && f->objs[i].x->io == o->ioas)
+				return -EBUSY; /* an explicit HWPT holds the IOAS */
 		if (o->ioas->ndev)
 			return -EBUSY;
 		if (f->compat == c.id)
@@ -1527,10 +2137,13 @@ static int ct_get_info(struct fake_kernel *fk, struct file *ct, struct vfio_iomm
 	info.iova_pgsizes = ct_pgsizes(fk, ct);
 
 	/* migration, DMA avail, IOVA ranges: the kernel's order */
-	at = cap_append(&caps, &capsz, sizeof(struct vfio_iommu_type1_info_cap_migration),
-			VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, 1);
-	((struct vfio_iommu_type1_info_cap_migration *)(caps + at))->pgsize_bitmap = info.iova_pgsizes;
-	((struct vfio_iommu_type1_info_cap_migration *)(caps + at))->max_dirty_bitmap_size = 256ULL << 20;
+	if (!fk->cfg.no_type1_dirty) {
+		at = cap_append(&caps, &capsz, sizeof(struct vfio_iommu_type1_info_cap_migration),
+				VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, 1);
+		((struct vfio_iommu_type1_info_cap_migration *)(caps + at))->pgsize_bitmap =
+			info.iova_pgsizes & -info.iova_pgsizes;
+		((struct vfio_iommu_type1_info_cap_migration *)(caps + at))->max_dirty_bitmap_size = 256ULL << 20;
+	}
 	at = cap_append(&caps, &capsz, sizeof(struct vfio_iommu_type1_info_dma_avail),
 			VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1);
 	((struct vfio_iommu_type1_info_dma_avail *)(caps + at))->avail =
@@ -1710,6 +2323,8 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 		return ct_map(fk, ct, arg);
 	case VFIO_IOMMU_UNMAP_DMA:
 		return ct_unmap(fk, ct, arg);
+	case VFIO_IOMMU_DIRTY_PAGES:
+		return ct_dirty_pages(fk, ct, arg);
 	default:
 		return -ENOTTY;
 	}
@@ -2009,8 +2624,13 @@ static int cdev_attach(struct fake_kernel *fk, struct file *f, void *arg, bool d
 		struct ifd_k_vfio_device_detach_iommufd_pt dt = { 0 };
 
 		memcpy(&dt, arg, usize < sizeof(dt) ? usize : sizeof(dt));
-		if (dt.flags)
+		if (dt.flags & ~IFD_K_VFIO_DEVICE_DETACH_PASID)
 			return -EINVAL;
+		if (dt.flags) {
+			if (usize < IFD_K_VFIO_DEVICE_DETACH_IOMMUFD_PT_SIZE_PASID)
+				return -EINVAL;
+			return cdev_detach_pasid(d, dt.pasid);
+		}
 		detach(fk, d);
 		return 0;
 	}
@@ -2020,15 +2640,13 @@ static int cdev_attach(struct fake_kernel *fk, struct file *f, void *arg, bool d
 	memcpy(&a, arg, usize < sizeof(a) ? usize : sizeof(a));
 	if (a.flags & ~IFD_K_VFIO_DEVICE_ATTACH_PASID)
 		return -EINVAL;
-	if (a.flags)
-		return -EOPNOTSUPP; /* no PASID support in this fake */
-	o = obj_find(d->ictx, a.pt_id);
-	if (!o || o->type == OBJ_DEVICE)
-		return -ENOENT;
-	r = attach(fk, d, d->ictx, o->ioas);
+	if (a.flags && usize < IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT_SIZE_PASID)
+		return -EINVAL;
+	(void)o;
+	r = cdev_attach_x(fk, d, a.flags, a.pt_id, a.pasid, &a.pt_id);
 	if (r)
 		return r;
-	((struct ifd_k_vfio_device_attach_iommufd_pt *)arg)->pt_id = o->ioas->hwpt;
+	((struct ifd_k_vfio_device_attach_iommufd_pt *)arg)->pt_id = a.pt_id;
 	return 0;
 }
 
@@ -2237,6 +2855,33 @@ static void ioctl_name(unsigned long req, void *arg, char *out, size_t n)
 		case IFD_K_IOMMU_DESTROY:
 			snprintf(out, n, "IOMMU_DESTROY %u", ((struct ifd_k_destroy *)arg)->id);
 			return;
+		case IFD_K_IOMMU_HWPT_ALLOC: {
+			const struct ifd_k_hwpt_alloc *h = arg;
+
+			snprintf(out, n, "IOMMU_HWPT_ALLOC dev %u pt %u flags %#x fault %u", h->dev_id, h->pt_id, h->flags,
+				 h->size >= IFD_K_HWPT_ALLOC_SIZE_FAULT ? h->fault_id : 0);
+			return;
+		}
+		case IFD_K_IOMMU_GET_HW_INFO:
+			snprintf(out, n, "IOMMU_GET_HW_INFO dev %u", ((struct ifd_k_hw_info *)arg)->dev_id);
+			return;
+		case IFD_K_IOMMU_FAULT_QUEUE_ALLOC:
+			snprintf(out, n, "IOMMU_FAULT_QUEUE_ALLOC");
+			return;
+		case IFD_K_IOMMU_HWPT_SET_DIRTY_TRACKING: {
+			const struct ifd_k_hwpt_set_dirty_tracking *d = arg;
+
+			snprintf(out, n, "IOMMU_HWPT_SET_DIRTY_TRACKING %u %s", d->hwpt_id, d->flags & 1 ? "on" : "off");
+			return;
+		}
+		case IFD_K_IOMMU_HWPT_GET_DIRTY_BITMAP: {
+			const struct ifd_k_hwpt_get_dirty_bitmap *d = arg;
+
+			snprintf(out, n, "IOMMU_HWPT_GET_DIRTY_BITMAP %u %#llx+%#llx/%#llx%s", d->hwpt_id,
+				 (unsigned long long)d->iova, (unsigned long long)d->length,
+				 (unsigned long long)d->page_size, d->flags & 1 ? " NO_CLEAR" : "");
+			return;
+		}
 		case IFD_K_IOMMU_IOAS_IOVA_RANGES:
 			snprintf(out, n, "IOMMU_IOAS_IOVA_RANGES %u", ((struct ifd_k_ioas_iova_ranges *)arg)->ioas_id);
 			return;
@@ -2289,10 +2934,15 @@ static void ioctl_name(unsigned long req, void *arg, char *out, size_t n)
 				 v->ioas_id);
 			return;
 		}
-		case IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT:
-			snprintf(out, n, "VFIO_DEVICE_ATTACH_IOMMUFD_PT %u",
-				 ((struct ifd_k_vfio_device_attach_iommufd_pt *)arg)->pt_id);
+		case IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT: {
+			const struct ifd_k_vfio_device_attach_iommufd_pt *a = arg;
+
+			if ((a->flags & IFD_K_VFIO_DEVICE_ATTACH_PASID) && a->argsz >= 16)
+				snprintf(out, n, "VFIO_DEVICE_ATTACH_IOMMUFD_PT %u pasid %u", a->pt_id, a->pasid);
+			else
+				snprintf(out, n, "VFIO_DEVICE_ATTACH_IOMMUFD_PT %u", a->pt_id);
 			return;
+		}
 		case VFIO_IOMMU_MAP_DMA: {
 			const struct vfio_iommu_type1_dma_map *m = arg;
 
@@ -2357,7 +3007,27 @@ static void ioctl_name(unsigned long req, void *arg, char *out, size_t n)
 	case VFIO_IOMMU_UNMAP_DMA: s = "VFIO_IOMMU_UNMAP_DMA"; break;
 	case IFD_K_VFIO_DEVICE_BIND_IOMMUFD: s = "VFIO_DEVICE_BIND_IOMMUFD"; break;
 	case IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT: s = "VFIO_DEVICE_ATTACH_IOMMUFD_PT"; break;
-	case IFD_K_VFIO_DEVICE_DETACH_IOMMUFD_PT: s = "VFIO_DEVICE_DETACH_IOMMUFD_PT"; break;
+	case IFD_K_VFIO_DEVICE_DETACH_IOMMUFD_PT:
+		if (arg && ((const struct ifd_k_vfio_device_detach_iommufd_pt *)arg)->argsz >= 12 &&
+		    (((const struct ifd_k_vfio_device_detach_iommufd_pt *)arg)->flags & IFD_K_VFIO_DEVICE_DETACH_PASID)) {
+			snprintf(out, n, "VFIO_DEVICE_DETACH_IOMMUFD_PT pasid %u",
+				 ((const struct ifd_k_vfio_device_detach_iommufd_pt *)arg)->pasid);
+			return;
+		}
+		s = "VFIO_DEVICE_DETACH_IOMMUFD_PT";
+		break;
+	case VFIO_IOMMU_DIRTY_PAGES:
+		if (arg) {
+			uint32_t fl = ((const struct vfio_iommu_type1_dirty_bitmap *)arg)->flags;
+
+			snprintf(out, n, "VFIO_IOMMU_DIRTY_PAGES %s",
+				 fl == VFIO_IOMMU_DIRTY_PAGES_FLAG_START ? "START" :
+				 fl == VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP ? "STOP" :
+				 fl == VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP ? "GET_BITMAP" : "?");
+			return;
+		}
+		s = "VFIO_IOMMU_DIRTY_PAGES";
+		break;
 	}
 	if (s)
 		snprintf(out, n, "%s", s);
@@ -2653,6 +3323,14 @@ static ssize_t fk_read(int fd, void *buf, size_t len)
 		leave();
 		return 0;
 	}
+	if (f->kind == F_FAULT) {
+		ssize_t r = f->fq ? fault_read(f->fq, buf, len) : 0;
+
+		if (r < 0)
+			return fail_ret(c, (int)-r, false);
+		leave();
+		return r;
+	}
 	if (f->kind != F_SYSFS)
 		return fail_ret(c, EINVAL, false);
 	n = f->len - f->pos < len ? f->len - f->pos : len;
@@ -2669,7 +3347,6 @@ static ssize_t fk_write(int fd, const void *buf, size_t len)
 	struct fk_call *c = log_add(fk, "write", f ? f->label : "?", NULL, fd, f && f->kind != F_SYSFS);
 	int err;
 
-	(void)buf;
 	c->len = len;
 	if (should_fail(fk, "write", NULL, &err))
 		return fail_ret(c, err, true);
@@ -2678,6 +3355,14 @@ static ssize_t fk_write(int fd, const void *buf, size_t len)
 	if (f->kind == F_NULL) {
 		leave();
 		return (ssize_t)len;
+	}
+	if (f->kind == F_FAULT) {
+		ssize_t r = f->fq ? fault_write(f->fq, buf, len) : -EINVAL;
+
+		if (r < 0)
+			return fail_ret(c, (int)-r, false);
+		leave();
+		return r;
 	}
 	return fail_ret(c, f->kind == F_SYSFS ? EPERM : EINVAL, false);
 }
@@ -2811,7 +3496,8 @@ static int fk_fstat(int fd, struct stat *st)
 	case F_IOMMUFD: fill_stat(fk, st, S_IFCHR | 0600, makedev(MAJ_MISC, MIN_IOMMU), 0); break;
 	case F_CONTAINER: fill_stat(fk, st, S_IFCHR | 0666, makedev(MAJ_MISC, MIN_VFIO), 0); break;
 	case F_GROUP: fill_stat(fk, st, S_IFCHR | 0600, makedev(MAJ_VFIO, (unsigned int)f->grp->num), 0); break;
-	case F_DEVICE: fill_stat(fk, st, 0600, 0, 0); break; /* an anonymous inode */
+	case F_DEVICE:
+	case F_FAULT: fill_stat(fk, st, 0600, 0, 0); break; /* an anonymous inode */
 	case F_CDEV: fill_stat(fk, st, S_IFCHR | 0600, makedev(MAJ_VFIO_DEV, (unsigned int)f->dev->cdev), 0); break;
 	}
 	leave();
@@ -3027,6 +3713,11 @@ int fake_kernel_add_device(struct fake_kernel *fk, const struct fk_dev_desc *dd)
 	d->exclusive = dd->exclusive;
 	d->cdev = dd->no_cdev ? -1 : fk->next_cdev++;
 	d->aperture_last = dd->aperture_last ? dd->aperture_last : FK_APERTURE_LAST;
+	d->hw_type = dd->hw_type ? dd->hw_type : 1; /* IOMMU_HW_INFO_TYPE_INTEL_VTD */
+	d->no_dirty = dd->no_dirty;
+	d->no_nest = dd->no_nest;
+	d->no_iopf = dd->no_iopf;
+	d->max_pasid_log2 = dd->max_pasid_log2;
 	d->pgsize = dd->pgsize ? dd->pgsize : 0x1000;
 	if (dd->nresv) {
 		d->nresv = dd->nresv > FK_MAX_RESV ? FK_MAX_RESV : dd->nresv;
@@ -3381,6 +4072,180 @@ uint32_t fake_kernel_dev_ioas(struct fake_kernel *fk, const char *name)
 
 	pthread_mutex_unlock(&fk_lock);
 	return r;
+}
+
+uint32_t fake_kernel_dev_hwpt(struct fake_kernel *fk, const char *name)
+{
+	struct dev *d = dev_locked(fk, name);
+	uint32_t r = d && d->xh ? d->xh->id : 0;
+
+	pthread_mutex_unlock(&fk_lock);
+	return r;
+}
+
+uint32_t fake_kernel_dev_pasid_hwpt(struct fake_kernel *fk, const char *name, uint32_t pasid)
+{
+	struct dev *d = dev_locked(fk, name);
+	uint32_t r = 0;
+
+	for (unsigned int i = 0; d && i < d->npas; i++)
+		if (d->pas[i].pasid == pasid)
+			r = d->pas[i].h->id;
+	pthread_mutex_unlock(&fk_lock);
+	return r;
+}
+
+/* The iommufd file of @fd, with the fake locked (NULL: not one). */
+static struct file *ictx_locked(struct fake_kernel *fk, int fd)
+{
+	struct file *f;
+
+	pthread_mutex_lock(&fk_lock);
+	f = fd_get(fk, fd);
+	return f && f->kind == F_IOMMUFD ? f : NULL;
+}
+
+int fake_kernel_hwpt_state(struct fake_kernel *fk, int fd, uint32_t hwpt_id)
+{
+	struct file *f = ictx_locked(fk, fd);
+	struct hwptx *h = f ? hwptx_get(f, hwpt_id) : NULL;
+	int r = h ? (h->dirty_on ? 2 : 1) : 0;
+
+	pthread_mutex_unlock(&fk_lock);
+	return r;
+}
+
+int fake_kernel_set_dirty(struct fake_kernel *fk, int fd, uint32_t hwpt_id, uint64_t iova, uint64_t len)
+{
+	struct file *f = ictx_locked(fk, fd);
+	struct hwptx *h = f ? hwptx_get(f, hwpt_id) : NULL;
+	uint64_t pgsz = (uint64_t)fk->page_size;
+	int n = 0;
+
+	if (!h || !h->dirty_on || !len) {
+		pthread_mutex_unlock(&fk_lock);
+		return h ? 0 : -ENOENT;
+	}
+	for (uint64_t pg = iova & ~(pgsz - 1); pg <= iova + len - 1; pg += pgsz) {
+		size_t at;
+
+		if (ml_overlap(&h->io->maps, pg, pg) < 0 || dirty_has(h, pg, &at))
+			continue;
+		if (h->ndirty == h->dirtycap) {
+			h->dirtycap = h->dirtycap ? h->dirtycap * 2 : 64;
+			h->dirty = xrealloc(h->dirty, h->dirtycap * sizeof(*h->dirty));
+		}
+		memmove(&h->dirty[at + 1], &h->dirty[at], (h->ndirty - at) * sizeof(h->dirty[0]));
+		h->dirty[at] = pg;
+		h->ndirty++;
+		n++;
+		if (pg + pgsz < pg)
+			break;
+	}
+	pthread_mutex_unlock(&fk_lock);
+	return n;
+}
+
+int fake_kernel_trigger_iopf(struct fake_kernel *fk, const char *name, bool pasid_valid, uint32_t pasid,
+			     uint32_t grpid, uint32_t perm, uint64_t addr, bool last)
+{
+	struct dev *d = dev_locked(fk, name);
+	struct iopf_rec rec = { d, pasid_valid, pasid, grpid, perm, addr, last };
+	struct hwptx *h = NULL;
+	struct faultq *q;
+	struct iopf_group g = { 0 };
+
+	if (!d) {
+		pthread_mutex_unlock(&fk_lock);
+		return -ENODEV;
+	}
+	if (pasid_valid) {
+		for (unsigned int i = 0; i < d->npas; i++)
+			if (d->pas[i].pasid == pasid)
+				h = d->pas[i].h;
+	} else {
+		h = d->xh;
+	}
+	q = h ? h->q : NULL;
+	if (!q) {
+		/* no handler: the IOMMU core answers the device itself */
+		if (last)
+			dev_respond(d, &rec, 1, true);
+		pthread_mutex_unlock(&fk_lock);
+		return -EINVAL;
+	}
+	if (!last) {
+		d->partial = xrealloc(d->partial, (d->npartial + 1) * sizeof(*d->partial));
+		d->partial[d->npartial++] = rec;
+		pthread_mutex_unlock(&fk_lock);
+		return 0;
+	}
+	g.h = h;
+	g.recs = xcalloc(d->npartial + 1, sizeof(*g.recs));
+	for (size_t i = 0; i < d->npartial;) {
+		if (d->partial[i].grpid == grpid) {
+			g.recs[g.n++] = d->partial[i];
+			d->partial[i] = d->partial[--d->npartial];
+		} else {
+			i++;
+		}
+	}
+	g.recs[g.n++] = rec;
+	/* unread groups stay ahead of read ones only by their cookie: keep
+	 * arrival order in the array, cookie 0 = unread */
+	if (q->ng == q->gcap) {
+		q->gcap = q->gcap ? q->gcap * 2 : 16;
+		q->g = xrealloc(q->g, q->gcap * sizeof(*q->g));
+	}
+	q->g[q->ng++] = g;
+	pthread_mutex_unlock(&fk_lock);
+	return 0;
+}
+
+size_t fake_kernel_iopf_responses(struct fake_kernel *fk, const char *name, struct fk_iopf_resp *out, size_t max)
+{
+	struct dev *d = dev_locked(fk, name);
+	size_t n = d ? d->nresp : 0;
+
+	for (size_t i = 0; i < n && i < max; i++)
+		out[i] = d->resp[i];
+	pthread_mutex_unlock(&fk_lock);
+	return n;
+}
+
+int fake_kernel_fault_pending(struct fake_kernel *fk, int fd, uint32_t fault_id, unsigned int *unread,
+			      unsigned int *unanswered)
+{
+	struct file *f = ictx_locked(fk, fd);
+	struct obj *o = f ? obj_find(f, fault_id) : NULL;
+	unsigned int a = 0, b = 0;
+
+	if (!o || o->type != OBJ_FAULT) {
+		pthread_mutex_unlock(&fk_lock);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < o->q->ng; i++) {
+		if (o->q->g[i].cookie)
+			b++;
+		else
+			a++;
+	}
+	pthread_mutex_unlock(&fk_lock);
+	if (unread)
+		*unread = a;
+	if (unanswered)
+		*unanswered = b;
+	return 0;
+}
+
+static int ct_dirty_state(const struct file *f)
+{
+	return f->dirty_on;
+}
+
+int fake_kernel_type1_dirty(struct fake_kernel *fk, int fd)
+{
+	return inspect_fd(fk, fd, F_CONTAINER, ct_dirty_state);
 }
 
 uint8_t *fake_kernel_dev_config(struct fake_kernel *fk, const char *name)
