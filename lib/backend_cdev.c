@@ -1,19 +1,68 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Backend 1: iommufd + VFIO device cdevs (Linux 6.6+). */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <linux/vfio.h>
 
 #include "internal.h"
 #include "kabi.h"
 
-static int attach_pt(struct iommufd_device *dev, uint32_t pt_id)
+/*
+ * The RID forms use the smallest argsz (6.6 kernels know no more); only a
+ * PASID needs the longer one, which a kernel without PASID attach refuses.
+ */
+static int cdev_attach_pt(struct iommufd_device *dev, uint32_t pt_id, bool use_pasid, uint32_t pasid)
 {
-	/* The smallest argsz that carries pt_id: 6.6 kernels know no more. */
 	struct ifd_k_vfio_device_attach_iommufd_pt at = { .argsz = IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT_SIZE_BASE,
 							  .pt_id = pt_id };
 
+	if (use_pasid) {
+		at.argsz = IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT_SIZE_PASID;
+		at.flags = IFD_K_VFIO_DEVICE_ATTACH_PASID;
+		at.pasid = pasid;
+	}
 	return ifd_ioctl(dev->ctx, dev->fd, IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+}
+
+static int attach_pt(struct iommufd_device *dev, uint32_t pt_id)
+{
+	return cdev_attach_pt(dev, pt_id, false, 0);
+}
+
+static int cdev_detach_pt(struct iommufd_device *dev, bool use_pasid, uint32_t pasid)
+{
+	struct ifd_k_vfio_device_detach_iommufd_pt dt = { .argsz = IFD_K_VFIO_DEVICE_DETACH_IOMMUFD_PT_SIZE_BASE };
+
+	if (use_pasid) {
+		dt.argsz = IFD_K_VFIO_DEVICE_DETACH_IOMMUFD_PT_SIZE_PASID;
+		dt.flags = IFD_K_VFIO_DEVICE_DETACH_PASID;
+		dt.pasid = pasid;
+	}
+	return ifd_ioctl(dev->ctx, dev->fd, IFD_K_VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt);
+}
+
+/*
+ * What only this backend knows: a device adopted by ID without its fd
+ * cannot be attached.  Everything else is the generic iommufd probes'.
+ */
+static int cdev_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, enum iommufd_feature f,
+			      struct iommufd_feature_status *st)
+{
+	(void)ctx;
+	if (!dev || dev->fd >= 0)
+		return -ENOSYS;
+	switch (f) {
+	case IOMMUFD_FEATURE_HWPT:
+	case IOMMUFD_FEATURE_HWPT_REPLACE:
+	case IOMMUFD_FEATURE_PASID:
+		st->reason = IOMMUFD_REASON_DEVICE;
+		snprintf(st->why, sizeof(st->why), "%s was adopted by ID without its VFIO fd: only its owner can "
+			 "attach it", dev->name);
+		return 0;
+	default:
+		return -ENOSYS;
+	}
 }
 
 /*
@@ -82,6 +131,7 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		goto fail;
 	}
 	dev->devid = bind.out_devid;
+	dev->has_devid = true;
 	r = attach_pt(dev, ioas->id);
 	if (r == -EADDRINUSE) {
 		r = ifd_iommufd_resv_conflict(dev, ioas);
@@ -133,4 +183,9 @@ const struct ifd_backend_ops ifd_backend_cdev = {
 	.dev_open = cdev_dev_open,
 	.dev_attach = cdev_dev_attach,
 	.explain_enomem = ifd_iommufd_explain_enomem,
+	.dev_attach_pt = cdev_attach_pt,
+	.dev_detach_pt = cdev_detach_pt,
+	.feature_query = cdev_feature_query,
+	.ioas_set_dirty = ifd_iommufd_ioas_set_dirty,
+	.ioas_get_dirty = ifd_iommufd_ioas_get_dirty,
 };

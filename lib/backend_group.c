@@ -5,6 +5,7 @@
  * attached, when its fd is opened, to the iommufd's "compat" IOAS, which
  * IOMMU_VFIO_IOAS selects.  ctx->lock serialises that selection.
  */
+#include <stdio.h>
 #include <string.h>
 #include <linux/vfio.h>
 
@@ -75,6 +76,32 @@ static void group_group_put(struct iommufd_ctx *ctx, struct ifd_group *g, struct
 	ifd_group_put(ctx, g);
 }
 
+/*
+ * Devices of this backend attach only at open, to the compat IOAS, so
+ * nothing built on attaching a device elsewhere is available.
+ */
+static int group_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, enum iommufd_feature f,
+			       struct iommufd_feature_status *st)
+{
+	const char *what;
+
+	(void)ctx;
+	(void)dev;
+	switch (f) {
+	case IOMMUFD_FEATURE_HWPT: what = "HWPTs"; break;
+	case IOMMUFD_FEATURE_HWPT_REPLACE: what = "moving a running device"; break;
+	case IOMMUFD_FEATURE_NEST_PARENT: what = "nesting parents"; break;
+	case IOMMUFD_FEATURE_DIRTY_TRACKING: what = "dirty tracking"; break;
+	case IOMMUFD_FEATURE_PASID: what = "PASID attachments"; break;
+	case IOMMUFD_FEATURE_FAULT_QUEUE: what = "I/O page faults"; break;
+	default: return -ENOSYS;
+	}
+	st->reason = IOMMUFD_REASON_BACKEND;
+	snprintf(st->why, sizeof(st->why), "the group backend has no %s (devices attach only through the compat "
+		 "IOAS): use a kernel with VFIO_DEVICE_CDEV (the cdev backend)", what);
+	return 0;
+}
+
 const struct ifd_backend_ops ifd_backend_group = {
 	.kind = IOMMUFD_BACKEND_GROUP,
 	.ctx_open = ifd_iommufd_open,
@@ -92,4 +119,5 @@ const struct ifd_backend_ops ifd_backend_group = {
 	.dev_attach = group_dev_attach,
 	.group_put = group_group_put,
 	.explain_enomem = ifd_iommufd_explain_enomem,
+	.feature_query = group_feature_query,
 };

@@ -96,6 +96,15 @@ static void type1_explain_enomem(struct iommufd_ctx *ctx, const char *what, uint
 /* VFIO_IOMMU_GET_INFO never needs more; a larger argsz is a broken answer. */
 #define MAX_INFO_SIZE (1u << 20)
 
+/* What VFIO_IOMMU_GET_INFO's capability chain told. */
+struct type1_caps {
+	struct ifd_iova_range *ranges; /* replaced when the IOVA-range cap is there */
+	size_t n;
+	bool mig;                      /* VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION */
+	uint64_t mig_pgsizes;          /* the page sizes a dirty bitmap may use */
+	uint64_t mig_max_bitmap;       /* bytes of bitmap one GET_BITMAP may fill */
+};
+
 /*
  * The IOVA-range capability, read only where it lies wholly inside the
  * @size bytes of @buf.  Returns 0 (ranges replaced), or -EPROTO.
@@ -131,29 +140,43 @@ static int read_iova_cap(const uint8_t *buf, size_t size, size_t off, struct ifd
 	return 0;
 }
 
+/* The migration capability, under the same bound. */
+static int read_mig_cap(const uint8_t *buf, size_t size, size_t off, struct type1_caps *c)
+{
+	struct vfio_iommu_type1_info_cap_migration m;
+
+	if (size - off < sizeof(m))
+		return -EPROTO;
+	memcpy(&m, buf + off, sizeof(m));
+	c->mig = true;
+	c->mig_pgsizes = m.pgsize_bitmap;
+	c->mig_max_bitmap = m.max_dirty_bitmap_size;
+	return 0;
+}
+
 /*
  * Walk the capability chain of @info (@size bytes we own).  Each header is
  * copied out only once it fits; offsets must be 8-byte aligned (the
  * kernel's layout), past the fixed part, and strictly increasing, so a
  * malformed chain ends instead of looping or reading outside.
  */
-static int walk_caps(const struct vfio_iommu_type1_info *info, size_t size, struct ifd_iova_range **ranges,
-		     size_t *n)
+static int walk_caps(const struct vfio_iommu_type1_info *info, size_t size, struct type1_caps *c)
 {
 	const uint8_t *buf = (const void *)info;
 	struct vfio_info_cap_header hdr;
 	size_t off = info->cap_offset;
-	int r;
+	int r = 0;
 
 	while (off) {
 		if (off < sizeof(*info) || off % 8 || off > size || size - off < sizeof(hdr))
 			return -EPROTO;
 		memcpy(&hdr, buf + off, sizeof(hdr));
-		if (hdr.id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-			r = read_iova_cap(buf, size, off, ranges, n);
-			if (r < 0)
-				return r;
-		}
+		if (hdr.id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE)
+			r = read_iova_cap(buf, size, off, &c->ranges, &c->n);
+		else if (hdr.id == VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION)
+			r = read_mig_cap(buf, size, off, c);
+		if (r < 0)
+			return r;
 		if (hdr.next && hdr.next <= off)
 			return -EPROTO;
 		off = hdr.next;
@@ -161,37 +184,31 @@ static int walk_caps(const struct vfio_iommu_type1_info *info, size_t size, stru
 	return 0;
 }
 
-static int type1_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align)
+/*
+ * VFIO_IOMMU_GET_INFO of a container that has its IOMMU, the capability
+ * chain walked into @c and the smallest IOMMU page into *@align (when the
+ * kernel says).  The caller logs only when @log is false.
+ */
+static int get_info(struct iommufd_ioas *ioas, struct type1_caps *c, uint64_t *align, bool log)
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
 	struct vfio_iommu_type1_info *info = NULL;
 	uint32_t argsz = sizeof(*info);
 	int r;
 
-	*ranges = calloc(1, sizeof(**ranges));
-	if (!*ranges)
-		return -ENOMEM;
-	(*ranges)[0].start = 0;
-	(*ranges)[0].last = UINT64_MAX;
-	*n = 1;
-	*align = (uint64_t)ctx->page_size;
-	if (!__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE))
-		return 0; /* no IOMMU yet: nothing limits the space */
-
 	/* The kernel raises argsz to what the capability chain needs. */
 	for (int tries = 0;; tries++) {
 		info = calloc(1, argsz);
-		if (!info) {
-			r = -ENOMEM;
-			goto out;
-		}
+		if (!info)
+			return -ENOMEM;
 		info->argsz = argsz;
 		r = ifd_ioctl(ctx, ioas->container_fd, VFIO_IOMMU_GET_INFO, info);
 		if (r < 0 || info->argsz <= argsz)
 			break;
 		if (info->argsz > MAX_INFO_SIZE || tries == 3) {
-			ifd_err(ctx, "/dev/vfio/vfio: VFIO_IOMMU_GET_INFO asks for an implausible %u bytes",
-				info->argsz);
+			if (log)
+				ifd_err(ctx, "/dev/vfio/vfio: VFIO_IOMMU_GET_INFO asks for an implausible %u bytes",
+					info->argsz);
 			r = -EPROTO;
 			goto out;
 		}
@@ -199,23 +216,46 @@ static int type1_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges
 		free(info);
 	}
 	if (r < 0) {
-		ifd_err(ctx, "/dev/vfio/vfio: VFIO_IOMMU_GET_INFO failed: %s", strerror(-r));
+		if (log)
+			ifd_err(ctx, "/dev/vfio/vfio: VFIO_IOMMU_GET_INFO failed: %s", strerror(-r));
 		goto out;
 	}
 	if (info->flags & VFIO_IOMMU_INFO_PGSIZES && info->iova_pgsizes)
 		*align = info->iova_pgsizes & -info->iova_pgsizes;
 	if (info->flags & VFIO_IOMMU_INFO_CAPS)
-		r = walk_caps(info, argsz, ranges, n);
-	if (r == -EPROTO)
+		r = walk_caps(info, argsz, c);
+	if (r == -EPROTO && log)
 		ifd_err(ctx, "/dev/vfio/vfio: VFIO_IOMMU_GET_INFO: malformed capability chain (cap_offset %u in "
 			"%u bytes)", info->cap_offset, argsz);
 out:
 	free(info);
-	if (r < 0) {
-		free(*ranges);
-		*ranges = NULL;
-	}
 	return r;
+}
+
+static int type1_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align)
+{
+	struct type1_caps c = { 0 };
+	int r;
+
+	*ranges = NULL;
+	c.ranges = calloc(1, sizeof(*c.ranges));
+	if (!c.ranges)
+		return -ENOMEM;
+	c.ranges[0].start = 0;
+	c.ranges[0].last = UINT64_MAX;
+	c.n = 1;
+	*align = (uint64_t)ioas->ctx->page_size;
+	if (__atomic_load_n(&ioas->iommu_set, __ATOMIC_ACQUIRE)) {
+		r = get_info(ioas, &c, align, true);
+		if (r < 0) {
+			free(c.ranges);
+			*ranges = NULL;
+			return r;
+		}
+	} /* else no IOMMU yet: nothing limits the space */
+	*ranges = c.ranges;
+	*n = c.n;
+	return 0;
 }
 
 /* The raw calls: the caller holds kern_lock and knows the IOMMU is set. */
@@ -537,6 +577,418 @@ static int type1_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioa
 	return -EOPNOTSUPP;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Dirty page tracking: VFIO_IOMMU_DIRTY_PAGES (drivers/vfio/vfio_iommu_type1.c) */
+
+/*
+ * A GET_BITMAP reads at most this many bits into our buffer at a time
+ * (1 MiB of bitmap, 32 GiB at 4 KiB pages) unless one mapping needs more:
+ * the kernel's own limit is far larger, the caller's memory is not.
+ */
+#define DIRTY_CHUNK_BITS (1ull << 23)
+
+/* Why a dirty call could not run; logged by the caller after the locks. */
+enum dirty_why {
+	DW_NONE,
+	DW_NO_IOMMU,   /* no group in the container yet */
+	DW_NO_CAP,     /* no VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION */
+	DW_V1,         /* the type1 v1 driver refuses dirty tracking */
+	DW_INFO,       /* GET_INFO failed or was malformed */
+	DW_PGSIZE,     /* the caller's page size is below the IOMMU's */
+	DW_SPLIT,      /* the range splits a mapping */
+	DW_TOO_BIG,    /* one mapping needs more bitmap than one call may fill */
+	DW_IOCTL,      /* VFIO_IOMMU_DIRTY_PAGES failed */
+};
+
+struct dirty_op {
+	struct type1_caps c;
+	enum dirty_why why;
+	uint64_t pgsize;   /* the smallest page the bitmap may use */
+	uint64_t at;       /* DW_SPLIT: the mapping's IOVA and length */
+	uint64_t at_len;
+};
+
+/* The migration capability of a container with its IOMMU: kern_lock held. */
+static int probe_dirty(struct iommufd_ioas *ioas, struct dirty_op *op)
+{
+	uint64_t align = 0;
+	int r;
+
+	if (!ioas->iommu_set) {
+		op->why = DW_NO_IOMMU;
+		return -EOPNOTSUPP;
+	}
+	r = get_info(ioas, &op->c, &align, false);
+	free(op->c.ranges);
+	op->c.ranges = NULL;
+	if (r < 0) {
+		op->why = DW_INFO;
+		return r;
+	}
+	if (!op->c.mig || !op->c.mig_pgsizes) {
+		op->why = DW_NO_CAP;
+		return -EOPNOTSUPP;
+	}
+	op->pgsize = op->c.mig_pgsizes & -op->c.mig_pgsizes;
+	return 0;
+}
+
+static void dirty_explain(struct iommufd_ioas *ioas, const struct dirty_op *op, const char *what, int r)
+{
+	struct iommufd_ctx *ctx = ioas->ctx;
+
+	switch (op->why) {
+	case DW_NONE:
+		break;
+	case DW_NO_IOMMU:
+		ifd_err(ctx, "IOAS %u: %s: its container has no IOMMU yet (no device attached), so nothing can track "
+			"dirty pages: attach a device first", ioas->id, what);
+		break;
+	case DW_NO_CAP:
+		ifd_err(ctx, "IOAS %u: %s: this kernel's type1 has no dirty page tracking (no "
+			"VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION; iommufd's compat container has none either): use the "
+			"cdev backend with HWPTs created with IOMMUFD_HWPT_DIRTY_TRACKING", ioas->id, what);
+		break;
+	case DW_V1:
+		ifd_err(ctx, "IOAS %u: %s: the container runs the type1 v1 IOMMU driver, which has no dirty page "
+			"tracking (the kernel answers EACCES): it needs VFIO_TYPE1v2_IOMMU", ioas->id, what);
+		break;
+	case DW_INFO:
+		ifd_err(ctx, "IOAS %u: %s: VFIO_IOMMU_GET_INFO failed or gave a malformed capability chain: %s",
+			ioas->id, what, strerror(-r));
+		break;
+	case DW_PGSIZE:
+		ifd_err(ctx, "IOAS %u: %s: the bitmap's page size must be a multiple of the container's smallest "
+			"IOMMU page, 0x%llx", ioas->id, what, (unsigned long long)op->pgsize);
+		break;
+	case DW_SPLIT:
+		ifd_err(ctx, "IOAS %u: %s: the range splits the mapping at IOVA 0x%llx (0x%llx bytes): type1 reads "
+			"whole mappings only", ioas->id, what, (unsigned long long)op->at,
+			(unsigned long long)op->at_len);
+		break;
+	case DW_TOO_BIG:
+		ifd_err(ctx, "IOAS %u: %s: the mapping at IOVA 0x%llx (0x%llx bytes) needs more bitmap than the "
+			"kernel fills in one call (%llu bytes)", ioas->id, what, (unsigned long long)op->at,
+			(unsigned long long)op->at_len, (unsigned long long)op->c.mig_max_bitmap);
+		break;
+	case DW_IOCTL:
+		ifd_err(ctx, "IOAS %u: %s failed: %s%s", ioas->id, what, strerror(-r),
+			r == -EINVAL ? " (is dirty tracking started? iommufd_ioas_set_dirty_tracking())" : "");
+		break;
+	}
+}
+
+static int type1_set_dirty(struct iommufd_ioas *ioas, bool enable)
+{
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = sizeof(d),
+		.flags = enable ? VFIO_IOMMU_DIRTY_PAGES_FLAG_START : VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP,
+	};
+	struct dirty_op op = { .why = DW_NONE };
+	int r;
+
+	pthread_rwlock_rdlock(&ioas->kern_lock);
+	r = probe_dirty(ioas, &op);
+	if (r == 0) {
+		r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_DIRTY_PAGES, &d);
+		if (r == -EACCES || r == -ENOTTY) {
+			op.why = r == -EACCES ? DW_V1 : DW_NO_CAP;
+			r = -EOPNOTSUPP;
+		} else if (r < 0) {
+			op.why = DW_IOCTL;
+		}
+	}
+	pthread_rwlock_unlock(&ioas->kern_lock);
+	if (r < 0 && r != -ECHILD)
+		dirty_explain(ioas, &op, enable ? "VFIO_IOMMU_DIRTY_PAGES START" : "VFIO_IOMMU_DIRTY_PAGES STOP", r);
+	return r;
+}
+
+/* A mapping the range [iova, last] would cut, for the kernel's rule. */
+static bool splits(struct iommufd_ioas *ioas, uint64_t iova, uint64_t last, struct dirty_op *op)
+{
+	struct iommufd_map *m;
+	bool cut = false;
+
+	ifd_ioas_wlock(ioas);
+	m = ifd_midx_find(ioas->idx, iova);
+	if (m && m->kind == IFD_MAP_USER && m->iova != iova)
+		cut = true;
+	if (!cut) {
+		m = ifd_midx_find(ioas->idx, last);
+		cut = m && m->kind == IFD_MAP_USER && m->iova + (m->len - 1) != last;
+	}
+	if (cut) {
+		op->at = m->iova;
+		op->at_len = m->len;
+		op->why = DW_SPLIT;
+	}
+	ifd_ioas_wunlock(ioas);
+	return cut;
+}
+
+struct chunk {
+	uint64_t iova, len;
+};
+
+/*
+ * Pieces of [iova, last] of at most @max_bits pages each, cut only between
+ * mappings (the kernel refuses a range that splits one); gaps with no
+ * mapping need no read.  *out is malloc'ed.
+ */
+static int plan_chunks(struct iommufd_ioas *ioas, uint64_t iova, uint64_t last, uint64_t pgsize, uint64_t max_bits,
+		       struct chunk **out, size_t *n)
+{
+	struct chunk *c = NULL;
+	struct iommufd_map *m;
+	size_t nc = 0, cap = 0;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((last - iova) / pgsize < max_bits) {
+		c = malloc(sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		c->iova = iova;
+		c->len = last - iova + 1;
+		*out = c;
+		*n = 1;
+		return 0;
+	}
+	ifd_ioas_wlock(ioas);
+	for (m = ifd_midx_first(ioas->idx, iova, last); m; m = ifd_midx_next(ioas->idx, m, last)) {
+		uint64_t m_last = m->iova + (m->len - 1);
+
+		if (m->kind != IFD_MAP_USER)
+			continue;
+		if (nc && (m_last - c[nc - 1].iova) / pgsize < max_bits) {
+			c[nc - 1].len = m_last - c[nc - 1].iova + 1;
+			continue;
+		}
+		if (nc == cap) {
+			struct chunk *g = realloc(c, (cap ? cap * 2 : 16) * sizeof(*c));
+
+			if (!g) {
+				r = -ENOMEM;
+				break;
+			}
+			c = g;
+			cap = cap ? cap * 2 : 16;
+		}
+		c[nc].iova = m->iova;
+		c[nc].len = m->len;
+		nc++;
+	}
+	ifd_ioas_wunlock(ioas);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	*out = c;
+	*n = nc;
+	return 0;
+}
+
+static int get_bitmap_raw(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t pgsize, uint64_t *buf,
+			  uint64_t words)
+{
+	/* The fixed header, then the range: one argument, argsz covering both. */
+	union {
+		uint64_t align;
+		uint8_t b[sizeof(struct vfio_iommu_type1_dirty_bitmap) +
+			  sizeof(struct vfio_iommu_type1_dirty_bitmap_get)];
+	} a;
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = sizeof(a.b),
+		.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+	};
+	struct vfio_iommu_type1_dirty_bitmap_get g = {
+		.iova = iova,
+		.size = len,
+		.bitmap = { .pgsize = pgsize, .size = words * sizeof(uint64_t), .data = (__u64 *)buf },
+	};
+
+	memcpy(a.b, &d, sizeof(d));
+	memcpy(a.b + sizeof(d), &g, sizeof(g));
+	return ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_DIRTY_PAGES, a.b);
+}
+
+/* Set the caller's bit of every dirty IOMMU page of a chunk read at @pgsize. */
+static void fold(uint64_t *bitmap, uint64_t iova, uint64_t page_size, const uint64_t *src, uint64_t chunk_iova,
+		 uint64_t nbits, uint64_t pgsize)
+{
+	for (uint64_t w = 0; w < (nbits + 63) / 64; w++) {
+		uint64_t v = src[w];
+
+		if (w == nbits / 64)
+			v &= (1ull << (nbits % 64)) - 1; /* the kernel's answer, bounded by the chunk */
+		while (v) {
+			uint64_t bit = w * 64 + (uint64_t)__builtin_ctzll(v);
+			uint64_t page = (chunk_iova + bit * pgsize - iova) / page_size;
+
+			bitmap[page / 64] |= 1ull << (page % 64);
+			v &= v - 1;
+		}
+	}
+}
+
+static int type1_get_dirty(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
+			   uint64_t *bitmap, uint32_t flags)
+{
+	struct dirty_op op = { .why = DW_NONE };
+	uint64_t last = iova + (len - 1), *buf = NULL, max_bits, buf_words = 0;
+	struct chunk *ch = NULL;
+	size_t nch = 0;
+	int r;
+
+	if (flags & IOMMUFD_DIRTY_NO_CLEAR) {
+		ifd_err(ioas->ctx, "IOAS %u: the type1 backend cannot read dirty pages without clearing them "
+			"(VFIO_IOMMU_DIRTY_PAGES always clears): read them with clearing", ioas->id);
+		return -EOPNOTSUPP;
+	}
+	pthread_rwlock_rdlock(&ioas->kern_lock);
+	r = probe_dirty(ioas, &op);
+	if (r == 0 && page_size < op.pgsize) {
+		op.why = DW_PGSIZE;
+		r = -EINVAL;
+	}
+	if (r == 0 && splits(ioas, iova, last, &op))
+		r = -EINVAL;
+	if (r < 0)
+		goto out;
+	/* Bits the kernel has no room for are not worth a call. */
+	max_bits = op.c.mig_max_bitmap / sizeof(uint64_t) * 64;
+	if (!max_bits || max_bits > DIRTY_CHUNK_BITS)
+		max_bits = DIRTY_CHUNK_BITS;
+	r = plan_chunks(ioas, iova, last, op.pgsize, max_bits, &ch, &nch);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < nch; i++) {
+		uint64_t nbits = ch[i].len / op.pgsize, words = (nbits + 63) / 64;
+
+		if (words > op.c.mig_max_bitmap / sizeof(uint64_t) && op.c.mig_max_bitmap) {
+			op.why = DW_TOO_BIG;
+			op.at = ch[i].iova;
+			op.at_len = ch[i].len;
+			r = -E2BIG;
+			break;
+		}
+		if (words > buf_words) {
+			free(buf);
+			buf = malloc(words * sizeof(uint64_t));
+			buf_words = buf ? words : 0;
+			if (!buf) {
+				r = -ENOMEM;
+				break;
+			}
+		}
+		/* The kernel ORs into a first word it shares with nothing. */
+		memset(buf, 0, words * sizeof(uint64_t));
+		r = get_bitmap_raw(ioas, ch[i].iova, ch[i].len, op.pgsize, buf, words);
+		if (r < 0) {
+			op.why = r == -ENOTTY ? DW_NO_CAP : DW_IOCTL;
+			if (r == -ENOTTY)
+				r = -EOPNOTSUPP;
+			break;
+		}
+		if (i == 0)
+			ifd_dirty_zero(bitmap, len, page_size);
+		fold(bitmap, iova, page_size, buf, ch[i].iova, nbits, op.pgsize);
+	}
+	if (r == 0 && !nch)
+		ifd_dirty_zero(bitmap, len, page_size);
+out:
+	pthread_rwlock_unlock(&ioas->kern_lock);
+	free(buf);
+	free(ch);
+	if (r < 0 && r != -ECHILD)
+		dirty_explain(ioas, &op, "VFIO_IOMMU_DIRTY_PAGES GET_BITMAP", r);
+	return r;
+}
+
+static void set_status(struct iommufd_feature_status *st, uint32_t reason, const char *why)
+{
+	if (!st)
+		return;
+	st->reason = reason;
+	snprintf(st->why, sizeof(st->why), "%s", why);
+}
+
+static int type1_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, enum iommufd_feature f,
+			       struct iommufd_feature_status *st)
+{
+	struct dirty_op op = { .why = DW_NONE };
+	struct iommufd_ioas *ioas;
+	int r;
+
+	(void)ctx;
+	switch (f) {
+	case IOMMUFD_FEATURE_DIRTY_TRACKING:
+		break;
+	case IOMMUFD_FEATURE_IOMMUFD:
+		set_status(st, IOMMUFD_REASON_BACKEND, "the TYPE1 backend drives the legacy VFIO container, not "
+			   "/dev/iommu: use a kernel with iommufd and VFIO_DEVICE_CDEV");
+		return 0;
+	case IOMMUFD_FEATURE_HW_INFO:
+	case IOMMUFD_FEATURE_HWPT:
+	case IOMMUFD_FEATURE_HWPT_REPLACE:
+	case IOMMUFD_FEATURE_NEST_PARENT:
+	case IOMMUFD_FEATURE_PASID:
+	case IOMMUFD_FEATURE_FAULT_QUEUE:
+	case IOMMUFD_FEATURE_DEVICE_ADOPT_ID:
+	case IOMMUFD_FEATURE_HWPT_INVALIDATE:
+	case IOMMUFD_FEATURE_VIOMMU:
+	case IOMMUFD_FEATURE_VEVENTQ:
+	case IOMMUFD_FEATURE_HW_QUEUE:
+		set_status(st, IOMMUFD_REASON_BACKEND,
+			   "the TYPE1 backend has no HWPTs: use a kernel with iommufd and VFIO_DEVICE_CDEV");
+		return 0;
+	case IOMMUFD_FEATURE_IOAS_COPY:
+	case IOMMUFD_FEATURE_MAP_FILE:
+	case IOMMUFD_FEATURE_CHANGE_PROCESS:
+		set_status(st, IOMMUFD_REASON_BACKEND, "the TYPE1 backend has no such call (it is iommufd's): use "
+			   "a kernel with iommufd and VFIO_DEVICE_CDEV");
+		return 0;
+	default:
+		return -ENOSYS;
+	}
+	/* Dirty tracking is the container's IOMMU's: only a device has one. */
+	ioas = dev ? dev->ioas : NULL;
+	if (!ioas) {
+		set_status(st, IOMMUFD_REASON_NEED_DEVICE, "type1 dirty tracking depends on the container's IOMMU: "
+			   "ask with a device");
+		return 0;
+	}
+	pthread_rwlock_rdlock(&ioas->kern_lock);
+	r = probe_dirty(ioas, &op);
+	if (r == 0 && ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION,
+				(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) <= 0) {
+		op.why = DW_V1;
+		r = -EOPNOTSUPP;
+	}
+	pthread_rwlock_unlock(&ioas->kern_lock);
+	if (r == 0) {
+		set_status(st, IOMMUFD_REASON_NONE, "");
+		return 1;
+	}
+	if (op.why == DW_NO_CAP) {
+		set_status(st, IOMMUFD_REASON_KERNEL, "this kernel's type1 has no dirty page tracking (no "
+			   "VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION)");
+		return 0;
+	}
+	if (op.why == DW_V1) {
+		set_status(st, IOMMUFD_REASON_BACKEND, "the container runs the type1 v1 IOMMU driver, which has no "
+			   "dirty page tracking");
+		return 0;
+	}
+	if (op.why == DW_NO_IOMMU) {
+		set_status(st, IOMMUFD_REASON_NEED_DEVICE, "the device's container has no IOMMU yet");
+		return 0;
+	}
+	return r; /* GET_INFO failed: no answer */
+}
+
 const struct ifd_backend_ops ifd_backend_type1 = {
 	.kind = IOMMUFD_BACKEND_TYPE1,
 	.ctx_open = type1_ctx_open,
@@ -554,4 +1006,7 @@ const struct ifd_backend_ops ifd_backend_type1 = {
 	.dev_attach = type1_dev_attach,
 	.group_put = type1_group_put,
 	.explain_enomem = type1_explain_enomem,
+	.ioas_set_dirty = type1_set_dirty,
+	.ioas_get_dirty = type1_get_dirty,
+	.feature_query = type1_feature_query,
 };

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Devices: open/adopt/attach/destroy, the same on every backend. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/vfio.h>
@@ -33,13 +34,13 @@ static int check_opts(const struct iommufd_device_opts *opts)
 	return 0;
 }
 
-static struct iommufd_device *dev_alloc(struct iommufd_ioas *ioas)
+static struct iommufd_device *dev_alloc(struct iommufd_ctx *ctx)
 {
 	struct iommufd_device *dev = calloc(1, sizeof(*dev));
 
 	if (!dev)
 		return NULL;
-	dev->ctx = ioas->ctx;
+	dev->ctx = ctx;
 	dev->fd = -1;
 	dev->group_num = -1;
 	ifd_list_init(&dev->link);
@@ -50,6 +51,7 @@ static struct iommufd_device *dev_alloc(struct iommufd_ioas *ioas)
 static void dev_free(struct iommufd_device *dev)
 {
 	ifd_dev_free_regions(dev);
+	ifd_dev_caps_free(dev);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 }
@@ -152,7 +154,7 @@ IFD_EXPORT int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, 
 
 	if (!ioas || ioas->state != IFD_ALIVE || !name || !*name || !out || check_opts(opts))
 		return ifd_ret(-EINVAL);
-	dev = dev_alloc(ioas);
+	dev = dev_alloc(ioas->ctx);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
 	r = ifd_resolve_device(ioas->ctx, name, dev);
@@ -179,7 +181,7 @@ IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, c
 			iommufd_backend_name(ioas->ctx->backend));
 		return ifd_ret(-EOPNOTSUPP);
 	}
-	dev = dev_alloc(ioas);
+	dev = dev_alloc(ioas->ctx);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
 	dev->fd = ifd_dup(ioas->ctx, fd);
@@ -207,7 +209,7 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 		ifd_err(ioas->ctx, "adopting a group fd needs the group or type1 backend, this context uses cdev");
 		return ifd_ret(-EOPNOTSUPP);
 	}
-	dev = dev_alloc(ioas);
+	dev = dev_alloc(ioas->ctx);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
 	work = ifd_dup(ioas->ctx, group_fd);
@@ -217,6 +219,108 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	else
 		r = dev_open_common(ioas, dev, work, group_fd); /* closes work on failure */
 	if (r < 0) {
+		dev_free(dev);
+		return ifd_ret(r);
+	}
+	*out = dev;
+	return 0;
+}
+
+/* Caller holds ctx->lock.  The device of this context with iommufd device
+ * ID @id, or NULL. */
+static struct iommufd_device *find_devid(struct iommufd_ctx *ctx, uint32_t id)
+{
+	struct ifd_list *pos;
+	struct iommufd_device *d;
+
+	ifd_list_for_each(pos, &ctx->dev_list) {
+		d = ifd_container_of(pos, struct iommufd_device, link);
+		if (d->has_devid && d->devid == id)
+			return d;
+	}
+	return NULL;
+}
+
+/* The part of adopt_id under ctx->lock: the checks against the context's
+ * other devices, the ID's check, and the device's regions. */
+static int adopt_id_locked(struct iommufd_ctx *ctx, struct iommufd_device *dev)
+{
+	struct iommufd_device *other = find_devid(ctx, dev->devid);
+	struct ifd_list *pos;
+	int r;
+
+	if (other) {
+		ifd_err(ctx, "iommufd device ID %u is already in this context (%s)", dev->devid, other->name);
+		return -EBUSY;
+	}
+	ifd_list_for_each(pos, &ctx->dev_list) {
+		if (!strcmp(ifd_container_of(pos, struct iommufd_device, link)->name, dev->name)) {
+			ifd_err(ctx, "%s is already open in this context", dev->name);
+			return -EBUSY;
+		}
+	}
+	r = ifd_dev_caps_read(ctx, dev->devid, &dev->caps);
+	if (r == -ENOENT)
+		ifd_err(ctx, "/dev/iommu: no device with iommufd device ID %u is bound to this iommufd "
+			"(IOMMU_GET_HW_INFO: ENOENT): pass the out_devid of VFIO_DEVICE_BIND_IOMMUFD on this iommufd",
+			dev->devid);
+	else if (r == -EOPNOTSUPP)
+		ifd_err(ctx, "/dev/iommu: cannot check iommufd device ID %u: the kernel lacks IOMMU_GET_HW_INFO "
+			"(needs Linux 6.6+) or the device has no IOMMU", dev->devid);
+	else if (r < 0)
+		ifd_err(ctx, "/dev/iommu: IOMMU_GET_HW_INFO for device ID %u failed: %s", dev->devid, strerror(-r));
+	if (r == 0 && dev->fd >= 0)
+		r = read_info(dev); /* only a bound cdev fd answers it */
+	return r;
+}
+
+IFD_EXPORT int iommufd_device_adopt_id(struct iommufd_ctx *ctx, uint32_t dev_id, int fd,
+				       const struct iommufd_device_opts *opts, struct iommufd_device **out)
+{
+	struct iommufd_device *dev;
+	int r;
+
+	if (!ctx || fd < -1 || !out || check_opts(opts))
+		return ifd_ret(-EINVAL);
+	if (ctx->fd < 0) {
+		ifd_err(ctx, "adopting a device by its iommufd device ID needs /dev/iommu; this context uses the %s "
+			"backend", iommufd_backend_name(ctx->backend));
+		return ifd_ret(-EOPNOTSUPP);
+	}
+	if (ifd_forked(ctx))
+		return ifd_ret(-ECHILD);
+	dev = dev_alloc(ctx);
+	if (!dev)
+		return ifd_ret(-ENOMEM);
+	dev->devid = dev_id;
+	dev->has_devid = true;
+	dev->adopted_id = true;
+	snprintf(dev->name, sizeof(dev->name), "iommufd device %u", dev_id);
+	r = 0;
+	if (fd >= 0) {
+		/* Work on a duplicate: the caller's fd stays untouched on failure. */
+		dev->fd = ifd_dup(ctx, fd);
+		r = dev->fd < 0 ? dev->fd : ifd_resolve_cdev_fd(ctx, dev->fd, dev);
+	}
+	if (r == 0) {
+		ifd_ctx_lock(ctx);
+		r = adopt_id_locked(ctx, dev);
+		if (r == 0) {
+			if (fd >= 0) {
+				/* Keep the caller's fd number, before anyone can use ours. */
+				ifd_close(ctx, dev->fd);
+				dev->fd = fd;
+			}
+			dev->state = IFD_ALIVE;
+			ifd_list_add(&ctx->dev_list, &dev->link);
+			ifd_dbg(ctx, "%s: adopted by iommufd device ID %u%s", dev->name, dev_id,
+				fd < 0 ? " without its VFIO fd" : "");
+		}
+		ifd_ctx_unlock(ctx);
+	}
+	if (r < 0) {
+		if (dev->fd != fd)
+			ifd_close(ctx, dev->fd);
 		dev_free(dev);
 		return ifd_ret(r);
 	}
@@ -234,6 +338,8 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	ctx = dev->ctx;
 	ifd_ctx_lock(ctx);
 	ioas = dev->ioas;
+	/* Closing the fd detaches the RID and every PASID in the kernel. */
+	ifd_hwpt_dev_gone(dev);
 	ifd_dev_unmap_regions(dev);
 	/* Closing the device fd also tears down its interrupts. */
 	ifd_dev_close_fd(dev);
@@ -244,11 +350,12 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 		ctx->ops->group_put(ctx, dev->group, ioas);
 	}
 	dev->group = NULL;
-	ioas->ndevices--;
+	if (ioas)
+		ioas->ndevices--;
 	ifd_list_del(&dev->link);
 	/* The usable ranges may widen again now.  Under ctx->lock, so the
 	 * IOAS cannot be destroyed under us. */
-	if (!ifd_forked(ctx))
+	if (ioas && !ifd_forked(ctx))
 		ifd_ioas_refresh(ioas);
 	ifd_ctx_unlock(ctx);
 	/* Freed at once, like free(): a VMM that hot-plugs devices for ever
@@ -261,6 +368,7 @@ IFD_EXPORT int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_
 {
 	struct iommufd_ctx *ctx;
 	struct iommufd_ioas *old;
+	struct iommufd_hwpt *old_h;
 	int r;
 
 	if (!dev_ok(dev) || !ioas || ioas->state != IFD_ALIVE || ioas->ctx != dev->ctx)
@@ -268,23 +376,30 @@ IFD_EXPORT int iommufd_device_attach(struct iommufd_device *dev, struct iommufd_
 	ctx = dev->ctx;
 	if (ifd_forked(ctx))
 		return ifd_ret(-ECHILD);
+	if (dev->adopted_id && dev->fd < 0) {
+		ifd_err(ctx, "%s: the device was adopted by ID without its VFIO fd, so only its owner can attach it",
+			dev->name);
+		return ifd_ret(-EOPNOTSUPP);
+	}
 	ifd_ctx_lock(ctx);
 	old = dev->ioas;
-	if (old == ioas) {
+	old_h = dev->hwpt;
+	/* From an explicit HWPT of the same IOAS this still moves: to the
+	 * IOAS's own (implicit) HWPT. */
+	if (old == ioas && !old_h) {
 		ifd_ctx_unlock(ctx);
 		return 0;
 	}
 	r = ctx->ops->dev_attach(dev, ioas);
 	if (r == 0) {
 		r = ifd_ioas_refresh(ioas);
-		if (r < 0 && ctx->ops->dev_attach(dev, old) < 0)
-			ifd_err(ctx, "%s: could not return to IOAS %u after a failed move", dev->name, old->id);
+		if (r < 0)
+			ifd_dev_restore(dev, old_h, old);
 	}
 	if (r == 0) {
-		old->ndevices--;
-		ioas->ndevices++;
-		dev->ioas = ioas;
-		ifd_ioas_refresh(old);
+		ifd_dev_set_attached(dev, NULL, ioas);
+		if (old && old != ioas)
+			ifd_ioas_refresh(old);
 	}
 	ifd_ctx_unlock(ctx);
 	return ifd_ret(r);
@@ -309,7 +424,7 @@ IFD_EXPORT int64_t iommufd_device_get_id(const struct iommufd_device *dev)
 {
 	if (!dev_ok(dev))
 		return ifd_ret(-EINVAL);
-	if (dev->ctx->backend != IOMMUFD_BACKEND_CDEV)
+	if (!dev->has_devid)
 		return ifd_ret(-EOPNOTSUPP);
 	return dev->devid;
 }

@@ -355,11 +355,37 @@ void ifd_caps_free(struct iommufd_ctx *ctx);
 void ifd_dev_caps_free(struct iommufd_device *dev);
 /* 1 if the iommufd knows ioctl @req (probed once with an empty argument). */
 int ifd_iommufd_has_ioctl(struct iommufd_ctx *ctx, unsigned long req);
+/* IOMMU_GET_HW_INFO of @dev_id into a new struct ifd_dev_caps (-ENOENT: no
+ * such device; -EOPNOTSUPP: the kernel lacks the call). */
+int ifd_dev_caps_read(struct iommufd_ctx *ctx, uint32_t dev_id, struct ifd_dev_caps **out);
+/* @dev's PASID width in bits (0: none), read once; caller holds ctx->lock. */
+int ifd_dev_pasid_width(struct iommufd_device *dev);
 
 /* hwpt.c */
 /* Drop @dev's HWPT and PASID attachments from the library's books (the
  * device is going: closing its fd detaches it in the kernel). */
 void ifd_hwpt_dev_gone(struct iommufd_device *dev);
+/* Record that @dev's RID now goes through @hwpt (NULL: the IOAS's implicit
+ * HWPT) into @ioas (NULL with @hwpt NULL: detached): users and ndevices
+ * counts follow.  Caller holds ctx->lock. */
+void ifd_dev_set_attached(struct iommufd_device *dev, struct iommufd_hwpt *hwpt, struct iommufd_ioas *ioas);
+/* Put @dev's RID back where it was (@hwpt, else @ioas, else detached)
+ * after a move failed half way; logs when that fails too. */
+void ifd_dev_restore(struct iommufd_device *dev, struct iommufd_hwpt *hwpt, struct iommufd_ioas *ioas);
+/* An explicit HWPT of this IOAS still exists (ioas destroy refuses). */
+bool ifd_hwpt_ioas_busy(struct iommufd_ioas *ioas);
+
+/* dirty.c: the argument rules of every dirty-bitmap call (0 or -EINVAL),
+ * zeroing the caller's words, and the iommufd half of the IOAS-level ops. */
+static inline uint64_t ifd_dirty_words(uint64_t len, uint64_t page_size)
+{
+	return (len / page_size + 63) / 64;
+}
+int ifd_dirty_check(uint64_t iova, uint64_t len, uint64_t page_size, const uint64_t *bitmap, uint32_t flags);
+void ifd_dirty_zero(uint64_t *bitmap, uint64_t len, uint64_t page_size);
+int ifd_iommufd_ioas_set_dirty(struct iommufd_ioas *ioas, bool enable);
+int ifd_iommufd_ioas_get_dirty(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t page_size,
+			       uint64_t *bitmap, uint32_t flags);
 
 
 /* device_io.c */

@@ -85,6 +85,12 @@ IFD_EXPORT int iommufd_ioas_destroy(struct iommufd_ioas *ioas)
 		ifd_err(ctx, "IOAS %u still has %u device(s) attached: destroy or move them first", ioas->id, ndev);
 		return ifd_ret(-EBUSY);
 	}
+	/* An HWPT holds the IOAS in the kernel and its handle points here. */
+	if (ifd_hwpt_ioas_busy(ioas)) {
+		ifd_ctx_unlock(ctx);
+		ifd_err(ctx, "IOAS %u still has HWPTs: destroy them first", ioas->id);
+		return ifd_ret(-EBUSY);
+	}
 	if (ifd_forked(ctx))
 		ifd_close(ctx, ioas->container_fd);
 	else

@@ -5,7 +5,9 @@
 #
 #   tests/vm/run-cell.sh CELL [PROGRAM_OR_DIR...]
 #
-# CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto
+# CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu
+#   (7.3-viommu: QEMU's virtio-iommu instead of VT-d, AUTO backend; a
+#   second IOMMU model with other ranges and no interrupt remapping)
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
 #   tests/integration and examples (build dir: $IFD_BUILD_DIR, else
@@ -51,13 +53,15 @@ fi
 
 cell=$1
 shift
+iommu=vtd
 case "$cell" in
+7.3-viommu) kver=7.3 backend=auto expect=cdev iommu=virtio ;;
 7.3-cdev) kver=7.3 backend=cdev expect=cdev ;;
 7.3-group) kver=7.3 backend=group expect=group ;;
 7.3-type1) kver=7.3 backend=type1 expect=type1 ;;
 7.3-auto) kver=7.3 backend=auto expect=cdev ;;
 6.12-auto) kver=6.12 backend=auto expect=type1 ;;
-*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto)" ;;
+*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu)" ;;
 esac
 
 build_dir=${IFD_BUILD_DIR:-$repo/build}
@@ -233,7 +237,20 @@ mdma_uuids='6d646d61-0000-4000-8000-000000000001 6d646d61-0000-4000-8000-0000000
 # Device map: BDF,vendor,device,driver ("-": any driver, checked elsewhere).
 # The e1000e is on no driver on 6.12 (its module is not staged) and on
 # e1000e on the 7.3 test kernel (E1000E=y, for iommufdctl's bind by name).
-rig_expect="0000:00:02.0,8086,10d3,-
+# VT-d: devices behind a conventional-PCI bridge share the bridge's group.
+# virtio-iommu gives such devices no group at all (rig-facts), so there the
+# shared and the non-viable groups are multifunction slots instead.
+if [ "$iommu" = virtio ]; then
+	rig_expect="0000:00:02.0,8086,10d3,-
+0000:00:03.0,1234,11e8,vfio-pci
+0000:00:04.0,1b36,0010,vfio-pci
+0000:00:05.0,1234,11e8,vfio-pci
+0000:00:05.1,1234,11e8,vfio-pci
+0000:00:06.0,1234,11e8,vfio-pci
+0000:00:06.1,1b36,0010,nvme"
+	edu_pair='0000:00:05.0 0000:00:05.1' edu_nonviable='0000:00:06.0' nvme_host='0000:00:06.1'
+else
+	rig_expect="0000:00:02.0,8086,10d3,-
 0000:00:03.0,1234,11e8,vfio-pci
 0000:00:04.0,1b36,0010,vfio-pci
 0000:00:05.0,1b36,000e,-
@@ -242,20 +259,23 @@ rig_expect="0000:00:02.0,8086,10d3,-
 0000:00:06.0,1b36,000e,-
 0000:02:01.0,1234,11e8,vfio-pci
 0000:02:02.0,1b36,0010,nvme"
+	edu_pair='0000:01:01.0 0000:01:02.0' edu_nonviable='0000:02:01.0' nvme_host='0000:02:02.0'
+fi
 {
 	echo "export IFD_CELL='$cell'"
 	echo "export IFD_KERNEL='$kver'"
+	echo "export IFD_IOMMU='$iommu'"
 	echo "export LIBIOMMUFD_BACKEND='$backend'"
 	echo "export IFD_EXPECT_BACKEND='$expect'"
 	echo "export IFD_EDU='0000:00:03.0'"
 	echo "export IFD_NVME='0000:00:04.0'"
-	echo "export IFD_EDU_PAIR='0000:01:01.0 0000:01:02.0'"
-	echo "export IFD_EDU_NONVIABLE='0000:02:01.0'"
-	echo "export IFD_NVME_HOST='0000:02:02.0'"
+	echo "export IFD_EDU_PAIR='$edu_pair'"
+	echo "export IFD_EDU_NONVIABLE='$edu_nonviable'"
+	echo "export IFD_NVME_HOST='$nvme_host'"
 	echo "export IFD_MDMA='$mdma_uuids'"
 	echo "export IFD_UNBOUND='0000:00:02.0'"
 	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
-	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 0000:01:01.0 0000:01:02.0 0000:02:01.0'"
+	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 $edu_pair $edu_nonviable'"
 	echo "IFD_RIG_EXPECT='$(echo "$rig_expect" | tr '\n' ' ')'"
 } >"$st/etc/ifd-rig.env"
 make_cpio "$st" >"$work/tests.cpio"
@@ -278,30 +298,49 @@ truncate -s 64M "$work/nvme0.img" "$work/nvme1.img"
 append="console=ttyS0 loglevel=5 panic=-1"
 # Debian's kernel leaves VT-d off unless asked (INTEL_IOMMU_DEFAULT_ON unset).
 [ "$kver" = 6.12 ] && append="$append intel_iommu=on"
+# virtio-iommu has no interrupt remapping: VFIO and iommufd refuse such an
+# IOMMU unless told that the (emulated) platform's MSIs are trusted.
+[ "$iommu" = virtio ] &&
+	append="$append iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1"
 [ -n "${IFD_VM_APPEND:-}" ] && append="$append $IFD_VM_APPEND"
+if [ "$iommu" = virtio ]; then
+	iommu_dev=(-device virtio-iommu-pci,bus=pcie.0,addr=07.0)
+	# Multifunction slots: the functions of one slot share a group.
+	topology=(
+		-device edu,bus=pcie.0,addr=05.0,multifunction=on
+		-device edu,bus=pcie.0,addr=05.1
+		-device edu,bus=pcie.0,addr=06.0,multifunction=on
+		-drive "file=$work/nvme1.img,if=none,id=nvm1,format=raw"
+		-device nvme,serial=cafef00d,drive=nvm1,bus=pcie.0,addr=06.1
+	)
+else
+	iommu_dev=(-device intel-iommu,intremap=on,caching-mode=on)
+	topology=(
+		# A conventional-PCI bridge: devices behind it share the bridge's
+		# requester ID, so IOMMU groups span the whole secondary bus.
+		-device pcie-pci-bridge,id=br1,bus=pcie.0,addr=05.0
+		-device edu,bus=br1,addr=01.0
+		-device edu,bus=br1,addr=02.0
+		-device pcie-pci-bridge,id=br2,bus=pcie.0,addr=06.0
+		-device edu,bus=br2,addr=01.0
+		-drive "file=$work/nvme1.img,if=none,id=nvm1,format=raw"
+		-device nvme,serial=cafef00d,drive=nvm1,bus=br2,addr=02.0
+	)
+fi
 qemu=(
 	qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2G -smp 2
 	-machine q35,kernel-irqchip=split
 	-display none -vga none -monitor none -no-reboot
 	-serial stdio -serial "file:$markers"
-	-device intel-iommu,intremap=on,caching-mode=on
-	# The NIC only has to exist (with no guest driver); "restrict" keeps
-	# the user-mode backend, which is there to avoid a no-peer warning,
-	# from reaching anything.
+	"${iommu_dev[@]}"
+	# The NIC only has to exist; "restrict" keeps the user-mode backend,
+	# which is there to avoid a no-peer warning, from reaching anything.
 	-netdev user,id=net0,restrict=on
 	-device e1000e,netdev=net0,bus=pcie.0,addr=02.0
 	-device edu,bus=pcie.0,addr=03.0
 	-drive "file=$work/nvme0.img,if=none,id=nvm0,format=raw"
 	-device nvme,serial=deadbeef,drive=nvm0,bus=pcie.0,addr=04.0
-	# A conventional-PCI bridge: devices behind it share the bridge's
-	# requester ID, so IOMMU groups span the whole secondary bus.
-	-device pcie-pci-bridge,id=br1,bus=pcie.0,addr=05.0
-	-device edu,bus=br1,addr=01.0
-	-device edu,bus=br1,addr=02.0
-	-device pcie-pci-bridge,id=br2,bus=pcie.0,addr=06.0
-	-device edu,bus=br2,addr=01.0
-	-drive "file=$work/nvme1.img,if=none,id=nvm1,format=raw"
-	-device nvme,serial=cafef00d,drive=nvm1,bus=br2,addr=02.0
+	"${topology[@]}"
 	-kernel "$kdir/bzImage" -initrd "$work/initrd" -append "$append"
 )
 

@@ -9,7 +9,7 @@
 # Exits 1 if any cell's results are missing or any entry is not PASS.
 set -euo pipefail
 
-cells=(7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto)
+cells=(7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu)
 
 if [ $# -ne 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
 	sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
