@@ -66,8 +66,12 @@ key=$(
 	{
 		echo "tarball $(basename "$tarball") $(stat -L -c '%s %Y' "$tarball")"
 		[ "$in_tree" = 1 ] && echo "variant in-tree-mdma"
+		# Only the option lines of a fragment (CONFIG_X=v, "# CONFIG_X is
+		# not set") change the kernel: its comments (licence lines,
+		# explanations) never cost a rebuild.
 		for f in "${fragments[@]}"; do
-			echo "fragment $(basename "$f") $(sha256sum <"$f" | cut -d' ' -f1)"
+			echo "fragment $(basename "$f") $(grep -E '^(CONFIG_|# CONFIG_[A-Za-z0-9_]+ is not set)' "$f" |
+				sha256sum | cut -d' ' -f1)"
 		done
 		for p in "${patches[@]}"; do
 			echo "patch $(basename "$p") $(sha256sum <"$p" | cut -d' ' -f1)"

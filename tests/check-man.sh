@@ -7,7 +7,9 @@
 # page must then name the symbol in its NAME section.
 set -eu
 src=$(cd "$1" && pwd)
-hdr="$src/include/libiommufd/libiommufd.h"
+# Another library of the tree (libiommufd-glib) passes its header and map.
+hdr=${2:-"$src/include/libiommufd/libiommufd.h"}
+map=${3:-"$src/lib/libiommufd.map"}
 fail=0
 # Render as man(1) does for an 80-column terminal and print any warning.
 # groff directly is several times faster than man -l per page, which
@@ -22,10 +24,10 @@ render() {
 }
 # The header counts as well as the map file: a function declared but not yet
 # exported (or the reverse) still needs its page.
-hdr_syms=$(grep -oE '^[a-z][a-z0-9_ *]*[ *]iommufd_[a-z0-9_]+\(' "$hdr" | sed -E 's/.*(iommufd_[a-z0-9_]+)\(/\1/')
+hdr_syms=$(grep -oE '^[A-Za-z][A-Za-z0-9_ *]*[ *]iommufd_[a-z0-9_]+\(' "$hdr" | sed -E 's/.*(iommufd_[a-z0-9_]+)\(/\1/')
 hdr_syms=$(echo $hdr_syms)
 syms=$( {
-	sed -n 's/^[[:space:]]*\(iommufd_[a-z0-9_]*\);/\1/p' "$src/lib/libiommufd.map"
+	sed -n 's/^[[:space:]]*\(iommufd_[a-z0-9_]*\);/\1/p' "$map"
 	for h in $hdr_syms; do echo "$h"; done
 } | sort -u)
 for s in $syms; do
