@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * glib-events: device interrupts in a GLib main loop with libiommufd-glib,
  * on QEMU's "edu" device.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * GLib sources for libiommufd: a fault-queue source and an eventfd source
  * (plain, or owning a device interrupt vector).  Only the public API of

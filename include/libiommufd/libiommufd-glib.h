@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * libiommufd-glib: GLib event sources for libiommufd, so a GLib-based VMM or
  * driver serves I/O page faults and device interrupts from its GMainContext.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * glib_fault: I/O page faults served from a GLib main loop through
  * libiommufd-glib's fault source, with requests injected by the kernel's

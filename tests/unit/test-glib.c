@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * libiommufd-glib: device interrupt sources on the fake kernel (its
  * interrupts write the real eventfds the library hands it), the plain
