@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "kabi.h"
 #include "fake-kernel.h"
 
 #define PG 0x1000ULL
@@ -621,6 +622,318 @@ static void after_device_io(struct fx *x, int r)
 	assert_int_equal(iommufd_device_reset(x->dev), 0);
 }
 
+/* ---- issue 8 and 10 functions, and the queries: each call fails in turn;
+ * whatever failed, the device and the IOAS keep working and everything
+ * goes away (fx_finish checks fds, files, mmaps and pins). */
+
+static int g_line; /* the last call made by a multi-call scenario */
+#define L(call) (g_line = __LINE__, (call))
+static struct iommufd_hwpt *g_h1, *g_h2; /* the HWPTs of the hwpt scenarios */
+static struct iommufd_fault_queue *g_q;
+
+static void after_usable(struct fx *x, int r)
+{
+	(void)r;
+	expect_device_ok(x, x->dev);
+	expect_ioas_ok(x, x->ioas);
+}
+
+static int nonneg(int r)
+{
+	return r > 0 ? 0 : r;
+}
+
+/* Queries and calls that change nothing lasting. */
+static int run_queries(struct fx *x)
+{
+	struct iommufd_iova_range rg[8];
+	struct iommufd_region_info ri;
+	struct iommufd_region_area ar[4];
+	struct iommufd_feature_status st = { .sz = sizeof(st) };
+	struct iommufd_device_entry ent[16];
+	struct iommufd_event ev[2];
+	uint32_t type, sub, v = 0;
+	uint64_t iova;
+	int r = nonneg(L(iommufd_ioas_get_ranges(x->ioas, rg, 8)));
+
+	if (!r)
+		r = nonneg((int)iommufd_ioas_get_alignment(x->ioas));
+	if (!r)
+		r = L(iommufd_ioas_translate(x->ioas, buf, PG, &iova));
+	if (!r)
+		r = nonneg(L(iommufd_device_get_num_regions(x->dev)));
+	if (!r)
+		r = L(iommufd_device_get_region_info(x->dev, 0, &ri));
+	if (!r)
+		r = nonneg(L(iommufd_device_get_region_areas(x->dev, 0, ar, 4)));
+	if (!r) {
+		r = L(iommufd_device_get_region_type(x->dev, 0, &type, &sub));
+		r = r == -ENOENT ? 0 : r; /* BAR0 has no type capability */
+	}
+	if (!r)
+		r = nonneg(L(iommufd_device_get_irq_count(x->dev, IOMMUFD_IRQ_MSIX)));
+	if (!r)
+		r = L(iommufd_device_config_read(x->dev, 4, &v, 2));
+	if (!r)
+		r = L(iommufd_device_config_write(x->dev, 4, &v, 2));
+	if (!r)
+		r = nonneg(L(iommufd_feature_query(x->ctx, x->dev, IOMMUFD_FEATURE_HWPT, &st)));
+	if (!r)
+		r = nonneg(L(iommufd_device_list(x->ctx, ent, 16)));
+	if (!r)
+		r = nonneg(L(iommufd_ctx_get_event_fd(x->ctx)));
+	if (!r) {
+		r = L(iommufd_ctx_read_events(x->ctx, ev, 2));
+		r = r == -EAGAIN ? 0 : nonneg(r);
+	}
+	if (!r)
+		r = nonneg(L(iommufd_ctx_get_pin_accounting(x->ctx)));
+	if (!r)
+		r = L(iommufd_ctx_set_log(x->ctx, NULL, NULL, IOMMUFD_LOG_ERR));
+	return r;
+}
+
+static void setup_irq(struct fx *x)
+{
+	int fds[1];
+
+	new_dev(x);
+	x->efd = eventfd(0, EFD_CLOEXEC);
+	assert_true(x->efd >= 0);
+	fds[0] = x->efd;
+	assert_int_equal(iommufd_device_irq_enable(x->dev, IOMMUFD_IRQ_INTX, 0, 1, fds), 0);
+}
+
+static int run_irq(struct fx *x)
+{
+	int r = L(iommufd_device_irq_unmask(x->dev, IOMMUFD_IRQ_INTX, 0));
+
+	if (!r)
+		r = L(iommufd_device_irq_disable(x->dev, IOMMUFD_IRQ_INTX));
+	return r;
+}
+
+static void setup_ioas_ops(struct fx *x)
+{
+	new_dev(x);
+	assert_int_equal(iommufd_ioas_create(x->ctx, &x->ioas2), 0);
+	assert_int_equal(iommufd_ioas_map(x->ioas, buf, 4 * PG, RW, NULL, &x->iova[0]), 0);
+}
+
+static int run_ioas_ops(struct fx *x)
+{
+	struct iommufd_iova_range allow = { .start = 0x100000, .last = 0x3fffffff };
+	struct iommufd_map *m = NULL;
+	uint64_t dst = 0;
+	int r = L(iommufd_ioas_reserve(x->ioas, 0x40000000, 0x100000));
+
+	if (!r)
+		r = L(iommufd_ioas_unreserve(x->ioas, 0x40000000, 0x100000));
+	if (!r)
+		r = L(iommufd_ioas_set_huge_pages(x->ioas2, false)); /* empty: allowed */
+	if (!r)
+		r = L(iommufd_ioas_allow_iovas(x->ioas2, &allow, 1));
+	if (!r)
+		r = L(iommufd_ioas_copy(x->ioas2, x->ioas, x->iova[0], 4 * PG, RW, NULL, &dst));
+	if (!r)
+		r = L(iommufd_map_create(x->ioas, buf + 16 * PG, 2 * PG, RW, NULL, &m));
+	if (!r)
+		r = L(iommufd_map_destroy(m));
+	return r;
+}
+
+static void after_ioas_ops(struct fx *x, int r)
+{
+	(void)r;
+	expect_device_ok(x, x->dev);
+	expect_consistent(x, x->ioas);
+	expect_consistent(x, x->ioas2);
+	expect_ioas_ok(x, x->ioas);
+	expect_ioas_ok(x, x->ioas2);
+}
+
+static void setup_hwpt(struct fx *x)
+{
+	new_dev(x);
+	g_h1 = g_h2 = NULL;
+	g_q = NULL;
+	assert_int_equal(iommufd_ioas_map(x->ioas, buf, 4 * PG, RW, NULL, &x->iova[0]), 0);
+}
+
+/* create, attach (replace from the IOAS), replace, detach, back, destroy */
+static int run_hwpt(struct fx *x)
+{
+	struct iommufd_hw_info hi = { .sz = sizeof(hi) };
+	uint64_t vendor[4];
+	int r = L(iommufd_device_get_hw_info(x->dev, &hi, vendor, sizeof(vendor)));
+
+	if (!r)
+		r = L(iommufd_hwpt_create(x->dev, x->ioas, NULL, &g_h1));
+	if (!r)
+		r = L(iommufd_hwpt_create(x->dev, x->ioas, NULL, &g_h2));
+	if (!r)
+		r = L(iommufd_device_attach_hwpt(x->dev, g_h1));
+	if (!r)
+		r = L(iommufd_device_attach_hwpt(x->dev, g_h2));
+	if (!r)
+		r = L(iommufd_device_detach(x->dev));
+	if (!r)
+		r = L(iommufd_device_attach(x->dev, x->ioas));
+	if (!r && !(r = iommufd_hwpt_destroy(g_h1)))
+		g_h1 = NULL;
+	if (!r && !(r = iommufd_hwpt_destroy(g_h2)))
+		g_h2 = NULL;
+	return r;
+}
+
+static void after_hwpt(struct fx *x, int r)
+{
+	struct iommufd_hwpt *on = iommufd_device_get_hwpt(x->dev);
+	uint32_t kh = fake_kernel_dev_hwpt(x->fk, FK_DEV_A);
+
+	(void)r;
+	/* the library and the kernel agree where the device is */
+	assert_int_equal(on ? iommufd_hwpt_get_id(on) : 0, kh);
+	if (!iommufd_device_get_ioas(x->dev) && !on)
+		assert_int_equal(iommufd_device_attach(x->dev, x->ioas), 0);
+	else if (on)
+		assert_int_equal(iommufd_device_attach(x->dev, x->ioas), 0);
+	assert_int_equal(fake_kernel_dev_hwpt(x->fk, FK_DEV_A), 0);
+	/* a failed destroy that kept the handle: it goes now */
+	assert_int_equal(iommufd_hwpt_destroy(g_h1), 0);
+	assert_int_equal(iommufd_hwpt_destroy(g_h2), 0);
+	g_h1 = g_h2 = NULL;
+	expect_device_ok(x, x->dev);
+	expect_ioas_ok(x, x->ioas);
+}
+
+/* dirty tracking on an HWPT and on the IOAS, and a fault queue's life */
+static void setup_dirty(struct fx *x)
+{
+	struct iommufd_hwpt_opts o = { .sz = sizeof(o), .flags = IOMMUFD_HWPT_DIRTY_TRACKING };
+
+	setup_hwpt(x);
+	assert_int_equal(iommufd_hwpt_create(x->dev, x->ioas, &o, &g_h1), 0);
+	assert_int_equal(iommufd_device_attach_hwpt(x->dev, g_h1), 0);
+}
+
+static int run_dirty(struct fx *x)
+{
+	uint64_t bm[1] = { 0 };
+	struct iommufd_fault_queue_stats st = { .sz = sizeof(st) };
+	struct iommufd_page_request req[2];
+	int r = L(iommufd_hwpt_set_dirty_tracking(g_h1, true));
+
+	if (!r)
+		r = L(iommufd_hwpt_get_dirty_bitmap(g_h1, x->iova[0], 4 * PG, PG, bm, 0));
+	if (!r)
+		r = L(iommufd_hwpt_set_dirty_tracking(g_h1, false));
+	if (!r)
+		r = L(iommufd_ioas_set_dirty_tracking(x->ioas, true));
+	if (!r)
+		r = L(iommufd_ioas_get_dirty_bitmap(x->ioas, x->iova[0], 4 * PG, PG, bm, IOMMUFD_DIRTY_NO_CLEAR));
+	if (!r)
+		r = L(iommufd_ioas_set_dirty_tracking(x->ioas, false));
+	if (!r)
+		r = L(iommufd_fault_queue_create(x->ctx, NULL, &g_q));
+	if (!r) {
+		r = L(iommufd_fault_queue_read(g_q, req, 2));
+		r = r == -EAGAIN ? 0 : nonneg(r);
+	}
+	if (!r)
+		r = nonneg(L(iommufd_fault_queue_respond(g_q, NULL, 0))); /* nothing to answer */
+	if (!r)
+		r = L(iommufd_fault_queue_get_stats(g_q, &st));
+	if (!r && !(r = iommufd_fault_queue_destroy(g_q)))
+		g_q = NULL;
+	return r;
+}
+
+static void after_dirty(struct fx *x, int r)
+{
+	(void)r;
+	assert_int_equal(iommufd_fault_queue_destroy(g_q), 0);
+	g_q = NULL;
+	assert_int_equal(iommufd_device_attach(x->dev, x->ioas), 0);
+	assert_int_equal(iommufd_hwpt_destroy(g_h1), 0);
+	g_h1 = NULL;
+	expect_device_ok(x, x->dev);
+	expect_ioas_ok(x, x->ioas);
+}
+
+/* PASIDs, on a device that has them */
+#define FK_DEV_PASID "0000:00:0a.0"
+
+static void setup_pasid(struct fx *x)
+{
+	struct fk_dev_desc d = { .name = FK_DEV_PASID, .group = 20, .max_pasid_log2 = 4 };
+	struct iommufd_hwpt_opts o = { .sz = sizeof(o), .flags = IOMMUFD_HWPT_PASID };
+
+	assert_int_equal(fake_kernel_add_device(x->fk, &d), 0);
+	new_ioas(x);
+	assert_int_equal(iommufd_device_open(x->ioas, FK_DEV_PASID, NULL, &x->dev), 0);
+	assert_int_equal(iommufd_hwpt_create(x->dev, x->ioas, &o, &g_h1), 0);
+}
+
+static int run_pasid(struct fx *x)
+{
+	int r = L(iommufd_device_attach_pasid(x->dev, 3, g_h1));
+
+	if (!r)
+		r = L(iommufd_device_detach_pasid(x->dev, 3));
+	return r;
+}
+
+static void after_pasid(struct fx *x, int r)
+{
+	uint32_t k = fake_kernel_dev_pasid_hwpt(x->fk, FK_DEV_PASID, 3);
+
+	(void)r;
+	if (k) /* the detach failed: still attached, and it detaches now */
+		assert_int_equal(iommufd_device_detach_pasid(x->dev, 3), 0);
+	assert_int_equal(fake_kernel_dev_pasid_hwpt(x->fk, FK_DEV_PASID, 3), 0);
+	assert_int_equal(iommufd_device_attach_pasid(x->dev, 3, g_h1), 0);
+	assert_int_equal(iommufd_device_detach_pasid(x->dev, 3), 0);
+	assert_int_equal(iommufd_hwpt_destroy(g_h1), 0);
+	g_h1 = NULL;
+}
+
+/* A device bound to the context's iommufd by someone else, adopted by ID. */
+static void setup_adopt_id(struct fx *x)
+{
+	struct ifd_k_vfio_device_bind_iommufd bind = { .argsz = IFD_K_VFIO_DEVICE_BIND_IOMMUFD_SIZE_BASE };
+	const struct ifd_sys *sys;
+
+	new_ioas(x);
+	sys = fake_kernel_sys(x->fk);
+	x->fd = fake_open(x, fake_kernel_cdev_path(x->fk, FK_DEV_B));
+	bind.iommufd = iommufd_ctx_get_fd(x->ctx);
+	assert_int_equal(sys->ioctl(x->fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+	x->iova[3] = bind.out_devid; /* the device ID, kept for run */
+}
+
+static int run_adopt_id(struct fx *x)
+{
+	return iommufd_device_adopt_id(x->ctx, (uint32_t)x->iova[3], x->fd, NULL, &x->dev);
+}
+
+static void after_adopt_id(struct fx *x, int r)
+{
+	uint32_t id = (uint32_t)x->iova[3];
+
+	x->iova[3] = 0;
+	if (r < 0) {
+		/* the caller's fd stays the caller's, still bound */
+		assert_null(x->dev);
+		assert_true(fake_kernel_fd_is_open(x->fk, x->fd));
+		assert_int_equal(iommufd_device_adopt_id(x->ctx, id, x->fd, NULL, &x->dev), 0);
+	}
+	x->fd = -1;
+	assert_int_equal(iommufd_device_get_id(x->dev), id);
+	assert_int_equal(iommufd_device_attach(x->dev, x->ioas), 0);
+	expect_ioas_ok(x, x->ioas);
+}
+
 static const struct scenario scenarios[] = {
 	{ "ctx create", ALL, NULL, run_ctx_create, after_ctx_create, false },
 	{ "ctx create auto", CDEV, NULL, run_ctx_auto, after_ctx_auto, false },
@@ -642,6 +955,13 @@ static const struct scenario scenarios[] = {
 	{ "device destroy", ALL, setup_dev_destroy, run_dev_destroy, after_dev_destroy, true },
 	{ "ioas destroy", ALL, setup_ioas_destroy, run_ioas_destroy, after_ioas_destroy, true },
 	{ "ctx destroy with live objects", ALL, setup_ctx_destroy, run_ctx_destroy, after_ctx_destroy, true },
+	{ "queries", CDEV, setup_map, run_queries, after_usable, false },
+	{ "irq unmask, disable", ALL, setup_irq, run_irq, after_usable, false },
+	{ "ioas reserve, allow, copy, map handle", CDEV, setup_ioas_ops, run_ioas_ops, after_ioas_ops, false },
+	{ "hwpt life cycle", CDEV, setup_hwpt, run_hwpt, after_hwpt, false },
+	{ "dirty tracking, fault queue", CDEV, setup_dirty, run_dirty, after_dirty, false },
+	{ "pasid attach, detach", CDEV, setup_pasid, run_pasid, after_pasid, false },
+	{ "device adopt id", CDEV, setup_adopt_id, run_adopt_id, after_adopt_id, false },
 };
 
 /* ------------------------------------------------------------------------ */
@@ -762,7 +1082,7 @@ static void sweep(const struct scenario *s, enum iommufd_backend b)
 	k = fake_kernel_calls(g_x.fk);
 	r = s->run(&g_x);
 	if (r)
-		fail_msg("%s (%s): fails without faults: %d", s->name, iommufd_backend_name(b), r);
+		fail_msg("%s (%s): fails without faults: %d (line %d)", s->name, iommufd_backend_name(b), r, g_line);
 	k = fake_kernel_calls(g_x.fk) - k;
 	assert_int_equal(fake_kernel_log_count(g_x.fk), k);
 	calls = g_calls = calloc(k + 1, sizeof(*calls));
@@ -834,9 +1154,190 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Every public function is swept                                           */
+
+/*
+ * Each exported function (lib/libiommufd.map) and the scenario whose
+ * sweep calls it; NULL: it makes no kernel call (a getter, or a pure
+ * computation), which test_coverage checks on the fake kernel's counter.
+ * A function exported but missing here fails the test.
+ */
+static const struct {
+	const char *fn, *scenario;
+} coverage[] = {
+	{ "iommufd_backend_name", NULL },
+	{ "iommufd_ctx_adopt_fd", "ctx adopt" },
+	{ "iommufd_ctx_create", "ctx create" },
+	{ "iommufd_ctx_destroy", "ctx destroy with live objects" },
+	{ "iommufd_ctx_get_backend", NULL },
+	{ "iommufd_ctx_get_event_fd", "queries" },
+	{ "iommufd_ctx_get_fd", NULL },
+	{ "iommufd_ctx_get_pin_accounting", "queries" },
+	{ "iommufd_ctx_read_events", "queries" },
+	{ "iommufd_ctx_set_log", "queries" },
+	{ "iommufd_device_adopt_cdev_fd", "device adopt cdev fd" },
+	{ "iommufd_device_adopt_group_fd", "device adopt group fd" },
+	{ "iommufd_device_adopt_id", "device adopt id" },
+	{ "iommufd_device_attach", "device move" },
+	{ "iommufd_device_attach_hwpt", "hwpt life cycle" },
+	{ "iommufd_device_attach_pasid", "pasid attach, detach" },
+	{ "iommufd_device_config_read", "queries" },
+	{ "iommufd_device_config_write", "queries" },
+	{ "iommufd_device_destroy", "device destroy" },
+	{ "iommufd_device_detach", "hwpt life cycle" },
+	{ "iommufd_device_detach_pasid", "pasid attach, detach" },
+	{ "iommufd_device_get_fd", NULL },
+	{ "iommufd_device_get_group", NULL },
+	{ "iommufd_device_get_hw_info", "hwpt life cycle" },
+	{ "iommufd_device_get_hwpt", NULL },
+	{ "iommufd_device_get_id", NULL },
+	{ "iommufd_device_get_ioas", NULL },
+	{ "iommufd_device_get_irq_count", "queries" },
+	{ "iommufd_device_get_name", NULL },
+	{ "iommufd_device_get_num_regions", "queries" },
+	{ "iommufd_device_get_region_areas", "queries" },
+	{ "iommufd_device_get_region_info", "queries" },
+	{ "iommufd_device_get_region_type", "queries" },
+	{ "iommufd_device_irq_disable", "irq unmask, disable" },
+	{ "iommufd_device_irq_enable", "device io" },
+	{ "iommufd_device_irq_unmask", "irq unmask, disable" },
+	{ "iommufd_device_list", "queries" },
+	{ "iommufd_device_map_region", "device io" },
+	{ "iommufd_device_open", "device open by BDF" },
+	{ "iommufd_device_region_read", "device io" },
+	{ "iommufd_device_region_write", "device io" },
+	{ "iommufd_device_reset", "device io" },
+	{ "iommufd_device_set_bus_master", "device io" },
+	{ "iommufd_device_unmap_region", "device io" },
+	{ "iommufd_fault_queue_create", "dirty tracking, fault queue" },
+	{ "iommufd_fault_queue_destroy", "dirty tracking, fault queue" },
+	{ "iommufd_fault_queue_get_fd", NULL },
+	{ "iommufd_fault_queue_get_id", NULL },
+	{ "iommufd_fault_queue_get_stats", "dirty tracking, fault queue" },
+	{ "iommufd_fault_queue_read", "dirty tracking, fault queue" },
+	{ "iommufd_fault_queue_respond", "dirty tracking, fault queue" },
+	{ "iommufd_feature_query", "queries" },
+	{ "iommufd_hwpt_create", "hwpt life cycle" },
+	{ "iommufd_hwpt_destroy", "hwpt life cycle" },
+	{ "iommufd_hwpt_get_dirty_bitmap", "dirty tracking, fault queue" },
+	{ "iommufd_hwpt_get_flags", NULL },
+	{ "iommufd_hwpt_get_id", NULL },
+	{ "iommufd_hwpt_get_ioas", NULL },
+	{ "iommufd_hwpt_set_dirty_tracking", "dirty tracking, fault queue" },
+	{ "iommufd_ioas_allow_iovas", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_ioas_copy", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_ioas_create", "ioas create" },
+	{ "iommufd_ioas_destroy", "ioas destroy" },
+	{ "iommufd_ioas_find_iova", NULL },
+	{ "iommufd_ioas_get_alignment", "queries" },
+	{ "iommufd_ioas_get_ctx", NULL },
+	{ "iommufd_ioas_get_dirty_bitmap", "dirty tracking, fault queue" },
+	{ "iommufd_ioas_get_fd", NULL },
+	{ "iommufd_ioas_get_id", NULL },
+	{ "iommufd_ioas_get_ranges", "queries" },
+	{ "iommufd_ioas_map", "map" },
+	{ "iommufd_ioas_reserve", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_ioas_set_dirty_tracking", "dirty tracking, fault queue" },
+	{ "iommufd_ioas_set_huge_pages", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_ioas_translate", "queries" },
+	{ "iommufd_ioas_unmap", "unmap" },
+	{ "iommufd_ioas_unmap_all", "unmap all" },
+	{ "iommufd_ioas_unreserve", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_map_create", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_map_destroy", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_map_get_flags", NULL },
+	{ "iommufd_map_get_ioas", NULL },
+	{ "iommufd_map_get_iova", NULL },
+	{ "iommufd_map_get_len", NULL },
+	{ "iommufd_map_get_vaddr", NULL },
+	{ "iommufd_version", NULL },
+};
+
+/* The map's exported names against the list, and the list's scenarios
+ * against the table: a new public function must be added to a sweep. */
+static void test_coverage(void **state)
+{
+	FILE *f = fopen(IFD_MAPFILE, "re");
+	char line[256];
+	unsigned int nmap = 0, missing = 0;
+
+	(void)state;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char name[128];
+		bool found = false;
+
+		if (sscanf(line, " %127[a-z0-9_];", name) != 1 || strncmp(name, "iommufd_", 8))
+			continue;
+		nmap++;
+		for (size_t i = 0; i < sizeof(coverage) / sizeof(coverage[0]) && !found; i++)
+			found = !strcmp(coverage[i].fn, name);
+		if (!found) {
+			print_error("%s is exported but no sweep names it (tests/unit/test-faults.c: coverage)\n", name);
+			missing++;
+		}
+	}
+	fclose(f);
+	assert_int_equal(missing, 0);
+	assert_int_equal(nmap, sizeof(coverage) / sizeof(coverage[0]));
+	for (size_t i = 0; i < sizeof(coverage) / sizeof(coverage[0]); i++) {
+		bool found = !coverage[i].scenario;
+
+		for (size_t k = 0; k < sizeof(scenarios) / sizeof(scenarios[0]) && !found; k++)
+			found = !strcmp(scenarios[k].name, coverage[i].scenario);
+		if (!found)
+			fail_msg("%s: no scenario \"%s\"", coverage[i].fn, coverage[i].scenario);
+	}
+}
+
+/* The functions listed as making no kernel call make none. */
+static void test_getters_make_no_call(void **state)
+{
+	struct fx *x = &g_x;
+	struct iommufd_map *m = NULL;
+	struct iommufd_hwpt *h = NULL;
+	struct iommufd_fault_queue *q = NULL;
+	unsigned long k;
+
+	(void)state;
+	fx_start(x, IOMMUFD_BACKEND_CDEV);
+	new_dev(x);
+	assert_int_equal(iommufd_map_create(x->ioas, buf, PG, RW, NULL, &m), 0);
+	assert_int_equal(iommufd_hwpt_create(x->dev, x->ioas, NULL, &h), 0);
+	assert_int_equal(iommufd_fault_queue_create(x->ctx, NULL, &q), 0);
+	k = fake_kernel_calls(x->fk);
+	assert_non_null(iommufd_backend_name(IOMMUFD_BACKEND_CDEV));
+	assert_int_equal(iommufd_ctx_get_backend(x->ctx), IOMMUFD_BACKEND_CDEV);
+	assert_true(iommufd_ctx_get_fd(x->ctx) >= 0);
+	assert_true(iommufd_device_get_fd(x->dev) >= 0);
+	(void)iommufd_device_get_group(x->dev);
+	assert_null(iommufd_device_get_hwpt(x->dev));
+	assert_true(iommufd_device_get_id(x->dev) > 0);
+	assert_ptr_equal(iommufd_device_get_ioas(x->dev), x->ioas);
+	assert_non_null(iommufd_device_get_name(x->dev));
+	assert_true(iommufd_fault_queue_get_fd(q) >= 0);
+	assert_true(iommufd_fault_queue_get_id(q) > 0);
+	assert_int_equal(iommufd_hwpt_get_flags(h), 0);
+	assert_true(iommufd_hwpt_get_id(h) > 0);
+	assert_ptr_equal(iommufd_hwpt_get_ioas(h), x->ioas);
+	assert_int_equal(iommufd_ioas_find_iova(x->ioas, iommufd_map_get_iova(m), NULL), 0);
+	assert_ptr_equal(iommufd_ioas_get_ctx(x->ioas), x->ctx);
+	assert_true(iommufd_ioas_get_fd(x->ioas) >= 0);
+	assert_true(iommufd_ioas_get_id(x->ioas) > 0);
+	assert_int_equal(iommufd_map_get_flags(m), RW);
+	assert_ptr_equal(iommufd_map_get_ioas(m), x->ioas);
+	assert_int_equal(iommufd_map_get_len(m), PG);
+	assert_ptr_equal(iommufd_map_get_vaddr(m), buf);
+	assert_true(iommufd_version() > 0);
+	assert_int_equal(fake_kernel_calls(x->fk), k);
+	fx_finish(x, "getters");
+}
+
 int main(void)
 {
-	struct CMUnitTest tests[sizeof(scenarios) / sizeof(scenarios[0])];
+	struct CMUnitTest tests[sizeof(scenarios) / sizeof(scenarios[0]) + 2];
+	size_t nt = sizeof(scenarios) / sizeof(scenarios[0]);
 
 	unsetenv("LIBIOMMUFD_BACKEND");
 	unsetenv("LIBIOMMUFD_DEBUG");
@@ -849,5 +1350,8 @@ int main(void)
 			.initial_state = (void *)&scenarios[i],
 		};
 	}
-	return _cmocka_run_group_tests("faults", tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+	tests[nt++] = (struct CMUnitTest){ .name = "every public function is swept", .test_func = test_coverage };
+	tests[nt++] = (struct CMUnitTest){ .name = "getters make no kernel call", .test_func = test_getters_make_no_call,
+					   .teardown_func = teardown };
+	return _cmocka_run_group_tests("faults", tests, nt, NULL, NULL);
 }
