@@ -57,6 +57,10 @@ apt_get install -y -q --no-install-recommends \
 	libudev-dev libglib2.0-dev libnl-3-dev libnl-route-3-dev valgrind \
 	python3 git ca-certificates xz-utils man-db groff-base mandoc python3-ply python3-git
 
+# Fuzzing (tests/fuzz, libFuzzer) and the TSan unit run: clang and its
+# sanitizer runtimes.
+apt_get install -y -q --no-install-recommends clang libclang-rt-dev
+
 # Test-kernel build (rig-facts: headers_install needs rsync; kernel/build.sh
 # applies kernel/patches/*.patch with patch(1)).
 apt_get install -y -q --no-install-recommends \

@@ -33,6 +33,18 @@ run "unit tests under valgrind" meson test -C "$build" --suite unit --print-erro
 	--timeout-multiplier 10 \
 	--wrapper 'valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99'
 
+# ---- issue 12: fuzzing and TSan (scripts/fuzz.sh, tests/tsan.supp) ----
+# Each libFuzzer target for IFD_FUZZ_SECONDS (default 20) with its corpus,
+# in a clang ASan+UBSan build; any crash fails.  The unit suite under TSan.
+fuzz_secs=${IFD_FUZZ_SECONDS:-20}
+run "fuzz targets (scripts/fuzz.sh, $fuzz_secs s each)" bash "$root/scripts/fuzz.sh" "$build-fuzz" "$fuzz_secs"
+tsan=$build-tsan
+[ -d "$tsan" ] || CC=clang CXX=clang++ meson setup "$tsan" -Db_sanitize=thread -Db_lundef=false \
+	-Dexamples=false -Dvm_tests=false >/dev/null
+run "unit tests under TSan" env TSAN_OPTIONS="halt_on_error=1:suppressions=$root/tests/tsan.supp" \
+	meson test -C "$tsan" --suite unit --print-errorlogs
+# ---- end issue 12 block ----
+
 # Deterministic instruction and memory counts of the data path (callgrind).
 run "host counts (bench/host-count.sh)" meson test -C "$build" --suite bench --print-errorlogs
 
@@ -40,6 +52,18 @@ rm -rf "$build/vm-logs"
 run "VM matrix" meson test -C "$build" --suite vm --print-errorlogs
 step "VM results"
 bash "$root/tests/vm/summary.sh" "$build/vm-logs" || true
+
+# ---- issue 12: the VM programs built with ASan+UBSan (dynamic: the
+# runtimes copied into the guest) in the 7.3-cdev cell ----
+vmasan=$build-vmasan
+[ -d "$vmasan" ] || meson setup "$vmasan" -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all -Dkernel_headers="$kdir/headers/include" >/dev/null
+rm -rf "$vmasan/vm-logs"
+run "VM programs under ASan+UBSan (vm-7.3-cdev-asan-ubsan)" \
+	meson test -C "$vmasan" --suite vm --print-errorlogs vm-7.3-cdev-asan-ubsan
+bash "$root/tests/vm/summary.sh" "$vmasan/vm-logs" || true
+if [ -f "$build-fuzz/fuzz-out/summary" ]; then cat "$build-fuzz/fuzz-out/summary"; fi
+# ---- end issue 12 block ----
 
 echo
 echo "test-all: $passed passed, $failed failed"

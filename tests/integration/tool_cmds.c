@@ -26,7 +26,7 @@ static char out[65536];
 /* Runs the tool with @args (NULL-terminated); its output lands in out[]. */
 static int tool(const char *const *args)
 {
-	char *argv[16] = { "iommufdctl" };
+	char *argv[16] = { "iommufdctl" }, *copy;
 	int p[2], st, argc = 1;
 	size_t n = 0;
 	ssize_t r;
@@ -60,8 +60,10 @@ static int tool(const char *const *args)
 	for (int i = 1; i < argc; i++)
 		printf(" %s", argv[i]);
 	printf(" -> exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-	for (char *save = NULL, *l = strtok_r(strdup(out), "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+	copy = strdup(out); /* out stays whole for the caller's checks */
+	for (char *save = NULL, *l = copy ? strtok_r(copy, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
 		printf("#   %s\n", l);
+	free(copy);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

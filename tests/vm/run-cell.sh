@@ -285,6 +285,11 @@ fi
 	echo "export IFD_MDMA='$mdma_uuids'"
 	echo "export IFD_UNBOUND='0000:00:02.0'"
 	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
+	# A sanitizer build's programs (the vm-7.3-cdev-asan cell) take the
+	# host's options; set by tests/vm/meson.build.
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+		[ -z "${!v:-}" ] || echo "export $v='${!v}'"
+	done
 	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 $edu_pair $edu_nonviable'"
 	echo "IFD_RIG_EXPECT='$(echo "$rig_expect" | tr '\n' ' ')'"
 } >"$st/etc/ifd-rig.env"

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* IOMMU_IOAS_IOVA_RANGES answers (CDEV): IOAS creation, a device's attach
+ * narrowing the IOAS, then allocation and mapping inside the ranges. */
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "fuzz-sys.h"
+#include "kabi.h"
+
+static uint8_t buf[4 * 4096] __attribute__((aligned(4096)));
+
+static int one(const uint8_t *data, size_t size)
+{
+	struct fake_kernel *fk = fk_standard(FK_LINUX_7_3);
+	struct iommufd_iova_range r[8];
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	uint64_t iova;
+	int n;
+
+	fz_begin(fk, data, size);
+	fz_fuzz_ioctl(IFD_K_IOMMU_IOAS_IOVA_RANGES);
+	if (fz_ctx(fk, IOMMUFD_BACKEND_CDEV, &ctx) < 0)
+		goto out;
+	if (iommufd_ioas_create(ctx, &ioas) < 0)
+		goto out;
+	iommufd_device_open(ioas, FK_DEV_A, NULL, &dev);
+	n = iommufd_ioas_get_ranges(ioas, r, 8);
+	for (int i = 0; i < n && i < 8; i++)
+		if (r[i].start > r[i].last)
+			abort(); /* the library handed out an empty or inverted range */
+	iommufd_ioas_get_alignment(ioas);
+	if (iommufd_ioas_map(ioas, buf, sizeof(buf), IOMMUFD_MAP_READ | IOMMUFD_MAP_WRITE, NULL, &iova) == 0)
+		iommufd_ioas_unmap(ioas, iova, sizeof(buf), NULL);
+out:
+	iommufd_device_destroy(dev);
+	iommufd_ioas_destroy(ioas);
+	iommufd_ctx_destroy(ctx);
+	fz_end();
+	fake_kernel_destroy(fk);
+	return 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fz_record_main(one);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return one(data, size);
+}
