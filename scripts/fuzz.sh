@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # The libFuzzer targets (tests/fuzz/), each for a bounded time with its
 # seed corpus, in their own clang build (-Dfuzz=true, ASan+UBSan).
 #

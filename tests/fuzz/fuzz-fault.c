@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Fault records: what read(2) of the fault queue's fd returns, and what
  * write(2) of the answers reports, through a read/answer loop. */
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* IOMMU_GET_HW_INFO answers: the device's IOMMU type, capabilities, PASID
  * width and vendor data, and every feature answer built on them. */
 #include <stdlib.h>

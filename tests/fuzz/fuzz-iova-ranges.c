@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* IOMMU_IOAS_IOVA_RANGES answers (CDEV): IOAS creation, a device's attach
  * narrowing the IOAS, then allocation and mapping inside the ranges. */
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Device names as a user gives them: the pure parsers, then the whole
  * resolution (iommufd_device_open) on the standard fake machine. */
 #include <stdlib.h>

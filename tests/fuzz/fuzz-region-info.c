@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* A device's own answers (CDEV): VFIO_DEVICE_GET_INFO, GET_REGION_INFO
  * with its capability chain (type, sparse mmap areas), GET_IRQ_INFO; then
  * every region call on what the library kept. */

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* The fuzz-driven system call table (fuzz-sys.h).  Test code: one run at a
  * time, so its state is file-scope. */
 #include <errno.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * A fuzz-driven struct ifd_sys: the fake kernel answers every call, and
  * the calls a target names (ioctls by request, reads and writes of one fd,

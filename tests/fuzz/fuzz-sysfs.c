@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* sysfs and /proc text and links: /proc/devices at context creation, a
  * device's sysfs (iommu_group and driver links, the cdev's dev numbers,
  * the group's members) when opened by name and by path, and the

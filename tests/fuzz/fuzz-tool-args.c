@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * iommufdctl's command line (ctl_main): the input split at NUL bytes into
  * argv.  The commands are stubs that check what the parser hands them: the

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* VFIO_IOMMU_GET_INFO answers and their capability chain (TYPE1): read
  * when the container gets its IOMMU and on every range query. */
 #include <stdlib.h>

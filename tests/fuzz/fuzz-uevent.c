@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Kernel uevent messages: the parser on its own, then the same bytes
  * through the context's event fd (hot-unplug notification). */
 #include <stdlib.h>
