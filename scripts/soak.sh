@@ -96,7 +96,8 @@ for ((k = 1; k <= rounds; k++)); do
 		grep -q 'did not finish within' "$rdir/$cell.testlog.txt" 2>/dev/null && what+=("HANG: the VM timed out")
 		grep -q 'BEGIN but no END' "$rdir/$cell.testlog.txt" 2>/dev/null &&
 			what+=("HANG: $(grep -m1 -o 'test [^ ]* has a BEGIN but no END' "$rdir/$cell.testlog.txt")")
-		grep -qE 'TIMEOUT|Timeout' "$rdir/$cell.meson.log" && what+=("meson timeout")
+		# meson's own per-test timeout (its summary always has a "Timeout:" line).
+		grep -qE ' TIMEOUT |^Timeout: +[1-9]' "$rdir/$cell.meson.log" && what+=("meson timeout")
 		if [ "${#what[@]}" = 0 ]; then
 			n_pass[$cell]=$((${n_pass[$cell]:-0} + 1))
 			printf 'soak: round %d/%d %-10s PASS  %3ds\n' "$k" "$rounds" "$cell" $((t1 - t0))
