@@ -34,9 +34,9 @@ run "unit tests under valgrind" meson test -C "$build" --suite unit --print-erro
 	--wrapper 'valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99'
 
 # ---- issue 12: fuzzing and TSan (scripts/fuzz.sh, tests/tsan.supp) ----
-# Each libFuzzer target for IFD_FUZZ_SECONDS (default 20) with its corpus,
+# Each libFuzzer target for IFD_FUZZ_SECONDS (default 10) with its corpus,
 # in a clang ASan+UBSan build; any crash fails.  The unit suite under TSan.
-fuzz_secs=${IFD_FUZZ_SECONDS:-20}
+fuzz_secs=${IFD_FUZZ_SECONDS:-10}
 run "fuzz targets (scripts/fuzz.sh, $fuzz_secs s each)" bash "$root/scripts/fuzz.sh" "$build-fuzz" "$fuzz_secs"
 tsan=$build-tsan
 [ -d "$tsan" ] || CC=clang CXX=clang++ meson setup "$tsan" -Db_sanitize=thread -Db_lundef=false \
@@ -62,8 +62,18 @@ rm -rf "$vmasan/vm-logs"
 run "VM programs under ASan+UBSan (vm-7.3-cdev-asan-ubsan)" \
 	meson test -C "$vmasan" --suite vm --print-errorlogs vm-7.3-cdev-asan-ubsan
 bash "$root/tests/vm/summary.sh" "$vmasan/vm-logs" || true
-if [ -f "$build-fuzz/fuzz-out/summary" ]; then cat "$build-fuzz/fuzz-out/summary"; fi
 # ---- end issue 12 block ----
+
+step "Counts"
+if [ -f "$build-fuzz/fuzz-out/summary" ]; then cat "$build-fuzz/fuzz-out/summary"; fi
+# The kernel's own allocation failures injected under the library, per cell
+# (tests/integration/fail_nth.c prints one total line per cell).
+for log in "$build"/vm-logs/*.console.log; do
+	[ -f "$log" ] || continue
+	n=$(grep -ahoE 'fail_nth: [0-9]+ kernel failures injected' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+	echo "kernel failures injected in $(basename "$log" .console.log): ${n:-none}"
+done
+echo "VM cells run: $(ls "$build"/vm-logs/*.results 2>/dev/null | wc -l) (+ $(ls "$vmasan"/vm-logs/*.results 2>/dev/null | wc -l) under ASan+UBSan)"
 
 echo
 echo "test-all: $passed passed, $failed failed"
