@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * host-count's public mode (included by host-count.c when the library has
  * the map handle calls): the same loops through iommufd_ioas_map/unmap,

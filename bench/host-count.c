@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Deterministic host counts for the mapping bookkeeping: instructions per
  * 4 KiB map+unmap pair, per IOVA alloc+free and per translate, and bytes of

@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
+# Copyright (C) 2026 The libiommufd authors
 # Deterministic host counts of the mapping bookkeeping at 1e3..1e6 live
 # mappings (see host-count.c); exits non-zero when a count at 1e6 exceeds
 # its gate.  Usage: host-count.sh HOST_COUNT_BINARY [engine|public]

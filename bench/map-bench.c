@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * How much the library adds to a DMA map/unmap: the same 4 KiB map+unmap
  * through iommufd_ioas_map/unmap and through the raw ioctl of the backend

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * edu-dma: the smallest complete DMA round trip with libiommufd, on QEMU's
  * "edu" teaching device.

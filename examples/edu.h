@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * QEMU's "edu" PCI device (1234:11e8) driven through libiommufd: a DMA
  * engine with a 4 KiB internal buffer at device address 0x40000.  Shared by

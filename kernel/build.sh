@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Copyright (C) 2026 The libiommufd authors
 # Build libiommufd's Linux 7.3 test kernel, or return it from the cache.
 #
 #   kernel/build.sh                  build if needed; last stdout line = cache dir
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
 	--print-dir) print_dir=1 ;;
 	--in-tree-mdma) in_tree=1 ;;
 	-h | --help)
-		sed -n '2,15s/^# \{0,1\}//p' "$self"
+		sed -n '4,17s/^# \{0,1\}//p' "$self"
 		exit 0
 		;;
 	*) die "unknown argument '$1' (try --help)" ;;

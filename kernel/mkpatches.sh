@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Copyright (C) 2026 The libiommufd authors
 # Generate kernel/patches/: the mdma driver (kernel/drivers/vfio-mdma/) as a
 # git format-patch series against the Linux 7.3 source, adding it to
 # samples/vfio-mdev/ with its Kconfig entry, Makefile line, documentation
@@ -44,7 +46,7 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	-h | --help)
-		sed -n '2,19s/^# \{0,1\}//p' "$self"
+		sed -n '4,21s/^# \{0,1\}//p' "$self"
 		exit 0
 		;;
 	*) die "unknown argument '$1' (try --help)" ;;
@@ -173,8 +175,10 @@ printf 'obj-$(CONFIG_SAMPLE_VFIO_MDEV_MDMA) += mdma.o\n' >"$work/make.txt"
 insert_after "$tree/samples/vfio-mdev/Makefile" '^obj-\$\(CONFIG_SAMPLE_VFIO_MDEV_MBOCHS\)' "$work/make.txt"
 # The entry goes after the mbochs one: before the first "config" line that
 # follows "config SAMPLE_VFIO_MDEV_MBOCHS".
+# Our Kconfig's licence header describes the file, not the entry: the entry
+# joins samples/Kconfig, which has its own.
 {
-	cat "$drv/Kconfig"
+	sed '/^# SPDX-License-Identifier:/d; /^# Copyright (C)/d' "$drv/Kconfig"
 	echo
 } >"$work/kconfig.txt"
 awk -v text="$work/kconfig.txt" '

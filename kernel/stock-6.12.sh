@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Copyright (C) 2026 The libiommufd authors
 # Package Debian's stock 6.12 kernel (CONFIG_IOMMUFD not set: legacy VFIO
 # groups + type1 only) for the VM rig.
 #
@@ -30,7 +32,7 @@ case "${1:-}" in
 "") ;;
 --print-dir) print_dir=1 ;;
 -h | --help)
-	sed -n '2,10s/^# \{0,1\}//p' "$self"
+	sed -n '4,12s/^# \{0,1\}//p' "$self"
 	exit 0
 	;;
 *) die "unknown argument '$1' (try --help)" ;;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Backend 1: iommufd + VFIO device cdevs (Linux 6.6+). */
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Backend 2: iommufd + VFIO groups (Linux 6.2+, or a kernel without cdevs).
  * The group joins the iommufd as if it were a container; each device is

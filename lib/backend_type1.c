@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Backend 3: the legacy VFIO container with the type1 IOMMU driver, one
  * container per IOAS.  A container cannot map until a group has joined it

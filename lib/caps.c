@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Capabilities: which iommufd ioctls the running kernel has (probed once per
  * context), what the IOMMU behind a device offers (IOMMU_GET_HW_INFO, read

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Devices: open/adopt/attach/destroy, the same on every backend. */
 #include <stdio.h>
 #include <stdlib.h>

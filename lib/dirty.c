@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Dirty tracking for live migration: the HWPT calls (iommufd), and the
  * IOAS-level form a migration loop uses on every backend.  The iommufd

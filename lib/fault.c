@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * I/O page-fault queues: a batching reader of the kernel's fault fd, a
  * table of the groups handed out and not yet answered, and one write(2)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * VFIO group fds.  The kernel allows one open of /dev/vfio/N at a time, so
  * every device of a group shares one fd here, reference counted, under

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Explicit HWPTs (IOMMU_HWPT_ALLOC) and the attachments of a device's RID
  * and PASIDs to them.  The books (dev->hwpt, dev->pasids, hwpt->users,

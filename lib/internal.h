@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Internal declarations shared by the library's files; never installed. */
 #ifndef IFD_INTERNAL_H
 #define IFD_INTERNAL_H

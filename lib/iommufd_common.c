@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* The IOAS half of the two iommufd backends (CDEV and GROUP). */
 #include <fcntl.h>
 #include <stdio.h>

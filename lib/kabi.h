@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * lib/kabi.h - libiommufd's private description of the kernel ABI it speaks.
  *

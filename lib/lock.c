@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* The slow halves of the writer lock (lock.h): waiting and waking. */
 #include <stdbool.h>
 

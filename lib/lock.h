@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The IOAS writer lock: a three-state futex mutex (0 free, 1 held, 2 held
  * with waiters).  Every map and unmap takes it twice, so its uncontended

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * DMA mappings: the IOVA-returning calls and map handles share one
  * bookkeeping, the IOAS's index (mapidx.h), whose record is the handle.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The mapping index of one IOAS: every mapping record by IOVA (with the free
  * IOVA space implicit as the gaps between records) and every USER record by

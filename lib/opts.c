@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* The one check every options struct goes through (libbpf's rule). */
 #include <string.h>
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* The real kernel: the default syscall table. */
 #include <dirent.h>
 #include <fcntl.h>

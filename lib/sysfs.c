@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Turning a user's device name into sysfs facts, and errors into fixes. */
 #include <fcntl.h>
 #include <stdio.h>

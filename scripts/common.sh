@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Sourced by main-job.sh and test-all.sh: set-up shared by both README
 # commands.  Kernel builds are cached outside the clone (kernel/build.sh).
 set -euo pipefail
@@ -18,7 +20,9 @@ ifd_setup() {
 	bash "$root/kernel/stock-6.12.sh" | tail -n 1
 
 	step "library (meson)"
-	local opts=(-Dkernel_headers="$kdir/headers/include")
+	# The project's own checks: warnings are errors here (never in a
+	# distribution's default build), and the VM suite is required.
+	local opts=(-Dkernel_headers="$kdir/headers/include" -Dwerror=true -Dvm_tests=true)
 	if [ -d "$build" ]; then
 		meson configure "$build" "${opts[@]}" >/dev/null
 	else

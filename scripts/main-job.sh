@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # The main job: the userspace NVMe driver (examples/nvme) on libiommufd, in
 # the VM, on every backend: 7.3 with cdev, group and type1 forced, 7.3 auto
 # (must pick cdev), stock 6.12 auto (must pick type1).

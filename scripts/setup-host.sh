@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Prepare a fresh Debian 12 machine (as root) for building libiommufd and
 # running its VM rig. Idempotent: a second run costs seconds.
 #
@@ -16,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt (unattended upgrades, a second session) instead of failing.
 apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
 stamp=/var/lib/libiommufd-setup.stamp
-want_rev=7
+want_rev=8
 
 src=/etc/apt/sources.list.d/libiommufd-backports.sources
 if [ ! -f "$src" ]; then
@@ -53,7 +55,7 @@ apt_get update -q
 apt_get install -y -q --no-install-recommends \
 	meson ninja-build pkg-config gcc g++ libc6-dev libcmocka-dev \
 	libudev-dev libglib2.0-dev libnl-3-dev libnl-route-3-dev valgrind \
-	python3 git ca-certificates xz-utils man-db groff-base python3-ply python3-git
+	python3 git ca-certificates xz-utils man-db groff-base mandoc python3-ply python3-git
 
 # Test-kernel build (rig-facts: headers_install needs rsync; kernel/build.sh
 # applies kernel/patches/*.patch with patch(1)).

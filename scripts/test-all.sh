@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Every test: unit tests (plain, ASan+UBSan, valgrind), the ABI checks
 # against the 7.3 headers, and the whole VM matrix.  A skipped VM test fails.
 source "$(dirname "$0")/common.sh"
@@ -21,7 +23,7 @@ run() {
 run "unit tests" meson test -C "$build" --suite unit --print-errorlogs
 
 asan=$build-asan
-[ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+[ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Dwerror=true \
 	-Dexamples=false -Dvm_tests=false -Dkernel_headers="$kdir/headers/include" >/dev/null
 run "unit tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

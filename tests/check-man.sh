@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Every exported symbol and every function of the public header has its man
 # page, and every page renders cleanly.  A page may be a one-line ".so"
 # link to another page (as for the iommufd_map_get_* family); the linked

@@ -1,18 +1,31 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * nvme: a small userspace NVMe driver on libiommufd.
  *
- *   nvme [--poll-only | --irq-only] [--lbas N] [--slba S] [BDF]
+ *   nvme [--poll-only | --irq-only] [--slba S] [--lbas N] BDF
+ *   nvme [--poll-only | --irq-only] --write-lbas FIRST-LAST [--overwrite] BDF
  *
  * Resets the controller, brings it up with an admin queue, identifies it,
- * then writes a pattern to LBAs S..S+N-1 of namespace 1 (default 0..63) and
- * reads it back through one I/O queue pair - first completing commands by
- * polling, then by MSI-X interrupts delivered to eventfds - and compares.
- * THE DATA ON THOSE LBAS IS OVERWRITTEN.  The device (default: $IFD_NVME,
- * else 0000:00:04.0) must be bound to vfio-pci.
+ * then moves data on namespace 1 through one I/O queue pair - first
+ * completing commands by polling, then by MSI-X interrupts delivered to
+ * eventfds.
  *
- * Exit status: 0 verified, 1 any failure, 77 no such device (or no IOMMU
- * path on this kernel).
+ * By default it only reads: LBAs S..S+N-1 (default 0..63), once per
+ * completion path, and checks that both reads return the same data.
+ *
+ * Writing needs --write-lbas, which names the inclusive range it may
+ * destroy: it writes a pattern there, reads it back and compares.  Before
+ * writing it reads the range, and refuses if any LBA holds something other
+ * than zeros or its own pattern (a partition table, a file system), unless
+ * --overwrite is also given.  A block of zeros may still belong to a file
+ * system: only name LBAs of a disk whose data you do not need.
+ *
+ * There is no default device: BDF (e.g. 0000:01:00.0) is required, and
+ * must be bound to vfio-pci (iommufdctl bind BDF).
+ *
+ * Exit status: 0 verified, 1 any failure (also a refused write), 2 usage
+ * error, 77 no such device (or no IOMMU path on this kernel).
  *
  * What the library does for us: picks the kernel interface (iommufd cdev,
  * iommufd + group, or legacy type1) and opens the device on it, chooses
@@ -90,6 +103,7 @@ struct ctrl {
 	int efds[2];
 	bool msix_on;
 	unsigned int admin_cmds_irq; /* admin commands since MSI-X was enabled */
+	unsigned long io_cmds;       /* I/O commands submitted, for the interrupt count */
 };
 
 static double ms_since(const struct timespec *t0)
@@ -685,6 +699,7 @@ static int do_io(struct ctrl *c, uint8_t opcode, uint8_t *buf, uint64_t slba, ui
 
 			forms[build_prps(c, buf + done, len, c->prp_lists[n], &cmd)]++;
 			sq_push(&c->ioq, &cmd);
+			c->io_cmds++;
 			at[n] = done;
 			lens[n] = len;
 			done += len;
@@ -765,12 +780,139 @@ static void print_io(const char *tag, const char *what, const unsigned int forms
 	printf(" [%.2f ms]\n", ms);
 }
 
-/* Create the queue pair, write, read back, compare, delete the pair. */
-static int io_pass(struct ctrl *c, bool irq, uint64_t slba, uint32_t nlb, uint32_t pass)
+/* What this run does with which LBAs of namespace NSID. */
+struct plan {
+	uint64_t slba;
+	uint32_t nlb;
+	bool write;     /* --write-lbas: the user named these LBAs as ours to destroy */
+	bool overwrite; /* --overwrite: even if they hold somebody's data */
+};
+
+/*
+ * Zeros, or a pattern of ours from any earlier pass: nothing anybody could
+ * want.  Anything else - a partition table, a superblock - is data.
+ */
+static bool lba_is_blank(const struct ctrl *c, const uint64_t *w, uint64_t lba)
+{
+	uint32_t per_lba = c->lba_size / 8;
+	uint32_t pass = (uint32_t)(w[0] >> 24) & 0xff;
+	bool zero = true, ours = pass != 0;
+
+	for (uint32_t i = 0; i < per_lba && (zero || ours); i++) {
+		zero = zero && w[i] == 0;
+		ours = ours && w[i] == pattern_word(lba, i, pass);
+	}
+	return zero || ours;
+}
+
+/* Read the LBAs about to be written and refuse if any of them holds data. */
+static int check_blank(struct ctrl *c, const struct plan *pl)
+{
+	unsigned int forms[PRP_FORMS] = { 0 };
+	const uint8_t *buf = c->rbuf.va;
+	int r;
+
+	r = do_io(c, NVME_CMD_READ, c->rbuf.va, pl->slba, pl->nlb, false, forms);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < pl->nlb; i++) {
+		if (lba_is_blank(c, (const uint64_t *)(buf + (size_t)i * c->lba_size), pl->slba + i))
+			continue;
+		fprintf(stderr,
+			"nvme: LBA %" PRIu64 " holds data (neither zeros nor this program's pattern); not writing "
+			"LBAs %" PRIu64 "..%" PRIu64 ".  Name LBAs you may destroy, or add --overwrite to destroy "
+			"this data too.\n",
+			pl->slba + i, pl->slba, pl->slba + pl->nlb - 1);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* FNV-1a: enough to tell two reads of the same LBAs apart. */
+static uint64_t fnv1a(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Read the LBAs; every read after the first must return the same data. */
+static int read_pass(struct ctrl *c, const char *tag, const struct plan *pl, uint64_t *sum, bool *have_sum)
+{
+	unsigned int forms[PRP_FORMS] = { 0 };
+	size_t bytes = (size_t)pl->nlb * c->lba_size;
+	const uint8_t *buf = c->rbuf.va;
+	uint32_t zero_lbas = 0;
+	struct timespec t0;
+	uint64_t h;
+	int r;
+
+	memset(c->rbuf.va, 0xa5, bytes);
+	tic(&t0);
+	r = do_io(c, NVME_CMD_READ, c->rbuf.va, pl->slba, pl->nlb, true, forms);
+	if (r < 0)
+		return r;
+	print_io(tag, "read ", forms, bytes, ms_since(&t0));
+	for (uint32_t i = 0; i < pl->nlb; i++) {
+		const uint8_t *lba = buf + (size_t)i * c->lba_size;
+
+		if (lba[0] == 0 && !memcmp(lba, lba + 1, c->lba_size - 1))
+			zero_lbas++;
+	}
+	h = fnv1a(buf, bytes);
+	printf("nvme: %s LBA %" PRIu64 "..%" PRIu64 ": %u of %u LBAs all zeros, FNV-1a 0x%016" PRIx64 "\n", tag,
+	       pl->slba, pl->slba + pl->nlb - 1, zero_lbas, pl->nlb, h);
+	if (*have_sum && h != *sum) {
+		fprintf(stderr, "nvme: %s this read differs from the first (FNV-1a 0x%016" PRIx64 ")\n", tag, *sum);
+		return -EIO;
+	}
+	*sum = h;
+	*have_sum = true;
+	return 0;
+}
+
+/* Check the LBAs may go, write, read back, compare. */
+static int write_pass(struct ctrl *c, const char *tag, const struct plan *pl, uint32_t pass)
+{
+	unsigned int wforms[PRP_FORMS] = { 0 }, rforms[PRP_FORMS] = { 0 };
+	size_t bytes = (size_t)pl->nlb * c->lba_size;
+	struct timespec t0;
+	int r;
+
+	if (!pl->overwrite) {
+		r = check_blank(c, pl);
+		if (r < 0)
+			return r;
+	}
+	fill_pattern(c, pl->slba, pl->nlb, pass);
+	memset(c->rbuf.va, 0xa5, bytes);
+	tic(&t0);
+	r = do_io(c, NVME_CMD_WRITE, c->wbuf.va, pl->slba, pl->nlb, false, wforms);
+	if (r < 0)
+		return r;
+	print_io(tag, "wrote", wforms, bytes, ms_since(&t0));
+	tic(&t0);
+	r = do_io(c, NVME_CMD_READ, c->rbuf.va, pl->slba, pl->nlb, true, rforms);
+	if (r < 0)
+		return r;
+	print_io(tag, "read ", rforms, bytes, ms_since(&t0));
+	tic(&t0);
+	r = verify(c, pl->slba, pl->nlb);
+	if (r < 0)
+		return r;
+	printf("nvme: %s verified %zu bytes (LBA %" PRIu64 "..%" PRIu64 ") [%.2f ms]\n", tag, bytes, pl->slba,
+	       pl->slba + pl->nlb - 1, ms_since(&t0));
+	return 0;
+}
+
+/* Create the queue pair, move the data, delete the pair. */
+static int io_pass(struct ctrl *c, bool irq, const struct plan *pl, uint32_t pass, uint64_t *sum,
+		   bool *have_sum)
 {
 	const char *tag = irq ? "[msi-x]" : "[poll] ";
-	unsigned int wforms[PRP_FORMS] = { 0 }, rforms[PRP_FORMS] = { 0 };
-	size_t bytes = (size_t)nlb * c->lba_size;
+	unsigned long cmds_before;
 	struct timespec t0;
 	int r, r2;
 
@@ -780,30 +922,11 @@ static int io_pass(struct ctrl *c, bool irq, uint64_t slba, uint32_t nlb, uint32
 		return r;
 	printf("nvme: %s I/O queue pair %u created, %u entries, %s [%.2f ms]\n", tag, IO_QID, c->io_depth,
 	       irq ? "CQ interrupts on MSI-X vector 1" : "CQ polled", ms_since(&t0));
-
-	fill_pattern(c, slba, nlb, pass);
-	memset(c->rbuf.va, 0xa5, bytes);
-	tic(&t0);
-	r = do_io(c, NVME_CMD_WRITE, c->wbuf.va, slba, nlb, false, wforms);
-	if (r == 0) {
-		print_io(tag, "wrote", wforms, bytes, ms_since(&t0));
-		tic(&t0);
-		r = do_io(c, NVME_CMD_READ, c->rbuf.va, slba, nlb, true, rforms);
-	}
-	if (r == 0) {
-		print_io(tag, "read ", rforms, bytes, ms_since(&t0));
-		tic(&t0);
-		r = verify(c, slba, nlb);
-	}
-	if (r == 0)
-		printf("nvme: %s verified %zu bytes (LBA %" PRIu64 "..%" PRIu64 ") [%.2f ms]\n", tag, bytes, slba,
-		       slba + nlb - 1, ms_since(&t0));
-	if (r == 0 && irq) {
-		unsigned int cmds = 0;
-		for (int f = 0; f < PRP_FORMS; f++)
-			cmds += wforms[f] + rforms[f];
-		printf("nvme: %s vector 1 fired %lu time(s) for %u I/O commands\n", tag, c->ioq.irqs, cmds);
-	}
+	cmds_before = c->io_cmds;
+	r = pl->write ? write_pass(c, tag, pl, pass) : read_pass(c, tag, pl, sum, have_sum);
+	if (r == 0 && irq)
+		printf("nvme: %s vector 1 fired %lu time(s) for %lu I/O commands\n", tag, c->ioq.irqs,
+		       c->io_cmds - cmds_before);
 
 	tic(&t0);
 	r2 = ioq_delete(c);
@@ -871,11 +994,18 @@ static int msix_disable(struct ctrl *c)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nvme [--poll-only | --irq-only] [--lbas N] [--slba S] [BDF]\n"
-		   "  Writes a pattern to LBAs S..S+N-1 of namespace 1 (default 0..63) and reads it back,\n"
-		   "  completing commands by polling, then by MSI-X interrupts.  Overwrites those LBAs!\n"
-		   "  BDF defaults to $IFD_NVME, else 0000:00:04.0; it must be bound to vfio-pci.\n"
-		   "  --irq is --irq-only.  LIBIOMMUFD_BACKEND=cdev|group|type1 forces the kernel path.\n");
+	fprintf(f, "usage: nvme [--poll-only | --irq-only] [--slba S] [--lbas N] BDF\n"
+		   "       nvme [--poll-only | --irq-only] --write-lbas FIRST-LAST [--overwrite] BDF\n"
+		   "  Drives the NVMe controller BDF (bound to vfio-pci; there is no default) from userspace,\n"
+		   "  completing commands by polling, then by MSI-X interrupts.\n"
+		   "  By default it only reads LBAs S..S+N-1 of namespace 1 (default 0..63) on each path\n"
+		   "  and checks that the reads agree.\n"
+		   "  --write-lbas FIRST-LAST  write a pattern to these LBAs (inclusive), read it back and\n"
+		   "                           compare.  Refused if any of them holds data (anything but\n"
+		   "                           zeros or this program's pattern), e.g. a partition table.\n"
+		   "  --overwrite              with --write-lbas: destroy that data too.\n"
+		   "  --irq is --irq-only.  LIBIOMMUFD_BACKEND=cdev|group|type1 forces the kernel path.\n"
+		   "  Exit status: 0 verified, 1 failure or refused write, 2 usage error, 77 no device.\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -885,6 +1015,23 @@ static bool parse_u64(const char *s, uint64_t *v)
 	errno = 0;
 	*v = strtoull(s, &end, 0);
 	return !errno && *s && !*end && *s != '-';
+}
+
+/* "FIRST-LAST", inclusive, at most 65536 LBAs. */
+static bool parse_range(const char *s, uint64_t *first, uint32_t *n)
+{
+	const char *dash = strchr(s, '-');
+	uint64_t last;
+	char buf[32];
+
+	if (!dash || (size_t)(dash - s) >= sizeof(buf))
+		return false;
+	memcpy(buf, s, (size_t)(dash - s));
+	buf[dash - s] = 0;
+	if (!parse_u64(buf, first) || !parse_u64(dash + 1, &last) || last < *first || last - *first >= 65536)
+		return false;
+	*n = (uint32_t)(last - *first + 1);
+	return true;
 }
 
 /* Undo everything in reverse; returns the first failure. */
@@ -935,12 +1082,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "irq", no_argument, NULL, 'i' },      { "irq-only", no_argument, NULL, 'i' },
 		{ "poll-only", no_argument, NULL, 'p' }, { "lbas", required_argument, NULL, 'n' },
-		{ "slba", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ "slba", required_argument, NULL, 's' }, { "write-lbas", required_argument, NULL, 'w' },
+		{ "overwrite", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctrl c = { .efds = { -1, -1 } };
-	bool do_poll = true, do_irq = true;
-	uint64_t nlb = 64, slba = 0;
+	struct plan plan = { .slba = 0, .nlb = 64 };
+	bool do_poll = true, do_irq = true, read_range = false, have_sum = false;
+	uint64_t v, sum = 0;
 	const char *bdf;
 	struct timespec t0, t_all;
 	uint32_t vs, stride, class_rev;
@@ -952,28 +1101,48 @@ int main(int argc, char **argv)
 		case 'i': do_poll = false; do_irq = true; break;
 		case 'p': do_irq = false; do_poll = true; break;
 		case 'n':
-			if (!parse_u64(optarg, &nlb) || nlb == 0 || nlb > 65536) {
+			if (!parse_u64(optarg, &v) || v == 0 || v > 65536) {
 				fprintf(stderr, "nvme: --lbas wants 1..65536\n");
-				return 1;
+				return 2;
 			}
+			plan.nlb = (uint32_t)v;
+			read_range = true;
 			break;
 		case 's':
-			if (!parse_u64(optarg, &slba)) {
+			if (!parse_u64(optarg, &plan.slba)) {
 				fprintf(stderr, "nvme: --slba wants a number\n");
-				return 1;
+				return 2;
 			}
+			read_range = true;
 			break;
+		case 'w':
+			if (!parse_range(optarg, &plan.slba, &plan.nlb)) {
+				fprintf(stderr, "nvme: --write-lbas wants FIRST-LAST, e.g. 2048-2111 (at most 65536 LBAs)\n");
+				return 2;
+			}
+			plan.write = true;
+			break;
+		case 'o': plan.overwrite = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		default: usage(stderr); return 2;
 		}
 	}
-	if (optind + 1 < argc) {
-		usage(stderr);
-		return 1;
+	/* One way to name the LBAs: a write range must be read exactly as given. */
+	if (plan.write && read_range) {
+		fprintf(stderr, "nvme: --write-lbas names its own range; drop --slba and --lbas\n");
+		return 2;
 	}
-	bdf = optind < argc ? argv[optind] : getenv("IFD_NVME");
-	if (!bdf || !*bdf)
-		bdf = "0000:00:04.0";
+	if (plan.overwrite && !plan.write) {
+		fprintf(stderr, "nvme: --overwrite only makes sense with --write-lbas\n");
+		return 2;
+	}
+	if (optind + 1 != argc) {
+		if (optind == argc)
+			fprintf(stderr, "nvme: name the NVMe controller to use, e.g. nvme 0000:01:00.0\n");
+		usage(stderr);
+		return 2;
+	}
+	bdf = argv[optind];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tic(&t_all);
 
@@ -1102,28 +1271,28 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 	printf("nvme: identify done [%.2f ms]\n", ms_since(&t0));
-	if (slba >= c.nsze || nlb > c.nsze - slba) {
+	if (plan.slba >= c.nsze || plan.nlb > c.nsze - plan.slba) {
 		fprintf(stderr, "nvme: LBAs %" PRIu64 "..%" PRIu64 " are beyond the namespace (%" PRIu64 " LBAs)\n",
-			slba, slba + nlb - 1, c.nsze);
+			plan.slba, plan.slba + plan.nlb - 1, c.nsze);
 		r = -ERANGE;
 		goto out;
 	}
 	tic(&t0);
-	r = dma_alloc_map(&c, &c.wbuf, "write", nlb * c.lba_size, IOMMUFD_MAP_READ);
-	if (r == 0)
-		r = dma_alloc_map(&c, &c.rbuf, "read", nlb * c.lba_size, IOMMUFD_MAP_WRITE);
+	r = dma_alloc_map(&c, &c.rbuf, "read", (size_t)plan.nlb * c.lba_size, IOMMUFD_MAP_WRITE);
+	if (r == 0 && plan.write)
+		r = dma_alloc_map(&c, &c.wbuf, "write", (size_t)plan.nlb * c.lba_size, IOMMUFD_MAP_READ);
 	if (r < 0)
 		goto out;
 	printf("nvme: data buffers mapped [%.2f ms]\n", ms_since(&t0));
 
 	/* ---- the two completion paths, each on a fresh queue pair */
 	if (do_poll) {
-		r = io_pass(&c, false, slba, (uint32_t)nlb, 1);
+		r = io_pass(&c, false, &plan, 1, &sum, &have_sum);
 		if (r < 0)
 			goto out;
 	}
 	if (do_irq) {
-		r = io_pass(&c, true, slba, (uint32_t)nlb, 2);
+		r = io_pass(&c, true, &plan, 2, &sum, &have_sum);
 		if (r == 0)
 			r = msix_disable(&c);
 		if (r < 0)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The few NVMe definitions examples/nvme/nvme.c needs, written from the
  * NVM Express Base Specification 2.0 (section numbers in the comments).

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * libiommufd: one C API over the Linux IOMMU uAPIs a userspace driver or VMM
  * needs: iommufd with VFIO device cdevs, iommufd with VFIO groups, and the

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * tests/abi/abi-check.c - prove lib/kabi.h matches the kernel's uAPI headers.
  *
@@ -39,6 +40,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,10 +604,17 @@ static struct const_row consts[] = { ABI_CONSTS(ROW_CONST) };
 
 static int failures;
 
-static void fail(const char *fmt, const char *a, const char *b)
+/* Variadic so that the compiler checks each caller's format (CI builds
+ * with -Werror, and -Wformat-nonliteral rejects a format passed through). */
+__attribute__((format(printf, 1, 2)))
+static void fail(const char *fmt, ...)
 {
+	va_list ap;
+
 	printf("FAIL ");
-	printf(fmt, a, b);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
 	printf("\n");
 	failures++;
 }

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # What a user can link against must be the API in lib/libiommufd.map and
 # nothing else, whether they link the archive or the shared object.
 #

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * tests/abi/clash-check.c - libiommufd's headers and the kernel's uAPI
  * headers must coexist in one C translation unit.

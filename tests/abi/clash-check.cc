@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The libiommufd authors
 //
 // tests/abi/clash-check.cc - the C++ twin of clash-check.c: the public
 // header, lib/kabi.h, <linux/vfio.h> and <linux/iommufd.h> in one C++

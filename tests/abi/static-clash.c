@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * A static user owns every name outside iommufd_*.  This program defines
  * globals named like the library's internal helpers and links against

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * allow_iovas: iommufd_ioas_allow_iovas() ties the allocator to the
  * allowed ranges and keeps devices that would take them away out.

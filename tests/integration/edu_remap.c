@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * edu_remap: after unmap, the same IOVA mapped to different memory must
  * reach the new memory only.  A missed IOTLB invalidation (in the library's

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * edu_unmapped: a device write to an IOVA with no mapping must be blocked
  * by the IOMMU and reported.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * fork_child: the fork rule.  A child's inherited handles never reach the
  * parent's kernel state, and the parent's DMA keeps running meanwhile.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * ioas_copy: iommufd_ioas_copy() puts memory mapped in IOAS A into IOAS B.
  *

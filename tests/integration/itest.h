@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Shared helpers of the integration tests: checks that print one line each
  * ("ok - ..." / "not ok - ..."), the rig's environment, capture of the

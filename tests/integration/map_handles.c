@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * map_handles: DMA maps as handles (iommufd_map_create / get_* / destroy).
  *

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * map_scale: many map/unmap cycles with library-chosen IOVAs over four kinds
  * of memory, with a window of live mappings so the allocator's tree holds

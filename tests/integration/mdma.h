@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The mdma mediated device (kernel/drivers/vfio-mdma/mdma.c): its register
  * layout, mirrored from the comment and the MDMA_* definitions at the top of

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * mdma_faults: the mdma driver and the kernel's mdev path survive abuse and
  * leak nothing.

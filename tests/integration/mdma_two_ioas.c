@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * mdma_two_ioas: two mdma instances in two IOAS never reach each other's
  * memory.

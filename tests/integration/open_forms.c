@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * open_forms: every way of naming or handing over the edu device, each
  * proven with one real DMA, and the errors a user meets first.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * pin_accounting: RLIMIT_MEMLOCK, whose limit pins count against, and the
  * messages when it is hit; iommufd_ioas_set_huge_pages().

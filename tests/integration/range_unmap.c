@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * range_unmap: iommufd_ioas_unmap() removes every mapping wholly inside a
  * range, as the kernel's IOMMU_IOAS_UNMAP and type1v2 do, and nothing else.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * two_ioas: two I/O address spaces keep their translations apart, and a
  * device moves between them only where the kernel path allows it.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* The fake kernel behind the unit tests: see fake-kernel.h. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * A fake Linux kernel for the unit tests: a struct ifd_sys whose calls land
  * in a model of /dev/iommu (iommufd), the VFIO container, VFIO groups, VFIO

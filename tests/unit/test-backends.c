@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The exact kernel calls each backend makes for each step of an object's
  * life: a regression here changes what runs on real kernels.  Only device

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Contexts on the fake kernel: backend choice per kernel flavour, forced
  * backends, the LIBIOMMUFD_BACKEND override, adopting fds, option checking,

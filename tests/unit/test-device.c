@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Devices on the fake kernel: every name form, adopted fds, the errors a
  * user meets first (and what the log tells them), group sharing, moving

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Every kernel call of every scenario fails once.  A scenario is run once to
  * count its calls K; then for each N in 1..K, on a fresh fake kernel, the

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * IOAS and DMA mappings on every backend of the fake kernel: the allocator,
  * fixed maps, lookups, every rejected input, memlock and IOVA exhaustion,

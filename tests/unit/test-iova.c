@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Unit tests for lib/iova.c: fixed cases, 64-bit edges, a randomized run
  * against a byte-map reference allocator, an untimed scaling check that

@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Unit tests for lib/itree.c: fixed cases plus long randomized sequences
  * checked against a brute-force array after every operation.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The backends against the kernel's answers, good and bad: malformed
  * answers must be refused without reading outside the buffers (defect 4),

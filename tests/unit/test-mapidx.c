@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Unit tests for lib/mapidx.c: fixed cases and 64-bit edges, randomized
  * operation sequences against an array model with a full validation after

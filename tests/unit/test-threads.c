@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Concurrency: many threads mapping, unmapping and looking up on one IOAS
  * (every backend), then the documented interleavings replayed

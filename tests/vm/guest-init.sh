@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # PID 1 of the VM rig's guest (busybox ash). run-cell.sh packs it as /init.
 #
 # It prepares the devices, runs every program listed in /tests/.order and
@@ -215,9 +217,17 @@ if [ -f /tests/.order ]; then
 		[ -n "$name" ] || continue
 		mark "@@IFD-BEGIN $name"
 		t0=$(uptime_s)
+		# A program that needs arguments (a device, what it may write)
+		# comes with /tests/NAME.args; they are expanded here, so they may
+		# name the rig's variables ("$IFD_NVME").
+		set --
+		if [ -f "/tests/$name.args" ]; then
+			eval "set -- $(grep -v '^#' "/tests/$name.args" | tr '\n' ' ')"
+			echo "ifd-rig: $name arguments: $*"
+		fi
 		# A test gets no stdin (it must not wait on the console) and not
 		# the marker port.
-		(cd /tmp && exec timeout -k 5 "$IFD_TEST_TIMEOUT" "/tests/$name") </dev/null 3>&-
+		(cd /tmp && exec timeout -k 5 "$IFD_TEST_TIMEOUT" "/tests/$name" "$@") </dev/null 3>&-
 		rc=$?
 		t1=$(uptime_s)
 		mark "@@IFD-END $name $rc"

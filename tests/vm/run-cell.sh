@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Run one cell of libiommufd's VM test matrix: boot a QEMU guest with a
 # VT-d IOMMU and a fixed set of PCI devices, run every test program in it
 # once, and judge the results.
@@ -11,7 +13,9 @@
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
 #   tests/integration and examples (build dir: $IFD_BUILD_DIR, else
-#   <repo>/build).
+#   <repo>/build).  A file PROGRAM.args next to a program holds its
+#   arguments (lines starting with # are comments), expanded by the guest's
+#   shell, so they may name the rig's variables: --write-lbas 0-63 "$IFD_NVME".
 #
 # Environment:
 #   IFD_VM_LOGDIR     where <cell>.console.log/.markers.log/.results go
@@ -46,7 +50,7 @@ die() {
 }
 
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$self"
+	awk 'NR > 3 && /^#/ { sub(/^# ?/, ""); print; next } NR > 3 { exit }' "$self"
 	[ $# -ge 1 ] && exit 0
 	exit 99
 fi
@@ -90,7 +94,7 @@ busybox_bin=/bin/busybox
 
 # ---------------------------------------------------------------- programs
 declare -a progs=() names=()
-declare -A by_name=()
+declare -A by_name=() args_of=()
 add_prog() {
 	local p=$1 n
 	n=$(basename "$p")
@@ -103,6 +107,9 @@ add_prog() {
 		return 0
 	fi
 	by_name[$n]=$p
+	if [ -f "$p.args" ]; then
+		args_of[$n]=$p.args
+	fi
 	progs+=("$p")
 	names+=("$n")
 }
@@ -218,6 +225,9 @@ for i in "${!progs[@]}"; do
 	n=${names[$i]}
 	cp -L "$p" "$st/tests/$n"
 	chmod 755 "$st/tests/$n"
+	if [ -n "${args_of[$n]:-}" ]; then
+		cp -L "${args_of[$n]}" "$st/tests/$n.args"
+	fi
 	echo "$n" >>"$st/tests/.order"
 	# Static binaries are the plan, but a dynamic one still runs if its
 	# libraries (and loader) come along at their host paths.

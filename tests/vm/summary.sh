@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # Print the VM test matrix from the <cell>.results files run-cell.sh wrote:
 # one row per test, one column per cell, entries PASS/FAIL/SKIP or "-" (not
 # run in that cell). The "@rig" row is the cell's own health (rig checks,
@@ -12,7 +14,7 @@ set -euo pipefail
 cells=(7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu)
 
 if [ $# -ne 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-	sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '4,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	[ $# -eq 1 ] && exit 0
 	exit 2
 fi

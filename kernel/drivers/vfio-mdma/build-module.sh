@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Copyright (C) 2026 The libiommufd authors
 # Build mdma.ko for one of the rig's kernels, or return it from the cache.
 #
 #   kernel/drivers/vfio-mdma/build-module.sh KDIR   last stdout line = mdma.ko
@@ -25,7 +27,7 @@ die() {
 
 case "${1:-}" in
 -h | --help | "")
-	sed -n '2,15s/^# \{0,1\}//p' "$self"
+	sed -n '4,17s/^# \{0,1\}//p' "$self"
 	[ -n "${1:-}" ] && exit 0
 	exit 1
 	;;

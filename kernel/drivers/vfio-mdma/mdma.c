@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/* Copyright (C) 2026 The libiommufd authors */
 /**
  * DOC: mdma overview
  *
