@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * iopf: an I/O page-fault service with libiommufd.  The device's DMA runs
  * on an HWPT with no memory behind it; each page it touches faults, and

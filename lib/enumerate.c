@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * iommufd_device_list(): which devices exist, through the context's
  * syscall table.  The names come from libudev where the table offers it

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Hot-unplug notification: VFIO's request interrupt and the kernel's
  * "remove" uevents, merged into one epoll fd the caller polls.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Device enumeration through libudev (built with -Dudev).  The libudev
  * symbols are weak: the shared library links libudev, but a program that

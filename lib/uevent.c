@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The kernel's uevent messages, as NETLINK_KOBJECT_UEVENT delivers them:
  * a header "ACTION@DEVPATH", then KEY=VALUE fields, each NUL-terminated.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * iommufdctl bind / unbind: move a PCI device (and, with --yes, the rest of
  * its IOMMU group) to vfio-pci through driver_override, and back to the

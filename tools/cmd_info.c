@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * iommufdctl info DEVICE: what sysfs says about the device and its group,
  * what blocks it, and, when the library can open it, the IOVA space and

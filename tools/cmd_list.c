@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* iommufdctl list [--json] */
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * iommufdctl setup-user USER DEVICE [--apply] [--memlock SIZE]: the udev
  * rule and the locked-memory limit an unprivileged user needs for DMA.

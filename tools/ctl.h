@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * iommufdctl: shared declarations.  Every path the tool reads or writes
  * under /sys, /dev, /proc, /run and /etc goes through ctl_path(), so a

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* The command line of iommufdctl(1): options, then one command. */
 #include <getopt.h>
 #include <string.h>

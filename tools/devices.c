@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Which devices exist and what sysfs says about each.  Enumeration comes
  * from libudev on the running system and from a directory walk under a

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * What taking a device from its driver would break: a mounted filesystem
  * or swap on one of its disks, a disk under device-mapper or md, an up

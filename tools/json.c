@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* JSON string output (RFC 8259): no dependency for one escaping rule. */
 #include "ctl.h"
 

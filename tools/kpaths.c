@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* Which of the kernel's IOMMU paths this system offers. */
 #include <errno.h>
 #include <fcntl.h>

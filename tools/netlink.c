@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Network interfaces over rtnetlink (libnl-route-3): which PCI device is
  * behind a name, and taking a link down before its device leaves its

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /* A user's DEVICE argument: BDF, short BDF, sysfs path, mdev UUID, or interface name. */
 #include <errno.h>
 #include <stdio.h>

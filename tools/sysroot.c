@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * The one place that turns a system path into the path the tool uses: the
  * same path under IOMMUFDCTL_SYSROOT when the tests set it.

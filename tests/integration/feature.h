@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Checks of the issue-8 features shared by the integration tests: a call
  * the library refuses must be refused the documented way (-EOPNOTSUPP,

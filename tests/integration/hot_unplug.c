@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * hot_unplug: the library tells its caller when a device it holds is being
  * removed, the caller lets go, the removal completes, and a rescan brings

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * hwpt_vtd: HWPTs on QEMU's emulated VT-d with the edu device.
  *

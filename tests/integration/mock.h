@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Test-only access to the kernel's mock IOMMU (CONFIG_IOMMUFD_TEST): a
  * software IOMMU with devices that exist only inside an iommufd, which

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * mock_dirty: dirty tracking through the library, with dirty bits set by
  * the kernel's mock IOMMU (IOMMU_TEST_OP_DIRTY).

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * mock_hwpt: HWPTs on the kernel's mock IOMMU, through a device adopted by
  * its iommufd ID (what a VMM handed a pre-bound device does).

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * mock_iopf: I/O page-fault queues served through the library, with page
  * requests injected by the kernel's mock IOMMU (IOMMU_TEST_OP_TRIGGER_IOPF:

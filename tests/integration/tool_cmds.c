@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * tool_cmds: iommufdctl's commands against the rig's real devices.  The
  * tool's own code (tools/, linked in; its main is ctl_main) runs in a child

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * type1_dirty: the migration loop's IOAS-level dirty calls with the edu
  * attached.

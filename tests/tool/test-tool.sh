@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The libiommufd authors
 # iommufdctl against a fake sysfs/dev/proc tree (IOMMUFDCTL_SYSROOT): what
 # it lists, what it writes to bind and unbind, and what it refuses.  The
 # tree has no kernel behind it, so a write to drivers_probe binds nothing:

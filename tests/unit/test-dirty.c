@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Dirty tracking: the HWPT calls, the IOAS-level calls on every backend
  * (CDEV: the union of the tracking HWPTs; TYPE1: VFIO_IOMMU_DIRTY_PAGES

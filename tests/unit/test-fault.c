@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * I/O page-fault queues on the fake kernel: batching, whole groups,
  * a full queue, response validation, groups the kernel answered itself,

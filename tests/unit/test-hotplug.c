@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * Discovery and hot-unplug on the fake kernel: iommufd_device_list() over
  * the fake's sysfs, the event fd (the REQ irq and uevents merged), what is

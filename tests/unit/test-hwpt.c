@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
 /*
  * HWPTs, PASIDs, adoption by device ID and capability queries on the fake
  * kernel: the exact ioctl sequences, bad input, injected failures (state
