@@ -18,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt (unattended upgrades, a second session) instead of failing.
 apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
 stamp=/var/lib/libiommufd-setup.stamp
-want_rev=8
+want_rev=9
 
 src=/etc/apt/sources.list.d/libiommufd-backports.sources
 if [ ! -f "$src" ]; then
@@ -56,6 +56,10 @@ apt_get install -y -q --no-install-recommends \
 	meson ninja-build pkg-config gcc g++ libc6-dev libcmocka-dev \
 	libudev-dev libglib2.0-dev libnl-3-dev libnl-route-3-dev valgrind \
 	python3 git ca-certificates xz-utils man-db groff-base mandoc python3-ply python3-git
+
+# Debian packaging (scripts/build-deb.sh, run by test-all.sh).
+apt_get install -y -q --no-install-recommends \
+	debhelper dpkg-dev fakeroot lintian devscripts
 
 # Test-kernel build (rig-facts: headers_install needs rsync; kernel/build.sh
 # applies kernel/patches/*.patch with patch(1)).

@@ -41,6 +41,13 @@ run "VM matrix" meson test -C "$build" --suite vm --print-errorlogs
 step "VM results"
 bash "$root/tests/vm/summary.sh" "$build/vm-logs" || true
 
+# ---- Debian packages (debian/; scripts/build-deb.sh) ----------------------
+# dpkg-buildpackage -b from a scratch copy under /tmp (the clone stays
+# clean), the unit suite in dh_auto_test, the symbols files checked, then
+# lintian: no error, no warning.
+run "Debian packages and lintian" bash "$root/scripts/build-deb.sh"
+# ---- end of the Debian packages block -------------------------------------
+
 echo
 echo "test-all: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
