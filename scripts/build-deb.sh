@@ -46,11 +46,11 @@ echo "build-deb: built in $((SECONDS - start)) s:"
 
 changes=("$out"/libiommufd_"${version}"_*.changes)
 # Informational and pedantic tags are shown, never fatal.
-if ! lintian --pedantic --info --fail-on error,warning "${changes[@]}" >"$out/lintian.txt" 2>&1; then
+if ! lintian --pedantic --display-info --fail-on error,warning "${changes[@]}" >"$out/lintian.txt" 2>&1; then
 	cat "$out/lintian.txt"
 	echo "build-deb: lintian reports errors or warnings (above; $out/lintian.txt)" >&2
 	exit 1
 fi
-grep -v '^N:' "$out/lintian.txt" || true
+cat "$out/lintian.txt"
 echo "build-deb: lintian: no error, no warning ($out/lintian.txt)"
 rm -rf "$src"
