@@ -18,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt (unattended upgrades, a second session) instead of failing.
 apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
 stamp=/var/lib/libiommufd-setup.stamp
-want_rev=8
+want_rev=9
 
 src=/etc/apt/sources.list.d/libiommufd-backports.sources
 if [ ! -f "$src" ]; then
@@ -60,6 +60,9 @@ apt_get install -y -q --no-install-recommends \
 # Fuzzing (tests/fuzz, libFuzzer) and the TSan unit run: clang and its
 # sanitizer runtimes.
 apt_get install -y -q --no-install-recommends clang libclang-rt-dev
+# Debian packaging (scripts/build-deb.sh, run by test-all.sh).
+apt_get install -y -q --no-install-recommends \
+	debhelper dpkg-dev fakeroot lintian devscripts
 
 # Test-kernel build (rig-facts: headers_install needs rsync; kernel/build.sh
 # applies kernel/patches/*.patch with patch(1)).

@@ -64,6 +64,13 @@ run "VM programs under ASan+UBSan (vm-7.3-cdev-asan-ubsan)" \
 bash "$root/tests/vm/summary.sh" "$vmasan/vm-logs" || true
 # ---- end issue 12 block ----
 
+# ---- Debian packages (debian/; scripts/build-deb.sh) ----------------------
+# dpkg-buildpackage -b from a scratch copy under /tmp (the clone stays
+# clean), the unit suite in dh_auto_test, the symbols files checked, then
+# lintian: no error, no warning.
+run "Debian packages and lintian" bash "$root/scripts/build-deb.sh"
+# ---- end of the Debian packages block -------------------------------------
+
 step "Counts"
 if [ -f "$build-fuzz/fuzz-out/summary" ]; then cat "$build-fuzz/fuzz-out/summary"; fi
 # The kernel's own allocation failures injected under the library, per cell
