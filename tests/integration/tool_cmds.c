@@ -138,9 +138,12 @@ static const char *ifname_of(const char *bdf, char *buf, size_t len)
 	if (!d)
 		return NULL;
 	buf[0] = '\0';
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			snprintf(buf, len, "%s", e->d_name);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (e->d_name[0] != '.' && n < len)
+			memcpy(buf, e->d_name, n + 1);
+	}
 	closedir(d);
 	return buf[0] ? buf : NULL;
 }
@@ -154,7 +157,11 @@ static int set_up(const char *ifname, bool up)
 
 	if (fd < 0)
 		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (strlen(ifname) >= sizeof(ifr.ifr_name)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	memcpy(ifr.ifr_name, ifname, strlen(ifname) + 1);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
 		if (up)
 			ifr.ifr_flags |= IFF_UP;
