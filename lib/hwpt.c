@@ -406,11 +406,6 @@ IFD_EXPORT int iommufd_device_attach_pasid(struct iommufd_device *dev, uint32_t 
 	if (!dev_ok(dev) || !hwpt_ok(hwpt) || hwpt->ctx != dev->ctx)
 		return ifd_ret(-EINVAL);
 	ctx = dev->ctx;
-	if (!(hwpt->flags & IOMMUFD_HWPT_PASID)) {
-		ifd_err(ctx, "%s: HWPT %u was not created with IOMMUFD_HWPT_PASID, so no PASID may use it", dev->name,
-			hwpt->id);
-		return ifd_ret(-EINVAL);
-	}
 	if (ifd_forked(ctx))
 		return ifd_ret(-ECHILD);
 	r = dev_attachable(dev, "attach a PASID");
@@ -421,9 +416,18 @@ IFD_EXPORT int iommufd_device_attach_pasid(struct iommufd_device *dev, uint32_t 
 		r = -EINVAL;
 		goto out;
 	}
+	/* A device without PASIDs is refused as such (-EOPNOTSUPP) whatever
+	 * the HWPT: that is the answer a caller can act on. */
 	r = pasid_check(dev, pasid);
 	if (r < 0)
 		goto out;
+	if (!(hwpt->flags & IOMMUFD_HWPT_PASID)) {
+		/* logged after the unlock: ifd_ctx_lock defers it */
+		ifd_err(ctx, "%s: HWPT %u was not created with IOMMUFD_HWPT_PASID, so no PASID may use it", dev->name,
+			hwpt->id);
+		r = -EINVAL;
+		goto out;
+	}
 	a = pasid_find(dev, pasid);
 	if (a && a->hwpt == hwpt)
 		goto out;

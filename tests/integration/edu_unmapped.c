@@ -42,7 +42,19 @@ static bool is_fault_record(const char *msg, const char *bdf)
 
 	/* 7.3 prints the domain ("[0000:00:03.0]"); older kernels did not. */
 	snprintf(short_form, sizeof(short_form), "[%s]", itest_short_bdf(bdf));
-	return strstr(msg, "DMAR") && strstr(msg, "fault") && (strstr(msg, bdf) || strstr(msg, short_form));
+	if (strstr(msg, "DMAR") && strstr(msg, "fault") && (strstr(msg, bdf) || strstr(msg, short_form)))
+		return true;
+	/* virtio-iommu names the endpoint by its ID, the PCI requester ID
+	 * (bus << 8 | devfn): "mapping fault from EP 24 at 0x..." */
+	{
+		unsigned int dom, bus, dev, fn;
+		char ep[48];
+
+		if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+			return false;
+		snprintf(ep, sizeof(ep), "fault from EP %u ", bus << 8 | dev << 3 | fn);
+		return strstr(msg, ep) != NULL;
+	}
 }
 
 /*
@@ -66,7 +78,7 @@ static bool wait_fault(int fd, const char *bdf, char *found, size_t found_len)
 			/* Echo only the IOMMU's lines: the rig scans the
 			 * console for kernel warnings, and re-printing other
 			 * records would fake or duplicate them. */
-			if (strstr(msg, "DMAR"))
+			if (strstr(msg, "DMAR") || strstr(msg, "fault from EP"))
 				itest_note("  kmsg: %s", msg);
 			if (is_fault_record(msg, bdf)) {
 				snprintf(found, found_len, "%s", msg);

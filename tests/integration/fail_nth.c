@@ -562,8 +562,24 @@ int main(void)
 	}
 	e.buf = itest_alloc(BUF_LEN, SZ_4K);
 	memset(e.buf, 0x5a, BUF_LEN); /* populated: no page fault inside a run */
-	for (size_t i = 0; i < sizeof(sequences) / sizeof(sequences[0]); i++)
-		sweep(&sequences[i], &e, inject);
+	for (size_t i = 0; i < sizeof(sequences) / sizeof(sequences[0]); i++) {
+		/*
+		 * virtio-iommu's driver allocates (a request to the device) in
+		 * its unmap and attach paths, which the iommu core and iommufd
+		 * treat as unable to fail: an injected failure there makes the
+		 * kernel WARN (iommu.c __iommu_group_set_core_domain,
+		 * iommufd/pages.c iommu_unmap_nofail), seen in the 7.3-viommu
+		 * cell.  A kernel defect, not the library's: on virtio-iommu
+		 * the sequence through the IOMMU driver runs once without
+		 * injection (the mdma one, which never reaches it, is swept).
+		 */
+		bool virtio = itest_env("IFD_IOMMU") && !strcmp(itest_env("IFD_IOMMU"), "virtio");
+
+		if (virtio && !sequences[i].mdma && inject)
+			itest_note("%s: not swept under virtio-iommu (its driver's allocations in unmap/attach make "
+				   "the kernel WARN when they fail): run once without injection", sequences[i].name);
+		sweep(&sequences[i], &e, inject && !(virtio && !sequences[i].mdma));
+	}
 	itest_free(e.buf, BUF_LEN);
 	if (nth_fd >= 0)
 		close(nth_fd);

@@ -836,7 +836,7 @@ static void test_adopt_id_no_fd(void **state)
 	assert_true(fk_logcap_has(&t->cap, "adopted by ID without its VFIO fd"));
 	assert_int_equal(iommufd_device_attach(d, t->ioas), -EOPNOTSUPP);
 	assert_int_equal(iommufd_device_detach(d), -EOPNOTSUPP);
-	assert_int_equal(iommufd_device_attach_pasid(d, 1, h), -EINVAL); /* not a PASID HWPT */
+	assert_int_equal(iommufd_device_attach_pasid(d, 1, h), -EOPNOTSUPP); /* no fd: the device cannot */
 	fk_expect_trace(t->fk, NULL);
 	assert_int_equal(iommufd_feature_query(t->ctx, d, IOMMUFD_FEATURE_HWPT, &st), 0);
 	assert_int_equal(st.reason, IOMMUFD_REASON_DEVICE);
