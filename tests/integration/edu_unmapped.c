@@ -173,8 +173,16 @@ int main(void)
 		      " completes on the device side", old_iova);
 		bool got = wait_fault(kfd, edu_bdf, fault, sizeof(fault));
 
-		CHECK(got, "kernel logs a DMAR fault for %s within %.0f s (recently unmapped IOVA)", edu_bdf,
-		      FAULT_DEADLINE_S);
+		/* QEMU's virtio-iommu drops fault reports once the guest's
+		 * event buffers are used up by the first DMA's fault storm
+		 * ("no buffer available in event queue"): there the log is
+		 * best effort, and what proves the block is the unchanged
+		 * buffer checked below. */
+		if (!got && itest_env("IFD_IOMMU") && !strcmp(itest_env("IFD_IOMMU"), "virtio"))
+			itest_note("no fault logged for the second DMA: virtio-iommu's event queue drops reports");
+		else
+			CHECK(got, "kernel logs a DMAR fault for %s within %.0f s (recently unmapped IOVA)", edu_bdf,
+			      FAULT_DEADLINE_S);
 		if (got)
 			itest_note("fault record: %s", fault);
 		close(kfd);
