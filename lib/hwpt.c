@@ -284,6 +284,29 @@ void ifd_dev_restore(struct iommufd_device *dev, struct iommufd_hwpt *hwpt, stru
 			hwpt ? hwpt->id : ioas ? ioas->id : 0, strerror(-r));
 }
 
+/*
+ * The checks both attach calls start with; on success ctx->lock is held
+ * (the HWPT cannot go meanwhile), on failure it is not.
+ */
+static int attach_begin(struct iommufd_device *dev, struct iommufd_hwpt *hwpt, const char *what)
+{
+	int r;
+
+	if (!dev_ok(dev) || !hwpt_ok(hwpt) || hwpt->ctx != dev->ctx)
+		return -EINVAL;
+	if (ifd_forked(dev->ctx))
+		return -ECHILD;
+	r = dev_attachable(dev, what);
+	if (r < 0)
+		return r;
+	ifd_ctx_lock(dev->ctx);
+	if (hwpt->state != IFD_ALIVE) {
+		ifd_ctx_unlock(dev->ctx);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 IFD_EXPORT int iommufd_device_attach_hwpt(struct iommufd_device *dev, struct iommufd_hwpt *hwpt)
 {
 	struct iommufd_ctx *ctx;
@@ -291,19 +314,10 @@ IFD_EXPORT int iommufd_device_attach_hwpt(struct iommufd_device *dev, struct iom
 	struct iommufd_ioas *old_ioas;
 	int r;
 
-	if (!dev_ok(dev) || !hwpt_ok(hwpt) || hwpt->ctx != dev->ctx)
-		return ifd_ret(-EINVAL);
-	ctx = dev->ctx;
-	if (ifd_forked(ctx))
-		return ifd_ret(-ECHILD);
-	r = dev_attachable(dev, "attach to an HWPT");
+	r = attach_begin(dev, hwpt, "attach to an HWPT");
 	if (r < 0)
 		return ifd_ret(r);
-	ifd_ctx_lock(ctx);
-	if (hwpt->state != IFD_ALIVE) {
-		r = -EINVAL;
-		goto out;
-	}
+	ctx = dev->ctx;
 	old_h = dev->hwpt;
 	old_ioas = dev->ioas;
 	if (old_h == hwpt)
@@ -403,19 +417,10 @@ IFD_EXPORT int iommufd_device_attach_pasid(struct iommufd_device *dev, uint32_t 
 	struct ifd_pasid_att *a, *grown;
 	int r;
 
-	if (!dev_ok(dev) || !hwpt_ok(hwpt) || hwpt->ctx != dev->ctx)
-		return ifd_ret(-EINVAL);
-	ctx = dev->ctx;
-	if (ifd_forked(ctx))
-		return ifd_ret(-ECHILD);
-	r = dev_attachable(dev, "attach a PASID");
+	r = attach_begin(dev, hwpt, "attach a PASID");
 	if (r < 0)
 		return ifd_ret(r);
-	ifd_ctx_lock(ctx);
-	if (hwpt->state != IFD_ALIVE) {
-		r = -EINVAL;
-		goto out;
-	}
+	ctx = dev->ctx;
 	/* A device without PASIDs is refused as such (-EOPNOTSUPP) whatever
 	 * the HWPT: that is the answer a caller can act on. */
 	r = pasid_check(dev, pasid);
