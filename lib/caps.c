@@ -320,6 +320,28 @@ static int probe_nest(struct iommufd_device *dev, struct ifd_dev_caps *dc)
 	return r; /* not an answer: probe again next time */
 }
 
+/*
+ * The device half of a per-device feature: a device given (else
+ * NEED_DEVICE with @need), with an iommufd ID (and, if @attachable, a fd
+ * to attach with), its IOMMU_GET_HW_INFO read: 1 with *dc set, 0 with @st
+ * filled, or a negative errno.
+ */
+static int dev_feature_caps(struct iommufd_device *dev, struct iommufd_feature_status *st, const char *need,
+			    bool attachable, struct ifd_dev_caps **dc)
+{
+	int r;
+
+	if (!dev) {
+		say(st, IOMMUFD_REASON_NEED_DEVICE, "%s", need);
+		return 0;
+	}
+	r = attachable ? need_attachable(dev, st) : need_devid(dev, st);
+	if (r <= 0)
+		return r;
+	r = dev_caps_get(dev, dc);
+	return r < 0 ? r : 1;
+}
+
 /* Caller holds ctx->lock.  1, 0 with @st filled, or a negative errno. */
 static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, enum iommufd_feature f,
 			 struct iommufd_feature_status *st)
@@ -349,15 +371,8 @@ static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, en
 			r = need_kernel(ctx, &k_nest, st);
 		if (r <= 0)
 			return r;
-		if (!dev) {
-			say(st, IOMMUFD_REASON_NEED_DEVICE, "nesting depends on the IOMMU behind a device: pass one");
-			return 0;
-		}
-		r = need_devid(dev, st);
+		r = dev_feature_caps(dev, st, "nesting depends on the IOMMU behind a device: pass one", false, &dc);
 		if (r <= 0)
-			return r;
-		r = dev_caps_get(dev, &dc);
-		if (r < 0)
 			return r;
 		r = probe_nest(dev, dc);
 		if (r == 0)
@@ -370,16 +385,9 @@ static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, en
 			r = need_kernel(ctx, &k_dirty, st);
 		if (r <= 0)
 			return r;
-		if (!dev) {
-			say(st, IOMMUFD_REASON_NEED_DEVICE, "dirty tracking depends on the IOMMU behind a device: "
-			    "pass one");
-			return 0;
-		}
-		r = need_devid(dev, st);
+		r = dev_feature_caps(dev, st, "dirty tracking depends on the IOMMU behind a device: pass one", false,
+				     &dc);
 		if (r <= 0)
-			return r;
-		r = dev_caps_get(dev, &dc);
-		if (r < 0)
 			return r;
 		if (!(dc->capabilities & IFD_K_IOMMU_HW_CAP_DIRTY_TRACKING)) {
 			say(st, IOMMUFD_REASON_IOMMU, "the IOMMU behind %s cannot track dirty pages "
@@ -391,15 +399,8 @@ static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, en
 		r = need_kernel(ctx, &k_hwpt, st);
 		if (r <= 0)
 			return r;
-		if (!dev) {
-			say(st, IOMMUFD_REASON_NEED_DEVICE, "PASIDs depend on the device and its IOMMU: pass a device");
-			return 0;
-		}
-		r = need_attachable(dev, st);
+		r = dev_feature_caps(dev, st, "PASIDs depend on the device and its IOMMU: pass a device", true, &dc);
 		if (r <= 0)
-			return r;
-		r = dev_caps_get(dev, &dc);
-		if (r < 0)
 			return r;
 		if (!dc->max_pasid_log2) {
 			say(st, IOMMUFD_REASON_DEVICE, "%s cannot use PASIDs (IOMMU_GET_HW_INFO max_pasid_log2 is 0: "
