@@ -52,4 +52,20 @@ int fz_ctx(struct fake_kernel *fk, enum iommufd_backend backend, struct iommufd_
  * the seed and exit. */
 void fz_record_main(int (*one)(const uint8_t *data, size_t size));
 
+/* libFuzzer's two entry points for a target whose one run is @one. */
+#define FZ_TARGET(one)                                                         \
+	int LLVMFuzzerInitialize(int *argc, char ***argv);                     \
+	int LLVMFuzzerInitialize(int *argc, char ***argv)                      \
+	{                                                                      \
+		(void)argc;                                                    \
+		(void)argv;                                                    \
+		fz_record_main(one);                                           \
+		return 0;                                                      \
+	}                                                                      \
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);          \
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)           \
+	{                                                                      \
+		return one(data, size);                                        \
+	}
+
 #endif
