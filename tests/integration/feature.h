@@ -169,4 +169,29 @@ static inline enum cell_kind cell_kind(struct iommufd_ctx *ctx)
 	}
 }
 
+/* The main of a test with one part per kind of cell: CDEV and GROUP run
+ * theirs, TYPE1 checks that the context offers none of iommufd's features. */
+static inline int feature_main(const char *name, void (*cdev)(struct iommufd_ctx *ctx),
+			       void (*group)(struct iommufd_ctx *ctx))
+{
+	struct iommufd_ctx *ctx;
+
+	itest_start(name);
+	itest_env_req("IFD_KERNEL");
+	ctx = itest_ctx();
+	switch (cell_kind(ctx)) {
+	case CELL_CDEV:
+		cdev(ctx);
+		break;
+	case CELL_GROUP:
+		group(ctx);
+		break;
+	case CELL_TYPE1:
+		feature_check_type1_context(ctx);
+		break;
+	}
+	iommufd_ctx_destroy(ctx);
+	return itest_finish();
+}
+
 #endif

@@ -191,22 +191,5 @@ static void group_cell(struct iommufd_ctx *ctx)
 
 int main(void)
 {
-	struct iommufd_ctx *ctx;
-
-	itest_start("mock_dirty");
-	itest_env_req("IFD_KERNEL");
-	ctx = itest_ctx();
-	switch (cell_kind(ctx)) {
-	case CELL_CDEV:
-		cdev_cell(ctx);
-		break;
-	case CELL_GROUP:
-		group_cell(ctx);
-		break;
-	case CELL_TYPE1:
-		feature_check_type1_context(ctx);
-		break;
-	}
-	iommufd_ctx_destroy(ctx);
-	return itest_finish();
+	return feature_main("mock_dirty", cdev_cell, group_cell);
 }
