@@ -7,6 +7,16 @@
 #   kernel/build.sh --print-dir      print the cache dir it would use, build nothing
 #   kernel/build.sh --in-tree-mdma   the variant with kernel/patches/ applied and
 #                                    the mdma sample built in the tree (a module)
+#   kernel/build.sh --source 6.12    build Debian's linux-source-6.12 with the
+#                                    same fragments instead (options that kernel
+#                                    does not know are left out, and listed in
+#                                    the cache dir's unknown-options)
+#
+# The default 7.3 build also produces compat/: the same kernel with
+# IOMMUFD_VFIO_CONTAINER=y and VFIO_CONTAINER off (/dev/vfio/vfio is
+# iommufd's compat container), built incrementally in the same tree, so it
+# costs a relink and the few files that test those options, not a second
+# kernel build.
 #
 # The cache lives outside the clone so that every checkout, worktree and CI
 # run on the machine shares one build (about 17 CPU-minutes: 9 minutes or
@@ -18,7 +28,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self="$here/$(basename "${BASH_SOURCE[0]}")"
-tarball=${IFD_KERNEL_TARBALL:-/usr/src/linux-source-7.3.tar.xz}
+source_ver=7.3
 cache_root=${LIBIOMMUFD_CACHE:-/var/cache/libiommufd}
 
 die() {
@@ -33,8 +43,13 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--print-dir) print_dir=1 ;;
 	--in-tree-mdma) in_tree=1 ;;
+	--source)
+		[ $# -ge 2 ] || die "--source needs a version (7.3 or 6.12)"
+		source_ver=$2
+		shift
+		;;
 	-h | --help)
-		sed -n '4,17s/^# \{0,1\}//p' "$self"
+		sed -n '4,/^set -e/{/^#/s/^# \{0,1\}//p}' "$self"
 		exit 0
 		;;
 	*) die "unknown argument '$1' (try --help)" ;;
@@ -42,7 +57,16 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-[ -f "$tarball" ] || die "kernel source $tarball not found; run scripts/setup-host.sh (package linux-source-7.3)"
+case "$source_ver" in
+7.3 | 6.12) ;;
+*) die "--source $source_ver: only 7.3 and 6.12 are supported" ;;
+esac
+[ "$in_tree" = 1 ] && [ "$source_ver" != 7.3 ] && die "--in-tree-mdma is for the 7.3 source only"
+tarball=${IFD_KERNEL_TARBALL:-/usr/src/linux-source-$source_ver.tar.xz}
+[ -f "$tarball" ] || die "kernel source $tarball not found; run scripts/setup-host.sh (package linux-source-$source_ver)"
+# Only the default 7.3 build carries the compat-container variant.
+compat=0
+[ "$source_ver" = 7.3 ] && [ "$in_tree" = 0 ] && compat=1
 
 shopt -s nullglob
 fragments=("$here"/config/*.config)
@@ -76,6 +100,7 @@ key=$(
 		for p in "${patches[@]}"; do
 			echo "patch $(basename "$p") $(sha256sum <"$p" | cut -d' ' -f1)"
 		done
+		echo "source $source_ver"
 		echo "build.sh $(sha256sum <"$self" | cut -d' ' -f1)"
 	} | sha256sum | cut -c1-16
 )
@@ -89,7 +114,8 @@ fi
 cache_hit() {
 	[ -f "$final/bzImage" ] && [ -f "$final/kernel.release" ] &&
 		[ -f "$final/headers/include/linux/iommufd.h" ] &&
-		[ -f "$final/build/Makefile" ] && [ -f "$final/build/Module.symvers" ]
+		[ -f "$final/build/Makefile" ] && [ -f "$final/build/Module.symvers" ] &&
+		{ [ "$compat" = 0 ] || [ -f "$final/compat/bzImage" ]; }
 }
 
 if cache_hit; then
@@ -163,11 +189,24 @@ kmake olddefconfig
 # merge_config.sh only warns when Kconfig silently drops an option (unmet
 # dependency, renamed symbol); a dropped option would make some test skip or
 # fail much later for a reason nobody would guess, so refuse here instead.
+# Another source (6.12) may not know some options at all: those are left
+# out and listed, an option it knows but cannot set is still an error.
+known_sym() {
+	grep -rqsE --include='Kconfig*' "^[[:space:]]*(menu)?config[[:space:]]+$1\$" "$src"
+}
 dropped=()
+unknown=()
 for f in "${fragments[@]}"; do
 	while IFS= read -r line; do
 		case "$line" in
 		CONFIG_*=*)
+			if [ "$source_ver" != 7.3 ] && ! grep -qxF -- "$line" "$src/.config"; then
+				sym=${line%%=*}
+				if ! known_sym "${sym#CONFIG_}"; then
+					unknown+=("$sym")
+					continue
+				fi
+			fi
 			grep -qxF -- "$line" "$src/.config" ||
 				dropped+=("$line (got: $(grep -E "^(# )?${line%%=*}[= ]" "$src/.config" || echo absent))")
 			;;
@@ -216,6 +255,31 @@ make -s -C "$src" kernelrelease >"$out/kernel.release" 2>>"$log"
 if [ "$in_tree" = 1 ]; then
 	ko="$out/modules/lib/modules/$(cat "$out/kernel.release")/kernel/samples/vfio-mdev/mdma.ko"
 	[ -f "$ko" ] || die "the in-tree build produced no $ko"
+fi
+
+if [ "${#unknown[@]}" -gt 0 ]; then
+	printf '%s\n' "${unknown[@]}" >"$out/unknown-options"
+else
+	: >"$out/unknown-options"
+fi
+
+if [ "$compat" = 1 ]; then
+	# Same tree, two options flipped: kbuild recompiles only what depends
+	# on them, so this variant costs about a minute, not a kernel build.
+	step "compat-container variant (IOMMUFD_VFIO_CONTAINER=y, VFIO_CONTAINER off)"
+	"$src/scripts/config" --file "$src/.config" -d VFIO_CONTAINER -e IOMMUFD_VFIO_CONTAINER >>"$log" 2>&1
+	kmake olddefconfig
+	for want in 'CONFIG_IOMMUFD_VFIO_CONTAINER=y' '# CONFIG_VFIO_CONTAINER is not set' 'CONFIG_VFIO_NOIOMMU=y'; do
+		grep -qxF -- "$want" "$src/.config" || die "compat variant: olddefconfig did not keep '$want'"
+	done
+	kmake -j"$jobs" bzImage modules
+	mkdir -p "$out/compat/modules"
+	kmake modules_install INSTALL_MOD_PATH="$out/compat/modules"
+	cp "$src/arch/x86/boot/bzImage" "$out/compat/bzImage"
+	cp "$src/.config" "$out/compat/config"
+	make -s -C "$src" kernelrelease >"$out/compat/kernel.release" 2>>"$log"
+	cmp -s "$out/kernel.release" "$out/compat/kernel.release" ||
+		die "compat variant: kernel release differs from the base build's"
 fi
 
 # Rename within one filesystem: readers see either no directory or a whole one.
