@@ -257,8 +257,11 @@ if [ "$iommu" = virtio ]; then
 0000:00:05.0,1234,11e8,vfio-pci
 0000:00:05.1,1234,11e8,vfio-pci
 0000:00:06.0,1234,11e8,vfio-pci
-0000:00:06.1,1b36,0010,nvme"
+0000:00:06.1,1b36,0010,nvme
+0000:00:08.0,1af4,1110,vfio-pci
+0000:01:00.0,8086,10c9,-"
 	edu_pair='0000:00:05.0 0000:00:05.1' edu_nonviable='0000:00:06.0' nvme_host='0000:00:06.1'
+	igb_pf='0000:01:00.0'
 else
 	rig_expect="0000:00:02.0,8086,10d3,-
 0000:00:03.0,1234,11e8,vfio-pci
@@ -268,8 +271,11 @@ else
 0000:01:02.0,1234,11e8,vfio-pci
 0000:00:06.0,1b36,000e,-
 0000:02:01.0,1234,11e8,vfio-pci
-0000:02:02.0,1b36,0010,nvme"
+0000:02:02.0,1b36,0010,nvme
+0000:00:08.0,1af4,1110,vfio-pci
+0000:03:00.0,8086,10c9,-"
 	edu_pair='0000:01:01.0 0000:01:02.0' edu_nonviable='0000:02:01.0' nvme_host='0000:02:02.0'
+	igb_pf='0000:03:00.0'
 fi
 {
 	echo "export IFD_CELL='$cell'"
@@ -284,13 +290,18 @@ fi
 	echo "export IFD_NVME_HOST='$nvme_host'"
 	echo "export IFD_MDMA='$mdma_uuids'"
 	echo "export IFD_UNBOUND='0000:00:02.0'"
+	# ivshmem-plain: BAR 2 is 1 MiB of plain memory, a peer-to-peer DMA
+	# target (bound to vfio-pci).  igb: an SR-IOV PF (7 VFs at most) left
+	# on no driver, for the VF-token tests to bind and enable.
+	echo "export IFD_IVSHMEM='0000:00:08.0'"
+	echo "export IFD_IGB_PF='$igb_pf'"
 	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
 	# A sanitizer build's programs (the vm-7.3-cdev-asan cell) take the
 	# host's options; set by tests/vm/meson.build.
 	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
 		[ -z "${!v:-}" ] || echo "export $v='${!v}'"
 	done
-	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 $edu_pair $edu_nonviable'"
+	echo "IFD_VFIO_DEVICES='0000:00:03.0 0000:00:04.0 $edu_pair $edu_nonviable 0000:00:08.0'"
 	echo "IFD_RIG_EXPECT='$(echo "$rig_expect" | tr '\n' ' ')'"
 } >"$st/etc/ifd-rig.env"
 make_cpio "$st" >"$work/tests.cpio"
@@ -360,6 +371,11 @@ qemu=(
 	-device edu,bus=pcie.0,addr=03.0
 	-drive "file=$work/nvme0.img,if=none,id=nvm0,format=raw"
 	-device nvme,serial=deadbeef,drive=nvm0,bus=pcie.0,addr=04.0
+	-object memory-backend-memfd,id=shm0,size=1M,share=on
+	-device ivshmem-plain,memdev=shm0,bus=pcie.0,addr=08.0
+	-netdev user,id=net1,restrict=on
+	-device pcie-root-port,id=rp1,bus=pcie.0,addr=09.0,chassis=9
+	-device igb,netdev=net1,bus=rp1
 	"${topology[@]}"
 	-kernel "$kdir/bzImage" -initrd "$work/initrd" -append "$append"
 )
