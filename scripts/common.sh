@@ -7,7 +7,24 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${IFD_BUILD_DIR:-$root/build}
 
-step() { printf '\n==== %s\n' "$*"; }
+# Each step's wall time, printed by step_times (the README quotes them).
+step_names=()
+step_starts=()
+step() {
+	step_names+=("$*")
+	step_starts+=("$(date +%s)")
+	printf '\n==== %s\n' "$*"
+}
+step_times() {
+	local i n=${#step_names[@]} end t0
+	t0=${step_starts[0]:-$(date +%s)}
+	printf '\n==== Time per step\n'
+	for ((i = 0; i < n; i++)); do
+		if ((i + 1 < n)); then end=${step_starts[i + 1]}; else end=$(date +%s); fi
+		printf '%6d s  %s\n' $((end - step_starts[i])) "${step_names[i]}"
+	done
+	printf '%6d s  total\n' $(($(date +%s) - t0))
+}
 
 ifd_setup() {
 	step "host packages (scripts/setup-host.sh)"
