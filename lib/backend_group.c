@@ -94,6 +94,11 @@ static int group_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *d
 	case IOMMUFD_FEATURE_NEST_PARENT: what = "nesting parents"; break;
 	case IOMMUFD_FEATURE_DIRTY_TRACKING: what = "dirty tracking"; break;
 	case IOMMUFD_FEATURE_PASID: what = "PASID attachments"; break;
+	/* All four need a nesting parent, which needs an HWPT. */
+	case IOMMUFD_FEATURE_HWPT_INVALIDATE: what = "nested HWPTs"; break;
+	case IOMMUFD_FEATURE_VIOMMU: what = "vIOMMUs"; break;
+	case IOMMUFD_FEATURE_VEVENTQ: what = "vIOMMU event queues"; break;
+	case IOMMUFD_FEATURE_HW_QUEUE: what = "vIOMMU HW queues"; break;
 	default: return -ENOSYS; /* fault queues: the iommufd's, as on CDEV */
 	}
 	st->reason = IOMMUFD_REASON_BACKEND;

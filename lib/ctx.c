@@ -239,6 +239,7 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 	ifd_list_init(&ctx->group_list);
 	ifd_list_init(&ctx->hwpt_list);
 	ifd_list_init(&ctx->fault_list);
+	ifd_list_init(&ctx->viommu_list);
 	ifd_log_defaults(ctx, o.log_fn, o.log_data, o.log_level);
 	ctx->page_size = sys->page_size();
 	fork_guard_init(ctx);

@@ -340,6 +340,7 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	ctx = dev->ctx;
 	ifd_ctx_lock(ctx);
 	ioas = dev->ioas;
+	ifd_viommu_dev_gone(dev);
 	/* Closing the fd detaches the RID and every PASID in the kernel. */
 	ifd_hwpt_dev_gone(dev);
 	ifd_dev_unmap_regions(dev);

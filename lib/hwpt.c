@@ -169,6 +169,12 @@ static int hwpt_destroy(struct iommufd_hwpt *hwpt, bool force)
 
 	ifd_ctx_lock(ctx);
 	users = hwpt->users;
+	if (hwpt->children && !force) {
+		ifd_ctx_unlock(ctx);
+		ifd_err(ctx, "HWPT %u is the nesting parent of %u nested HWPT(s) or vIOMMU(s): destroy them first",
+			hwpt->id, hwpt->children);
+		return ifd_ret(-EBUSY);
+	}
 	if (users && !force) {
 		/* Also in a forked child: the handles of its devices point here. */
 		ifd_ctx_unlock(ctx);
@@ -192,6 +198,10 @@ static int hwpt_destroy(struct iommufd_hwpt *hwpt, bool force)
 	}
 	if (hwpt->fault)
 		hwpt->fault->hwpts--;
+	if (hwpt->viommu)
+		hwpt->viommu->nested--;
+	else if (hwpt->parent)
+		hwpt->parent->children--;
 	ifd_list_del(&hwpt->link);
 	hwpt->state = IFD_DEAD;
 	ifd_ctx_unlock(ctx);
@@ -208,10 +218,19 @@ IFD_EXPORT int iommufd_hwpt_destroy(struct iommufd_hwpt *hwpt)
 	return hwpt_destroy(hwpt, false);
 }
 
+/* In the kernel's order: nested HWPTs, then the vIOMMUs and what is on
+ * them, then the parents. */
 void ifd_hwpt_ctx_gone(struct iommufd_ctx *ctx)
 {
 	struct ifd_list *pos, *tmp;
 
+	ifd_list_for_each_safe(pos, tmp, &ctx->hwpt_list) {
+		struct iommufd_hwpt *h = ifd_container_of(pos, struct iommufd_hwpt, link);
+
+		if (h->parent)
+			hwpt_destroy(h, true);
+	}
+	ifd_viommu_ctx_gone(ctx);
 	ifd_list_for_each_safe(pos, tmp, &ctx->hwpt_list)
 		hwpt_destroy(ifd_container_of(pos, struct iommufd_hwpt, link), true);
 }
@@ -232,6 +251,15 @@ IFD_EXPORT struct iommufd_ioas *iommufd_hwpt_get_ioas(const struct iommufd_hwpt 
 		return NULL;
 	}
 	return hwpt->ioas;
+}
+
+IFD_EXPORT struct iommufd_hwpt *iommufd_hwpt_get_parent(const struct iommufd_hwpt *hwpt)
+{
+	if (!hwpt_ok(hwpt)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return hwpt->parent;
 }
 
 IFD_EXPORT uint32_t iommufd_hwpt_get_flags(const struct iommufd_hwpt *hwpt)
@@ -510,4 +538,139 @@ void ifd_hwpt_dev_gone(struct iommufd_device *dev)
 	free(dev->pasids);
 	dev->pasids = NULL;
 	dev->npasids = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Nested HWPTs                                                             */
+
+/* What the kernel takes for a nested HWPT besides the fault queue. */
+#define NESTED_FLAGS IOMMUFD_HWPT_PASID
+#define NESTED_DATA_MAX 65536u
+
+static int need_nesting(struct iommufd_ctx *ctx, enum iommufd_feature f, const char *call)
+{
+	struct iommufd_feature_status st = { .sz = sizeof(st) };
+	int r = iommufd_feature_query(ctx, NULL, f, &st);
+
+	if (r == 0) {
+		ifd_err(ctx, "%s: %s", call, st.why);
+		r = -EOPNOTSUPP;
+	}
+	return r < 0 ? r : 0;
+}
+
+IFD_EXPORT int iommufd_hwpt_create_nested(struct iommufd_device *dev, struct iommufd_hwpt *parent,
+					  struct iommufd_viommu *viommu, const struct iommufd_hwpt_nested_opts *opts,
+					  struct iommufd_hwpt **out)
+{
+	struct iommufd_hwpt_nested_opts o;
+	struct ifd_k_hwpt_alloc ha;
+	struct iommufd_fault_queue *q;
+	struct iommufd_hwpt *h, *base;
+	struct iommufd_ctx *ctx;
+	int r;
+
+	if (!dev_ok(dev) || !out || !opts || ifd_opts_copy(&o, sizeof(o), opts) < 0)
+		return ifd_ret(-EINVAL);
+	ctx = dev->ctx;
+	if (ifd_forked(ctx))
+		return ifd_ret(-ECHILD);
+	/* A nested HWPT on a parent is a 6.7 HWPT_ALLOC with data; on a
+	 * vIOMMU it needs IOMMU_VIOMMU_ALLOC's kernel.  No backend without
+	 * HWPTs gets here: the query says BACKEND. */
+	r = need_nesting(ctx, IOMMUFD_FEATURE_HWPT, "iommufd_hwpt_create_nested");
+	if (r == 0)
+		r = need_nesting(ctx, viommu ? IOMMUFD_FEATURE_VIOMMU : IOMMUFD_FEATURE_HWPT_INVALIDATE,
+				 "iommufd_hwpt_create_nested");
+	if (r < 0)
+		return ifd_ret(r);
+	if (!parent == !viommu || (o.flags & ~NESTED_FLAGS) || !o.data_type || !o.data || !o.data_len ||
+	    o.data_len > NESTED_DATA_MAX || !dev->has_devid)
+		return ifd_ret(-EINVAL);
+	if (parent && (!hwpt_ok(parent) || parent->ctx != ctx || parent->parent))
+		return ifd_ret(-EINVAL);
+	if (viommu && (!ifd_viommu_ok(viommu) || viommu->ctx != ctx))
+		return ifd_ret(-EINVAL);
+	if (parent && !(parent->flags & IOMMUFD_HWPT_NEST_PARENT)) {
+		ifd_err(ctx, "%s: HWPT %u was not created with IOMMUFD_HWPT_NEST_PARENT, so nothing can nest on it",
+			dev->name, parent->id);
+		return ifd_ret(-EINVAL);
+	}
+	q = o.fault;
+	if (q && (q->state != IFD_ALIVE || q->ctx != ctx))
+		return ifd_ret(-EINVAL);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return ifd_ret(-ENOMEM);
+
+	memset(&ha, 0, sizeof(ha));
+	ha.size = q ? IFD_K_HWPT_ALLOC_SIZE_FAULT : IFD_K_HWPT_ALLOC_SIZE_DATA;
+	ha.flags = kernel_flags(o.flags) | (q ? IFD_K_IOMMU_HWPT_FAULT_ID_VALID : 0);
+	ha.dev_id = dev->devid;
+	ha.data_type = o.data_type;
+	ha.data_len = o.data_len;
+	ha.data_uptr = (uintptr_t)o.data;
+
+	ifd_ctx_lock(ctx);
+	if (dev->state != IFD_ALIVE || (parent && parent->state != IFD_ALIVE) ||
+	    (viommu && viommu->state != IFD_ALIVE) || (q && q->state != IFD_ALIVE)) {
+		r = -EINVAL;
+		goto out;
+	}
+	base = parent ? parent : viommu->parent;
+	ha.pt_id = parent ? parent->id : viommu->id;
+	if (q)
+		ha.fault_id = q->id;
+	r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_HWPT_ALLOC, &ha);
+	if (r < 0) {
+		ifd_err(ctx, "%s: IOMMU_HWPT_ALLOC of a nested HWPT (data type %#x, %u bytes) on %s %u failed: %s%s",
+			dev->name, o.data_type, o.data_len, parent ? "HWPT" : "vIOMMU", ha.pt_id, strerror(-r),
+			r == -EOPNOTSUPP ? " (the IOMMU does not take this data type, or nesting here)" :
+			r == -EINVAL ? " (the IOMMU driver refused the vendor data)" : "");
+		goto out;
+	}
+	h->ctx = ctx;
+	h->ioas = base->ioas;
+	h->fault = q;
+	h->id = ha.out_hwpt_id;
+	h->flags = o.flags;
+	h->parent = base;
+	h->viommu = viommu;
+	h->state = IFD_ALIVE;
+	if (q)
+		q->hwpts++;
+	if (viommu)
+		viommu->nested++;
+	else
+		parent->children++;
+	ifd_list_add(&ctx->hwpt_list, &h->link);
+	ifd_dbg(ctx, "%s: nested HWPT %u on %s %u (data type %#x)", dev->name, h->id, parent ? "HWPT" : "vIOMMU",
+		ha.pt_id, o.data_type);
+	*out = h;
+	h = NULL;
+out:
+	ifd_ctx_unlock(ctx);
+	free(h);
+	return ifd_ret(r);
+}
+
+IFD_EXPORT int iommufd_hwpt_invalidate(struct iommufd_hwpt *hwpt, uint32_t data_type, const void *entries,
+				       uint32_t entry_len, uint32_t *num)
+{
+	struct iommufd_ctx *ctx;
+
+	if (!hwpt_ok(hwpt) || !num || (*num && (!entries || !entry_len || entry_len > 4096u || *num > (1u << 19))))
+		return ifd_ret(-EINVAL);
+	ctx = hwpt->ctx;
+	if (ifd_forked(ctx)) {
+		*num = 0;
+		return ifd_ret(-ECHILD);
+	}
+	if (!hwpt->parent) {
+		ifd_err(ctx, "HWPT %u is not nested: only a nested HWPT's caches are invalidated by the caller",
+			hwpt->id);
+		*num = 0;
+		return ifd_ret(-EINVAL);
+	}
+	return ifd_ret(ifd_invalidate(ctx, hwpt->id, "HWPT", data_type, entries, entry_len, num));
 }

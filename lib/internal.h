@@ -131,6 +131,7 @@ struct iommufd_ctx {
 	struct ifd_list group_list;
 	struct ifd_list hwpt_list;  /* struct iommufd_hwpt */
 	struct ifd_list fault_list; /* struct iommufd_fault_queue */
+	struct ifd_list viommu_list; /* struct iommufd_viommu (viommu.c) */
 	struct ifd_caps *caps;      /* caps.c: probed features, under ctx->lock */
 	struct ifd_hotplug *hp;     /* hotplug.c: the event fd's state, under ctx->lock */
 
@@ -263,6 +264,51 @@ struct iommufd_hwpt {
 	uint32_t flags;     /* IOMMUFD_HWPT_* */
 	unsigned int users; /* devices and PASIDs the library attached (under ctx->lock) */
 	bool dirty_enabled; /* dirty.c, under ctx->lock */
+	/* Nesting (under ctx->lock): a nested HWPT's parent or vIOMMU, and
+	 * on a parent the nested HWPTs and vIOMMUs built on it. */
+	struct iommufd_hwpt *parent;
+	struct iommufd_viommu *viommu;
+	unsigned int children;
+};
+
+/* A vIOMMU and the objects on it (viommu.c, veventq.c); lists and counts
+ * under ctx->lock. */
+struct iommufd_viommu {
+	struct ifd_list link; /* ctx->viommu_list */
+	struct iommufd_ctx *ctx;
+	enum ifd_state state;
+	uint32_t id;
+	struct iommufd_hwpt *parent;
+	struct ifd_list vdevs;    /* struct iommufd_vdevice */
+	struct ifd_list hwqs;     /* struct iommufd_hw_queue */
+	struct ifd_list veventqs; /* struct iommufd_veventq */
+	unsigned int nested;      /* nested HWPTs on it */
+};
+
+struct iommufd_vdevice {
+	struct ifd_list link; /* viommu->vdevs */
+	struct iommufd_viommu *viommu;
+	struct iommufd_device *dev;
+	enum ifd_state state;
+	uint32_t id;
+	uint64_t virt_id;
+};
+
+struct iommufd_hw_queue {
+	struct ifd_list link; /* viommu->hwqs */
+	struct iommufd_viommu *viommu;
+	enum ifd_state state;
+	uint32_t id;
+	uint32_t index;
+};
+
+struct iommufd_veventq {
+	struct ifd_list link; /* viommu->veventqs */
+	struct iommufd_viommu *viommu;
+	enum ifd_state state;
+	uint32_t id;
+	int fd;
+	struct ifd_veventq_state *st; /* veventq.c's own */
 };
 
 /* An I/O page-fault queue (fault.c). */
@@ -399,6 +445,21 @@ void ifd_dev_set_attached(struct iommufd_device *dev, struct iommufd_hwpt *hwpt,
 void ifd_dev_restore(struct iommufd_device *dev, struct iommufd_hwpt *hwpt, struct iommufd_ioas *ioas);
 /* An explicit HWPT of this IOAS still exists (ioas destroy refuses). */
 bool ifd_hwpt_ioas_busy(struct iommufd_ioas *ioas);
+
+/* viommu.c */
+/* The device is going: destroy its vDEVICEs first (the kernel's order).
+ * Caller holds ctx->lock. */
+void ifd_viommu_dev_gone(struct iommufd_device *dev);
+/* The context is going: free every vIOMMU and what is on it. */
+void ifd_viommu_ctx_gone(struct iommufd_ctx *ctx);
+/* The vIOMMU checks of the nested-HWPT and invalidate calls (hwpt.c). */
+bool ifd_viommu_ok(const struct iommufd_viommu *v);
+/* IOMMU_HWPT_INVALIDATE of object @id; *num in/out as the public calls. */
+int ifd_invalidate(struct iommufd_ctx *ctx, uint32_t id, const char *what, uint32_t data_type,
+		   const void *entries, uint32_t entry_len, uint32_t *num);
+
+/* veventq.c: free a queue (ctx->lock held; @forked: memory and fd only). */
+void ifd_veventq_free(struct iommufd_veventq *q, bool forked);
 
 /* dirty.c: the argument rules of every dirty-bitmap call (0 or -EINVAL),
  * zeroing the caller's words, and the iommufd half of the IOAS-level ops. */

@@ -1413,6 +1413,322 @@ int iommufd_ctx_read_events(struct iommufd_ctx *ctx, struct iommufd_event *ev, s
 /* ------------------------------------------------------------------------ */
 /* @section-nest (issue 9) */
 
+/* Opaque handles of this section. */
+struct iommufd_viommu;
+struct iommufd_vdevice;
+struct iommufd_veventq;
+struct iommufd_hw_queue;
+
+/*
+ * Vendor data formats of a nested (stage-1) HWPT: IOMMU_HWPT_ALLOC's
+ * data_type, the kernel's numbers.  The data is the guest's own page-table
+ * descriptor, passed through unchanged (include/uapi/linux/iommufd.h:
+ * struct iommu_hwpt_vtd_s1, iommu_hwpt_arm_smmuv3, iommu_hwpt_amd_guest;
+ * SELFTEST is the kernel's mock IOMMU, CONFIG_IOMMUFD_TEST).
+ */
+#define IOMMUFD_HWPT_DATA_VTD_S1     1u
+#define IOMMUFD_HWPT_DATA_ARM_SMMUV3 2u
+#define IOMMUFD_HWPT_DATA_AMD_GUEST  3u
+#define IOMMUFD_HWPT_DATA_SELFTEST   0xdeadu
+
+/*
+ * Entry formats of iommufd_hwpt_invalidate() / iommufd_viommu_invalidate()
+ * (IOMMU_HWPT_INVALIDATE's data_type, the kernel's numbers): VT-d stage-1
+ * IOTLB requests (struct iommu_hwpt_vtd_s1_invalidate, 24 bytes) on a
+ * nested HWPT, raw SMMUv3 commands (16 bytes) on a vIOMMU, and the mock
+ * IOMMU's (8 bytes, either object).
+ */
+#define IOMMUFD_INVALIDATE_DATA_VTD_S1     0u
+#define IOMMUFD_INVALIDATE_DATA_ARM_SMMUV3 1u
+#define IOMMUFD_INVALIDATE_DATA_SELFTEST   0xdeadbeefu
+
+/* vIOMMU types (IOMMU_VIOMMU_ALLOC's type, the kernel's numbers). */
+#define IOMMUFD_VIOMMU_TYPE_ARM_SMMUV3     1u
+#define IOMMUFD_VIOMMU_TYPE_TEGRA241_CMDQV 2u
+#define IOMMUFD_VIOMMU_TYPE_SELFTEST       0xdeadbeefu
+
+/* vEVENTQ types (IOMMU_VEVENTQ_ALLOC's type, the kernel's numbers). */
+#define IOMMUFD_VEVENTQ_TYPE_ARM_SMMUV3     1u /* 32-byte events */
+#define IOMMUFD_VEVENTQ_TYPE_TEGRA241_CMDQV 2u /* 16-byte events */
+#define IOMMUFD_VEVENTQ_TYPE_SELFTEST       0xbeefbeefu /* 4-byte events */
+
+/* HW queue types (IOMMU_HW_QUEUE_ALLOC's type, the kernel's numbers). */
+#define IOMMUFD_HW_QUEUE_TYPE_TEGRA241_CMDQV 1u
+#define IOMMUFD_HW_QUEUE_TYPE_SELFTEST       0xdeadbeefu
+
+/**
+ * struct iommufd_hwpt_nested_opts - options for iommufd_hwpt_create_nested().
+ * @sz:        sizeof(struct iommufd_hwpt_nested_opts).
+ * @flags:     IOMMUFD_HWPT_* the kernel takes for a nested HWPT: only
+ *             IOMMUFD_HWPT_PASID (else -EINVAL).
+ * @data_type: IOMMUFD_HWPT_DATA_* (not 0: a nested HWPT always carries the
+ *             guest's descriptor).
+ * @data:      @data_len bytes of vendor data, passed to the kernel as is.
+ * @data_len:  1 .. 65536 bytes.
+ * @fault:     a fault queue of the same context for the guest's I/O page
+ *             faults, or NULL.  It must outlive the HWPT.
+ */
+struct iommufd_hwpt_nested_opts {
+	size_t sz;
+	uint32_t flags;
+	uint32_t data_type;
+	const void *data;
+	uint32_t data_len;
+	struct iommufd_fault_queue *fault;
+};
+
+/**
+ * iommufd_hwpt_create_nested() - allocate a stage-1 HWPT that the guest
+ * manages, nested on a nesting parent.
+ * @dev:    the device (CDEV, with an iommufd device ID) whose IOMMU builds it.
+ * @parent: an HWPT created with IOMMUFD_HWPT_NEST_PARENT, or NULL.
+ * @viommu: a vIOMMU, or NULL.  Exactly one of @parent and @viommu.
+ * @opts:   the vendor data (required).
+ * @out:    receives the HWPT: an ordinary struct iommufd_hwpt (attach it
+ *          with iommufd_device_attach_hwpt() or _pasid(); its IOAS, for
+ *          iommufd_hwpt_get_ioas() and iommufd_device_get_ioas(), is the
+ *          parent's).
+ *
+ * While it exists its parent (or vIOMMU) cannot be destroyed (-EBUSY).
+ * Source: IOMMU_HWPT_ALLOC with pt_id a nesting-parent HWPT or a vIOMMU.
+ * Errors: -EINVAL bad argument (both or neither parent, a parent without
+ * IOMMUFD_HWPT_NEST_PARENT, objects of another context, data_type 0 or no
+ * data); -EOPNOTSUPP the backend (GROUP, TYPE1) or kernel has no nesting,
+ * or the IOMMU refuses the data type; the kernel's errors for bad vendor
+ * data (usually -EINVAL); -ENOMEM; -ECHILD.
+ */
+int iommufd_hwpt_create_nested(struct iommufd_device *dev, struct iommufd_hwpt *parent,
+			       struct iommufd_viommu *viommu, const struct iommufd_hwpt_nested_opts *opts,
+			       struct iommufd_hwpt **out);
+
+/** iommufd_hwpt_get_parent() - the nesting parent of a nested HWPT (the
+ * vIOMMU's for one made on a vIOMMU), NULL for any other HWPT. */
+struct iommufd_hwpt *iommufd_hwpt_get_parent(const struct iommufd_hwpt *hwpt);
+
+/**
+ * iommufd_hwpt_invalidate() - flush the IOMMU's caches of a nested HWPT
+ * after the guest changed its page table.
+ * @hwpt:      a nested HWPT (else -EINVAL).
+ * @data_type: IOMMUFD_INVALIDATE_DATA_*.
+ * @entries:   *@num entries of @entry_len bytes each (may be NULL if *@num
+ *             is 0).
+ * @entry_len: 1 .. 4096 bytes: the size of the caller's entry struct (the
+ *             kernel accepts a longer one whose tail is zero).
+ * @num:       in: the entries given, at most 524288; out: the entries the
+ *             kernel handled, from the first, also when it fails: a
+ *             failure at entry i returns its error with *@num = i, so
+ *             the caller retries from there or reports entry i.  *@num 0
+ *             asks whether the kernel takes @data_type at all.
+ *
+ * Returns 0 when every entry was handled.  Source: IOMMU_HWPT_INVALIDATE.
+ * Errors: -EINVAL bad argument, or the kernel found entry *@num malformed;
+ * -EOPNOTSUPP the backend or kernel lacks the call, or the IOMMU driver
+ * does not take @data_type; -EFAULT; -ECHILD (then *@num is 0).
+ */
+int iommufd_hwpt_invalidate(struct iommufd_hwpt *hwpt, uint32_t data_type, const void *entries, uint32_t entry_len,
+			    uint32_t *num);
+
+/**
+ * struct iommufd_viommu_opts - options for iommufd_viommu_create().
+ * @sz:       sizeof(struct iommufd_viommu_opts).
+ * @type:     IOMMUFD_VIOMMU_TYPE_* (not 0).
+ * @data:     driver data, in and out: the kernel reads @data_len bytes and
+ *            may write its answer back into them (Tegra241: the VINTF
+ *            page's mmap offset and length).  NULL if @data_len is 0.
+ * @data_len: bytes at @data, at most 65536.
+ */
+struct iommufd_viommu_opts {
+	size_t sz;
+	uint32_t type;
+	void *data;
+	uint32_t data_len;
+};
+
+/**
+ * iommufd_viommu_create() - allocate a virtual IOMMU: the guest's IOMMU
+ * instance as the host IOMMU sees it, sharing @parent's stage-2 tables.
+ * @dev:    a device behind the physical IOMMU (CDEV, with a device ID).
+ * @parent: an HWPT created with IOMMUFD_HWPT_NEST_PARENT (same context).
+ * @opts:   the type (required) and driver data.
+ * @out:    receives the vIOMMU.
+ * Source: IOMMU_VIOMMU_ALLOC (Linux 6.13+; driver data 6.17+).
+ * Errors: -EINVAL bad argument; -EOPNOTSUPP the backend (GROUP, TYPE1) or
+ * kernel lacks vIOMMUs, or the IOMMU driver has no vIOMMU of @type;
+ * -ENOMEM; -ECHILD.
+ */
+int iommufd_viommu_create(struct iommufd_device *dev, struct iommufd_hwpt *parent,
+			  const struct iommufd_viommu_opts *opts, struct iommufd_viommu **out);
+
+/**
+ * iommufd_viommu_destroy() - free a vIOMMU; NULL returns 0.  -EBUSY, and
+ * nothing changes, while vDEVICEs, vEVENTQs, HW queues or nested HWPTs of
+ * the library use it.  iommufd_ctx_destroy() frees everything in order.
+ */
+int iommufd_viommu_destroy(struct iommufd_viommu *viommu);
+
+/** iommufd_viommu_get_id() - the iommufd object ID, 0 (errno EINVAL) for a bad handle. */
+uint32_t iommufd_viommu_get_id(const struct iommufd_viommu *viommu);
+
+/**
+ * iommufd_viommu_invalidate() - like iommufd_hwpt_invalidate() for the
+ * caches a vIOMMU holds (device caches, ATC, SMMUv3 commands): the
+ * kernel takes the vIOMMU's ID in the same call.
+ */
+int iommufd_viommu_invalidate(struct iommufd_viommu *viommu, uint32_t data_type, const void *entries,
+			      uint32_t entry_len, uint32_t *num);
+
+/**
+ * iommufd_vdevice_create() - tell the vIOMMU which device the guest knows
+ * as @virt_id (its vSID, vDeviceID, vRID: what the guest writes into
+ * invalidation commands and reads from events).
+ * @viommu:  the vIOMMU.
+ * @dev:     a device of the same context with an iommufd device ID.
+ * @virt_id: the guest's ID of the device.
+ * @out:     receives the vDEVICE.
+ * One vDEVICE per device.  Destroying the device destroys its vDEVICEs
+ * first (the kernel's order).  Source: IOMMU_VDEVICE_ALLOC (Linux 6.13+).
+ * Errors: -EINVAL bad argument; -EEXIST the device or @virt_id has one;
+ * -EOPNOTSUPP the backend or kernel lacks it; -ENOMEM; -ECHILD.
+ */
+int iommufd_vdevice_create(struct iommufd_viommu *viommu, struct iommufd_device *dev, uint64_t virt_id,
+			   struct iommufd_vdevice **out);
+
+/** iommufd_vdevice_destroy() - free a vDEVICE; NULL returns 0. */
+int iommufd_vdevice_destroy(struct iommufd_vdevice *vdev);
+
+/** iommufd_vdevice_get_id() - the iommufd object ID, 0 (errno EINVAL) for a bad handle. */
+uint32_t iommufd_vdevice_get_id(const struct iommufd_vdevice *vdev);
+
+/**
+ * iommufd_hw_queue_create() - hand a guest queue (Tegra241 VCMDQ: the
+ * guest's command queue in its RAM) to the hardware, which then reads it
+ * directly.
+ * @viommu: the vIOMMU.
+ * @type:   IOMMUFD_HW_QUEUE_TYPE_* (not 0).
+ * @index:  the queue's index within (vIOMMU, type); drivers may require
+ *          queues to be created in index order.
+ * @iova:   the queue's base, an IOVA of the vIOMMU's nesting parent (a
+ *          guest physical address), mapped there.
+ * @len:    its length in bytes (not 0; the driver says which sizes).
+ * @out:    receives the HW queue.
+ * Source: IOMMU_HW_QUEUE_ALLOC (Linux 6.17+).  Errors: -EINVAL bad
+ * argument or a queue the driver refuses; -EOPNOTSUPP backend, kernel or
+ * driver lacks HW queues; -EEXIST @index is taken; -ENOMEM; -ECHILD.
+ */
+int iommufd_hw_queue_create(struct iommufd_viommu *viommu, uint32_t type, uint32_t index, uint64_t iova,
+			    uint64_t len, struct iommufd_hw_queue **out);
+
+/**
+ * iommufd_hw_queue_destroy() - free a HW queue; NULL returns 0.  -EBUSY
+ * (the kernel's) while a queue of a higher index depends on it.
+ */
+int iommufd_hw_queue_destroy(struct iommufd_hw_queue *q);
+
+/** iommufd_hw_queue_get_id() - the iommufd object ID, 0 (errno EINVAL) for a bad handle. */
+uint32_t iommufd_hw_queue_get_id(const struct iommufd_hw_queue *q);
+
+/* Largest event payload iommufd_veventq_read() returns (bytes). */
+#define IOMMUFD_VEVENT_DATA_MAX 64u
+
+/* struct iommufd_vevent.flags */
+#define IOMMUFD_VEVENT_LOST (1u << 0) /* the kernel's lost-events record: no data; @lost events dropped */
+#define IOMMUFD_VEVENT_GAP  (1u << 1) /* @lost events vanished just before this one (a sequence gap) */
+
+/**
+ * struct iommufd_vevent - one event of a vEVENTQ.
+ * @flags:    IOMMUFD_VEVENT_*.
+ * @sequence: the kernel's sequence number (0 .. INT32_MAX, then 0 again).
+ * @lost:     events lost just before this record (LOST: including the
+ *            record's own number; GAP: the missing numbers), else 0.
+ * @len:      bytes of @data (the queue's event length; 0 for LOST).
+ * @data:     the event as the IOMMU driver reported it, little-endian
+ *            (SMMUv3: the raw 256-bit event record; SELFTEST: the
+ *            virt_id of the vDEVICE, 32 bits).
+ */
+struct iommufd_vevent {
+	uint32_t flags;
+	uint32_t sequence;
+	uint32_t lost;
+	uint32_t len;
+	uint8_t data[IOMMUFD_VEVENT_DATA_MAX];
+};
+
+/**
+ * struct iommufd_veventq_opts - options for iommufd_veventq_create().
+ * @sz:        sizeof(struct iommufd_veventq_opts).
+ * @type:      IOMMUFD_VEVENTQ_TYPE_* (not 0).
+ * @depth:     events the kernel queues before it drops new ones (and
+ *             reports them lost); 0 = 64; at most 524288.
+ * @event_len: payload bytes of one event of @type; 0 = the known length
+ *             of the kernel's types (else -EINVAL); at most
+ *             IOMMUFD_VEVENT_DATA_MAX.
+ */
+struct iommufd_veventq_opts {
+	size_t sz;
+	uint32_t type;
+	uint32_t depth;
+	uint32_t event_len;
+};
+
+/**
+ * struct iommufd_veventq_stats - counters since creation.
+ * @sz:          sizeof(struct iommufd_veventq_stats), set by the caller.
+ * @events:      events returned (LOST records not counted).
+ * @lost_records: LOST records the kernel delivered.
+ * @lost:        events lost, from LOST records and sequence gaps.
+ * @gaps:        sequence gaps seen without a LOST record.
+ * @reads:       read(2) calls made on the kernel's queue.
+ * @malformed:   kernel answers cut short or too long (dropped, logged).
+ */
+struct iommufd_veventq_stats {
+	size_t sz;
+	uint64_t events, lost_records, lost, gaps, reads, malformed;
+};
+
+/**
+ * iommufd_veventq_create() - allocate a vIOMMU event queue: events the
+ * IOMMU reports about the guest's devices (for example SMMUv3 stage-1
+ * faults) to forward to the guest.
+ * One queue per (vIOMMU, type): -EEXIST for a second.  Source:
+ * IOMMU_VEVENTQ_ALLOC (Linux 6.15+).  Errors: -EINVAL bad argument;
+ * -EOPNOTSUPP backend, kernel or driver lacks it; -ENOMEM; -ECHILD.
+ */
+int iommufd_veventq_create(struct iommufd_viommu *viommu, const struct iommufd_veventq_opts *opts,
+			   struct iommufd_veventq **out);
+
+/** iommufd_veventq_destroy() - free a queue and the events in it; NULL returns 0. */
+int iommufd_veventq_destroy(struct iommufd_veventq *q);
+
+/**
+ * iommufd_veventq_get_fd() - an fd that polls readable (POLLIN) while
+ * events wait.  Owned by the library: do not read or close it.
+ */
+int iommufd_veventq_get_fd(const struct iommufd_veventq *q);
+
+/** iommufd_veventq_get_id() - the iommufd object ID, 0 (errno EINVAL) for a bad handle. */
+uint32_t iommufd_veventq_get_id(const struct iommufd_veventq *q);
+
+/**
+ * iommufd_veventq_read() - take up to @max waiting events, never blocking.
+ * In the kernel's order, each with its sequence number.  Lost events are
+ * surfaced twice: the kernel's lost-events record comes as an event with
+ * IOMMUFD_VEVENT_LOST, and a gap in the sequence numbers (events dropped
+ * while the kernel had already taken its record back) flags the next
+ * event IOMMUFD_VEVENT_GAP; @lost says how many, and the stats add them
+ * up.  What one kernel read gives beyond @max stays in the library for
+ * the next call and does not make the fd readable: after POLLIN, call
+ * until -EAGAIN.
+ * Returns the count (>= 1); -EAGAIN nothing waits; -EMSGSIZE the kernel
+ * has an event longer than the queue's event length (logged: a wrong
+ * @event_len); -EIO a malformed kernel answer (logged, counted); -EINVAL
+ * bad argument; -ECHILD; read(2)'s errors.  Source: read(2) of struct
+ * iommufd_vevent_header and its payload (include/uapi/linux/iommufd.h).
+ */
+int iommufd_veventq_read(struct iommufd_veventq *q, struct iommufd_vevent *events, size_t max);
+
+/** iommufd_veventq_get_stats() - the counters (see the struct). */
+int iommufd_veventq_get_stats(struct iommufd_veventq *q, struct iommufd_veventq_stats *stats);
+
 /* ------------------------------------------------------------------------ */
 /* File-backed maps (memfd) and live update                                 */
 /* ------------------------------------------------------------------------ */

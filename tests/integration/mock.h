@@ -39,7 +39,10 @@ enum mock_op {
 	MOCK_OP_MOCK_DOMAIN_REPLACE = 10,
 	MOCK_OP_MOCK_DOMAIN_FLAGS = 12,
 	MOCK_OP_DIRTY = 13,
+	MOCK_OP_MD_CHECK_IOTLB = 14,
 	MOCK_OP_TRIGGER_IOPF = 15,
+	MOCK_OP_DEV_CHECK_CACHE = 16,
+	MOCK_OP_TRIGGER_VEVENT = 17,
 	MOCK_OP_PASID_ATTACH = 18,
 	MOCK_OP_PASID_REPLACE = 19,
 	MOCK_OP_PASID_DETACH = 20,
@@ -103,6 +106,13 @@ struct mock_cmd {
 			uint32_t pasid;
 			uint32_t pt_id;
 		} pasid;
+		struct {
+			uint32_t id;    /* the IOTLB entry or device cache entry, 0..3 */
+			uint32_t value; /* what it must hold */
+		} check_cache;
+		struct {
+			uint32_t dev_id;
+		} vevent;
 		uint64_t pad[6]; /* the kernel's union is 48 bytes (its widest member) */
 	};
 	uint32_t last;
@@ -285,5 +295,53 @@ static inline int mock_pasid_check(int fd, uint32_t stdev_id, uint32_t pasid, ui
 	c.pasid.pt_id = hwpt_id;
 	return mock_cmd_run(fd, &c);
 }
+
+/* 0 if entry @entry of the nested mock HWPT @hwpt_id's IOTLB holds @value. */
+static inline int mock_check_iotlb(int fd, uint32_t hwpt_id, uint32_t entry, uint32_t value)
+{
+	struct mock_cmd c = { .op = MOCK_OP_MD_CHECK_IOTLB, .id = hwpt_id };
+
+	c.check_cache.id = entry;
+	c.check_cache.value = value;
+	return mock_cmd_run(fd, &c);
+}
+
+/* 0 if entry @entry of the mock device @idev_id's cache holds @value. */
+static inline int mock_check_dev_cache(int fd, uint32_t idev_id, uint32_t entry, uint32_t value)
+{
+	struct mock_cmd c = { .op = MOCK_OP_DEV_CHECK_CACHE, .id = idev_id };
+
+	c.check_cache.id = entry;
+	c.check_cache.value = value;
+	return mock_cmd_run(fd, &c);
+}
+
+/* The mock device @idev_id reports one event (its vDEVICE's virt_id) to
+ * its vIOMMU's SELFTEST vEVENTQ. */
+static inline int mock_trigger_vevent(int fd, uint32_t idev_id)
+{
+	struct mock_cmd c = { .op = MOCK_OP_TRIGGER_VEVENT };
+
+	c.vevent.dev_id = idev_id;
+	return mock_cmd_run(fd, &c);
+}
+
+/* The mock's nested-HWPT data (IOMMUFD_HWPT_DATA_SELFTEST) and cache
+ * defaults, and its invalidation entries (IOMMUFD_INVALIDATE_DATA_SELFTEST). */
+#define MOCK_IOTLB_DEFAULT     0xbadbeefu
+#define MOCK_DEV_CACHE_DEFAULT 0xbaddadu
+struct mock_hwpt_data {
+	uint32_t iotlb;
+	uint32_t pagetable_type;
+};
+struct mock_hwpt_inv {
+	uint32_t flags;
+	uint32_t iotlb_id;
+};
+struct mock_viommu_inv {
+	uint32_t flags;
+	uint32_t vdev_id;
+	uint32_t cache_id;
+};
 
 #endif
