@@ -74,12 +74,13 @@ int fake_kernel_add_vf(struct fake_kernel *fk, const char *pf, const char *vf)
 	st = *stp;
 	p = st ? pf_by_name(st, pf) : NULL;
 	if (st && !p) {
-		p = realloc(st->pfs, (st->npfs + 1) * sizeof(*st->pfs));
-		if (p) {
-			st->pfs = p;
-			p = &st->pfs[st->npfs++];
+		struct fk_vf_pf *v = realloc(st->pfs, (st->npfs + 1) * sizeof(*st->pfs));
+
+		if (v) {
+			st->pfs = v;
+			p = &v[st->npfs++];
 			memset(p, 0, sizeof(*p));
-			snprintf(p->name, sizeof(p->name), "%s", pf);
+			strncpy(p->name, pf, sizeof(p->name) - 1);
 		}
 	}
 	if (!p || p->nvfs == FK_MAX_VFS)
