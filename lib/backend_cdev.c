@@ -115,7 +115,17 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		dev->fd = r;
 		opened = true;
 	}
+	if (dev->has_vf_token) {
+		/* Only with a token: a kernel before the field refuses the longer form. */
+		bind.argsz = IFD_K_VFIO_DEVICE_BIND_IOMMUFD_SIZE_TOKEN;
+		bind.flags = IFD_K_VFIO_DEVICE_BIND_FLAG_TOKEN;
+		bind.token_uuid_ptr = (uintptr_t)dev->vf_token;
+	}
 	r = ifd_ioctl(ctx, dev->fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (r == -EACCES || (dev->has_vf_token && (r == -EINVAL || r == -E2BIG))) {
+		ifd_vf_explain(dev, "VFIO_DEVICE_BIND_IOMMUFD", r);
+		goto fail;
+	}
 	if (r == -EINVAL) {
 		r = bind_einval(dev, opened);
 		goto fail;

@@ -44,7 +44,7 @@ static int group_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		g->ioas = ioas;
 		joined = true;
 	}
-	r = ifd_group_get_device_fd(ctx, g, dev->name);
+	r = ifd_group_get_device_fd(ctx, g, dev);
 	if (r == -EADDRINUSE) /* the compat attach happens at open */
 		r = ifd_iommufd_resv_conflict(dev, ioas);
 	else if (r == -ENOMEM) /* and so does the pinning of the IOAS's memory */

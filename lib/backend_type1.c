@@ -559,7 +559,7 @@ static int type1_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		if (r < 0)
 			goto undo;
 	}
-	r = ifd_group_get_device_fd(ctx, g, dev->name);
+	r = ifd_group_get_device_fd(ctx, g, dev);
 	if (r < 0)
 		goto undo;
 	dev->fd = r;

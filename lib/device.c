@@ -21,18 +21,31 @@ static bool dev_ok(const struct iommufd_device *dev)
 	return dev && dev->state == IFD_ALIVE;
 }
 
-static int check_opts(const struct iommufd_device_opts *opts)
+/* What the options ask of an open; checked before anything is allocated. */
+struct dev_opts {
+	bool has_vf_token;
+	uint8_t vf_token[IFD_VF_TOKEN_LEN];
+};
+
+static int check_opts(const struct iommufd_device_opts *opts, struct dev_opts *out)
 {
-	if (!opts)
-		return 0;
-	if (opts->sz < sizeof(size_t))
+	struct iommufd_device_opts o;
+
+	memset(out, 0, sizeof(*out));
+	if (ifd_opts_copy(&o, sizeof(o), opts) < 0 || o.flags)
 		return -EINVAL;
-	if (opts->sz >= offsetof(struct iommufd_device_opts, flags) + sizeof(opts->flags) && opts->flags)
-		return -EINVAL;
-	for (size_t i = sizeof(*opts); i < opts->sz; i++)
-		if (((const char *)opts)[i])
+	if (o.vf_token) {
+		if (ifd_vf_token_parse(o.vf_token, out->vf_token) < 0)
 			return -EINVAL;
+		out->has_vf_token = true;
+	}
 	return 0;
+}
+
+static void apply_opts(struct iommufd_device *dev, const struct dev_opts *o)
+{
+	dev->has_vf_token = o->has_vf_token;
+	memcpy(dev->vf_token, o->vf_token, sizeof(dev->vf_token));
 }
 
 static struct iommufd_device *dev_alloc(struct iommufd_ctx *ctx)
@@ -115,6 +128,8 @@ static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev
 			goto out; /* ifd_group_get closed an adopted fd */
 	}
 	r = ctx->ops->dev_open(dev, ioas);
+	/* A shared secret: keep it no longer than the open needs it. */
+	explicit_bzero(dev->vf_token, sizeof(dev->vf_token));
 	if (r < 0)
 		goto put;
 	r = read_info(dev);
@@ -152,13 +167,15 @@ IFD_EXPORT int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, 
 				   struct iommufd_device **out)
 {
 	struct iommufd_device *dev;
+	struct dev_opts o;
 	int r;
 
-	if (!ioas || ioas->state != IFD_ALIVE || !name || !*name || !out || check_opts(opts))
+	if (!ioas || ioas->state != IFD_ALIVE || !name || !*name || !out || check_opts(opts, &o))
 		return ifd_ret(-EINVAL);
 	dev = dev_alloc(ioas->ctx);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
+	apply_opts(dev, &o);
 	r = ifd_resolve_device(ioas->ctx, name, dev);
 	if (r == 0)
 		r = dev_open_common(ioas, dev, -1, -1);
@@ -174,9 +191,10 @@ IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, c
 					    struct iommufd_device **out)
 {
 	struct iommufd_device *dev;
+	struct dev_opts o;
 	int r;
 
-	if (!ioas || ioas->state != IFD_ALIVE || fd < 0 || !out || check_opts(opts))
+	if (!ioas || ioas->state != IFD_ALIVE || fd < 0 || !out || check_opts(opts, &o))
 		return ifd_ret(-EINVAL);
 	if (ioas->ctx->backend != IOMMUFD_BACKEND_CDEV) {
 		ifd_err(ioas->ctx, "adopting a device cdev fd needs the cdev backend, this context uses %s",
@@ -186,6 +204,7 @@ IFD_EXPORT int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, c
 	dev = dev_alloc(ioas->ctx);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
+	apply_opts(dev, &o);
 	dev->fd = ifd_dup(ioas->ctx, fd);
 	r = dev->fd < 0 ? dev->fd : ifd_resolve_cdev_fd(ioas->ctx, dev->fd, dev);
 	if (r == 0)
@@ -203,9 +222,10 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 					     const struct iommufd_device_opts *opts, struct iommufd_device **out)
 {
 	struct iommufd_device *dev;
+	struct dev_opts o;
 	int r, work;
 
-	if (!ioas || ioas->state != IFD_ALIVE || group_fd < 0 || !name || !*name || !out || check_opts(opts))
+	if (!ioas || ioas->state != IFD_ALIVE || group_fd < 0 || !name || !*name || !out || check_opts(opts, &o))
 		return ifd_ret(-EINVAL);
 	if (ioas->ctx->backend == IOMMUFD_BACKEND_CDEV) {
 		ifd_err(ioas->ctx, "adopting a group fd needs the group or type1 backend, this context uses cdev");
@@ -214,6 +234,7 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 	dev = dev_alloc(ioas->ctx);
 	if (!dev)
 		return ifd_ret(-ENOMEM);
+	apply_opts(dev, &o);
 	work = ifd_dup(ioas->ctx, group_fd);
 	r = work < 0 ? work : ifd_resolve_device(ioas->ctx, name, dev);
 	if (r < 0)
@@ -280,9 +301,11 @@ IFD_EXPORT int iommufd_device_adopt_id(struct iommufd_ctx *ctx, uint32_t dev_id,
 				       const struct iommufd_device_opts *opts, struct iommufd_device **out)
 {
 	struct iommufd_device *dev;
+	struct dev_opts o;
 	int r;
 
-	if (!ctx || fd < -1 || !out || check_opts(opts))
+	/* The device is bound already: a token has nothing left to open. */
+	if (!ctx || fd < -1 || !out || check_opts(opts, &o) || o.has_vf_token)
 		return ifd_ret(-EINVAL);
 	if (ctx->fd < 0) {
 		ifd_err(ctx, "adopting a device by its iommufd device ID needs /dev/iommu; this context uses the %s "

@@ -122,14 +122,22 @@ void ifd_group_drop(struct iommufd_ctx *ctx, struct ifd_group *g)
 	free(g);
 }
 
-int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name)
+/* The device name carries the VF token on this path (vfio_pci_core_match()):
+ * logs name the device only, never the token. */
+int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_device *dev)
 {
-	int r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, (void *)name);
+	char req[128];
+	int r = ifd_vf_group_name(dev, req, sizeof(req));
 
+	if (r == 0)
+		r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, req);
+	explicit_bzero(req, sizeof(req));
 	if (r == -EBUSY)
-		ifd_err(ctx, "%s: device is already open (another process or handle)", name);
+		ifd_err(ctx, "%s: device is already open (another process or handle)", dev->name);
+	else if (r == -EACCES || (dev->has_vf_token && r == -EINVAL))
+		ifd_vf_explain(dev, "VFIO_GROUP_GET_DEVICE_FD", r);
 	else if (r < 0)
-		ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_GET_DEVICE_FD %s failed: %s", g->num, name, strerror(-r));
+		ifd_err(ctx, "/dev/vfio/%d: VFIO_GROUP_GET_DEVICE_FD %s failed: %s", g->num, dev->name, strerror(-r));
 	return r;
 }
 

@@ -251,6 +251,9 @@ struct iommufd_device {
 	 * @req_armed (a zeroed device has none, whoever allocated it). */
 	bool req_armed;
 	int req_fd;
+	/* vf.c: the VF token of iommufd_device_opts, for the open only. */
+	bool has_vf_token;
+	uint8_t vf_token[16];
 };
 
 /* An explicit HWPT (hwpt.c). */
@@ -506,7 +509,7 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 void ifd_group_put(struct iommufd_ctx *ctx, struct ifd_group *g);
 void ifd_group_drop(struct iommufd_ctx *ctx, struct ifd_group *g);
 int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g, bool adopted);
-int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, const char *name);
+int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_device *dev);
 bool ifd_group_cdev_open_elsewhere(struct iommufd_ctx *ctx, const struct iommufd_device *dev);
 
 /* sysfs.c: name resolution. */
@@ -516,6 +519,17 @@ int ifd_sysfs_read(struct iommufd_ctx *ctx, const char *path, char *buf, size_t 
 int ifd_explain_nonviable(struct iommufd_ctx *ctx, int group_num);
 bool ifd_is_bdf(const char *s);
 bool ifd_is_uuid(const char *s);
+
+/* vf.c: SR-IOV VF tokens. */
+#define IFD_VF_TOKEN_LEN 16
+/* A canonical UUID string into the kernel's 16 bytes (0, or -EINVAL). */
+int ifd_vf_token_parse(const char *s, uint8_t out[IFD_VF_TOKEN_LEN]);
+/* The name VFIO_GROUP_GET_DEVICE_FD takes for @dev: its own, followed by
+ * " vf_token=UUID" when it was opened with a token (or -ENAMETOOLONG). */
+int ifd_vf_group_name(const struct iommufd_device *dev, char *buf, size_t len);
+/* Log why @call refused @dev (EACCES, or EINVAL/E2BIG with a token) and
+ * the fix; reads sysfs, so callable under ctx->lock. */
+void ifd_vf_explain(struct iommufd_device *dev, const char *call, int err);
 
 /* ioas.c */
 int ifd_ioas_refresh(struct iommufd_ioas *ioas);

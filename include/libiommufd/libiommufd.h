@@ -569,12 +569,21 @@ int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vaddr, size_t 
 
 /**
  * struct iommufd_device_opts - options for opening a device.
- * @sz:    sizeof(struct iommufd_device_opts).
+ * @sz:    sizeof(struct iommufd_device_opts) (an older caller's smaller
+ *         size still works: the fields past it are taken as 0/NULL).
  * @flags: none defined yet; must be 0.
+ * @vf_token: NULL, or the SR-IOV VF token to open the device with: a
+ *         UUID string in its canonical 36-character form
+ *         ("bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3", either case; anything
+ *         else is -EINVAL).  Needed to open a VF whose PF vfio-pci drives,
+ *         and a PF whose VFs are in use; see @section-vf below.  Not
+ *         accepted by iommufd_device_adopt_id() (the device is bound
+ *         already).
  */
 struct iommufd_device_opts {
 	size_t sz;
 	uint32_t flags;
+	const char *vf_token;
 };
 
 /**
@@ -1748,6 +1757,57 @@ int iommufd_veventq_get_stats(struct iommufd_veventq *q, struct iommufd_veventq_
 /* SR-IOV VF tokens                                                         */
 /* ------------------------------------------------------------------------ */
 /* @section-vf (issue 9) */
+
+/*
+ * vfio-pci lets a process use a VF of an SR-IOV PF that vfio-pci drives only
+ * if it shows the PF's VF token, a UUID the PF's user chooses: the PF's user
+ * sets it with iommufd_device_set_vf_token(), the VF's user passes it in
+ * iommufd_device_opts.vf_token.  The library hands it to the kernel in the
+ * backend's form: VFIO_DEVICE_BIND_IOMMUFD with VFIO_DEVICE_BIND_FLAG_TOKEN
+ * on CDEV (a kernel whose cdev bind predates tokens refuses it), the device
+ * name "0000:03:10.0 vf_token=UUID" of VFIO_GROUP_GET_DEVICE_FD on GROUP and
+ * TYPE1 (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_core_match()).  A
+ * missing or wrong token makes the open fail with the kernel's -EACCES; a
+ * token for a device that is neither a VF of a vfio-pci PF nor a PF with
+ * -EINVAL.  Both are logged with the fix.  The token is never logged.
+ */
+
+/**
+ * iommufd_device_set_vf_token() - set the VF token of an SR-IOV PF.
+ * @pf:   an open PF, driven by vfio-pci.
+ * @uuid: the token, a UUID string in canonical form (as
+ *        iommufd_device_opts.vf_token).
+ *
+ * VFIO_DEVICE_FEATURE with VFIO_DEVICE_FEATURE_SET |
+ * VFIO_DEVICE_FEATURE_PCI_VF_TOKEN (include/uapi/linux/vfio.h).  From then
+ * on every open of one of the PF's VFs must show @uuid.  vfio-pci gives a
+ * PF a random token when it binds it, so the VFs cannot be opened before
+ * this call.  The kernel cannot read a token back.
+ *
+ * Returns 0; -EINVAL bad argument or @uuid malformed; -EOPNOTSUPP @pf is
+ * not an SR-IOV PF driven by vfio-pci (the kernel's ENOTTY), or was
+ * adopted by ID without its fd; -ECHILD in a forked child; other errors of
+ * VFIO_DEVICE_FEATURE.
+ */
+int iommufd_device_set_vf_token(struct iommufd_device *pf, const char *uuid);
+
+/**
+ * iommufd_device_get_vf_name() - the PCI address of one of a PF's VFs.
+ * @pf:    an open PCI device.
+ * @index: which VF, from 0 (sysfs virtfn<index>).
+ * @buf:   receives "0000:03:10.0", NUL-terminated.
+ * @len:   bytes at @buf (13 suffice for a PCI address).
+ *
+ * Reads the link /sys/bus/pci/devices/<pf>/virtfn<index>, which exists
+ * while SR-IOV is enabled with more than @index VFs (echo N >
+ * .../sriov_numvfs; vfio-pci allows that only with its module parameter
+ * enable_sriov=1).
+ *
+ * Returns 0; -EINVAL bad argument; -ENOENT no such VF (not a PF, SR-IOV
+ * off, or @index too high); -ERANGE @buf too small; -EIO the link does not
+ * name a PCI address.
+ */
+int iommufd_device_get_vf_name(const struct iommufd_device *pf, unsigned int index, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* No-IOMMU mode (unsafe)                                                   */

@@ -274,6 +274,7 @@ struct fake_kernel {
 	} real[64];
 	size_t nreal;
 	struct ifd_sys sys;
+	struct fk_vf_state *vf; /* fake-vf.c */
 };
 
 static pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -2346,14 +2347,18 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 /* ------------------------------------------------------------------------ */
 /* VFIO group ioctls                                                        */
 
-static int group_get_device_fd(struct fake_kernel *fk, struct file *gf, const char *name)
+static int group_get_device_fd(struct fake_kernel *fk, struct file *gf, const char *req)
 {
 	struct group *g = gf->grp;
 	struct dev *d = NULL;
 	struct file *df;
-	char label[96];
-	int r;
+	char label[96], name[64];
+	uint8_t uuid[16];
+	bool has_uuid;
+	int r = fk_vf_split_name(req, name, sizeof(name), uuid, &has_uuid);
 
+	if (r)
+		return r;
 	for (size_t i = 0; i < fk->ndevs; i++)
 		if (fk->devs[i]->grp == g && !strcmp(fk->devs[i]->name, name) && driver_vfio(fk->devs[i]->driver))
 			d = fk->devs[i];
@@ -2365,6 +2370,9 @@ static int group_get_device_fd(struct fake_kernel *fk, struct file *gf, const ch
 		return -EINVAL;
 	if (d->exclusive && d->open_count)
 		return -EBUSY;
+	r = fk_vf_match(fk, d->name, has_uuid ? uuid : NULL);
+	if (r)
+		return r;
 	if (d->open_count == 0 && g->iommufd) {
 		/* first open: bind to the iommufd and attach to its compat IOAS */
 		struct ioas *io;
@@ -2608,6 +2616,10 @@ static int cdev_bind(struct fake_kernel *fk, struct file *f, void *arg)
 		return -EINVAL; /* the cdev path opens a device once */
 	if (d->group >= 0 && !group_viable(fk, d->group))
 		return -EBUSY; /* iommu_device_claim_dma_owner() */
+	err = fk_vf_match(fk, d->name, (b.flags & IFD_K_VFIO_DEVICE_BIND_FLAG_TOKEN) ?
+			  (const uint8_t *)(uintptr_t)b.token_uuid_ptr : NULL);
+	if (err)
+		return err;
 	d->ictx = fd_get(fk, b.iommufd);
 	file_get(d->ictx);
 	d->devid = obj_add(d->ictx, OBJ_DEVICE, NULL);
@@ -2802,6 +2814,8 @@ static int device_ioctl(struct fake_kernel *fk, struct file *f, unsigned long re
 		if (!arg)
 			return -EFAULT;
 		return irq_set(fk, d, arg);
+	case VFIO_DEVICE_FEATURE:
+		return fk_vf_feature(fk, d->name, arg);
 	case VFIO_DEVICE_RESET:
 		if (d->no_reset)
 			return -EINVAL;
@@ -3876,6 +3890,7 @@ void fake_kernel_destroy(struct fake_kernel *fk)
 		free(f->dmas.v);
 		free(f);
 	}
+	fk_vf_free(fk->vf);
 	fk_cur = NULL;
 	pthread_mutex_unlock(&fk_lock);
 	fs_clear(fk);
@@ -4273,6 +4288,33 @@ static struct dev *dev_locked(struct fake_kernel *fk, const char *name)
 {
 	pthread_mutex_lock(&fk_lock);
 	return dev_by_name(fk, name);
+}
+
+void fk_model_lock(bool on)
+{
+	if (on)
+		pthread_mutex_lock(&fk_lock);
+	else
+		pthread_mutex_unlock(&fk_lock);
+}
+
+const char *fk_model_dev_driver(struct fake_kernel *fk, const char *name)
+{
+	struct dev *d = dev_by_name(fk, name);
+
+	return d ? d->driver : "";
+}
+
+int fk_model_dev_open_count(struct fake_kernel *fk, const char *name)
+{
+	struct dev *d = dev_by_name(fk, name);
+
+	return d ? (int)d->open_count : -1;
+}
+
+struct fk_vf_state **fk_vf_state(struct fake_kernel *fk)
+{
+	return &fk->vf;
 }
 
 int fake_kernel_dev_open_count(struct fake_kernel *fk, const char *name)

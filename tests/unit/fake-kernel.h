@@ -320,6 +320,25 @@ char *fake_kernel_trace(struct fake_kernel *fk, unsigned int flags);
 #define fk_expect_trace(fk, ...) fk_expect_trace_(fk, __FILE__, __LINE__, (const char *[]){ __VA_ARGS__, NULL })
 void fk_expect_trace_(struct fake_kernel *fk, const char *file, int line, const char *const *expect);
 
+/* SR-IOV (fake-vf.c): declare @vf (already added) a VF of PF @pf: the
+ * sysfs links virtfnN/physfn, sriov_totalvfs, and the VF-token rules. */
+int fake_kernel_add_vf(struct fake_kernel *fk, const char *pf, const char *vf);
+
+/* For the fake-<area>.c models, called with the fake kernel's lock held
+ * (fk_model_lock() takes it for a model's own entry points). */
+void fk_model_lock(bool on);
+const char *fk_model_dev_driver(struct fake_kernel *fk, const char *name); /* "" if none */
+int fk_model_dev_open_count(struct fake_kernel *fk, const char *name);    /* -1: no such device */
+struct fk_vf_state;
+struct fk_vf_state **fk_vf_state(struct fake_kernel *fk);
+void fk_vf_free(struct fk_vf_state *st);
+/* The token check of a device's open (@uuid NULL: none shown): 0 or -errno. */
+int fk_vf_match(struct fake_kernel *fk, const char *name, const uint8_t *uuid);
+/* VFIO_DEVICE_FEATURE on device @name. */
+int fk_vf_feature(struct fake_kernel *fk, const char *name, void *arg);
+/* GET_DEVICE_FD's "NAME[ vf_token=UUID]": @name and the token, or -errno. */
+int fk_vf_split_name(const char *req, char *name, size_t len, uint8_t uuid[16], bool *has_uuid);
+
 /* ------------------------------------------------------------------------ */
 /* Log capture for the library's log_fn.                                    */
 

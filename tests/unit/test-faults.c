@@ -898,6 +898,49 @@ static void after_pasid(struct fx *x, int r)
 	g_h1 = NULL;
 }
 
+/* SR-IOV: the PF's user sets the VF token, the VF opens with it. */
+#define VF_NAME "0000:00:0a.0"
+#define VF_TOKEN "bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3"
+
+static void setup_vf(struct fx *x)
+{
+	struct fk_dev_desc vf = { .name = VF_NAME, .group = 12 };
+
+	assert_int_equal(fake_kernel_add_device(x->fk, &vf), 0);
+	assert_int_equal(fake_kernel_add_vf(x->fk, FK_DEV_A, VF_NAME), 0);
+	new_dev(x);
+}
+
+static int run_vf(struct fx *x)
+{
+	struct iommufd_device_opts o = { .sz = sizeof(o), .vf_token = VF_TOKEN };
+	char name[16];
+	int r = iommufd_device_set_vf_token(x->dev, VF_TOKEN);
+
+	if (!r)
+		r = iommufd_device_open(x->ioas, VF_NAME, &o, &x->dev2);
+	if (!r)
+		r = iommufd_device_get_vf_name(x->dev, 0, name, sizeof(name));
+	return r;
+}
+
+static void after_vf(struct fx *x, int r)
+{
+	struct iommufd_device_opts o = { .sz = sizeof(o), .vf_token = VF_TOKEN };
+	char name[16];
+
+	(void)r;
+	if (!x->dev2) {
+		/* nothing of the VF is left open, and everything works again */
+		assert_int_equal(fake_kernel_dev_open_count(x->fk, VF_NAME), 0);
+		assert_int_equal(iommufd_device_set_vf_token(x->dev, VF_TOKEN), 0);
+		assert_int_equal(iommufd_device_open(x->ioas, VF_NAME, &o, &x->dev2), 0);
+	}
+	expect_device_ok(x, x->dev2);
+	assert_int_equal(iommufd_device_get_vf_name(x->dev, 0, name, sizeof(name)), 0);
+	assert_string_equal(name, VF_NAME);
+}
+
 /* A device bound to the context's iommufd by someone else, adopted by ID. */
 static void setup_adopt_id(struct fx *x)
 {
@@ -962,6 +1005,7 @@ static const struct scenario scenarios[] = {
 	{ "dirty tracking, fault queue", CDEV, setup_dirty, run_dirty, after_dirty, false },
 	{ "pasid attach, detach", CDEV, setup_pasid, run_pasid, after_pasid, false },
 	{ "device adopt id", CDEV, setup_adopt_id, run_adopt_id, after_adopt_id, false },
+	{ "vf token", ALL, setup_vf, run_vf, after_vf, false },
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1218,6 +1262,7 @@ static const struct {
 	{ "iommufd_device_get_region_areas", "queries" },
 	{ "iommufd_device_get_region_info", "queries" },
 	{ "iommufd_device_get_region_type", "queries" },
+	{ "iommufd_device_get_vf_name", "vf token" },
 	{ "iommufd_device_irq_disable", "irq unmask, disable" },
 	{ "iommufd_device_irq_enable", "device io" },
 	{ "iommufd_device_irq_unmask", "irq unmask, disable" },
@@ -1228,6 +1273,7 @@ static const struct {
 	{ "iommufd_device_region_write", "device io" },
 	{ "iommufd_device_reset", "device io" },
 	{ "iommufd_device_set_bus_master", "device io" },
+	{ "iommufd_device_set_vf_token", "vf token" },
 	{ "iommufd_device_unmap_region", "device io" },
 	{ "iommufd_fault_queue_create", "dirty tracking, fault queue" },
 	{ "iommufd_fault_queue_destroy", "dirty tracking, fault queue" },
