@@ -340,6 +340,8 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	ctx = dev->ctx;
 	ifd_ctx_lock(ctx);
 	ioas = dev->ioas;
+	/* Before the files close: KVM would otherwise keep them open. */
+	ifd_kvm_dev_gone(dev);
 	/* Closing the fd detaches the RID and every PASID in the kernel. */
 	ifd_hwpt_dev_gone(dev);
 	ifd_dev_unmap_regions(dev);
