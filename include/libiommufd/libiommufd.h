@@ -648,8 +648,8 @@ int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const
  * @dev: the device, or NULL (returns 0).
  *
  * A device given to KVM (iommufd_device_kvm_add()) is deleted from it
- * first.  Interrupts are disabled and BARs the library mapped are unmapped.  The
- * group fd closes with its last device.  The handle is freed at once:
+ * first.  Interrupts are disabled and BARs the library mapped are
+ * unmapped.  The group fd closes with its last device.  The handle is freed at once:
  * using it afterwards, or destroying it twice, is undefined, like free().
  */
 int iommufd_device_destroy(struct iommufd_device *dev);
