@@ -178,6 +178,13 @@ static int cdev_dev_attach(struct iommufd_device *dev, struct iommufd_ioas *ioas
 	return r;
 }
 
+/* KVM holds the device's own file: each cdev is registered on its own. */
+static struct ifd_kvm_reg **cdev_kvm_file(struct iommufd_device *dev, int *fd)
+{
+	*fd = dev->fd;
+	return &dev->kvm_reg;
+}
+
 const struct ifd_backend_ops ifd_backend_cdev = {
 	.kind = IOMMUFD_BACKEND_CDEV,
 	.ctx_open = ifd_iommufd_open,
@@ -199,4 +206,5 @@ const struct ifd_backend_ops ifd_backend_cdev = {
 	.feature_query = cdev_feature_query,
 	.ioas_set_dirty = ifd_iommufd_ioas_set_dirty,
 	.ioas_get_dirty = ifd_iommufd_ioas_get_dirty,
+	.kvm_file = cdev_kvm_file,
 };

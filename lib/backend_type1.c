@@ -1010,4 +1010,5 @@ const struct ifd_backend_ops ifd_backend_type1 = {
 	.ioas_set_dirty = type1_set_dirty,
 	.ioas_get_dirty = type1_get_dirty,
 	.feature_query = type1_feature_query,
+	.kvm_file = ifd_group_kvm_file,
 };

@@ -364,6 +364,8 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	ifd_ctx_lock(ctx);
 	ioas = dev->ioas;
 	ifd_viommu_dev_gone(dev);
+	/* Before the files close: KVM would otherwise keep them open. */
+	ifd_kvm_dev_gone(dev);
 	/* Closing the fd detaches the RID and every PASID in the kernel. */
 	ifd_hwpt_dev_gone(dev);
 	ifd_dev_unmap_regions(dev);

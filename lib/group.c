@@ -184,3 +184,15 @@ bool ifd_group_cdev_open_elsewhere(struct iommufd_ctx *ctx, const struct iommufd
 	}
 	return err == EBUSY;
 }
+
+/* KVM learns of a group's devices through the group file, one registration
+ * for all of them (the kernel refuses a second ADD of one file). */
+struct ifd_kvm_reg **ifd_group_kvm_file(struct iommufd_device *dev, int *fd)
+{
+	if (!dev->group) {
+		*fd = -1;
+		return NULL;
+	}
+	*fd = dev->group->fd;
+	return &dev->group->kvm;
+}

@@ -200,6 +200,7 @@ struct ifd_group {
 	unsigned int refs;
 	struct iommufd_ioas *ioas; /* the IOAS (TYPE1: container) it is joined to */
 	bool in_container;
+	struct ifd_kvm_reg *kvm; /* kvm.c: the group file given to KVM, or NULL */
 };
 
 /* A device region as VFIO_DEVICE_GET_REGION_INFO described it at open. */
@@ -254,6 +255,11 @@ struct iommufd_device {
 	/* vf.c: the VF token of iommufd_device_opts, for the open only. */
 	bool has_vf_token;
 	uint8_t vf_token[16];
+	/* kvm.c, under ctx->lock: @kvm_reg is CDEV's own registration of the
+	 * device fd; @kvm_added says this device holds a reference on the
+	 * registration its backend names (its own, or its group's). */
+	struct ifd_kvm_reg *kvm_reg;
+	bool kvm_added;
 };
 
 /* An explicit HWPT (hwpt.c). */
@@ -371,6 +377,9 @@ struct ifd_backend_ops {
 	 * filled, or -ENOSYS for "ask the kernel" (the generic probes). */
 	int (*feature_query)(struct iommufd_ctx *ctx, struct iommufd_device *dev, enum iommufd_feature f,
 			     struct iommufd_feature_status *st);
+	/* KVM (kvm.c): the VFIO file KVM must hold for @dev (*fd, -1 if the
+	 * device has none) and where that file's registration lives. */
+	struct ifd_kvm_reg **(*kvm_file)(struct iommufd_device *dev, int *fd);
 };
 
 extern const struct ifd_backend_ops ifd_backend_cdev;
@@ -477,6 +486,15 @@ int ifd_iommufd_ioas_get_dirty(struct iommufd_ioas *ioas, uint64_t iova, uint64_
 			       uint64_t *bitmap, uint32_t flags);
 
 
+/* kvm.c: a file given to one KVM VFIO device, shared by the devices of a
+ * group on GROUP and TYPE1 (under ctx->lock). */
+struct ifd_kvm_reg {
+	int kvm_fd; /* our duplicate of the KVM VFIO device fd */
+	unsigned int refs;
+};
+/* @dev is going (caller holds ctx->lock): drop its KVM registration. */
+void ifd_kvm_dev_gone(struct iommufd_device *dev);
+
 /* hotplug.c (all under ctx->lock): arm the REQ irq of a device opened
  * while the context has an event fd; forget it when it is destroyed. */
 void ifd_hotplug_dev_arm(struct iommufd_device *dev);
@@ -511,6 +529,8 @@ void ifd_group_drop(struct iommufd_ctx *ctx, struct ifd_group *g);
 int ifd_group_check_viable(struct iommufd_ctx *ctx, struct ifd_group *g, bool adopted);
 int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_device *dev);
 bool ifd_group_cdev_open_elsewhere(struct iommufd_ctx *ctx, const struct iommufd_device *dev);
+/* GROUP and TYPE1's kvm_file: the group fd, registered once per group. */
+struct ifd_kvm_reg **ifd_group_kvm_file(struct iommufd_device *dev, int *fd);
 
 /* sysfs.c: name resolution. */
 int ifd_resolve_device(struct iommufd_ctx *ctx, const char *name, struct iommufd_device *dev);

@@ -656,8 +656,9 @@ int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int group_fd, const
  * iommufd_device_destroy() - detach, close and free a device.
  * @dev: the device, or NULL (returns 0).
  *
- * Interrupts are disabled and BARs the library mapped are unmapped.  The
- * group fd closes with its last device.  The handle is freed at once:
+ * A device given to KVM (iommufd_device_kvm_add()) is deleted from it
+ * first.  Interrupts are disabled and BARs the library mapped are
+ * unmapped.  The group fd closes with its last device.  The handle is freed at once:
  * using it afterwards, or destroying it twice, is undefined, like free().
  */
 int iommufd_device_destroy(struct iommufd_device *dev);
@@ -1752,6 +1753,61 @@ int iommufd_veventq_get_stats(struct iommufd_veventq *q, struct iommufd_veventq_
 /* KVM                                                                      */
 /* ------------------------------------------------------------------------ */
 /* @section-kvm (issue 9) */
+
+/**
+ * iommufd_kvm_vfio_create() - create a VM's KVM VFIO device.
+ * @ctx:   the context (for messages; any backend).
+ * @vm_fd: a VM fd from KVM_CREATE_VM.
+ *
+ * KVM_CREATE_DEVICE with KVM_DEV_TYPE_VFIO.  A VM has at most one such
+ * device: a second create fails with -EBUSY, so a VMM creates it once and
+ * passes the fd to iommufd_device_kvm_add() for every device.
+ * Returns the new fd (close-on-exec, the caller's to close) or a negative
+ * errno: -EINVAL bad argument; -EBUSY the VM has one already; -ENODEV the
+ * kernel's KVM has no VFIO device (CONFIG_KVM_VFIO); -ENOTTY @vm_fd is not
+ * a VM; -EIO the kernel answered with no fd.
+ * Kernel uAPI: KVM_CREATE_DEVICE, include/uapi/linux/kvm.h.
+ */
+int iommufd_kvm_vfio_create(struct iommufd_ctx *ctx, int vm_fd);
+
+/**
+ * iommufd_device_kvm_add() - give KVM the VFIO file of @dev.
+ * @dev:         an open device.
+ * @kvm_vfio_fd: the VM's KVM VFIO device (iommufd_kvm_vfio_create()).
+ *
+ * KVM_SET_DEVICE_ATTR KVM_DEV_VFIO_FILE_ADD of the file that stands for
+ * the device: its cdev fd on CDEV, its group fd on GROUP and TYPE1 (one
+ * registration for all devices of a group in the context, counted).  KVM
+ * holds a reference to that file, so the library keeps the registration on
+ * its own duplicate of @kvm_vfio_fd (close-on-exec) and deletes it on
+ * iommufd_device_kvm_del() or iommufd_device_destroy(); the caller may
+ * close @kvm_vfio_fd at once.  Until then the duplicate keeps the KVM VFIO
+ * device, and so the VM, alive.
+ * The device is already open (bound) when this runs: drivers that take the
+ * VM at open (mdev drivers such as i915 GVT-g, vfio-ap) do not see it.
+ * Returns 0 or a negative errno: -EINVAL bad argument; -EEXIST @dev is
+ * already given to KVM, or KVM holds its file from elsewhere; -EBUSY
+ * another device of the group is given to another KVM VFIO device;
+ * -EOPNOTSUPP a device adopted by ID without its fd; -ECHILD in a forked
+ * child; -ENXIO or -ENOTTY @kvm_vfio_fd is not a KVM VFIO device; -ENOMEM;
+ * the errors of dup(2) and KVM_SET_DEVICE_ATTR.
+ * Kernel uAPI: KVM_DEV_VFIO_FILE, include/uapi/linux/kvm.h (Debian 12's
+ * headers: KVM_DEV_VFIO_GROUP, the same numbers).
+ */
+int iommufd_device_kvm_add(struct iommufd_device *dev, int kvm_vfio_fd);
+
+/**
+ * iommufd_device_kvm_del() - take @dev's VFIO file back from KVM.
+ * @dev: a device given to KVM with iommufd_device_kvm_add().
+ *
+ * KVM_DEV_VFIO_FILE_DEL, on the last device of a group on GROUP and TYPE1.
+ * iommufd_device_destroy() does this itself.  A registration KVM already
+ * lost (deleted outside the library) is dropped with a warning.
+ * Returns 0 or a negative errno: -EINVAL bad argument; -ENOENT @dev is not
+ * given to KVM by the library; -ECHILD in a forked child; the errors of
+ * KVM_SET_DEVICE_ATTR (the registration is then kept).
+ */
+int iommufd_device_kvm_del(struct iommufd_device *dev);
 
 /* ------------------------------------------------------------------------ */
 /* SR-IOV VF tokens                                                         */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/kvm.h>
 #include <linux/netlink.h>
 #include <linux/vfio.h>
 
@@ -83,7 +84,7 @@ struct obj {
 	struct faultq *q;  /* OBJ_FAULT */
 };
 
-enum file_kind { F_SYSFS, F_NULL, F_IOMMUFD, F_CONTAINER, F_GROUP, F_DEVICE, F_CDEV, F_FAULT };
+enum file_kind { F_SYSFS, F_NULL, F_IOMMUFD, F_CONTAINER, F_GROUP, F_DEVICE, F_CDEV, F_FAULT, F_EXT };
 
 /* An explicit HWPT: mirrors its IOAS, may track dirty pages and route
  * page faults to a fault queue. */
@@ -149,6 +150,8 @@ struct file {
 	struct dev *dev;
 	bool bound;               /* F_CDEV: VFIO_DEVICE_BIND_IOMMUFD done */
 	struct faultq *fq;        /* F_FAULT */
+	const struct fk_ext_ops *ext_ops; /* F_EXT: a fake-<area>.c model's file */
+	void *ext;
 	struct file *next_live;   /* every live file, for counting */
 };
 
@@ -715,6 +718,9 @@ static void file_release(struct fake_kernel *fk, struct file *f)
 	case F_FAULT:
 		if (f->fq)
 			f->fq->file = NULL;
+		break;
+	case F_EXT:
+		f->ext_ops->release(fk, f->ext);
 		break;
 	case F_CONTAINER:
 		if (f->iommu)
@@ -3032,6 +3038,8 @@ static void ioctl_name(unsigned long req, void *arg, char *out, size_t n)
 	case VFIO_IOMMU_GET_INFO: s = "VFIO_IOMMU_GET_INFO"; break;
 	case VFIO_IOMMU_MAP_DMA: s = "VFIO_IOMMU_MAP_DMA"; break;
 	case VFIO_IOMMU_UNMAP_DMA: s = "VFIO_IOMMU_UNMAP_DMA"; break;
+	case KVM_CREATE_DEVICE: s = "KVM_CREATE_DEVICE"; break;
+	case KVM_SET_DEVICE_ATTR: s = fk_kvm_attr_name(arg); break;
 	case IFD_K_VFIO_DEVICE_BIND_IOMMUFD: s = "VFIO_DEVICE_BIND_IOMMUFD"; break;
 	case IFD_K_VFIO_DEVICE_ATTACH_IOMMUFD_PT: s = "VFIO_DEVICE_ATTACH_IOMMUFD_PT"; break;
 	case IFD_K_VFIO_DEVICE_DETACH_IOMMUFD_PT:
@@ -3079,6 +3087,57 @@ static struct fake_kernel *enter(void)
 static void leave(void)
 {
 	pthread_mutex_unlock(&fk_lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* For the fake-<area>.c models (fake-kernel.h)                             */
+
+struct fake_kernel *fk_enter(void)
+{
+	return enter();
+}
+
+void fk_leave(void)
+{
+	leave();
+}
+
+int fk_ext_install(struct fake_kernel *fk, const struct fk_ext_ops *ops, void *obj, const char *label)
+{
+	struct file *f = file_new(fk, F_EXT, label);
+
+	f->ext_ops = ops;
+	f->ext = obj;
+	return fd_install(fk, f);
+}
+
+void *fk_ext_get(struct fake_kernel *fk, int fd, const struct fk_ext_ops *ops)
+{
+	struct file *f = fd_get(fk, fd);
+
+	return f && f->kind == F_EXT && f->ext_ops == ops ? f->ext : NULL;
+}
+
+void *fk_file_peek(struct fake_kernel *fk, int fd)
+{
+	return fd_get(fk, fd);
+}
+
+bool fk_file_is_vfio(const void *file)
+{
+	const struct file *f = file;
+
+	return f->kind == F_GROUP || f->kind == F_DEVICE || f->kind == F_CDEV;
+}
+
+void fk_file_ref(void *file)
+{
+	file_get(file);
+}
+
+void fk_file_unref(struct fake_kernel *fk, void *file)
+{
+	file_put(fk, file);
 }
 
 static int fail_ret(struct fk_call *c, int err, bool injected)
@@ -3245,6 +3304,7 @@ static int fk_ioctl(int fd, unsigned long req, void *arg)
 	case F_GROUP: r = group_ioctl(fk, f, req, arg); break;
 	case F_DEVICE:
 	case F_CDEV: r = device_ioctl(fk, f, req, arg); break;
+	case F_EXT: r = f->ext_ops->ioctl(fk, f->ext, req, arg); break;
 	default: r = -ENOTTY; break;
 	}
 	if (r < 0)
@@ -3543,7 +3603,8 @@ static int fk_fstat(int fd, struct stat *st)
 	case F_CONTAINER: fill_stat(fk, st, S_IFCHR | 0666, makedev(MAJ_MISC, MIN_VFIO), 0); break;
 	case F_GROUP: fill_stat(fk, st, S_IFCHR | 0600, makedev(MAJ_VFIO, (unsigned int)f->grp->num), 0); break;
 	case F_DEVICE:
-	case F_FAULT: fill_stat(fk, st, 0600, 0, 0); break; /* an anonymous inode */
+	case F_FAULT:
+	case F_EXT: fill_stat(fk, st, 0600, 0, 0); break; /* an anonymous inode */
 	case F_CDEV: fill_stat(fk, st, S_IFCHR | 0600, makedev(MAJ_VFIO_DEV, (unsigned int)f->dev->cdev), 0); break;
 	}
 	leave();

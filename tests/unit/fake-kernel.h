@@ -338,6 +338,33 @@ int fk_vf_match(struct fake_kernel *fk, const char *name, const uint8_t *uuid);
 int fk_vf_feature(struct fake_kernel *fk, const char *name, void *arg);
 /* GET_DEVICE_FD's "NAME[ vf_token=UUID]": @name and the token, or -errno. */
 int fk_vf_split_name(const char *req, char *name, size_t len, uint8_t uuid[16], bool *has_uuid);
+/* KVM (fake-kvm.c): a VM fd, as KVM_CREATE_VM gives it.  Its only ioctl is
+ * KVM_CREATE_DEVICE of KVM_DEV_TYPE_VFIO (one per VM: -EBUSY; others
+ * -ENODEV), whose device takes KVM_SET_DEVICE_ATTR KVM_DEV_VFIO_FILE
+ * ADD/DEL of group and device files (-EBADF, -EINVAL not VFIO, -EEXIST,
+ * -ENOENT, -ENXIO) and holds a reference on each added file, as KVM does. */
+int fake_kernel_kvm_create_vm(struct fake_kernel *fk);
+/* Files held by KVM VFIO device @kvm_fd (-1: not one); whether it holds
+ * the file behind @vfio_fd; VMs alive (a KVM VFIO device keeps its VM). */
+int fake_kernel_kvm_vfio_files(struct fake_kernel *fk, int kvm_fd);
+bool fake_kernel_kvm_vfio_holds(struct fake_kernel *fk, int kvm_fd, int vfio_fd);
+int fake_kernel_kvm_vms(struct fake_kernel *fk);
+
+/* For the fake-<area>.c models: a file of their own kind, whose ioctls
+ * and last release go to @ops (called with the fake kernel locked). */
+struct fk_ext_ops {
+	int (*ioctl)(struct fake_kernel *fk, void *obj, unsigned long req, void *arg);
+	void (*release)(struct fake_kernel *fk, void *obj);
+};
+struct fake_kernel *fk_enter(void); /* lock the current fake kernel */
+void fk_leave(void);
+int fk_ext_install(struct fake_kernel *fk, const struct fk_ext_ops *ops, void *obj, const char *label);
+void *fk_ext_get(struct fake_kernel *fk, int fd, const struct fk_ext_ops *ops); /* NULL: not @ops' */
+void *fk_file_peek(struct fake_kernel *fk, int fd); /* the open file behind @fd, or NULL */
+bool fk_file_is_vfio(const void *file);              /* a VFIO group or device file */
+void fk_file_ref(void *file);
+void fk_file_unref(struct fake_kernel *fk, void *file);
+const char *fk_kvm_attr_name(const void *arg);       /* the call log's name of KVM_SET_DEVICE_ATTR */
 
 /* ------------------------------------------------------------------------ */
 /* Log capture for the library's log_fn.                                    */

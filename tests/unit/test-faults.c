@@ -977,6 +977,74 @@ static void after_adopt_id(struct fx *x, int r)
 	expect_ioas_ok(x, x->ioas);
 }
 
+/* KVM: the books of a shared (GROUP, TYPE1) or per-device (CDEV)
+ * registration through add, del, destroy and a new add; x->fd is the KVM
+ * VFIO device (its VM closed: the device keeps it). */
+static void setup_kvm(struct fx *x)
+{
+	new_ioas(x);
+	assert_int_equal(iommufd_device_open(x->ioas, FK_DEV_B, NULL, &x->dev), 0);
+	assert_int_equal(iommufd_device_open(x->ioas, FK_DEV_B2, NULL, &x->dev2), 0);
+	x->fd = fake_kernel_kvm_create_vm(x->fk);
+}
+
+static int run_kvm(struct fx *x)
+{
+	int r = L(iommufd_kvm_vfio_create(x->ctx, x->fd));
+
+	if (r < 0)
+		return r; /* x->fd: the VM, closed at the end */
+	fake_kernel_sys(x->fk)->close(x->fd);
+	x->fd = r;
+	r = L(iommufd_device_kvm_add(x->dev, x->fd));
+	if (!r)
+		r = L(iommufd_device_kvm_add(x->dev2, x->fd));
+	if (!r)
+		r = L(iommufd_device_kvm_del(x->dev));
+	if (!r) {
+		iommufd_device_destroy(x->dev2);
+		x->dev2 = NULL;
+		r = L(iommufd_device_kvm_add(x->dev, x->fd));
+	}
+	return r;
+}
+
+static int kvm_file(struct fx *x, struct iommufd_device *d)
+{
+	return x->b == IOMMUFD_BACKEND_CDEV ? d->fd : d->group->fd;
+}
+
+static void after_kvm(struct fx *x, int r)
+{
+	bool del_failed = !strcmp(x->hit.op, "ioctl") && strstr(x->hit.detail, "FILE_DEL");
+	int held;
+
+	if (r < 0 && fake_kernel_kvm_vfio_files(x->fk, x->fd) < 0) {
+		after_usable(x, r); /* the create failed: x->fd is the VM */
+		return;
+	}
+	/* What the library believes, KVM holds. */
+	assert_int_equal(fake_kernel_kvm_vfio_holds(x->fk, x->fd, kvm_file(x, x->dev)),
+			 x->dev->kvm_added || (x->dev2 && x->dev2->kvm_added && x->b != IOMMUFD_BACKEND_CDEV) ||
+				 (del_failed && !x->dev2 && x->b != IOMMUFD_BACKEND_CDEV));
+	if (x->dev2)
+		assert_int_equal(fake_kernel_kvm_vfio_holds(x->fk, x->fd, kvm_file(x, x->dev2)),
+				 x->dev2->kvm_added || (x->dev->kvm_added && x->b != IOMMUFD_BACKEND_CDEV));
+	/* Everything the library added it deletes; only a failed DEL of a
+	 * destroyed device leaves KVM a file (until the KVM device goes). */
+	if (x->dev->kvm_added)
+		assert_int_equal(iommufd_device_kvm_del(x->dev), 0);
+	if (x->dev2 && x->dev2->kvm_added)
+		assert_int_equal(iommufd_device_kvm_del(x->dev2), 0);
+	held = fake_kernel_kvm_vfio_files(x->fk, x->fd);
+	assert_int_equal(held, del_failed && !x->dev2 ? 1 : 0);
+	if (!held) {
+		assert_int_equal(iommufd_device_kvm_add(x->dev, x->fd), 0);
+		assert_int_equal(fake_kernel_kvm_vfio_files(x->fk, x->fd), 1);
+	}
+	after_usable(x, r);
+}
+
 static const struct scenario scenarios[] = {
 	{ "ctx create", ALL, NULL, run_ctx_create, after_ctx_create, false },
 	{ "ctx create auto", CDEV, NULL, run_ctx_auto, after_ctx_auto, false },
@@ -1006,6 +1074,7 @@ static const struct scenario scenarios[] = {
 	{ "pasid attach, detach", CDEV, setup_pasid, run_pasid, after_pasid, false },
 	{ "device adopt id", CDEV, setup_adopt_id, run_adopt_id, after_adopt_id, false },
 	{ "vf token", ALL, setup_vf, run_vf, after_vf, false },
+	{ "kvm add, del, destroy", ALL, setup_kvm, run_kvm, after_kvm, false },
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1266,6 +1335,8 @@ static const struct {
 	{ "iommufd_device_irq_disable", "irq unmask, disable" },
 	{ "iommufd_device_irq_enable", "device io" },
 	{ "iommufd_device_irq_unmask", "irq unmask, disable" },
+	{ "iommufd_device_kvm_add", "kvm add, del, destroy" },
+	{ "iommufd_device_kvm_del", "kvm add, del, destroy" },
 	{ "iommufd_device_list", "queries" },
 	{ "iommufd_device_map_region", "device io" },
 	{ "iommufd_device_open", "device open by BDF" },
@@ -1309,6 +1380,7 @@ static const struct {
 	{ "iommufd_ioas_unmap", "unmap" },
 	{ "iommufd_ioas_unmap_all", "unmap all" },
 	{ "iommufd_ioas_unreserve", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_kvm_vfio_create", "kvm add, del, destroy" },
 	{ "iommufd_map_create", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_map_destroy", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_map_get_flags", NULL },
