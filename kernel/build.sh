@@ -101,6 +101,10 @@ key=$(
 			echo "patch $(basename "$p") $(sha256sum <"$p" | cut -d' ' -f1)"
 		done
 		echo "source $source_ver"
+		if [ "$source_ver" != 7.3 ] && [ -f "$here/config/source-$source_ver.skip" ]; then
+			echo "skip $(grep -oE '^CONFIG_[A-Za-z0-9_]+' "$here/config/source-$source_ver.skip" |
+				sha256sum | cut -d' ' -f1)"
+		fi
 		echo "build.sh $(sha256sum <"$self" | cut -d' ' -f1)"
 	} | sha256sum | cut -c1-16
 )
@@ -190,8 +194,18 @@ kmake olddefconfig
 # dependency, renamed symbol); a dropped option would make some test skip or
 # fail much later for a reason nobody would guess, so refuse here instead.
 # Another source (6.12) may not know some options at all: those are left
-# out and listed, an option it knows but cannot set is still an error.
+# out and listed, an option it knows but cannot set is still an error,
+# unless kernel/config/source-VERSION.skip names it (an option that exists
+# there but only matters to a feature that source lacks).
+skip_list=()
+if [ "$source_ver" != 7.3 ] && [ -f "$here/config/source-$source_ver.skip" ]; then
+	mapfile -t skip_list < <(grep -oE '^CONFIG_[A-Za-z0-9_]+' "$here/config/source-$source_ver.skip")
+fi
 known_sym() {
+	local s
+	for s in "${skip_list[@]}"; do
+		[ "$s" = "CONFIG_$1" ] && return 1
+	done
 	grep -rqsE --include='Kconfig*' "^[[:space:]]*(menu)?config[[:space:]]+$1\$" "$src"
 }
 dropped=()
