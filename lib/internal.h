@@ -465,6 +465,16 @@ int ifd_ioas_for_each_record(struct iommufd_ioas *ioas, int (*fn)(struct iommufd
 static inline void ifd_ioas_wlock(struct iommufd_ioas *ioas) { ifd_lock(&ioas->wlock); }
 static inline void ifd_ioas_wunlock(struct iommufd_ioas *ioas) { ifd_unlock(&ioas->wlock); }
 
+/* filemap.c: map @len bytes of file @fd from @offset (both page aligned)
+ * with iommufd_ioas_map()'s IOVA choice, flags and unmap.  IOMMU_IOAS_MAP_FILE
+ * where the backend and kernel have it; otherwise, with @allow_mmap_fallback,
+ * the library mmaps the range MAP_SHARED itself (and unmaps it with the
+ * mapping), without it -EOPNOTSUPP (dma-bufs: their pages cannot be mmapped
+ * into a plain map). */
+int ifd_ioas_map_fd(struct iommufd_ioas *ioas, int fd, uint64_t offset, uint64_t len,
+		    uint32_t flags, const struct iommufd_map_opts *opts, uint64_t *iova,
+		    bool allow_mmap_fallback);
+
 /* opts.c: one check for every options struct: its sz at least
  * sizeof(size_t), every byte past what this version knows (@known) zero;
  * copies into @out (zeroed first; NULL @opts gives all defaults). */
