@@ -1043,7 +1043,7 @@ static void after_export(struct fx *x, int r)
 		assert_int_equal(iommufd_ioas_unmap(x->ioas, iova, PG, NULL), 0);
 		assert_int_equal(run_export(x), 0);
 	}
-	assert_int_equal(x->nfds, 3);
+	assert_int_equal(x->nfds, x->b == IOMMUFD_BACKEND_GROUP ? 4 : 3); /* GROUP: the group's fd too */
 	assert_int_equal(iommufd_ioas_map_file(x->ioas, x->memfd, 0, PG, RW, NULL, &iova), -ECHILD);
 }
 
@@ -1122,9 +1122,9 @@ static const struct scenario scenarios[] = {
 	{ "device adopt id", CDEV, setup_adopt_id, run_adopt_id, after_adopt_id, false },
 	{ "file map", ALL, setup_file, run_file_map, after_file_map, false },
 	{ "file map handle", ALL, setup_file, run_file_handle, after_file_handle, false },
-	{ "change process", CDEV, setup_chproc, run_chproc, after_chproc, false },
-	{ "export", CDEV, setup_chproc, run_export, after_export, false },
-	{ "import", CDEV, setup_import, run_import, after_import, false },
+	{ "change process", CDEV | (1u << IOMMUFD_BACKEND_GROUP), setup_chproc, run_chproc, after_chproc, false },
+	{ "export", CDEV | (1u << IOMMUFD_BACKEND_GROUP), setup_chproc, run_export, after_export, false },
+	{ "import", CDEV | (1u << IOMMUFD_BACKEND_GROUP), setup_import, run_import, after_import, false },
 };
 
 /* ------------------------------------------------------------------------ */

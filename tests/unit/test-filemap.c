@@ -66,10 +66,14 @@ static void env_start(struct env *e, enum fk_flavour flavour, unsigned int max_c
 {
 	struct fk_config cfg = { .flavour = flavour, .iommufd_max_cmd = max_cmd };
 	struct fk_dev_desc a = { .name = FK_DEV_A, .group = FK_GROUP_A };
+	struct fk_dev_desc b = { .name = FK_DEV_B, .group = FK_GROUP_B };
+	struct fk_dev_desc b2 = { .name = FK_DEV_B2, .group = FK_GROUP_B };
 
 	memset(e, 0, sizeof(*e));
 	e->fk = fake_kernel_create(&cfg);
 	assert_int_equal(fake_kernel_add_device(e->fk, &a), 0);
+	assert_int_equal(fake_kernel_add_device(e->fk, &b), 0);
+	assert_int_equal(fake_kernel_add_device(e->fk, &b2), 0);
 	fk_logcap_init(&e->cap);
 	assert_int_equal(fk_ctx_create(e->fk, be, &e->cap, &e->ctx), 0);
 	assert_int_equal(iommufd_ioas_create(e->ctx, &e->ioas), 0);
@@ -415,14 +419,16 @@ static void test_export_refusals(void **state)
 	env_start(&e, FK_LINUX_6_12, 0, IOMMUFD_BACKEND_TYPE1);
 	assert_int_equal(iommufd_ctx_export(e.ctx, blob, &len, fds, &nfds), -EOPNOTSUPP);
 	env_finish(&e);
-	/* GROUP devices have no iommufd device ID to adopt by. */
+	/* A detached device is attached nowhere the description could say. */
 	{
 		struct iommufd_device *dev;
 
-		env_start(&e, FK_LINUX_7_3, 0, IOMMUFD_BACKEND_GROUP);
+		env_start(&e, FK_LINUX_7_3, 0, IOMMUFD_BACKEND_CDEV);
 		assert_int_equal(iommufd_device_open(e.ioas, FK_DEV_A, NULL, &dev), 0);
+		assert_int_equal(iommufd_device_detach(dev), 0);
 		assert_int_equal(iommufd_ctx_export(e.ctx, blob, &len, fds, &nfds), -EOPNOTSUPP);
-		assert_true(fk_logcap_has(&e.cap, "no iommufd device ID"));
+		assert_true(fk_logcap_has(&e.cap, "it is detached"));
+		assert_int_equal(iommufd_ioas_map_file(e.ioas, e.memfd, 0, PG, RW, NULL, &iova), 0); /* still usable */
 		env_finish(&e);
 	}
 }
@@ -462,7 +468,7 @@ static void m_dev_id(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n;
 static void m_dev_ioas(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; DEV(b)->ioas_idx = 1; }
 static void m_dev_fd0(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; DEV(b)->fd_idx = 0; }
 static void m_dev_fdbig(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; DEV(b)->fd_idx = 4; }
-static void m_dev_resv(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; DEV(b)->reserved = 7; }
+static void m_dev_gfd(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; DEV(b)->group_fd_idx = 2; }
 static void m_map_fddup(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; MAP(b, 1)->fd_idx = MAP(b, 0)->fd_idx; }
 static void m_map_fddev(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; MAP(b, 0)->fd_idx = 1; }
 static void m_map_ioas(unsigned char *b, size_t *l, size_t *n) { (void)l; (void)n; MAP(b, 0)->ioas_idx = 9; }
@@ -485,7 +491,7 @@ static const struct {
 	{ "nfds in header", m_nfds_hdr }, { "nfds given", m_nfds_arg }, { "ioas id", m_ioas_id },
 	{ "ioas reserved", m_ioas_resv }, { "dev name unterminated", m_dev_name }, { "dev name form", m_dev_name2 },
 	{ "dev id", m_dev_id }, { "dev ioas", m_dev_ioas }, { "dev fd 0", m_dev_fd0 }, { "dev fd range", m_dev_fdbig },
-	{ "dev reserved", m_dev_resv }, { "map fd twice", m_map_fddup }, { "map fd of a device", m_map_fddev },
+	{ "dev group fd on cdev", m_dev_gfd }, { "map fd twice", m_map_fddup }, { "map fd of a device", m_map_fddev },
 	{ "map ioas", m_map_ioas }, { "map flags 0", m_map_flags0 }, { "map flags unknown", m_map_flagsx },
 	{ "map len 0", m_map_len0 }, { "map unaligned", m_map_unal }, { "map offset unaligned", m_map_offu },
 	{ "map iova overflow", m_map_ovf }, { "map offset overflow", m_map_offovf },
@@ -559,6 +565,58 @@ static void test_import_malformed(void **state)
 	env_finish(&e);
 }
 
+/* GROUP: devices come back through their group fd; two devices of one
+ * group share it in the new context as in the old. */
+static void test_export_import_group(void **state)
+{
+	struct iommufd_device *b, *b2;
+	struct iommufd_ctx *ctx2;
+	struct iommufd_ioas *ioas2;
+	struct fk_map km[4];
+	struct exported x = { .len = sizeof(x.blob), .nfds = 8 };
+	uint64_t iova;
+	uint32_t ioas_id;
+	int fds[8];
+	struct env e;
+
+	(void)state;
+	env_start(&e, FK_LINUX_7_3, 0, IOMMUFD_BACKEND_GROUP);
+	assert_int_equal(iommufd_device_open(e.ioas, FK_DEV_B, NULL, &b), 0);
+	assert_int_equal(iommufd_device_open(e.ioas, FK_DEV_B2, NULL, &b2), 0);
+	assert_int_equal(iommufd_ioas_map_file(e.ioas, e.memfd, 0, 4 * PG, RW, NULL, &iova), 0);
+	ioas_id = (uint32_t)iommufd_ioas_get_id(e.ioas);
+	assert_int_equal(iommufd_ctx_export(e.ctx, x.blob, &x.len, x.fds, &x.nfds), 0);
+	assert_int_equal(x.nfds, 6); /* iommufd, (device, group) twice, the file */
+	assert_int_equal(x.fds[2], x.fds[4]); /* one group fd */
+	receive(&e, &x, fds);
+	iommufd_ctx_destroy(e.ctx);
+	e.ctx = NULL;
+	assert_int_equal(fake_kernel_group_state(e.fk, fds[2]), 2); /* still joined to the iommufd */
+	assert_int_equal(ifd_ctx_import_sys(x.blob, x.len, fds, x.nfds, NULL, fake_kernel_sys(e.fk), &ctx2), 0);
+	assert_int_equal(iommufd_ctx_get_backend(ctx2), IOMMUFD_BACKEND_GROUP);
+	ioas2 = iommufd_ctx_find_ioas(ctx2, ioas_id);
+	assert_non_null(ioas2);
+	b = iommufd_ctx_find_device(ctx2, FK_DEV_B);
+	b2 = iommufd_ctx_find_device(ctx2, FK_DEV_B2);
+	assert_non_null(b);
+	assert_non_null(b2);
+	assert_ptr_equal(iommufd_device_get_ioas(b2), ioas2);
+	assert_int_equal(fake_kernel_dev_open_count(e.fk, FK_DEV_B), 1);
+	{
+		uint32_t v = 0;
+
+		assert_int_equal(iommufd_device_region_read(b2, 2, 0, &v, 4), 0); /* the device fd works */
+	}
+	/* The IOAS is busy with two devices, as in the old process. */
+	assert_int_equal(iommufd_ioas_destroy(ioas2), -EBUSY);
+	assert_int_equal(iommufd_ctx_change_process(ctx2), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas2, iova, 4 * PG, NULL), 0);
+	assert_int_equal(fake_kernel_get_maps(e.fk, iommufd_ctx_get_fd(ctx2), ioas_id, km, 4), 0);
+	/* Closing the new context releases the group (env_finish: nothing open). */
+	e.ctx = ctx2;
+	env_finish(&e);
+}
+
 #define T(fn) cmocka_unit_test_teardown(fn, teardown)
 
 int main(void)
@@ -571,6 +629,7 @@ int main(void)
 		T(test_change_process),
 		T(test_export_import),
 		T(test_export_refusals),
+		T(test_export_import_group),
 		T(test_import_malformed),
 	};
 
