@@ -15,6 +15,9 @@
  *        process is gone, rebuilds the context (iommufd_ctx_import()),
  *        takes the pinned pages over (iommufd_ctx_change_process()), finds
  *        the marker and keeps doing DMA rounds through the same IOVAs.
+ * Both drop to uid 65534 without capabilities before mapping (old) and
+ * adopting (new), so the kernel charges the pinned pages: the new
+ * process's VmPin must grow by the mapping once it took them over.
  * Where live update is not offered (TYPE1, kernels before 6.14) the old
  * process checks that it is refused the documented way (-EOPNOTSUPP, and
  * iommufd_feature_query() says so with a reason) and the run succeeds.
@@ -36,12 +39,18 @@
 #include <libiommufd/libiommufd.h>
 
 #include "edu.h"
+#include "privdrop.h"
 
 #define DMA_TIMEOUT_MS 10000
 #define MEM_LEN (64u * 4096u)
 #define ROUNDS 3
 #define MSG_MAGIC 0x4c495645u /* "LIVE" */
 #define MAX_BLOB 65536u
+/* Both processes run as this user without capabilities once their nodes are
+ * open: without CAP_IPC_LOCK the kernel accounts the pinned pages, so the
+ * move of the accounting shows in VmPin. */
+#define RUN_UID 65534
+#define RUN_MEMLOCK (16u << 20)
 
 /* What travels with the library's description. */
 struct msg_head {
@@ -142,6 +151,16 @@ static int check_refusal(struct iommufd_ctx *ctx, int r_map, int r_export)
 	return 1;
 }
 
+static int drop(const char *who)
+{
+	const char *step = "";
+	int r = privdrop(RUN_UID, RUN_UID, RUN_MEMLOCK, &step);
+
+	if (r < 0)
+		fprintf(stderr, "live-update: %s: dropping privileges: %s: %s\n", who, step, strerror(-r));
+	return r;
+}
+
 static int run_old(const char *bdf, int sock)
 {
 	struct iommufd_ctx_opts co = { .sz = sizeof(co), .log_fn = log_fn };
@@ -162,6 +181,8 @@ static int run_old(const char *bdf, int sock)
 		fprintf(stderr, "live-update: old: cannot open %s: %s\n", bdf, strerror(errno));
 		return 1;
 	}
+	if (getuid() == 0 && drop("old") < 0)
+		return 1;
 	memfd = memfd_create("guest-ram", MFD_CLOEXEC);
 	if (memfd < 0 || ftruncate(memfd, MEM_LEN) < 0)
 		return 1;
@@ -181,8 +202,9 @@ static int run_old(const char *bdf, int sock)
 	if (edu_dma(&e, h.iova, 0, EDU_BUF_SIZE, 0, DMA_TIMEOUT_MS) < 0 ||
 	    edu_dma(&e, h.iova + 2 * 4096u, 0, EDU_BUF_SIZE, 1, DMA_TIMEOUT_MS) < 0)
 		return 1;
-	printf("live-update: old (pid %d): %d DMA rounds through the memfd at IOVA 0x%" PRIx64 " (%s backend)\n",
-	       (int)getpid(), ROUNDS, h.iova, iommufd_backend_name(iommufd_ctx_get_backend(ctx)));
+	printf("live-update: old (pid %d, uid %d): %d DMA rounds through the memfd at IOVA 0x%" PRIx64
+	       " (%s backend), VmPin %ld kB\n", (int)getpid(), (int)getuid(), ROUNDS, h.iova,
+	       iommufd_backend_name(iommufd_ctx_get_backend(ctx)), vm_pinned_kb());
 
 	r = iommufd_ctx_export(ctx, blob, &blen, fds, &nfds);
 	if (r < 0)
@@ -260,6 +282,8 @@ static int run_new(int sock)
 		fprintf(stderr, "live-update: new: the old process did not go away\n");
 		return 1;
 	}
+	if (getuid() == 0 && drop("new") < 0)
+		return 1;
 	pin0 = vm_pinned_kb();
 	r = iommufd_ctx_import(blob, h.blob_len, fds, nfds, &co, &ctx);
 	if (r < 0) {
@@ -278,8 +302,12 @@ static int run_new(int sock)
 		return 1;
 	}
 	pin1 = vm_pinned_kb();
-	printf("live-update: new (pid %d): adopted %s and IOAS %u; pinned-page accounting moved (VmPin %ld -> %ld kB)\n",
-	       (int)getpid(), h.name, h.ioas_id, pin0, pin1);
+	printf("live-update: new (pid %d, uid %d): adopted %s and IOAS %u; pinned-page accounting moved "
+	       "(VmPin %ld -> %ld kB)\n", (int)getpid(), (int)getuid(), h.name, h.ioas_id, pin0, pin1);
+	if (getuid() != 0 && (pin0 != 0 || pin1 < (long)(h.len / 1024))) {
+		fprintf(stderr, "live-update: new: the pinned pages were not charged to this process\n");
+		return 1;
+	}
 	memfd = iommufd_ioas_find_file(ioas, h.iova, &off);
 	if (memfd < 0 || off != 0) {
 		fprintf(stderr, "live-update: new: no file behind IOVA 0x%" PRIx64 "\n", h.iova);
