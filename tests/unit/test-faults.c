@@ -1050,6 +1050,8 @@ static void after_kvm(struct fx *x, int r)
 		assert_int_equal(fake_kernel_kvm_vfio_files(x->fk, x->fd), 1);
 	}
 	after_usable(x, r);
+}
+
 /* File maps, their move to another process, export and import. */
 
 static int real_fds(void)
