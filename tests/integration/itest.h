@@ -325,7 +325,9 @@ static inline enum iommufd_backend itest_expected_backend(void)
 		return IOMMUFD_BACKEND_GROUP;
 	if (!strcmp(e, "type1"))
 		return IOMMUFD_BACKEND_TYPE1;
-	printf("not ok - IFD_EXPECT_BACKEND='%s' is one of cdev, group, type1\n", e);
+	if (!strcmp(e, "noiommu"))
+		return IOMMUFD_BACKEND_NOIOMMU;
+	printf("not ok - IFD_EXPECT_BACKEND='%s' is one of cdev, group, type1, noiommu\n", e);
 	itest_nfailed++;
 	itest_bail();
 }
