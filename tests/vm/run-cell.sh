@@ -301,6 +301,10 @@ fi
 	echo "export IFD_IVSHMEM='0000:00:08.0'"
 	echo "export IFD_IGB_PF='$igb_pf'"
 	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
+	# examples/edu.h: the dma_mask this cell gives the edus.
+	if [ "$iommu" = none ]; then
+		echo "export EDU_DMA_MASK='0xffffffffffffffff'"
+	fi
 	# A sanitizer build's programs (the vm-7.3-cdev-asan cell) take the
 	# host's options; set by tests/vm/meson.build.
 	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
