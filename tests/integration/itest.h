@@ -361,6 +361,12 @@ static inline bool itest_is_cdev(struct iommufd_ctx *ctx)
 	return iommufd_ctx_get_backend(ctx) == IOMMUFD_BACKEND_CDEV;
 }
 
+/* The unsafe no-IOMMU backend: no reserved ranges, no isolation. */
+static inline bool itest_is_noiommu(struct iommufd_ctx *ctx)
+{
+	return iommufd_ctx_get_backend(ctx) == IOMMUFD_BACKEND_NOIOMMU;
+}
+
 /* ------------------------------------------------------------------ memory */
 
 static inline void *itest_mmap_aligned(size_t len, size_t align, int flags, int fd)
