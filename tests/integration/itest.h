@@ -744,7 +744,7 @@ static inline int itest_sysfs_group(const char *bdf)
 }
 
 /*
- * "/dev/vfio/devices/vfioN" for PCI device @bdf, from the vfio-dev entry in
+ * "/dev/vfio/devices/vfioN" (noiommu-vfioN) for PCI device @bdf, from the vfio-dev entry in
  * sysfs, or "" if there is none.  The sysfs entry exists on kernels without
  * CONFIG_VFIO_DEVICE_CDEV too (6.12 registers the class device with no
  * node): with @need_node, "" unless the character device node exists.
@@ -761,8 +761,9 @@ static inline void itest_sysfs_cdev(const char *bdf, char *out, size_t len, bool
 	d = opendir(path);
 	if (!d)
 		return;
+	/* Without an IOMMU the kernel names it noiommu-vfioN. */
 	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, "vfio", 4)) {
+		if (!strncmp(de->d_name, "vfio", 4) || !strncmp(de->d_name, "noiommu-vfio", 12)) {
 			snprintf(out, len, "/dev/vfio/devices/%.40s", de->d_name);
 			break;
 		}
