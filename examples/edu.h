@@ -8,12 +8,19 @@
  * Traps worth knowing: DMA addresses are masked to 28 bits (IOVAs must be
  * below 256 MiB), and a transfer whose device-side range leaves
  * 0x40000..0x40fff aborts QEMU itself, so every call here checks it.
+ *
+ * The device is programmed with the bus address of the IOVA
+ * (iommufd_ioas_get_bus_addrs()): the IOVA itself behind an IOMMU, the
+ * physical address on the unsafe no-IOMMU backend, where QEMU's dma_mask
+ * property must be raised for a guest with more than 256 MiB (the guest
+ * cannot see it: the environment variable EDU_DMA_MASK says it).
  */
 #ifndef IFD_EXAMPLES_EDU_H
 #define IFD_EXAMPLES_EDU_H
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <libiommufd/libiommufd.h>
@@ -37,6 +44,7 @@ struct edu {
 	struct iommufd_device *dev;
 	volatile uint8_t *bar;
 	size_t bar_len;
+	uint64_t dma_mask; /* highest bus address the device reaches */
 };
 
 static inline uint32_t edu_rd32(struct edu *e, uint32_t off)
@@ -62,6 +70,9 @@ static inline int edu_init(struct edu *e, struct iommufd_device *dev)
 	int r;
 
 	e->dev = dev;
+	e->dma_mask = EDU_IOVA_MAX;
+	if (getenv("EDU_DMA_MASK"))
+		e->dma_mask = strtoull(getenv("EDU_DMA_MASK"), NULL, 0);
 	r = iommufd_device_map_region(dev, IOMMUFD_REGION_BAR0, &bar, &len);
 	if (r < 0)
 		return r;
@@ -81,10 +92,21 @@ static inline int edu_init(struct edu *e, struct iommufd_device *dev)
 static inline int edu_dma(struct edu *e, uint64_t iova, uint32_t off, uint32_t len, int to_ram,
 			  unsigned int timeout_ms)
 {
+	struct iommufd_ioas *ioas = iommufd_device_get_ioas(e->dev);
+	struct iommufd_dma_segment seg;
 	struct timespec t0, t;
+	int n;
 
-	if (!len || off >= EDU_BUF_SIZE || len > EDU_BUF_SIZE - off || iova > EDU_IOVA_MAX ||
-	    len - 1 > EDU_IOVA_MAX - iova)
+	if (!len || off >= EDU_BUF_SIZE || len > EDU_BUF_SIZE - off)
+		return -EINVAL;
+	/* Unmapped: behind an IOMMU the transfer is issued (and faults);
+	 * without one it would reach whatever memory the IOVA names. */
+	n = ioas ? iommufd_ioas_get_bus_addrs(ioas, iova, len, &seg, 1) : -ENOENT;
+	if (n == 1)
+		iova = seg.bus_addr;
+	else if (n > 1 || iommufd_ctx_get_backend(iommufd_ioas_get_ctx(ioas)) == IOMMUFD_BACKEND_NOIOMMU)
+		return n > 1 ? -EINVAL : -EFAULT; /* the edu cannot scatter */
+	if (iova > e->dma_mask || len - 1 > e->dma_mask - iova)
 		return -EINVAL;
 	if (to_ram) {
 		edu_wr64(e, EDU_REG_DMA_SRC, EDU_BUF_ADDR + off);

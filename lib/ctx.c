@@ -48,6 +48,7 @@ IFD_EXPORT const char *iommufd_backend_name(enum iommufd_backend backend)
 	case IOMMUFD_BACKEND_CDEV: return "cdev";
 	case IOMMUFD_BACKEND_GROUP: return "group";
 	case IOMMUFD_BACKEND_TYPE1: return "type1";
+	case IOMMUFD_BACKEND_NOIOMMU: return "noiommu";
 	}
 	return "unknown";
 }
@@ -58,6 +59,7 @@ static const struct ifd_backend_ops *backend_ops(enum iommufd_backend b)
 	case IOMMUFD_BACKEND_CDEV: return &ifd_backend_cdev;
 	case IOMMUFD_BACKEND_GROUP: return &ifd_backend_group;
 	case IOMMUFD_BACKEND_TYPE1: return &ifd_backend_type1;
+	case IOMMUFD_BACKEND_NOIOMMU: return &ifd_backend_noiommu;
 	default: return NULL;
 	}
 }
@@ -65,7 +67,8 @@ static const struct ifd_backend_ops *backend_ops(enum iommufd_backend b)
 static int parse_backend(const char *s, enum iommufd_backend *b)
 {
 	static const enum iommufd_backend all[] = { IOMMUFD_BACKEND_AUTO, IOMMUFD_BACKEND_CDEV,
-						    IOMMUFD_BACKEND_GROUP, IOMMUFD_BACKEND_TYPE1 };
+						    IOMMUFD_BACKEND_GROUP, IOMMUFD_BACKEND_TYPE1,
+						    IOMMUFD_BACKEND_NOIOMMU };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (!strcmp(s, iommufd_backend_name(all[i]))) {
@@ -180,6 +183,13 @@ static int adopt(struct iommufd_ctx *ctx, int fd, enum iommufd_backend want)
 
 	if (ctx->sys->fstat(fd, &st) < 0)
 		return -EBADF;
+	if (want == IOMMUFD_BACKEND_NOIOMMU) {
+		/* Both fd kinds would pass for a protected context too: the
+		 * unsafe mode is only entered by asking for it at creation. */
+		ifd_err(ctx, "fd %d: the noiommu backend cannot adopt an fd; create the context with "
+			"iommufd_ctx_create()", fd);
+		return -EINVAL;
+	}
 	if (fd_is_iommufd(ctx, fd)) {
 		if (want == IOMMUFD_BACKEND_TYPE1) {
 			ifd_err(ctx, "fd %d is /dev/iommu but the TYPE1 backend was requested", fd);
@@ -221,9 +231,11 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 	const char *env;
 	int r, work = -1;
 
-	if (ifd_opts_copy(&o, sizeof(o), opts) < 0 || !out || (unsigned int)o.backend > IOMMUFD_BACKEND_TYPE1 ||
+	if (ifd_opts_copy(&o, sizeof(o), opts) < 0 || !out || (unsigned int)o.backend > IOMMUFD_BACKEND_NOIOMMU ||
 	    o.log_level < 0 || o.log_level > IOMMUFD_LOG_DEBUG ||
-	    (unsigned int)o.pin_accounting > IOMMUFD_PIN_ACCOUNT_PROCESS)
+	    (unsigned int)o.pin_accounting > IOMMUFD_PIN_ACCOUNT_PROCESS ||
+	    o.noiommu_path > IOMMUFD_NOIOMMU_PATH_LEGACY ||
+	    (o.noiommu_path && o.backend != IOMMUFD_BACKEND_NOIOMMU && o.backend != IOMMUFD_BACKEND_AUTO))
 		return -EINVAL;
 
 	ctx = calloc(1, sizeof(*ctx));
@@ -242,13 +254,14 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 	ifd_list_init(&ctx->viommu_list);
 	ifd_log_defaults(ctx, o.log_fn, o.log_data, o.log_level);
 	ctx->page_size = sys->page_size();
+	ctx->noiommu_path = o.noiommu_path;
 	fork_guard_init(ctx);
 
 	want = o.backend;
 	env = sys->getenv("LIBIOMMUFD_BACKEND");
 	if (want == IOMMUFD_BACKEND_AUTO && env && *env) {
 		if (parse_backend(env, &want) < 0) {
-			ifd_err(ctx, "LIBIOMMUFD_BACKEND=%s: not one of auto, cdev, group, type1", env);
+			ifd_err(ctx, "LIBIOMMUFD_BACKEND=%s: not one of auto, cdev, group, type1, noiommu", env);
 			r = -EINVAL;
 			goto fail;
 		}
@@ -264,7 +277,7 @@ int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys
 		ctx->backend = want;
 		ctx->ops = backend_ops(want);
 		r = ctx->ops->ctx_open(ctx);
-		if (r == 0 && want != IOMMUFD_BACKEND_TYPE1)
+		if (r == 0 && (want == IOMMUFD_BACKEND_CDEV || want == IOMMUFD_BACKEND_GROUP))
 			r = choose_iommufd_flavour(ctx, want);
 		if (r == -ENOENT)
 			r = -ENODEV;

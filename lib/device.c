@@ -95,7 +95,8 @@ static int read_info(struct iommufd_device *dev)
 static int dev_open_common(struct iommufd_ioas *ioas, struct iommufd_device *dev, int group_fd, int caller_fd)
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
-	bool cdev = ctx->backend == IOMMUFD_BACKEND_CDEV;
+	/* Backends that bind device cdevs share no group fds. */
+	bool cdev = !ctx->ops->group_put;
 	struct ifd_list *pos;
 	int r;
 
@@ -313,8 +314,9 @@ IFD_EXPORT int iommufd_device_adopt_group_fd(struct iommufd_ioas *ioas, int grou
 
 	if (!ioas || ioas->state != IFD_ALIVE || group_fd < 0 || !name || !*name || !out || check_opts(opts, &o))
 		return ifd_ret(-EINVAL);
-	if (ioas->ctx->backend == IOMMUFD_BACKEND_CDEV) {
-		ifd_err(ioas->ctx, "adopting a group fd needs the group or type1 backend, this context uses cdev");
+	if (!ioas->ctx->ops->group_put) {
+		ifd_err(ioas->ctx, "adopting a group fd needs a backend with VFIO groups, this context uses %s",
+			iommufd_backend_name(ioas->ctx->backend));
 		return ifd_ret(-EOPNOTSUPP);
 	}
 	dev = dev_alloc(ioas->ctx);

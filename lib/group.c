@@ -41,7 +41,7 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 {
 	struct ifd_list *pos;
 	struct ifd_group *g;
-	char path[32];
+	char path[48];
 	int r;
 
 	ifd_list_for_each(pos, &ctx->group_list) {
@@ -65,11 +65,12 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 	}
 	g->num = num;
 	g->refs = 1;
+	/* VFIO names a no-IOMMU group's node noiommu-N. */
+	snprintf(path, sizeof(path), "/dev/vfio/%s%d", ctx->ops->node_prefix ? ctx->ops->node_prefix : "", num);
 	if (adopt_fd >= 0) {
 		struct stat a, b;
 
 		g->fd = adopt_fd;
-		snprintf(path, sizeof(path), "/dev/vfio/%d", num);
 		if (ctx->sys->fstat(adopt_fd, &a) < 0 || ctx->sys->stat(path, &b) < 0 || !S_ISCHR(a.st_mode) ||
 		    a.st_rdev != b.st_rdev) {
 			ifd_err(ctx, "the adopted fd is not %s, the device's IOMMU group", path);
@@ -78,7 +79,6 @@ int ifd_group_get(struct iommufd_ctx *ctx, int num, int adopt_fd, struct ifd_gro
 			return -EINVAL;
 		}
 	} else {
-		snprintf(path, sizeof(path), "/dev/vfio/%d", num);
 		g->fd = ifd_open_node(ctx, path, O_RDWR, "a VFIO group");
 		if (g->fd == -EBUSY)
 			ifd_err(ctx, "%s is already open (another process, or a second context in this one)", path);
@@ -175,7 +175,8 @@ bool ifd_group_cdev_open_elsewhere(struct iommufd_ctx *ctx, const struct iommufd
 	snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices", dev->group_num);
 	if (ctx->sys->listdir(path, count_member, &s) < 0 || s.n != 1 || !s.self)
 		return false;
-	snprintf(path, sizeof(path), "/dev/vfio/%d", dev->group_num);
+	snprintf(path, sizeof(path), "/dev/vfio/%s%d", ctx->ops->node_prefix ? ctx->ops->node_prefix : "",
+		 dev->group_num);
 	fd = ctx->sys->open(path, O_RDWR | O_CLOEXEC, 0);
 	err = fd < 0 ? errno : 0;
 	if (fd >= 0) {

@@ -66,6 +66,9 @@ struct ifd_sys {
 	 * ("pci", "mdev") of every device, or NULL to walk /sys/bus through
 	 * listdir.  The libc table uses libudev when built with it. */
 	int (*enumerate)(int (*fn)(const char *name, const char *subsystem, void *arg), void *arg);
+	/* NOIOMMU's legacy path pins with these (backend_noiommu_legacy.c). */
+	int (*mlock)(const void *addr, size_t len);
+	int (*munlock)(const void *addr, size_t len);
 };
 
 extern const struct ifd_sys ifd_sys_libc;
@@ -108,6 +111,7 @@ struct iommufd_ctx {
 	uint32_t type1_ids;  /* TYPE1: numbers IOAS for messages (under lock) */
 	long page_size;
 	enum iommufd_pin_accounting pin_mode; /* in force: USER or PROCESS */
+	uint32_t noiommu_path; /* NOIOMMU: enum iommufd_noiommu_path asked for */
 
 	/* Fork rule: a page marked MADV_WIPEONFORK reads 0 in a child; where
 	 * madvise is missing, the creator's pid is compared instead. */
@@ -390,11 +394,25 @@ struct ifd_backend_ops {
 	/* KVM (kvm.c): the VFIO file KVM must hold for @dev (*fd, -1 if the
 	 * device has none) and where that file's registration lives. */
 	struct ifd_kvm_reg **(*kvm_file)(struct iommufd_device *dev, int *fd);
+	/* Prefix of the device cdev and group node names this backend takes
+	 * ("noiommu-" for NOIOMMU); NULL: none. */
+	const char *node_prefix;
+	/* The bus address of @iova (inside USER record @m, caller holds
+	 * ioas->wlock, never logs) and how many bytes from there, at most
+	 * @len, are contiguous.  NULL: the IOVA is the bus address. */
+	int (*bus_addr)(struct iommufd_ioas *ioas, const struct iommufd_map *m, uint64_t iova, uint64_t len,
+			uint64_t *bus, uint64_t *contig);
 };
 
 extern const struct ifd_backend_ops ifd_backend_cdev;
 extern const struct ifd_backend_ops ifd_backend_group;
 extern const struct ifd_backend_ops ifd_backend_type1;
+/* NOIOMMU: ctx_open picks one of the two paths and installs its ops. */
+extern const struct ifd_backend_ops ifd_backend_noiommu;
+extern const struct ifd_backend_ops ifd_backend_noiommu_iommufd;
+extern const struct ifd_backend_ops ifd_backend_noiommu_legacy;
+/* backend_noiommu.c: -ENODEV (logged) unless VFIO's no-IOMMU mode is on. */
+int ifd_noiommu_mode_check(struct iommufd_ctx *ctx);
 
 /* ctx.c */
 int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys *sys, int adopt_fd,

@@ -94,6 +94,8 @@ const struct ifd_sys ifd_sys_libc = {
 #ifdef IFD_HAVE_LIBUDEV
 	.enumerate = ifd_udev_enumerate,
 #endif
+	.mlock = mlock,
+	.munlock = munlock,
 };
 
 int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg)

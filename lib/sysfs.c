@@ -142,8 +142,15 @@ static int canon_device(struct iommufd_ctx *ctx, const char *path, struct iommuf
 	return 0;
 }
 
-static bool is_cdev_name(const char *s)
+/* "vfioN", or with the backend's prefix ("noiommu-vfioN") only. */
+static bool is_cdev_name(const struct iommufd_ctx *ctx, const char *s)
 {
+	const char *pfx = ctx->ops && ctx->ops->node_prefix ? ctx->ops->node_prefix : "";
+	size_t n = strlen(pfx);
+
+	if (strncmp(s, pfx, n))
+		return false;
+	s += n;
 	if (strncmp(s, "vfio", 4) || !s[4] || strlen(s) > 14)
 		return false;
 	for (s += 4; *s; s++)
@@ -186,13 +193,16 @@ static bool cdev_is_of(struct iommufd_ctx *ctx, const struct iommufd_device *dev
 struct cdev_scan {
 	struct iommufd_ctx *ctx;
 	struct iommufd_device *dev;
+	bool noiommu; /* saw a no-IOMMU cdev */
 };
 
 static int take_cdev(const char *name, void *arg)
 {
 	struct cdev_scan *s = arg;
 
-	if (!is_cdev_name(name) || !cdev_is_of(s->ctx, s->dev, name, false))
+	if (!strncmp(name, "noiommu-", 8))
+		s->noiommu = true;
+	if (!is_cdev_name(s->ctx, name) || !cdev_is_of(s->ctx, s->dev, name, false))
 		return 0;
 	snprintf(s->dev->cdev, sizeof(s->dev->cdev), "/dev/vfio/devices/%s", name);
 	return 1;
@@ -231,6 +241,10 @@ static int inspect(struct iommufd_ctx *ctx, struct iommufd_device *dev)
 	if (!dev->cdev[0]) {
 		snprintf(path, sizeof(path), "%s/vfio-dev", dev->sysfs);
 		ctx->sys->listdir(path, take_cdev, &scan);
+		/* Only an explicit request may take the unsafe path. */
+		if (!dev->cdev[0] && scan.noiommu && !ctx->ops->node_prefix)
+			ifd_err(ctx, "%s sits behind no IOMMU (VFIO's unsafe no-IOMMU mode gave it a noiommu-vfio "
+				"cdev): only the noiommu backend drives it (LIBIOMMUFD_BACKEND=noiommu)", dev->name);
 	}
 	return 0;
 }
@@ -251,7 +265,7 @@ static int from_cdev_node(struct iommufd_ctx *ctx, const char *node, struct iomm
 		return -ENODEV;
 	}
 	base = strrchr(canon, '/') + 1;
-	if (strncmp(canon, "/dev/vfio/devices/", 18) || strchr(canon + 18, '/') || !is_cdev_name(base)) {
+	if (strncmp(canon, "/dev/vfio/devices/", 18) || strchr(canon + 18, '/') || !is_cdev_name(ctx, base)) {
 		ifd_err(ctx, "%s: not a VFIO device cdev (it resolves to %s)", node, canon);
 		return -ENODEV;
 	}

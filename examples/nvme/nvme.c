@@ -262,6 +262,24 @@ static uint64_t iova_of(struct ctrl *c, const void *p, size_t len)
 	return iova;
 }
 
+/*
+ * What the controller is given: the bus address of @len bytes at @p, which
+ * must not cross a page (the caller names pages one by one).  Behind an
+ * IOMMU that is the IOVA; on the unsafe no-IOMMU backend it is the
+ * physical address, and the pages of one mapping need not be adjacent.
+ */
+static uint64_t bus_of(struct ctrl *c, const void *p, size_t len)
+{
+	struct iommufd_dma_segment seg;
+	uint64_t iova = iova_of(c, p, len);
+
+	if (iommufd_ioas_get_bus_addrs(c->ioas, iova, len, &seg, 1) != 1) {
+		fprintf(stderr, "nvme: BUG: no single bus address for %p+%zu\n", p, len);
+		abort();
+	}
+	return seg.bus_addr;
+}
+
 /* ------------------------------------------------------------ queues */
 
 static const char *status_str(uint16_t status)
@@ -485,8 +503,8 @@ static int ctrl_enable(struct ctrl *c)
 
 	queue_init(c, &c->aq, 0, ADMIN_DEPTH, q, q + NVME_PAGE_SIZE);
 	wr32(c, NVME_REG_AQA, (uint32_t)(ADMIN_DEPTH - 1) << 16 | (ADMIN_DEPTH - 1));
-	wr64(c, NVME_REG_ASQ, iova_of(c, c->aq.sq, NVME_PAGE_SIZE));
-	wr64(c, NVME_REG_ACQ, iova_of(c, (void *)c->aq.cq, NVME_PAGE_SIZE));
+	wr64(c, NVME_REG_ASQ, bus_of(c, c->aq.sq, NVME_PAGE_SIZE));
+	wr64(c, NVME_REG_ACQ, bus_of(c, (void *)c->aq.cq, NVME_PAGE_SIZE));
 	uint32_t cc = NVME_CC_CSS_NVM | NVME_CC_MPS(NVME_PAGE_SHIFT) | NVME_CC_IOSQES(NVME_SQES_LOG) |
 		      NVME_CC_IOCQES(NVME_CQES_LOG);
 	wr32(c, NVME_REG_CC, cc);
@@ -509,7 +527,7 @@ static int identify(struct ctrl *c, uint8_t cns, uint32_t nsid, const char *what
 	struct nvme_cqe cqe;
 
 	memset(c->ident.va, 0, NVME_IDENTIFY_SIZE);
-	cmd.prp1 = iova_of(c, c->ident.va, NVME_IDENTIFY_SIZE);
+	cmd.prp1 = bus_of(c, c->ident.va, NVME_IDENTIFY_SIZE);
 	return admin_cmd(c, what, &cmd, &cqe);
 }
 
@@ -579,7 +597,7 @@ static int ioq_create(struct ctrl *c, bool irq)
 	/* The CQ first: the SQ names it. */
 	cmd = (struct nvme_sqe){
 		.opcode = NVME_ADMIN_CREATE_CQ,
-		.prp1 = iova_of(c, (void *)c->ioq.cq, NVME_PAGE_SIZE),
+		.prp1 = bus_of(c, (void *)c->ioq.cq, NVME_PAGE_SIZE),
 		.cdw10 = NVME_QUEUE_CDW10(IO_QID, c->io_depth),
 		.cdw11 = NVME_CQ_PC | (irq ? NVME_CQ_IEN | NVME_CQ_IV(IO_VECTOR) : 0),
 	};
@@ -588,7 +606,7 @@ static int ioq_create(struct ctrl *c, bool irq)
 		return r;
 	cmd = (struct nvme_sqe){
 		.opcode = NVME_ADMIN_CREATE_SQ,
-		.prp1 = iova_of(c, c->ioq.sq, NVME_PAGE_SIZE),
+		.prp1 = bus_of(c, c->ioq.sq, NVME_PAGE_SIZE),
 		.cdw10 = NVME_QUEUE_CDW10(IO_QID, c->io_depth),
 		.cdw11 = NVME_SQ_PC | NVME_SQ_CQID(IO_QID),
 	};
@@ -628,27 +646,27 @@ static const char *const prp_form_name[PRP_FORMS] = { "PRP1", "PRP1+PRP2", "PRP 
 /*
  * Describe @len bytes at @va to the controller.  PRP1 may start anywhere in
  * a page; every further page is named whole: by PRP2 itself when only one
- * remains, otherwise by a list in @list that PRP2 points to.  One
- * iommufd_ioas_translate() serves the whole buffer: a mapping is
- * contiguous in IOVA space, so the pages are too.
+ * remains, otherwise by a list in @list that PRP2 points to.  Each page
+ * gets its own bus address: without an IOMMU (the no-IOMMU backend) the
+ * pages of a buffer are not physically adjacent.
  */
 static enum prp_form build_prps(struct ctrl *c, void *va, size_t len, uint64_t *list, struct nvme_sqe *cmd)
 {
-	uint64_t iova = iova_of(c, va, len);
-	size_t first = NVME_PAGE_SIZE - (iova & (NVME_PAGE_SIZE - 1));
+	size_t first = NVME_PAGE_SIZE - ((uintptr_t)va & (NVME_PAGE_SIZE - 1));
+	uint8_t *p = (uint8_t *)va + first;
 
-	cmd->prp1 = iova;
+	cmd->prp1 = bus_of(c, va, len < first ? len : first);
 	if (len <= first)
 		return PRP_ONE;
-	iova += first;
 	len -= first;
 	if (len <= NVME_PAGE_SIZE) {
-		cmd->prp2 = iova;
+		cmd->prp2 = bus_of(c, p, len);
 		return PRP_TWO;
 	}
 	for (size_t i = 0; i * NVME_PAGE_SIZE < len; i++)
-		list[i] = iova + i * NVME_PAGE_SIZE;
-	cmd->prp2 = iova_of(c, list, NVME_PAGE_SIZE);
+		list[i] = bus_of(c, p + i * NVME_PAGE_SIZE, NVME_PAGE_SIZE < len - i * NVME_PAGE_SIZE ?
+						       NVME_PAGE_SIZE : len - i * NVME_PAGE_SIZE);
+	cmd->prp2 = bus_of(c, list, NVME_PAGE_SIZE);
 	return PRP_LIST;
 }
 

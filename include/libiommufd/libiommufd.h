@@ -86,20 +86,26 @@ uint32_t iommufd_version(void);
  * @IOMMUFD_BACKEND_TYPE1: legacy VFIO container /dev/vfio/vfio with the type1
  *                         (v2 when offered) IOMMU driver; one container per
  *                         IOAS.  Also works on iommufd's compat container.
+ * @IOMMUFD_BACKEND_NOIOMMU: UNSAFE: devices without any IOMMU (VFIO's
+ *                         no-IOMMU mode): no isolation, the device can DMA
+ *                         anywhere.  Never chosen by AUTO; only when asked
+ *                         for by name.  See "No-IOMMU mode" below.
  *
- * The environment variable LIBIOMMUFD_BACKEND (auto, cdev, group, type1)
- * overrides an AUTO request, so a test suite can force every path.
+ * The environment variable LIBIOMMUFD_BACKEND (auto, cdev, group, type1,
+ * noiommu) overrides an AUTO request, so a test suite can force every path.
  */
 enum iommufd_backend {
 	IOMMUFD_BACKEND_AUTO = 0,
 	IOMMUFD_BACKEND_CDEV = 1,
 	IOMMUFD_BACKEND_GROUP = 2,
 	IOMMUFD_BACKEND_TYPE1 = 3,
+	IOMMUFD_BACKEND_NOIOMMU = 4,
 };
 
 /**
  * iommufd_backend_name() - short name of a backend.
- * Returns "auto", "cdev", "group", "type1", or "unknown".  Never NULL.
+ * Returns "auto", "cdev", "group", "type1", "noiommu", or "unknown".  Never
+ * NULL.
  */
 const char *iommufd_backend_name(enum iommufd_backend backend);
 
@@ -164,6 +170,10 @@ enum iommufd_pin_accounting {
  *             (IOMMU_OPTION_RLIMIT_MODE; PROCESS needs CAP_SYS_RESOURCE,
  *             else -EPERM).  TYPE1: PROCESS (or DEFAULT) only; USER gets
  *             -EOPNOTSUPP.
+ * @noiommu_path: which kernel path a NOIOMMU context takes, an enum
+ *             iommufd_noiommu_path (see "No-IOMMU mode"); ignored by the
+ *             other backends, but -EINVAL when non-zero with a @backend
+ *             other than AUTO or NOIOMMU.
  */
 struct iommufd_ctx_opts {
 	size_t sz;
@@ -172,6 +182,7 @@ struct iommufd_ctx_opts {
 	void *log_data;
 	int log_level;
 	enum iommufd_pin_accounting pin_accounting;
+	uint32_t noiommu_path;
 };
 
 /**
@@ -2004,6 +2015,98 @@ int iommufd_device_get_vf_name(const struct iommufd_device *pf, unsigned int ind
 /* No-IOMMU mode (unsafe)                                                   */
 /* ------------------------------------------------------------------------ */
 /* @section-noiommu (issue 9) */
+
+/*
+ * IOMMUFD_BACKEND_NOIOMMU drives devices that sit behind no IOMMU (a VM
+ * without a vIOMMU, hardware without VT-d/AMD-Vi) through VFIO's "unsafe
+ * no-IOMMU mode": the device's DMA is not translated or restricted at all,
+ * so a buggy or malicious device (or program) can read and write any
+ * physical memory.  The kernel requires CAP_SYS_RAWIO, needs the module
+ * parameter vfio.enable_unsafe_noiommu_mode=1 (set before the device is
+ * bound to vfio-pci) and taints itself.  The library logs a warning at
+ * every context creation.
+ *
+ * The device must be programmed with bus (physical) addresses, not IOVAs:
+ * map memory as on any backend (iommufd_ioas_map(), iommufd_map_create();
+ * the IOVA the library returns is then only a name for the memory), and
+ * ask iommufd_ioas_get_bus_addrs() for the bus addresses behind it.  On
+ * every other backend that call returns one segment whose bus address is
+ * the IOVA, so a driver written against it runs everywhere.
+ */
+
+/**
+ * enum iommufd_noiommu_path - the kernel path of a NOIOMMU context
+ * (struct iommufd_ctx_opts.noiommu_path; the environment variable
+ * LIBIOMMUFD_NOIOMMU_PATH=iommufd|legacy overrides AUTO).
+ * @IOMMUFD_NOIOMMU_PATH_AUTO:    IOMMUFD where the kernel has it, else
+ *                                LEGACY.
+ * @IOMMUFD_NOIOMMU_PATH_IOMMUFD: iommufd's no-IOMMU mode (Linux 7.3,
+ *                                CONFIG_IOMMUFD_NOIOMMU, which VFIO_NOIOMMU
+ *                                selects with VFIO_DEVICE_CDEV): device
+ *                                cdevs /dev/vfio/devices/noiommu-vfioN bound
+ *                                to /dev/iommu and attached to the IOAS,
+ *                                whose mappings are pinned by the kernel;
+ *                                bus addresses from IOMMU_IOAS_NOIOMMU_GET_PA.
+ * @IOMMUFD_NOIOMMU_PATH_LEGACY:  VFIO's no-IOMMU groups /dev/vfio/noiommu-N
+ *                                in a /dev/vfio/vfio container set to
+ *                                VFIO_NOIOMMU_IOMMU.  The kernel maps
+ *                                nothing: the library keeps the memory
+ *                                resident with mlock(2) and reads its
+ *                                physical addresses from /proc/self/pagemap,
+ *                                which needs CAP_SYS_ADMIN.  mlock does not
+ *                                stop the kernel from migrating a page
+ *                                (compaction): use hugetlbfs memory, which
+ *                                it does not move, for long-lived buffers.
+ */
+enum iommufd_noiommu_path {
+	IOMMUFD_NOIOMMU_PATH_AUTO = 0,
+	IOMMUFD_NOIOMMU_PATH_IOMMUFD = 1,
+	IOMMUFD_NOIOMMU_PATH_LEGACY = 2,
+};
+
+/**
+ * struct iommufd_dma_segment - a run of IOVAs whose bus addresses are
+ * contiguous.
+ * @iova:     first IOVA of the run.
+ * @bus_addr: the address the device must use for @iova.
+ * @len:      bytes.
+ */
+struct iommufd_dma_segment {
+	uint64_t iova;
+	uint64_t bus_addr;
+	uint64_t len;
+};
+
+/**
+ * iommufd_ioas_get_bus_addrs() - the addresses a device must be programmed
+ * with for the mapped IOVA range [@iova, @iova + @len).
+ * @ioas: the IOAS.
+ * @iova: first byte (no alignment needed).
+ * @len:  bytes, >= 1; the range must lie wholly in mappings of the library
+ *        (several adjacent ones are fine), else -ENOENT.
+ * @segs: array to fill, may be NULL when @max is 0.
+ * @max:  entries in @segs.
+ *
+ * Returns the total number of segments (which may exceed @max: the first
+ * @max are filled; call again with a larger array), in IOVA order, each as
+ * long as the bus addresses stay contiguous.  Every backend but NOIOMMU:
+ * one segment, bus address = IOVA (the IOMMU translates).  NOIOMMU: the
+ * physical addresses of the pinned pages; a physically contiguous buffer
+ * (a hugetlbfs page) gives one segment.  The answer stays valid while the
+ * mapping exists.
+ *
+ * Errors: -EINVAL bad argument or overflow; -ENOENT part of the range is
+ * not mapped (or is being mapped or unmapped by another thread); -ECHILD in
+ * a forked child; NOIOMMU: -EPERM the process lacks CAP_SYS_RAWIO (IOMMUFD
+ * path) or CAP_SYS_ADMIN (LEGACY path: /proc/self/pagemap hides physical
+ * addresses without it), -ENODEV (IOMMUFD path) no device is attached to
+ * the IOAS yet (the kernel pins and knows the pages only then), -EFAULT a
+ * page is not resident, -EIO a malformed kernel answer.
+ * Source: IOMMU_IOAS_NOIOMMU_GET_PA (include/uapi/linux/iommufd.h),
+ * /proc/self/pagemap (Documentation/admin-guide/mm/pagemap.rst).
+ */
+int iommufd_ioas_get_bus_addrs(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len,
+			       struct iommufd_dma_segment *segs, size_t max);
 
 #ifdef __cplusplus
 }

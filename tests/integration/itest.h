@@ -325,7 +325,9 @@ static inline enum iommufd_backend itest_expected_backend(void)
 		return IOMMUFD_BACKEND_GROUP;
 	if (!strcmp(e, "type1"))
 		return IOMMUFD_BACKEND_TYPE1;
-	printf("not ok - IFD_EXPECT_BACKEND='%s' is one of cdev, group, type1\n", e);
+	if (!strcmp(e, "noiommu"))
+		return IOMMUFD_BACKEND_NOIOMMU;
+	printf("not ok - IFD_EXPECT_BACKEND='%s' is one of cdev, group, type1, noiommu\n", e);
 	itest_nfailed++;
 	itest_bail();
 }
@@ -357,6 +359,12 @@ static inline struct iommufd_ctx *itest_ctx(void)
 static inline bool itest_is_cdev(struct iommufd_ctx *ctx)
 {
 	return iommufd_ctx_get_backend(ctx) == IOMMUFD_BACKEND_CDEV;
+}
+
+/* The unsafe no-IOMMU backend: no reserved ranges, no isolation. */
+static inline bool itest_is_noiommu(struct iommufd_ctx *ctx)
+{
+	return iommufd_ctx_get_backend(ctx) == IOMMUFD_BACKEND_NOIOMMU;
 }
 
 /* ------------------------------------------------------------------ memory */
@@ -736,7 +744,7 @@ static inline int itest_sysfs_group(const char *bdf)
 }
 
 /*
- * "/dev/vfio/devices/vfioN" for PCI device @bdf, from the vfio-dev entry in
+ * "/dev/vfio/devices/vfioN" (noiommu-vfioN) for PCI device @bdf, from the vfio-dev entry in
  * sysfs, or "" if there is none.  The sysfs entry exists on kernels without
  * CONFIG_VFIO_DEVICE_CDEV too (6.12 registers the class device with no
  * node): with @need_node, "" unless the character device node exists.
@@ -753,8 +761,9 @@ static inline void itest_sysfs_cdev(const char *bdf, char *out, size_t len, bool
 	d = opendir(path);
 	if (!d)
 		return;
+	/* Without an IOMMU the kernel names it noiommu-vfioN. */
 	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, "vfio", 4)) {
+		if (!strncmp(de->d_name, "vfio", 4) || !strncmp(de->d_name, "noiommu-vfio", 12)) {
 			snprintf(out, len, "/dev/vfio/devices/%.40s", de->d_name);
 			break;
 		}

@@ -187,6 +187,7 @@ struct dev {
 	struct group *grp;
 	char driver[64];
 	bool no_cdev, no_reset, exclusive;
+	bool noiommu; /* behind no IOMMU: noiommu-N group, noiommu-vfioN cdev */
 	int cdev; /* vfioN index, -1 none */
 	uint64_t aperture_last, pgsize;
 	struct fk_range resv[FK_MAX_RESV];
@@ -276,6 +277,7 @@ struct fake_kernel {
 		bool bound; /* uevent socket: bound to group 1 */
 	} real[64];
 	size_t nreal;
+	struct fk_nio *nio; /* fake-noiommu.c */
 	struct ifd_sys sys;
 	struct fk_vf_state *vf; /* fake-vf.c */
 	bool map_is_file;            /* fake-filemap.c's IOAS_MAP in progress */
@@ -917,6 +919,7 @@ static void fs_rebuild(struct fake_kernel *fk)
 		chr_add(fk, "/dev/iommu", C_IOMMUFD, 0, makedev(MAJ_MISC, MIN_IOMMU));
 	if (has_vfio(fk)) {
 		chr_add(fk, "/dev/vfio/vfio", C_CONTAINER, 0, makedev(MAJ_MISC, MIN_VFIO));
+		fk_nio_fs(fk);
 	}
 	if (has_cdev(fk)) {
 		node_add(fk, N_DIR, NULL, "/sys/class/vfio-dev");
@@ -948,20 +951,21 @@ static void fs_rebuild(struct fake_kernel *fk)
 			node_add(fk, N_LINK, buf, "%s/iommu_group", sys);
 			snprintf(buf, sizeof(buf), "../../../..%s", sys + 4);
 			node_add(fk, N_LINK, buf, "/sys/kernel/iommu_groups/%d/devices/%s", d->group, d->name);
-			snprintf(buf, sizeof(buf), "/dev/vfio/%d", d->group);
+			snprintf(buf, sizeof(buf), "/dev/vfio/%s%d", d->noiommu ? "noiommu-" : "", d->group);
 			if (has_vfio(fk) && group_has_vfio(fk, d->group) && !node_find(fk, buf))
 				chr_add(fk, buf, C_GROUP, d->group, makedev(MAJ_VFIO, (unsigned int)d->group));
 		}
-		if (has_cdev(fk) && d->cdev >= 0 && driver_vfio(d->driver)) {
+		if (has_cdev(fk) && d->cdev >= 0 && driver_vfio(d->driver) && (!d->noiommu || fk->cfg.noiommu_iommufd)) {
+			const char *pf = d->noiommu ? "noiommu-" : "";
 			char dv[32];
 
 			snprintf(dv, sizeof(dv), "%d:%d", MAJ_VFIO_DEV, d->cdev);
-			node_add(fk, N_FILE, dv, "%s/vfio-dev/vfio%d/dev", sys, d->cdev);
+			node_add(fk, N_FILE, dv, "%s/vfio-dev/%svfio%d/dev", sys, pf, d->cdev);
 			snprintf(buf, sizeof(buf), "../../../%s", d->name);
-			node_add(fk, N_LINK, buf, "%s/vfio-dev/vfio%d/device", sys, d->cdev);
-			snprintf(buf, sizeof(buf), "../..%s/vfio-dev/vfio%d", sys + 4, d->cdev);
-			node_add(fk, N_LINK, buf, "/sys/class/vfio-dev/vfio%d", d->cdev);
-			snprintf(buf, sizeof(buf), "/dev/vfio/devices/vfio%d", d->cdev);
+			node_add(fk, N_LINK, buf, "%s/vfio-dev/%svfio%d/device", sys, pf, d->cdev);
+			snprintf(buf, sizeof(buf), "../..%s/vfio-dev/%svfio%d", sys + 4, pf, d->cdev);
+			node_add(fk, N_LINK, buf, "/sys/class/vfio-dev/%svfio%d", pf, d->cdev);
+			snprintf(buf, sizeof(buf), "/dev/vfio/devices/%svfio%d", pf, d->cdev);
 			chr_add(fk, buf, C_CDEV, (int)i, makedev(MAJ_VFIO_DEV, (unsigned int)d->cdev));
 		}
 	}
@@ -1816,6 +1820,35 @@ unsigned int fake_kernel_change_process_calls(struct fake_kernel *fk)
 	return fk->change_process;
 }
 
+/* For fake-noiommu.c: the mapping of IOAS @id that holds @iova (-ENOENT if
+ * none) and how many devices the IOAS has. */
+int fk_ioas_area(struct fake_kernel *fk, struct file *f, uint32_t id, uint64_t iova, struct fk_map *out,
+		 unsigned int *ndev)
+{
+	struct ioas *io = ioas_get(f, id);
+
+	(void)fk;
+	if (!io)
+		return -ENOENT;
+	*ndev = io->ndev;
+	for (size_t i = 0; i < io->maps.n; i++) {
+		if (iova >= io->maps.v[i].iova && iova - io->maps.v[i].iova < io->maps.v[i].len) {
+			*out = io->maps.v[i];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Do the groups in container @ct sit behind no IOMMU? */
+bool fk_nio_container(struct fake_kernel *fk, struct file *ct)
+{
+	for (size_t i = 0; i < fk->ndevs; i++)
+		if (fk->devs[i]->noiommu && fk->devs[i]->grp && fk->devs[i]->grp->container == ct)
+			return true;
+	return false;
+}
+
 static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg)
 {
 	if ((req >> 8 & 0xff) == IFD_K_IOMMUFD_TYPE && (req & 0xff) >= IFD_K_IOMMUFD_CMD_BASE &&
@@ -1824,6 +1857,8 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 	if (!arg && (req >> 8 & 0xff) == IFD_K_IOMMUFD_TYPE && (req & 0xff) >= IFD_K_IOMMUFD_CMD_BASE)
 		return -EFAULT;
 	switch (req) {
+	case IFD_K_IOMMU_IOAS_NOIOMMU_GET_PA:
+		return fk_nio_get_pa(fk, f, arg);
 	case IFD_K_IOMMU_HWPT_ALLOC:
 		return hwpt_alloc(fk, f, arg);
 	case IFD_K_IOMMU_GET_HW_INFO:
@@ -2370,6 +2405,12 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 	case VFIO_SET_IOMMU:
 		if (!ct_ngroups(fk, ct) || ct->iommu)
 			return -EINVAL;
+		if (fk_nio_container(fk, ct) || a == VFIO_NOIOMMU_IOMMU) {
+			if (!fk_nio_container(fk, ct) || a != VFIO_NOIOMMU_IOMMU)
+				return -ENODEV; /* each kind of group has only its own driver */
+			ct->iommu = (int)a;
+			return 0;
+		}
 		if (a != VFIO_TYPE1_IOMMU && (a != VFIO_TYPE1v2_IOMMU || fk->cfg.type1_v1_only))
 			return -ENODEV;
 		ct->iommu = (int)a;
@@ -2377,6 +2418,8 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 	}
 	if (!ct->iommu)
 		return -EINVAL; /* no driver: the container refuses the rest */
+	if (ct->iommu == VFIO_NOIOMMU_IOMMU)
+		return -ENOTTY; /* it maps nothing */
 	if (!arg)
 		return -EFAULT;
 	switch (req) {
@@ -3184,6 +3227,16 @@ void fk_file_unref(struct fake_kernel *fk, void *file)
 {
 	file_put(fk, file);
 }
+/* The accessors fake-noiommu.c uses (fake-kernel.h). */
+const struct fk_config *fk_cfg(struct fake_kernel *fk) { return &fk->cfg; }
+long fk_nio_page_size(struct fake_kernel *fk) { return fk->page_size; }
+struct fake_kernel *fk_enter_current(void) { return enter(); }
+void fk_leave_current(void) { leave(); }
+void fk_node_file(struct fake_kernel *fk, const char *path, const char *contents)
+{
+	node_add(fk, N_FILE, contents, "%s", path);
+}
+struct fk_nio **fk_nio_slot(struct fake_kernel *fk) { return &fk->nio; }
 
 static int fail_ret(struct fk_call *c, int err, bool injected)
 {
@@ -3570,9 +3623,12 @@ static ssize_t fk_prw(int fd, void *buf, size_t len, off_t off, bool write)
 		return fail_ret(c, err, true);
 	if (!f)
 		return fail_ret(c, EBADF, false);
-	if (f->kind == F_SYSFS)
+	if (f->kind == F_SYSFS && !write && !strcmp(f->label, "file:" FK_PAGEMAP))
+		r = fk_nio_pagemap(fk, buf, len, off);
+	else if (f->kind == F_SYSFS)
 		return fail_ret(c, write ? EPERM : ESPIPE, false);
-	r = region_rw(fk, f, buf, len, off, write, c);
+	else
+		r = region_rw(fk, f, buf, len, off, write, c);
 	if (r < 0)
 		return fail_ret(c, (int)-r, false);
 	leave();
@@ -3980,6 +4036,8 @@ struct fake_kernel *fake_kernel_create(const struct fk_config *cfg)
 		.socket = fk_socket,
 		.bind = fk_bind,
 		.recvfrom = fk_recvfrom,
+		.mlock = fk_nio_mlock,
+		.munlock = fk_nio_munlock,
 	};
 	pthread_mutex_lock(&fk_lock);
 	if (fk_cur) {
@@ -3998,6 +4056,7 @@ void fake_kernel_destroy(struct fake_kernel *fk)
 	if (!fk)
 		return;
 	pthread_mutex_lock(&fk_lock);
+	fk_nio_free(fk);
 	while (fk->nreal) {
 		struct real_fd *rf = &fk->real[--fk->nreal];
 
@@ -4088,10 +4147,11 @@ int fake_kernel_add_device(struct fake_kernel *fk, const struct fk_dev_desc *dd)
 	d->group = dd->no_group ? -1 : dd->group;
 	snprintf(d->driver, sizeof(d->driver), "%s", dd->driver ? dd->driver : (dd->mdev ? "vfio_mdev" : "vfio-pci"));
 	d->no_cdev = dd->no_cdev;
+	d->noiommu = dd->noiommu;
 	d->no_reset = dd->no_reset;
 	d->exclusive = dd->exclusive;
 	d->cdev = dd->no_cdev ? -1 : fk->next_cdev++;
-	d->aperture_last = dd->aperture_last ? dd->aperture_last : FK_APERTURE_LAST;
+	d->aperture_last = dd->aperture_last ? dd->aperture_last : dd->noiommu ? UINT64_MAX : FK_APERTURE_LAST;
 	d->hw_type = dd->hw_type ? dd->hw_type : 1; /* IOMMU_HW_INFO_TYPE_INTEL_VTD */
 	d->no_dirty = dd->no_dirty;
 	d->no_nest = dd->no_nest;
@@ -4101,7 +4161,7 @@ int fake_kernel_add_device(struct fake_kernel *fk, const struct fk_dev_desc *dd)
 	if (dd->nresv) {
 		d->nresv = dd->nresv > FK_MAX_RESV ? FK_MAX_RESV : dd->nresv;
 		memcpy(d->resv, dd->resv, d->nresv * sizeof(d->resv[0]));
-	} else if (!dd->no_resv) {
+	} else if (!dd->no_resv && !dd->noiommu) {
 		d->nresv = 1;
 		d->resv[0] = (struct fk_range){ FK_MSI_START, FK_MSI_LAST };
 	}

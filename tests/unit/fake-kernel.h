@@ -88,6 +88,13 @@ struct fk_config {
 	 * 0x8e = 6.11). */
 	unsigned int iommufd_max_cmd;
 	bool no_type1_dirty;           /* the container lacks VFIO_IOMMU_DIRTY_PAGES */
+	/* No-IOMMU (fake-noiommu.c): vfio.enable_unsafe_noiommu_mode=Y;
+	 * iommufd's no-IOMMU mode (noiommu-vfioN cdevs, IOMMU_IOAS_NOIOMMU_GET_PA);
+	 * the process lacks CAP_SYS_RAWIO / CAP_SYS_ADMIN. */
+	bool noiommu_mode;
+	bool noiommu_iommufd;
+	bool no_cap_rawio;
+	bool no_cap_sys_admin;
 };
 
 /* Malformed kernel answers, to test that the library bounds its reads. */
@@ -126,6 +133,8 @@ struct fk_dev_desc {
 	const char *driver;     /* [vfio-pci]; "" = bound to no driver */
 	bool mdev;              /* lives under /sys/bus/mdev */
 	bool no_cdev;           /* no vfio-dev/vfioN even on a cdev kernel */
+	bool noiommu;           /* behind no IOMMU: group /dev/vfio/noiommu-N, cdev noiommu-vfioN
+				 * (with cfg.noiommu_iommufd), no reserved ranges, full aperture */
 	bool no_reset;          /* VFIO_DEVICE_FLAGS_RESET clear */
 	bool exclusive;         /* refuses a second GET_DEVICE_FD: -EBUSY */
 	uint64_t bar0_size;     /* [0x1000] mmappable, read/write */
@@ -438,5 +447,38 @@ static inline int fk_ctx_create(struct fake_kernel *fk, enum iommufd_backend bac
 #define FK_GROUP_A 5
 #define FK_GROUP_B 6
 struct fake_kernel *fk_standard(enum fk_flavour flavour);
+
+/* ------------------------------------------------------------------------ */
+/* No-IOMMU (fake-noiommu.c)                                                */
+
+/* A page's physical frame: VA frame + FK_NIO_PFN_BASE, plus one more frame
+ * per FK_NIO_RUN pages before it, so physically contiguous runs end at
+ * every FK_NIO_RUN-page boundary of the virtual address. */
+#define FK_NIO_PFN_BASE 0x100000ULL
+#define FK_NIO_RUN 8
+#define FK_PAGEMAP "/proc/self/pagemap"
+uint64_t fake_kernel_phys(struct fake_kernel *fk, uint64_t va);
+/* Is [va, va + len) wholly mlock()ed? */
+bool fake_kernel_mlocked(struct fake_kernel *fk, uint64_t va, uint64_t len);
+
+/* Hooks fake-kernel.c calls (fk_lock held), and what it gives back. */
+struct file;
+struct fk_nio;
+void fk_nio_fs(struct fake_kernel *fk);
+int fk_nio_get_pa(struct fake_kernel *fk, struct file *f, void *arg);
+ssize_t fk_nio_pagemap(struct fake_kernel *fk, void *buf, size_t len, off_t off);
+int fk_nio_mlock(const void *addr, size_t len);
+int fk_nio_munlock(const void *addr, size_t len);
+void fk_nio_free(struct fake_kernel *fk);
+int fk_ioas_area(struct fake_kernel *fk, struct file *f, uint32_t id, uint64_t iova, struct fk_map *out,
+		 unsigned int *ndev);
+bool fk_nio_container(struct fake_kernel *fk, struct file *ct);
+/* fake-kernel.c internals fake-noiommu.c needs. */
+const struct fk_config *fk_cfg(struct fake_kernel *fk);
+long fk_nio_page_size(struct fake_kernel *fk);
+struct fake_kernel *fk_enter_current(void);
+void fk_leave_current(void);
+void fk_node_file(struct fake_kernel *fk, const char *path, const char *contents);
+struct fk_nio **fk_nio_slot(struct fake_kernel *fk);
 
 #endif

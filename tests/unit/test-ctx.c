@@ -431,7 +431,7 @@ static void test_bad_opts(void **state)
 	assert_int_equal(ifd_ctx_create_sys(&o, sys, -1, &ctx), -EINVAL);
 	o = (struct iommufd_ctx_opts){ .sz = sizeof(o), .pin_accounting = (enum iommufd_pin_accounting)3 };
 	assert_int_equal(ifd_ctx_create_sys(&o, sys, -1, &ctx), -EINVAL);
-	o = (struct iommufd_ctx_opts){ .sz = sizeof(o), .backend = (enum iommufd_backend)4 };
+	o = (struct iommufd_ctx_opts){ .sz = sizeof(o), .backend = (enum iommufd_backend)5 };
 	assert_int_equal(ifd_ctx_create_sys(&o, sys, -1, &ctx), -EINVAL);
 	o = (struct iommufd_ctx_opts){ .sz = sizeof(o), .backend = (enum iommufd_backend)-1 };
 	assert_int_equal(ifd_ctx_create_sys(&o, sys, -1, &ctx), -EINVAL);

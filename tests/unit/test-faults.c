@@ -667,6 +667,11 @@ static int run_queries(struct fx *x)
 		r = nonneg((int)iommufd_ioas_get_alignment(x->ioas));
 	if (!r)
 		r = L(iommufd_ioas_translate(x->ioas, buf, PG, &iova));
+	if (!r) {
+		struct iommufd_dma_segment seg;
+
+		r = nonneg(L(iommufd_ioas_get_bus_addrs(x->ioas, iova, PG, &seg, 1)));
+	}
 	if (!r)
 		r = nonneg(L(iommufd_device_get_num_regions(x->dev)));
 	if (!r)
@@ -1540,6 +1545,7 @@ static const struct {
 	{ "iommufd_ioas_find_file", NULL },
 	{ "iommufd_ioas_find_iova", NULL },
 	{ "iommufd_ioas_get_alignment", "queries" },
+	{ "iommufd_ioas_get_bus_addrs", "queries" },
 	{ "iommufd_ioas_get_ctx", NULL },
 	{ "iommufd_ioas_get_dirty_bitmap", "dirty tracking, fault queue" },
 	{ "iommufd_ioas_get_fd", NULL },

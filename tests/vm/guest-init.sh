@@ -141,9 +141,23 @@ for spec in $IFD_RIG_EXPECT; do
 		rig_fail "$bdf is $v:$dv, expected $want_vendor:$want_device"
 	[ "$want_drv" = - ] || [ "$drv" = "$want_drv" ] ||
 		rig_fail "$bdf has driver '$drv', expected '$want_drv'"
-	[ "$grp" != none ] || rig_fail "$bdf has no IOMMU group (is the IOMMU on?)"
+	# Without an IOMMU only VFIO's own no-IOMMU groups exist (checked below).
+	[ "$grp" != none ] || [ "$IFD_IOMMU" = none ] || rig_fail "$bdf has no IOMMU group (is the IOMMU on?)"
 done
 
+# Group nodes: /dev/vfio/N, or /dev/vfio/noiommu-N without an IOMMU.
+gpfx=
+[ "$IFD_IOMMU" = none ] && gpfx=noiommu-
+if [ "$IFD_IOMMU" = none ]; then
+	# One no-IOMMU group per VFIO device; the topology's shared and
+	# non-viable groups do not exist.
+	for bdf in $IFD_VFIO_DEVICES; do
+		g=$(group_of "$bdf")
+		[ "$g" != none ] || rig_fail "$bdf has no VFIO no-IOMMU group (vfio.enable_unsafe_noiommu_mode?)"
+		[ "$(cat "/sys/kernel/iommu_groups/$g/name" 2>/dev/null)" = vfio-noiommu ] ||
+			rig_fail "$bdf: group $g is not a VFIO no-IOMMU group"
+	done
+else
 set -- $IFD_EDU_PAIR
 g1=$(group_of "$1")
 g2=$(group_of "$2")
@@ -156,11 +170,12 @@ for bdf in "$IFD_EDU" "$IFD_NVME"; do
 	g=$(group_of "$bdf")
 	[ "$g" != "$g1" ] && [ "$g" != "$g3" ] || rig_fail "$bdf unexpectedly shares group $g"
 done
+fi
 
 # What each kernel must offer: 7.3 has both uAPIs, 6.12 only the legacy one.
 [ -c /dev/vfio/vfio ] || rig_fail "/dev/vfio/vfio is missing"
 for bdf in $IFD_VFIO_DEVICES; do
-	[ -c "/dev/vfio/$(group_of "$bdf")" ] || rig_fail "no /dev/vfio/<group> for $bdf"
+	[ -c "/dev/vfio/$gpfx$(group_of "$bdf")" ] || rig_fail "no /dev/vfio/$gpfx<group> for $bdf"
 done
 case "$IFD_KERNEL" in
 7.3)
@@ -168,7 +183,8 @@ case "$IFD_KERNEL" in
 	for bdf in $IFD_VFIO_DEVICES; do
 		cdev=$(ls "/sys/bus/pci/devices/$bdf/vfio-dev" 2>/dev/null)
 		[ -n "$cdev" ] && [ -c "/dev/vfio/devices/$cdev" ] ||
-			rig_fail "no /dev/vfio/devices/vfioN for $bdf"
+			rig_fail "no /dev/vfio/devices/${gpfx}vfioN for $bdf"
+		case "$cdev" in "${gpfx}vfio"[0-9]*) ;; *) rig_fail "$bdf: cdev '$cdev' is not ${gpfx}vfioN" ;; esac
 	done
 	;;
 6.12)

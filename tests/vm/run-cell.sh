@@ -7,9 +7,13 @@
 #
 #   tests/vm/run-cell.sh CELL [PROGRAM_OR_DIR...]
 #
-# CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu
+# CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu
 #   (7.3-viommu: QEMU's virtio-iommu instead of VT-d, AUTO backend; a
-#   second IOMMU model with other ranges and no interrupt remapping)
+#   second IOMMU model with other ranges and no interrupt remapping.
+#   7.3-noiommu: no IOMMU at all, vfio.enable_unsafe_noiommu_mode=1 and the
+#   unsafe NOIOMMU backend: VFIO devices get noiommu-N groups and
+#   noiommu-vfioN cdevs, and the edus a 64-bit dma_mask, since they DMA to
+#   physical addresses of a 2 GiB guest)
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
 #   tests/integration and examples (build dir: $IFD_BUILD_DIR, else
@@ -65,7 +69,8 @@ case "$cell" in
 7.3-type1) kver=7.3 backend=type1 expect=type1 ;;
 7.3-auto) kver=7.3 backend=auto expect=cdev ;;
 6.12-auto) kver=6.12 backend=auto expect=type1 ;;
-*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu)" ;;
+7.3-noiommu) kver=7.3 backend=noiommu expect=noiommu iommu=none ;;
+*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu)" ;;
 esac
 
 build_dir=${IFD_BUILD_DIR:-$repo/build}
@@ -296,6 +301,10 @@ fi
 	echo "export IFD_IVSHMEM='0000:00:08.0'"
 	echo "export IFD_IGB_PF='$igb_pf'"
 	echo "export IFD_TEST_TIMEOUT='$test_timeout'"
+	# examples/edu.h: the dma_mask this cell gives the edus.
+	if [ "$iommu" = none ]; then
+		echo "export EDU_DMA_MASK='0xffffffffffffffff'"
+	fi
 	# A sanitizer build's programs (the vm-7.3-cdev-asan cell) take the
 	# host's options; set by tests/vm/meson.build.
 	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
@@ -333,7 +342,14 @@ append="$append no_timer_check"
 # IOMMU unless told that the (emulated) platform's MSIs are trusted.
 [ "$iommu" = virtio ] &&
 	append="$append iommufd.allow_unsafe_interrupts=1 vfio_iommu_type1.allow_unsafe_interrupts=1"
+# No IOMMU: VFIO hands devices out only in its unsafe mode, which must be on
+# before vfio-pci binds them.
+[ "$iommu" = none ] && append="$append vfio.enable_unsafe_noiommu_mode=1"
 [ -n "${IFD_VM_APPEND:-}" ] && append="$append $IFD_VM_APPEND"
+# The edu masks DMA addresses to 28 bits by default; without an IOMMU it is
+# programmed with physical addresses, which reach 2 GiB here.
+edu_opt=
+[ "$iommu" = none ] && edu_opt=,dma_mask=0xffffffffffffffff
 if [ "$iommu" = virtio ]; then
 	iommu_dev=(-device virtio-iommu-pci,bus=pcie.0,addr=07.0)
 	# Multifunction slots: the functions of one slot share a group.
@@ -346,14 +362,15 @@ if [ "$iommu" = virtio ]; then
 	)
 else
 	iommu_dev=(-device intel-iommu,intremap=on,caching-mode=on)
+	[ "$iommu" = none ] && iommu_dev=()
 	topology=(
 		# A conventional-PCI bridge: devices behind it share the bridge's
 		# requester ID, so IOMMU groups span the whole secondary bus.
 		-device pcie-pci-bridge,id=br1,bus=pcie.0,addr=05.0
-		-device edu,bus=br1,addr=01.0
-		-device edu,bus=br1,addr=02.0
+		-device "edu,bus=br1,addr=01.0$edu_opt"
+		-device "edu,bus=br1,addr=02.0$edu_opt"
 		-device pcie-pci-bridge,id=br2,bus=pcie.0,addr=06.0
-		-device edu,bus=br2,addr=01.0
+		-device "edu,bus=br2,addr=01.0$edu_opt"
 		-drive "file=$work/nvme1.img,if=none,id=nvm1,format=raw"
 		-device nvme,serial=cafef00d,drive=nvm1,bus=br2,addr=02.0
 	)
@@ -368,7 +385,7 @@ qemu=(
 	# which is there to avoid a no-peer warning, from reaching anything.
 	-netdev user,id=net0,restrict=on
 	-device e1000e,netdev=net0,bus=pcie.0,addr=02.0
-	-device edu,bus=pcie.0,addr=03.0
+	-device "edu,bus=pcie.0,addr=03.0$edu_opt"
 	-drive "file=$work/nvme0.img,if=none,id=nvm0,format=raw"
 	-device nvme,serial=deadbeef,drive=nvm0,bus=pcie.0,addr=04.0
 	-object memory-backend-memfd,id=shm0,size=1M,share=on
