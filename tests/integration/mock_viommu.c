@@ -116,7 +116,10 @@ static void viommu_part(struct iommufd_ctx *ctx, int fd, struct mock_dev *m, str
 	CHECK_RET(iommufd_viommu_destroy(v), -EBUSY, "the vIOMMU cannot go while a nested HWPT uses it");
 	/* The mock reports events only for a device attached through the
 	 * vIOMMU (a nested HWPT on it) with a vDEVICE. */
-	REQUIRE_RET(iommufd_device_attach_hwpt(m->dev, n), 0, "the device on the vIOMMU's nested HWPT");
+	CHECK_RET(iommufd_device_attach_hwpt(m->dev, n), -EOPNOTSUPP,
+		  "the library cannot attach a device adopted without its fd");
+	REQUIRE_RET(mock_replace(fd, m->stdev_id, iommufd_hwpt_get_id(n), NULL), 0,
+		    "the mock device on the vIOMMU's nested HWPT");
 
 	/* vEVENTQ: depth 2, four events: two, then the lost-events record. */
 	REQUIRE_RET(iommufd_veventq_create(v, &eo, &q), 0, "vEVENTQ of depth 2");
@@ -178,7 +181,8 @@ static void viommu_part(struct iommufd_ctx *ctx, int fd, struct mock_dev *m, str
 
 	/* Children first, then the vIOMMU. */
 	CHECK_RET(iommufd_hwpt_destroy(n), -EBUSY, "the nested HWPT cannot go while the device uses it");
-	CHECK_RET(iommufd_device_attach(m->dev, ioas), 0, "the device back on its IOAS");
+	CHECK_RET(mock_replace(fd, m->stdev_id, (uint32_t)iommufd_ioas_get_id(ioas), NULL), 0,
+		  "the mock device back on its IOAS");
 	CHECK_RET(iommufd_veventq_destroy(q), 0, "destroy the vEVENTQ");
 	CHECK_RET(iommufd_hwpt_destroy(n), 0, "destroy the nested HWPT");
 	CHECK_RET(iommufd_vdevice_destroy(vd), 0, "destroy the vDEVICE");
