@@ -58,6 +58,11 @@ if ninja -C "$build" tests/host-count >/dev/null 2>&1; then
 	have_hc=1
 fi
 
+# Only ever empty a results dir of ours.
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -f "$out/results.txt" ]; then
+	echo "bench/run.sh: $out is not empty and holds no results.txt: not removing it" >&2
+	exit 2
+fi
 rm -rf "$out"
 mkdir -p "$out/progs" "$out/vm-logs"
 res=$out/results.txt
