@@ -271,7 +271,7 @@ def main():
         if not head:
             print('report.py: ' + a.doc + ' has no method section; writing the results alone', file=sys.stderr)
         with open(a.doc, 'w', encoding='utf-8') as f:
-            f.write(head.rstrip('\n') + '\n\n' + MARK + '\n\n' + body.replace('(bench.png)', '(performance.png)'))
+            f.write(head.rstrip('\n') + '\n\n' + MARK + '\n\n' + body.replace('[bench.png](bench.png)', '[performance.png](performance.png)'))
         import shutil
         shutil.copy(os.path.join(a.out, 'bench.png'), os.path.join(os.path.dirname(a.doc), 'performance.png'))
     return 0
