@@ -4,11 +4,15 @@
 """Turn the @@BENCH lines bench/run.sh collected into tables and a plot.
 
     report.py RESULTS.txt --machine MACHINE.md --out DIR [--doc docs/performance.md]
+              [--expect-cells "CELL..."]
 
 Writes DIR/report.md (the tables, also printed), DIR/bench.png and, with
 --doc, the same tables inside docs/performance.md (its method section is
 kept: only the part after the RESULTS marker is replaced).  Targets are
-shown next to the numbers; nothing here fails on a number.
+shown next to the numbers; nothing here fails on a number.  It fails
+(exit 1) when a result is missing: each --expect-cells cell must have
+given map+unmap, lookup and NVMe lines and a fault and dirty line (or the
+line saying why not), and the host its lookup lines.
 """
 import argparse
 import os
@@ -241,12 +245,26 @@ def plot(rows, path):
     fig.savefig(path, dpi=90)
 
 
+def missing(rows, cells):
+    """What an expected cell (or the host) did not report."""
+    have = {(r.get('cell'), r['name']) for r in rows}
+    want = {'host': ['translate', 'handle_iova']}
+    for c in cells:
+        want[c] = ['mapunmap', 'translate', 'handle_iova', 'nvme']
+    out = [f'{c}: no {n} result' for c, names in want.items() for n in names if (c, n) not in have]
+    for c in cells:
+        if (c, 'mock') not in have and not ((c, 'fault') in have and (c, 'dirty') in have):
+            out.append(f'{c}: neither fault and dirty results nor a reason why not')
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('results')
     ap.add_argument('--machine', required=True)
     ap.add_argument('--out', required=True)
     ap.add_argument('--doc')
+    ap.add_argument('--expect-cells', default='')
     a = ap.parse_args()
     rows = parse(a.results)
     if not rows:
@@ -274,7 +292,10 @@ def main():
             f.write(head.rstrip('\n') + '\n\n' + MARK + '\n\n' + body.replace('[bench.png](bench.png)', '[performance.png](performance.png)'))
         import shutil
         shutil.copy(os.path.join(a.out, 'bench.png'), os.path.join(os.path.dirname(a.doc), 'performance.png'))
-    return 0
+    gaps = missing(rows, a.expect_cells.split())
+    for g in gaps:
+        print('report.py: missing: ' + g, file=sys.stderr)
+    return 1 if gaps else 0
 
 
 if __name__ == '__main__':

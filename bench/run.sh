@@ -172,7 +172,8 @@ else
 	# python3 earlier in PATH may not.
 	py=/usr/bin/python3
 	[ -x "$py" ] || py=python3
-	"$py" "$root/bench/report.py" "$res" --machine "$out/machine.md" --out "$out" "${doc[@]}" ||
+	"$py" "$root/bench/report.py" "$res" --machine "$out/machine.md" --out "$out" "${doc[@]}" \
+	--expect-cells "$([ "$report_only" = 1 ] || echo "$cells")" ||
 		fails+=("bench/report.py")
 
 	if [ "${#fails[@]}" -gt 0 ]; then
