@@ -9,8 +9,10 @@
  * repetition run back to back, so drift hits them alike.  Per count:
  *   @@BENCH name=translate|handle_iova cell=host live=L threads=T reps=R
  *           iters=N ns=MEDIAN ns_min=.. ns_max=.. mops=MEDIAN scaling=S
- * ns is the wall time per call of one thread, mops the calls per second of
- * all threads (millions), scaling mops(T) / mops(1).
+ * ns is the wall time per call of one thread, cpu_ns its CPU time per call
+ * (what contention costs, even on a machine too busy to give each thread a
+ * core), mops the calls per second of all threads (millions), scaling
+ * mops(T) / mops(1).
  *
  *   translate-bench [--reps R] [--iters N] [--live L,L..] [--threads 1,4]
  */
@@ -34,7 +36,7 @@ struct job {
 	size_t live, iters;
 	int handles, id;
 	pthread_barrier_t *go;
-	double ns;
+	double ns, cpu_ns, t0, t1; /* per call; start and end of the loop */
 	uint64_t sink;
 };
 
@@ -46,13 +48,22 @@ static double now_ns(void)
 	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
+static double cpu_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
 static void *worker(void *arg)
 {
 	struct job *j = arg;
 	uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(j->id + 1), io, sum = 0;
-	double t0;
+	double t0, c0;
 
 	pthread_barrier_wait(j->go);
+	c0 = cpu_ns();
 	t0 = now_ns();
 	for (size_t k = 0; k < j->iters; k++) {
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
@@ -66,18 +77,21 @@ static void *worker(void *arg)
 			sum += io;
 		}
 	}
-	j->ns = (now_ns() - t0) / (double)j->iters;
+	j->t0 = t0;
+	j->t1 = now_ns();
+	j->ns = (j->t1 - t0) / (double)j->iters;
+	j->cpu_ns = (cpu_ns() - c0) / (double)j->iters;
 	j->sink = sum;
 	return NULL;
 }
 
 /* One timed run of @threads threads; returns calls per us of them all. */
-static double run(struct job *base, int threads, double *ns_per_call)
+static double run(struct job *base, int threads, double *ns_per_call, double *cpu_per_call)
 {
 	pthread_t t[MAX_THR];
 	struct job j[MAX_THR];
 	pthread_barrier_t go;
-	double t0, wall, ns = 0;
+	double first = 0, last = 0, ns = 0, cpu = 0;
 
 	pthread_barrier_init(&go, NULL, (unsigned)threads + 1);
 	for (int i = 0; i < threads; i++) {
@@ -87,16 +101,22 @@ static double run(struct job *base, int threads, double *ns_per_call)
 		if (pthread_create(&t[i], NULL, worker, &j[i]))
 			abort();
 	}
-	t0 = now_ns();
 	pthread_barrier_wait(&go);
+	/* From the first loop's start to the last one's end: thread creation
+	 * and joining are not the calls' cost. */
 	for (int i = 0; i < threads; i++) {
 		pthread_join(t[i], NULL);
 		ns += j[i].ns;
+		cpu += j[i].cpu_ns;
+		if (i == 0 || j[i].t0 < first)
+			first = j[i].t0;
+		if (i == 0 || j[i].t1 > last)
+			last = j[i].t1;
 	}
-	wall = now_ns() - t0;
 	pthread_barrier_destroy(&go);
 	*ns_per_call = ns / threads;
-	return (double)base->iters * threads / wall * 1e3;
+	*cpu_per_call = cpu / threads;
+	return (double)base->iters * threads / (last - first) * 1e3;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -175,21 +195,21 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		for (int handles = 0; handles < 2; handles++) {
-			double ns[8][MAX_REPS], mops[8][MAX_REPS], m1 = 0;
+			double ns[8][MAX_REPS], cpu[8][MAX_REPS], mops[8][MAX_REPS], m1 = 0;
 
 			base.handles = handles;
 			for (int rep = 0; rep < reps; rep++)
 				for (int t = 0; t < nthr; t++)
-					mops[t][rep] = run(&base, (int)thr[t], &ns[t][rep]);
+					mops[t][rep] = run(&base, (int)thr[t], &ns[t][rep], &cpu[t][rep]);
 			for (int t = 0; t < nthr; t++) {
-				double m = median(mops[t], reps), nsm = median(ns[t], reps);
+				double m = median(mops[t], reps), nsm = median(ns[t], reps), cm = median(cpu[t], reps);
 
 				if (t == 0)
 					m1 = m;
 				printf("@@BENCH name=%s cell=host live=%ld threads=%ld reps=%d iters=%zu ns=%.1f ns_min=%.1f "
-				       "ns_max=%.1f mops=%.2f scaling=%.2f\n",
+				       "ns_max=%.1f cpu_ns=%.1f mops=%.2f scaling=%.2f\n",
 				       handles ? "handle_iova" : "translate", lives[l], thr[t], reps, iters,
-				       nsm, ns[t][0], ns[t][reps - 1], m, m / m1);
+				       nsm, ns[t][0], ns[t][reps - 1], cm, m, m / m1);
 			}
 		}
 		for (size_t i = 0; i < base.live; i++)
