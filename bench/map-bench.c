@@ -124,20 +124,36 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Bytes of the process's anonymous memory in transparent huge pages. */
+static unsigned long long thp_bytes(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+	unsigned long long kb = 0;
+	char line[128];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb << 10;
+}
+
 /*
  * Memory of @len bytes backed as the size calls for: hugetlbfs for 2 MiB,
  * THP (2 MiB aligned, madvised) from 64 MiB, small pages below.  Touched,
- * so no fault lands inside a timed pin.
+ * so no fault lands inside a timed pin.  @whole/@whole_len: what to munmap.
  */
-static void *buffer(size_t len, const char **kind)
+static void *buffer(size_t len, const char **kind, void **whole, size_t *whole_len)
 {
 	void *p;
 
+	*whole_len = len;
 	if (len == HUGE_2M) {
 		*kind = "hugetlbfs";
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE,
 			 -1, 0);
-		return p == MAP_FAILED ? NULL : p;
+		return p == MAP_FAILED ? NULL : (*whole = p);
 	}
 	if (len >= 32 * HUGE_2M) {
 		uint8_t *raw = mmap(NULL, len + HUGE_2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -145,21 +161,31 @@ static void *buffer(size_t len, const char **kind)
 
 		if (raw == MAP_FAILED)
 			return NULL;
+		*whole = raw;
+		*whole_len = len + HUGE_2M;
 		al = (uint8_t *)(((uintptr_t)raw + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
-		*kind = madvise(al, len, MADV_HUGEPAGE) ? "anon (no THP)" : "THP";
+		unsigned long long before = thp_bytes();
+
+		*kind = "anon (no THP)";
+		if (!madvise(al, len, MADV_HUGEPAGE)) {
+			memset(al, 1, len);
+			/* madvise only asks: say what the kernel gave. */
+			*kind = thp_bytes() - before >= len ? "THP" : "THP-partial";
+		}
 		memset(al, 1, len);
 		return al;
 	}
 	*kind = "anon";
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	return p == MAP_FAILED ? NULL : (*whole = p);
 }
 
 static int map_unmap(struct bench *k, size_t len, int reps, int iters)
 {
 	double ratio[2][MAX_REPS], lib[2][MAX_REPS], raw[2][MAX_REPS];
 	const char *kind = "?";
-	void *va = buffer(len, &kind);
+	size_t whole_len;
+	void *whole, *va = buffer(len, &kind, &whole, &whole_len);
 	int r;
 
 	if (!va) {
@@ -202,7 +228,7 @@ static int map_unmap(struct bench *k, size_t len, int reps, int iters)
 		       k->cell, iommufd_backend_name(k->b), form ? "handle" : "ioas", len, kind, reps, iters,
 		       lm, rm, rmed, ratio[form][0], ratio[form][reps - 1]);
 	}
-	munmap(va, len);
+	munmap(whole, whole_len);
 	return 0;
 }
 
