@@ -57,8 +57,10 @@ if [ "$setup" = 1 ]; then
 fi
 
 if [ "$report_only" = 1 ]; then
-	[ -f "$out/results.txt" ] && [ -f "$out/machine.md" ] ||
-		{ echo "bench/run.sh: no results.txt and machine.md in $out to report" >&2; exit 2; }
+	if [ ! -f "$out/results.txt" ] || [ ! -f "$out/machine.md" ]; then
+		echo "bench/run.sh: no results.txt and machine.md in $out to report" >&2
+		exit 2
+	fi
 else
 	if [ ! -f "$build/build.ninja" ]; then
 		say "configuring $build (release)"
@@ -81,6 +83,7 @@ else
 	: >"$res"
 
 	# ------------------------------------------------------------------ host
+	# shellcheck disable=SC2054 # the commas are translate-bench's lists
 	if [ "$short" = 1 ]; then
 		tb_args=(--reps 2 --iters 20000 --live 1000,10000 --threads 1,4)
 		hc_env=(HOST_COUNT_SIZES="1000 10000" HOST_COUNT_ITERS=200)
@@ -119,6 +122,7 @@ else
 	ln -sf "$build/bench/map-bench" "$out/progs/map-bench"
 	ln -sf "$build/bench/mock-bench" "$out/progs/mock-bench"
 	ln -sf "$build/examples/nvme" "$out/progs/nvme"
+	# shellcheck disable=SC2016 # $IFD_NVME is the guest's to expand
 	if [ "$short" = 1 ]; then
 		echo '--reps 2 --iters 20 --sizes 4K,2M --live 100' >"$out/progs/map-bench.args"
 		echo '--reps 2 --faults 32 --dirty-mib 16' >"$out/progs/mock-bench.args"
@@ -165,20 +169,20 @@ else
 		fi
 	}
 	machine >"$out/machine.md"
-	fi
-	doc=()
-	[ "$short" = 1 ] || doc=(--doc "$root/docs/performance.md")
-	# Debian's python3 has python3-matplotlib (scripts/setup-host.sh); another
-	# python3 earlier in PATH may not.
-	py=/usr/bin/python3
-	[ -x "$py" ] || py=python3
-	"$py" "$root/bench/report.py" "$res" --machine "$out/machine.md" --out "$out" "${doc[@]}" \
+fi
+doc=()
+[ "$short" = 1 ] || doc=(--doc "$root/docs/performance.md")
+# Debian's python3 has python3-matplotlib (scripts/setup-host.sh); another
+# python3 earlier in PATH may not.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+"$py" "$root/bench/report.py" "$res" --machine "$out/machine.md" --out "$out" "${doc[@]}" \
 	--expect-cells "$([ "$report_only" = 1 ] || echo "$cells")" ||
-		fails+=("bench/report.py")
+	fails+=("bench/report.py")
 
-	if [ "${#fails[@]}" -gt 0 ]; then
-		say "FAILED:"
-		printf '  - %s\n' "${fails[@]}"
-		exit 1
+if [ "${#fails[@]}" -gt 0 ]; then
+	say "FAILED:"
+	printf '  - %s\n' "${fails[@]}"
+	exit 1
 fi
 say "done: $out/report.md, $out/bench.png$([ "$short" = 1 ] || echo ", docs/performance.md")"
