@@ -10,7 +10,7 @@
  * (iommufd_map_get_iova(), what a driver with pre-mapped buffers does) or
  * from iommufd_ioas_translate() of the pointer (a driver given arbitrary
  * buffers).  The time inside that library call is measured per I/O: the
- * library's share.  One machine-readable line per run:
+ * library's share (with one clock read in it: an upper bound).  One machine-readable line per run:
  *   @@BENCH name=nvme cell=.. backend=.. mode=poll|msix bs=BYTES qd=N
  *           iova=handle|translate secs=S ios=N iops=.. mibs=.. p50_us=..
  *           p99_us=.. p999_us=.. lib_ns=.. lib_share=..
