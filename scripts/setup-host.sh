@@ -56,6 +56,7 @@ apt_get install -y -q --no-install-recommends \
 	meson ninja-build pkg-config gcc g++ libc6-dev libcmocka-dev \
 	libudev-dev libglib2.0-dev libnl-3-dev libnl-route-3-dev valgrind \
 	python3 git ca-certificates xz-utils man-db groff-base mandoc python3-ply python3-git
+apt_get install -y -q --no-install-recommends python3-matplotlib # bench/run.sh draws its plot with it
 
 # Fuzzing (tests/fuzz, libFuzzer) and the TSan unit run: clang and its
 # sanitizer runtimes.

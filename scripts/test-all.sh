@@ -57,6 +57,7 @@ run "unit tests under TSan" env TSAN_OPTIONS="halt_on_error=1:suppressions=$root
 
 # Deterministic instruction and memory counts of the data path (callgrind).
 run "host counts (bench/host-count.sh)" meson test -C "$build" --suite bench --print-errorlogs
+run "benchmarks, short form (bench/run.sh --short: runs, never judges a time)" bash "$root/bench/run.sh" --short -B "$build" -o "$build/bench-short"
 
 rm -rf "$build/vm-logs"
 # Two cells at a time: each guest is one TCG thread, so one at a time

@@ -5,6 +5,7 @@
  *
  *   nvme [--poll-only | --irq-only] [--slba S] [--lbas N] BDF
  *   nvme [--poll-only | --irq-only] --write-lbas FIRST-LAST [--overwrite] BDF
+ *   nvme [--poll-only | --irq-only] --perf SECONDS BDF
  *
  * Resets the controller, brings it up with an admin queue, identifies it,
  * then moves data on namespace 1 through one I/O queue pair - first
@@ -20,6 +21,9 @@
  * than zeros or its own pattern (a partition table, a file system), unless
  * --overwrite is also given.  A block of zeros may still belong to a file
  * system: only name LBAs of a disk whose data you do not need.
+ *
+ * --perf SECONDS measures instead (perf.c): random reads at queue depths
+ * 1, 8 and 32, SECONDS each, printing IOPS, latency and the library's share.
  *
  * There is no default device: BDF (e.g. 0000:01:00.0) is required, and
  * must be bound to vfio-pci (iommufdctl bind BDF).
@@ -1008,12 +1012,16 @@ static int msix_disable(struct ctrl *c)
 	return r;
 }
 
+/* The perf mode: the same queues and completion paths, timed. */
+#include "perf.c"
+
 /* ------------------------------------------------------------ main */
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: nvme [--poll-only | --irq-only] [--slba S] [--lbas N] BDF\n"
 		   "       nvme [--poll-only | --irq-only] --write-lbas FIRST-LAST [--overwrite] BDF\n"
+		   "       nvme [--poll-only | --irq-only] --perf SECONDS BDF\n"
 		   "  Drives the NVMe controller BDF (bound to vfio-pci; there is no default) from userspace,\n"
 		   "  completing commands by polling, then by MSI-X interrupts.\n"
 		   "  By default it only reads LBAs S..S+N-1 of namespace 1 (default 0..63) on each path\n"
@@ -1022,6 +1030,9 @@ static void usage(FILE *f)
 		   "                           compare.  Refused if any of them holds data (anything but\n"
 		   "                           zeros or this program's pattern), e.g. a partition table.\n"
 		   "  --overwrite              with --write-lbas: destroy that data too.\n"
+		   "  --perf SECONDS           random 4 KiB and 512 B reads at queue depths 1, 8, 32 for\n"
+		   "                           SECONDS each (per completion path and IOVA source); prints\n"
+		   "                           IOPS, MiB/s, latency percentiles and the library's share.\n"
 		   "  --irq is --irq-only.  LIBIOMMUFD_BACKEND=cdev|group|type1 forces the kernel path.\n"
 		   "  Exit status: 0 verified, 1 failure or refused write, 2 usage error, 77 no device.\n");
 }
@@ -1102,12 +1113,14 @@ int main(int argc, char **argv)
 		{ "poll-only", no_argument, NULL, 'p' }, { "lbas", required_argument, NULL, 'n' },
 		{ "slba", required_argument, NULL, 's' }, { "write-lbas", required_argument, NULL, 'w' },
 		{ "overwrite", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ "perf", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctrl c = { .efds = { -1, -1 } };
 	struct plan plan = { .slba = 0, .nlb = 64 };
 	bool do_poll = true, do_irq = true, read_range = false, have_sum = false;
 	uint64_t v, sum = 0;
+	double perf_secs = 0;
 	const char *bdf;
 	struct timespec t0, t_all;
 	uint32_t vs, stride, class_rev;
@@ -1141,6 +1154,16 @@ int main(int argc, char **argv)
 			plan.write = true;
 			break;
 		case 'o': plan.overwrite = true; break;
+		case 'P': {
+			char *end;
+
+			perf_secs = strtod(optarg, &end);
+			if (*end || !(perf_secs > 0 && perf_secs <= 3600)) {
+				fprintf(stderr, "nvme: --perf wants seconds per run, 0 < S <= 3600\n");
+				return 2;
+			}
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1148,6 +1171,10 @@ int main(int argc, char **argv)
 	/* One way to name the LBAs: a write range must be read exactly as given. */
 	if (plan.write && read_range) {
 		fprintf(stderr, "nvme: --write-lbas names its own range; drop --slba and --lbas\n");
+		return 2;
+	}
+	if (perf_secs > 0 && (plan.write || read_range)) {
+		fprintf(stderr, "nvme: --perf only reads, anywhere on the namespace; drop --write-lbas, --slba, --lbas\n");
 		return 2;
 	}
 	if (plan.overwrite && !plan.write) {
@@ -1304,6 +1331,15 @@ int main(int argc, char **argv)
 	printf("nvme: data buffers mapped [%.2f ms]\n", ms_since(&t0));
 
 	/* ---- the two completion paths, each on a fresh queue pair */
+	if (perf_secs > 0) {
+		if (do_poll)
+			r = perf_pass(&c, false, perf_secs);
+		if (r == 0 && do_irq)
+			r = perf_pass(&c, true, perf_secs);
+		if (r == 0 && do_irq)
+			r = msix_disable(&c);
+		goto out;
+	}
 	if (do_poll) {
 		r = io_pass(&c, false, &plan, 1, &sum, &have_sum);
 		if (r < 0)
