@@ -429,6 +429,19 @@ static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, en
 		return need_kernel(ctx, &k_hw_queue, st);
 	case IOMMUFD_FEATURE_CHANGE_PROCESS:
 		return need_kernel(ctx, &k_chproc, st);
+	case IOMMUFD_FEATURE_P2P_DMABUF:
+		r = need_kernel(ctx, &k_map_file, st);
+		if (r <= 0)
+			return r;
+		if (!dev) {
+			say(st, IOMMUFD_REASON_NEED_DEVICE, "dma-buf export depends on the BAR's device: pass it");
+			return 0;
+		}
+		r = ifd_dev_dmabuf_probe(dev);
+		if (r == 0)
+			say(st, IOMMUFD_REASON_DEVICE, "%s offers no dma-buf export (VFIO_DEVICE_FEATURE_DMA_BUF: "
+			    "Linux 7.0+ with CONFIG_VFIO_PCI_DMABUF, and a vfio-pci driver)", dev_label(dev));
+		return r;
 	}
 	say(st, IOMMUFD_REASON_LIBRARY, "libiommufd %u.%u.%u does not know feature %d", LIBIOMMUFD_VERSION_MAJOR,
 	    LIBIOMMUFD_VERSION_MINOR, LIBIOMMUFD_VERSION_PATCH, (int)f);

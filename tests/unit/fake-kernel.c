@@ -2752,6 +2752,21 @@ static int region_info(struct dev *d, struct vfio_region_info *u)
 	return 0;
 }
 
+int fake_kernel_install_anon(struct fake_kernel *fk, const char *label)
+{
+	return fd_install(fk, file_new(fk, F_NULL, label));
+}
+
+static int p2p_feature(struct fake_kernel *fk, struct dev *d, void *arg)
+{
+	struct fk_p2p_dev p = { .name = d->name, .mdev = d->mdev, .nregions = d->nregions };
+
+	p.has_dmabuf = fk->cfg.flavour <= FK_LINUX_NOCDEV && !fk->cfg.no_dmabuf;
+	for (unsigned int i = 0; i < d->nregions && i < 8; i++)
+		p.region_size[i] = d->reg[i].size;
+	return fake_p2p_device_feature(fk, &p, arg);
+}
+
 static int device_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg)
 {
 	struct dev *d = f->dev;
@@ -2802,6 +2817,8 @@ static int device_ioctl(struct fake_kernel *fk, struct file *f, unsigned long re
 		if (!arg)
 			return -EFAULT;
 		return irq_set(fk, d, arg);
+	case VFIO_DEVICE_FEATURE:
+		return p2p_feature(fk, d, arg);
 	case VFIO_DEVICE_RESET:
 		if (d->no_reset)
 			return -EINVAL;

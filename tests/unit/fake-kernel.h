@@ -88,6 +88,7 @@ struct fk_config {
 	 * 0x8e = 6.11). */
 	unsigned int iommufd_max_cmd;
 	bool no_type1_dirty;           /* the container lacks VFIO_IOMMU_DIRTY_PAGES */
+	bool no_dmabuf;                /* VFIO_DEVICE_FEATURE_DMA_BUF absent (as before 7.0) */
 };
 
 /* Malformed kernel answers, to test that the library bounds its reads. */
@@ -378,5 +379,17 @@ static inline int fk_ctx_create(struct fake_kernel *fk, enum iommufd_backend bac
 #define FK_GROUP_A 5
 #define FK_GROUP_B 6
 struct fake_kernel *fk_standard(enum fk_flavour flavour);
+
+/* fake-p2p.c: VFIO_DEVICE_FEATURE (DMA_BUF) of a device, given its facts. */
+struct fk_p2p_dev {
+	const char *name;
+	bool mdev;
+	bool has_dmabuf; /* the kernel has the feature */
+	unsigned int nregions;
+	uint64_t region_size[8];
+};
+int fake_p2p_device_feature(struct fake_kernel *fk, const struct fk_p2p_dev *d, void *arg);
+/* A new fd of an anonymous file of the fake (counted like any file). */
+int fake_kernel_install_anon(struct fake_kernel *fk, const char *label);
 
 #endif
