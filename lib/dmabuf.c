@@ -509,13 +509,3 @@ void ifd_p2p_free(struct iommufd_ctx *ctx)
 	ctx->p2p = NULL;
 }
 
-/* Stand-in until filemap.c (its own branch) provides the file map; the
- * strong definition there replaces this one at link time. */
-__attribute__((weak)) int ifd_ioas_map_fd(struct iommufd_ioas *ioas, int fd, uint64_t offset, uint64_t len,
-					  uint32_t flags, const struct iommufd_map_opts *opts, uint64_t *iova,
-					  bool allow_mmap_fallback)
-{
-	(void)ioas, (void)fd, (void)offset, (void)len, (void)flags, (void)opts, (void)iova;
-	(void)allow_mmap_fallback;
-	return -EOPNOTSUPP;
-}

@@ -179,6 +179,7 @@ struct iommufd_ioas {
 	size_t nallowed;
 	uint64_t alignment;
 	unsigned int ndevices; /* under ctx->lock */
+	struct ifd_filemap_ent *files; /* filemap.c: the file maps' side table, under wlock */
 };
 
 /* Record states (struct iommufd_map.state). */
@@ -192,6 +193,10 @@ enum ifd_map_state {
  * or kept): what it replays when the container gets its IOMMU (again).
  * Everyone else preserves it (set_state). */
 #define IFD_REC_DEFERRED 0x80
+/* struct iommufd_map.flags bit beside IOMMUFD_MAP_READ/WRITE: the record
+ * maps a file (filemap.c keeps its fd and offset in the IOAS's side table,
+ * so the 64-byte record stays common).  Never shown to callers. */
+#define IFD_MAPF_FILE (1u << 31)
 
 struct ifd_group {
 	struct ifd_list link; /* ctx->group_list */
@@ -292,6 +297,11 @@ struct ifd_backend_ops {
 	int (*ioas_query)(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align);
 	/* Map one record (0 also when the backend keeps it for a later replay). */
 	int (*map)(struct iommufd_ioas *ioas, struct iommufd_map *m);
+	/* Map record @m (vaddr 0) from file @fd at @offset; NULL where the
+	 * backend has no such call (filemap.c then mmaps the file itself). */
+	int (*map_file)(struct iommufd_ioas *ioas, struct iommufd_map *m, int fd, uint64_t offset);
+	/* Move the pinned-page accounting to this process; NULL where none. */
+	int (*change_process)(struct iommufd_ctx *ctx);
 	/* Unmap a range covering whole mappings; *unmapped = bytes the kernel reports. */
 	int (*unmap)(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped);
 	/* Everything in one ioctl, or -EOPNOTSUPP (the caller goes run by run). */
@@ -333,6 +343,10 @@ extern const struct ifd_backend_ops ifd_backend_type1;
 int ifd_ctx_create_sys(const struct iommufd_ctx_opts *opts, const struct ifd_sys *sys, int adopt_fd,
 		       struct iommufd_ctx **out);
 
+/* handover.c: iommufd_ctx_import() on the given system-call table. */
+int ifd_ctx_import_sys(const void *blob, size_t len, const int *fds, size_t nfds, const struct iommufd_ctx_opts *opts,
+		       const struct ifd_sys *sys, struct iommufd_ctx **out);
+
 /* log.c: ctx->lock with deferred messages (never call the user under it). */
 void ifd_ctx_lock(struct iommufd_ctx *ctx);
 void ifd_ctx_unlock(struct iommufd_ctx *ctx);
@@ -358,6 +372,8 @@ int ifd_iommufd_ioas_alloc(struct iommufd_ioas *ioas);
 void ifd_iommufd_ioas_free(struct iommufd_ioas *ioas);
 int ifd_iommufd_ioas_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges, size_t *n, uint64_t *align);
 int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *m);
+int ifd_iommufd_map_file(struct iommufd_ioas *ioas, struct iommufd_map *m, int fd, uint64_t offset);
+int ifd_iommufd_change_process(struct iommufd_ctx *ctx);
 int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped);
 int ifd_iommufd_unmap_all(struct iommufd_ioas *ioas, uint64_t *unmapped);
 int ifd_iommufd_copy(struct iommufd_ioas *dst, struct iommufd_ioas *src, uint64_t src_iova, uint64_t len,
@@ -480,6 +496,9 @@ bool ifd_is_uuid(const char *s);
 
 /* ioas.c */
 int ifd_ioas_refresh(struct iommufd_ioas *ioas);
+/* A handle for the existing iommufd IOAS @id (live update); its usable
+ * ranges are read, which also checks the ID (-ENOENT). */
+int ifd_ioas_adopt(struct iommufd_ctx *ctx, uint32_t id, struct iommufd_ioas **out);
 /* Call @fn for each USER record in IOVA order (caller holds ioas->wlock);
  * stops at and returns the first non-zero. */
 int ifd_ioas_for_each_record(struct iommufd_ioas *ioas, int (*fn)(struct iommufd_map *m, void *arg), void *arg);
@@ -492,10 +511,40 @@ static inline void ifd_ioas_wunlock(struct iommufd_ioas *ioas) { ifd_unlock(&ioa
  * where the backend and kernel have it; otherwise, with @allow_mmap_fallback,
  * the library mmaps the range MAP_SHARED itself (and unmaps it with the
  * mapping), without it -EOPNOTSUPP (dma-bufs: their pages cannot be mmapped
- * into a plain map). */
+ * into a plain map).  Returns 0 or a negative errno; errno is left alone. */
 int ifd_ioas_map_fd(struct iommufd_ioas *ioas, int fd, uint64_t offset, uint64_t len,
 		    uint32_t flags, const struct iommufd_map_opts *opts, uint64_t *iova,
 		    bool allow_mmap_fallback);
+/* One file map's side-table entry (filemap.c). */
+struct ifd_filemap_ent {
+	struct ifd_filemap_ent *next;
+	struct iommufd_map *rec;
+	int fd;           /* the library's duplicate of the file */
+	uint64_t offset;  /* in the file */
+	void *mm;         /* the library's own mmap of it (fallback), or NULL */
+	size_t mm_len;
+};
+/* Under ioas->wlock: link @ent to the new record @m; forget @m's entry
+ * (unmapping the library's mmap, closing its fd) when the record goes. */
+void ifd_filemap_link(struct iommufd_ioas *ioas, struct iommufd_map *m, struct ifd_filemap_ent *ent);
+void ifd_filemap_forget(struct iommufd_ioas *ioas, struct iommufd_map *m);
+/* The IOAS is being freed: drop every entry. */
+void ifd_filemap_ioas_free(struct iommufd_ioas *ioas);
+/* @m's entry, or NULL; caller holds ioas->wlock. */
+struct ifd_filemap_ent *ifd_filemap_find(struct iommufd_ioas *ioas, const struct iommufd_map *m);
+
+/* map.c: the one map path (plain and file maps).  @src NULL maps @vaddr;
+ * otherwise the record is a file map: with src->fd >= 0 through the
+ * backend's map_file (vaddr must be NULL), else @vaddr is the library's
+ * mmap of the file.  src->ent is linked to the record on success. */
+struct ifd_map_src {
+	int fd;
+	uint64_t offset;
+	struct ifd_filemap_ent *ent;
+};
+int ifd_map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+		   const struct iommufd_map_opts *opts, bool handle, const struct ifd_map_src *src,
+		   struct iommufd_map **out);
 
 /* opts.c: one check for every options struct: its sz at least
  * sizeof(size_t), every byte past what this version knows (@known) zero;

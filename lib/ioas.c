@@ -13,6 +13,7 @@ static bool ioas_ok(const struct iommufd_ioas *ioas)
 
 static void ioas_free_mem(struct iommufd_ioas *ioas)
 {
+	ifd_filemap_ioas_free(ioas);
 	ifd_midx_destroy(ioas->idx);
 	free(ioas->allowed);
 	pthread_rwlock_destroy(&ioas->kern_lock);
@@ -20,18 +21,15 @@ static void ioas_free_mem(struct iommufd_ioas *ioas)
 	free(ioas);
 }
 
-IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas **out)
+/* @adopt_id 0 allocates a new kernel IOAS, else wraps that existing one. */
+static int ioas_new(struct iommufd_ctx *ctx, uint32_t adopt_id, struct iommufd_ioas **out)
 {
 	struct iommufd_ioas *ioas;
 	int r;
 
-	if (!ctx || !out)
-		return ifd_ret(-EINVAL);
-	if (ifd_forked(ctx))
-		return ifd_ret(-ECHILD);
 	ioas = calloc(1, sizeof(*ioas));
 	if (!ioas)
-		return ifd_ret(-ENOMEM);
+		return -ENOMEM;
 	ioas->ctx = ctx;
 	ioas->container_fd = -1;
 	ioas->alignment = (uint64_t)ctx->page_size;
@@ -41,14 +39,15 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 	r = ifd_midx_create(ioas, &ioas->idx);
 	if (r < 0) {
 		ioas_free_mem(ioas);
-		return ifd_ret(r);
+		return r;
 	}
 
 	ifd_ctx_lock(ctx);
-	r = ctx->ops->ioas_alloc(ioas);
+	ioas->id = adopt_id;
+	r = adopt_id ? 0 : ctx->ops->ioas_alloc(ioas);
 	if (r == 0) {
 		r = ifd_ioas_refresh(ioas);
-		if (r < 0)
+		if (r < 0 && !adopt_id)
 			ctx->ops->ioas_free(ioas);
 	}
 	if (r == 0) {
@@ -58,10 +57,26 @@ IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas 
 	ifd_ctx_unlock(ctx);
 	if (r < 0) {
 		ioas_free_mem(ioas);
-		return ifd_ret(r);
+		return r;
 	}
 	*out = ioas;
 	return 0;
+}
+
+IFD_EXPORT int iommufd_ioas_create(struct iommufd_ctx *ctx, struct iommufd_ioas **out)
+{
+	if (!ctx || !out)
+		return ifd_ret(-EINVAL);
+	if (ifd_forked(ctx))
+		return ifd_ret(-ECHILD);
+	return ifd_ret(ioas_new(ctx, 0, out));
+}
+
+int ifd_ioas_adopt(struct iommufd_ctx *ctx, uint32_t id, struct iommufd_ioas **out)
+{
+	if (!id || ctx->fd < 0)
+		return -EINVAL;
+	return ioas_new(ctx, id, out);
 }
 
 /*

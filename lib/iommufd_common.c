@@ -149,6 +149,30 @@ int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
 	return ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_MAP, &k);
 }
 
+int ifd_iommufd_map_file(struct iommufd_ioas *ioas, struct iommufd_map *m, int fd, uint64_t offset)
+{
+	struct ifd_k_ioas_map_file k = {
+		.size = sizeof(k),
+		.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA | kflags(m->flags),
+		.ioas_id = ioas->id,
+		.fd = fd,
+		.start = offset,
+		.length = m->len,
+		.iova = m->iova,
+	};
+	int r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_MAP_FILE, &k);
+
+	return r == -ENOTTY ? -EOPNOTSUPP : r;
+}
+
+int ifd_iommufd_change_process(struct iommufd_ctx *ctx)
+{
+	struct ifd_k_ioas_change_process c = { .size = sizeof(c) };
+	int r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_IOAS_CHANGE_PROCESS, &c);
+
+	return r == -ENOTTY ? -EOPNOTSUPP : r;
+}
+
 int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
 	struct ifd_k_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas->id, .iova = iova, .length = len };

@@ -62,15 +62,20 @@ static uint64_t default_align(const struct iommufd_ioas *ioas, uint64_t va, uint
 	return ioas->alignment;
 }
 
-static int explain_map_error(struct iommufd_ioas *ioas, int r, uint64_t iova, uint64_t len, uint32_t flags)
+static int explain_map_error(struct iommufd_ioas *ioas, int r, uint64_t iova, uint64_t len, uint32_t flags,
+			     bool kfile)
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
 	char what[96];
 
-	snprintf(what, sizeof(what), "map of %llu bytes at IOVA 0x%llx", (unsigned long long)len,
-		 (unsigned long long)iova);
+	snprintf(what, sizeof(what), "%smap of %llu bytes at IOVA 0x%llx", kfile ? "file " : "",
+		 (unsigned long long)len, (unsigned long long)iova);
 	if (r == -ENOMEM)
 		ctx->ops->explain_enomem(ctx, what, len);
+	else if (kfile && r != -EEXIST)
+		ifd_err(ctx, "%s failed: %s (IOMMU_IOAS_MAP_FILE takes memfds, shmem and hugetlbfs files and "
+			"dma-bufs, the range inside the file, and a file open for writing with IOMMUFD_MAP_WRITE)",
+			what, strerror(-r));
 	else if (r == -EFAULT && (flags & IOMMUFD_MAP_WRITE))
 		ifd_err(ctx, "%s: the memory is not mapped in this process, or is mapped read-only while "
 			"IOMMUFD_MAP_WRITE asks the device to write it", what);
@@ -87,7 +92,7 @@ static int explain_map_error(struct iommufd_ioas *ioas, int r, uint64_t iova, ui
 
 /* Claim an IOVA range for @m: the caller holds ioas->wlock. */
 static int place(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t len, uint32_t flags,
-		 const struct iommufd_map_opts *o, uint64_t *align_out)
+		 const struct iommufd_map_opts *o, uint64_t hint, uint64_t *align_out)
 {
 	uint64_t page = (uint64_t)ioas->ctx->page_size, align;
 	uint64_t max_last = o->iova_max ? o->iova_max : UINT64_MAX;
@@ -99,7 +104,7 @@ static int place(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t len,
 			return -ERANGE;
 		return ifd_midx_claim(ioas->idx, m, o->iova, len);
 	}
-	align = o->align ? o->align : default_align(ioas, m->vaddr, len);
+	align = o->align ? o->align : default_align(ioas, hint, len);
 	if (align < ioas->alignment)
 		align = ioas->alignment;
 	*align_out = align;
@@ -107,12 +112,14 @@ static int place(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t len,
 	return ifd_midx_alloc(ioas->idx, m, len, align, page > align ? page : align, max_last);
 }
 
-static int map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
-		      const struct iommufd_map_opts *opts, bool handle, struct iommufd_map **out)
+int ifd_map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+		   const struct iommufd_map_opts *opts, bool handle, const struct ifd_map_src *src,
+		   struct iommufd_map **out)
 {
 	struct iommufd_ctx *ctx;
 	struct iommufd_map_opts o;
 	uintptr_t va = (uintptr_t)vaddr;
+	bool kfile = src && src->fd >= 0; /* the kernel maps the file itself */
 	struct iommufd_map *m;
 	uint64_t align = 0;
 	int r, tries = 0;
@@ -121,7 +128,10 @@ static int map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32
 	    ifd_opts_copy(&o, sizeof(o), opts) < 0)
 		return -EINVAL;
 	ctx = ioas->ctx;
-	if (!vaddr || !range_ok(va, len, (uint64_t)ctx->page_size) || (o.align && !is_pow2(o.align)))
+	if (kfile ? (vaddr || !range_ok(src->offset, len, (uint64_t)ctx->page_size)) :
+		    (!vaddr || !range_ok(va, len, (uint64_t)ctx->page_size)))
+		return -EINVAL;
+	if (o.align && !is_pow2(o.align))
 		return -EINVAL;
 	if (ifd_forked(ctx))
 		return -ECHILD;
@@ -137,7 +147,8 @@ again:
 	m->vaddr = va;
 	m->flags = flags & prot_mask;
 	m->handle = handle;
-	r = place(ioas, m, len, flags, &o, &align);
+	/* A file's huge pages follow its offsets: align the IOVA to them. */
+	r = place(ioas, m, len, flags, &o, kfile ? src->offset : va, &align);
 	if (r < 0)
 		ifd_midx_rec_free(ioas->idx, m);
 	ifd_unlock(&ioas->wlock);
@@ -148,7 +159,7 @@ again:
 	if (r < 0)
 		return r;
 
-	r = ctx->ops->map(ioas, m);
+	r = kfile ? ctx->ops->map_file(ioas, m, src->fd, src->offset) : ctx->ops->map(ioas, m);
 
 	ifd_lock(&ioas->wlock);
 	if (r == -EEXIST && !(flags & IOMMUFD_MAP_FIXED) && tries < FOREIGN_TRIES) {
@@ -171,10 +182,15 @@ again:
 		ifd_midx_remove(ioas->idx, m);
 		ifd_midx_rec_free(ioas->idx, m);
 		ifd_unlock(&ioas->wlock);
-		return explain_map_error(ioas, r, at, len, flags);
+		return explain_map_error(ioas, r, at, len, flags, kfile);
 	}
 	set_state(m, IFD_REC_LIVE);
-	ifd_midx_va_insert(ioas->idx, m);
+	if (m->vaddr)
+		ifd_midx_va_insert(ioas->idx, m);
+	if (src) {
+		m->flags |= IFD_MAPF_FILE;
+		ifd_filemap_link(ioas, m, src->ent);
+	}
 	ifd_unlock(&ioas->wlock);
 	*out = m;
 	return 0;
@@ -188,7 +204,7 @@ IFD_EXPORT int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t l
 
 	if (!iova)
 		return ifd_ret(-EINVAL);
-	r = map_common(ioas, vaddr, len, flags, opts, false, &m);
+	r = ifd_map_common(ioas, vaddr, len, flags, opts, false, NULL, &m);
 	if (r < 0)
 		return ifd_ret(r);
 	*iova = m->iova;
@@ -200,7 +216,7 @@ IFD_EXPORT int iommufd_map_create(struct iommufd_ioas *ioas, void *vaddr, size_t
 {
 	if (!out)
 		return ifd_ret(-EINVAL);
-	return ifd_ret(map_common(ioas, vaddr, len, flags, opts, true, out));
+	return ifd_ret(ifd_map_common(ioas, vaddr, len, flags, opts, true, NULL, out));
 }
 
 /* Drop a record the kernel no longer maps: a handle keeps its memory. */
@@ -208,6 +224,8 @@ static void retire(struct iommufd_ioas *ioas, struct iommufd_map *m)
 {
 	ifd_p2p_retire(ioas, m);
 	ifd_midx_remove(ioas->idx, m);
+	if (m->flags & IFD_MAPF_FILE)
+		ifd_filemap_forget(ioas, m);
 	if (m->handle)
 		m->state = IFD_REC_GONE; /* and no longer deferred */
 	else
@@ -467,6 +485,8 @@ IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 		/* The fork rule: the mapping is the parent's; free the
 		 * child's copy of the handle only. */
 		ifd_midx_remove(ioas->idx, m);
+		if (m->flags & IFD_MAPF_FILE)
+			ifd_filemap_forget(ioas, m);
 		ifd_midx_rec_free(ioas->idx, m);
 		ifd_unlock(&ioas->wlock);
 		return 0;
@@ -517,7 +537,7 @@ IFD_EXPORT uint32_t iommufd_map_get_flags(const struct iommufd_map *m)
 		errno = EINVAL;
 		return 0;
 	}
-	return m->flags;
+	return m->flags & prot_mask;
 }
 
 IFD_EXPORT struct iommufd_ioas *iommufd_map_get_ioas(const struct iommufd_map *m)
@@ -542,7 +562,7 @@ IFD_EXPORT int iommufd_ioas_find_iova(struct iommufd_ioas *ioas, uint64_t iova, 
 		info->iova = c.iova;
 		info->len = c.len;
 		info->vaddr = (void *)(uintptr_t)c.vaddr;
-		info->flags = c.flags;
+		info->flags = c.flags & prot_mask;
 	}
 	return 0;
 }
@@ -598,7 +618,7 @@ static int collect_pieces(struct iommufd_ioas *src, uint64_t iova, uint64_t len,
 		p[n].rec = NULL;
 		p[n].off = at - iova;
 		p[n].len = end - at + 1;
-		p[n].vaddr = m->vaddr + (at - m->iova);
+		p[n].vaddr = m->vaddr ? m->vaddr + (at - m->iova) : 0; /* a kernel file map has none */
 		p[n].flags = flags;
 		n++;
 		if (end == last) {
@@ -677,7 +697,7 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 	if (r == 0) {
 		span->kind = IFD_MAP_RESV;
 		span->vaddr = p[0].vaddr;
-		r = place(dst, span, len, flags, &o, &align);
+		r = place(dst, span, len, flags, &o, span->vaddr, &align);
 	}
 	if (r == 0) {
 		at = span->iova;
@@ -722,13 +742,14 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 			ifd_midx_rec_free(dst->idx, m);
 		} else {
 			set_state(m, IFD_REC_LIVE);
-			ifd_midx_va_insert(dst->idx, m);
+			if (m->vaddr)
+				ifd_midx_va_insert(dst->idx, m);
 		}
 	}
 	ifd_unlock(&dst->wlock);
 	free(p);
 	if (r < 0)
-		return ifd_ret(explain_map_error(dst, r, at, len, flags));
+		return ifd_ret(explain_map_error(dst, r, at, len, flags, false));
 	*dst_iova = at;
 	return 0;
 }

@@ -1431,6 +1431,138 @@ int iommufd_ctx_read_events(struct iommufd_ctx *ctx, struct iommufd_event *ev, s
 /* ------------------------------------------------------------------------ */
 /* @section-filemap (issue 9) */
 
+/**
+ * iommufd_ioas_map_file() - map part of a file (a memfd, shmem or
+ * hugetlbfs file) for device DMA, by fd and offset.
+ * @ioas:   the IOAS.
+ * @fd:     the file.  The library keeps its own duplicate while mapped:
+ *          the caller may close @fd at once.
+ * @offset: byte offset in the file, page aligned.
+ * @len:    bytes, a non-zero multiple of the page size; the range must lie
+ *          inside the file.
+ * @flags, @opts, @iova: as for iommufd_ioas_map() (the default alignment
+ *          follows @offset, so a hugetlbfs file's pages stay large).
+ *
+ * CDEV and GROUP on Linux 6.13+: IOMMU_IOAS_MAP_FILE; the kernel pins the
+ * file's pages, and the mapping can move to another process
+ * (iommufd_ctx_change_process()).  TYPE1, or an iommufd kernel without
+ * IOMMU_IOAS_MAP_FILE: the library mmaps the range MAP_SHARED itself, maps
+ * that, and unmaps it when the mapping goes (logged at debug level); it is
+ * then not movable.  Either way the mapping is unmapped like any other
+ * (iommufd_ioas_unmap(), iommufd_ioas_unmap_all()); iommufd_ioas_find_iova()
+ * reports its vaddr as NULL where the kernel maps the file.
+ *
+ * Errors: those of iommufd_ioas_map(), and -EINVAL unaligned @offset, a
+ * negative @fd; -EBADF @fd is not open; -EACCES @fd is open read-only and
+ * @flags has IOMMUFD_MAP_WRITE (fallback path; the kernel's path answers
+ * its own error); the kernel's errors for a file it cannot map (the log
+ * names the call).  Source: IOMMU_IOAS_MAP_FILE (include/uapi/linux/iommufd.h).
+ */
+int iommufd_ioas_map_file(struct iommufd_ioas *ioas, int fd, uint64_t offset, size_t len, uint32_t flags,
+			  const struct iommufd_map_opts *opts, uint64_t *iova);
+
+/**
+ * iommufd_map_create_file() - iommufd_ioas_map_file() returning a map
+ * handle, as iommufd_map_create() does for iommufd_ioas_map();
+ * iommufd_map_destroy() unmaps it.  iommufd_map_get_vaddr() is NULL where
+ * the kernel maps the file, else the library's mmap of it.
+ */
+int iommufd_map_create_file(struct iommufd_ioas *ioas, int fd, uint64_t offset, size_t len, uint32_t flags,
+			    const struct iommufd_map_opts *opts, struct iommufd_map **out);
+
+/**
+ * iommufd_ioas_find_file() - the file behind the file map that covers @iova.
+ * @offset: receives the file offset of @iova, or NULL.
+ * Returns the library's fd of the file (valid until the mapping goes; dup
+ * it to keep it), or -ENOENT (no file map there), -EINVAL.
+ */
+int iommufd_ioas_find_file(struct iommufd_ioas *ioas, uint64_t iova, uint64_t *offset);
+
+/**
+ * iommufd_ctx_change_process() - move the pinned-page accounting of every
+ * mapping of @ctx's iommufd to the calling process (RLIMIT_MEMLOCK and
+ * pinned_vm of this process, or of its user: the accounting mode stays).
+ *
+ * For live update: the process that adopted the iommufd calls it once it
+ * holds the handles (iommufd_ctx_import()).  Only file maps can move: the
+ * call fails with -EINVAL (and the log names the IOAS and IOVA) while any
+ * IOAS of the iommufd has a mapping of process memory.
+ * Errors: -EOPNOTSUPP TYPE1, or a kernel without the call (before 6.14;
+ * iommufd_feature_query(IOMMUFD_FEATURE_CHANGE_PROCESS) says the same);
+ * -EINVAL bad argument or a mapping of process memory; -ENOMEM the pages
+ * exceed this process's (or its user's) RLIMIT_MEMLOCK; -EBUSY a mapping is
+ * being changed (another user of the iommufd); -ECHILD in a forked child.
+ * Source: IOMMU_IOAS_CHANGE_PROCESS (include/uapi/linux/iommufd.h).
+ */
+int iommufd_ctx_change_process(struct iommufd_ctx *ctx);
+
+/* The most fds iommufd_ctx_export() hands out: what one SCM_RIGHTS message carries. */
+#define IOMMUFD_EXPORT_MAX_FDS 253u
+
+/**
+ * iommufd_ctx_export() - describe @ctx for another process (live update).
+ * @ctx:  a CDEV or GROUP context.
+ * @blob: receives the description (opaque, versioned), or NULL to ask the size.
+ * @len:  in: bytes at @blob; out: bytes written, or needed.
+ * @fds:  receives the fds to hand over, or NULL to ask the count.
+ * @nfds: in: entries at @fds; out: entries written, or needed.
+ *
+ * The description holds the IOASes (their IDs), the devices (names, iommufd
+ * device IDs) and the file maps (IOAS, IOVA, length, flags, file offset);
+ * @fds the iommufd, each device's fd and each file map's file, in the
+ * order the description names them.  They stay the library's: send them
+ * with the blob over a UNIX socket (SCM_RIGHTS, which duplicates them), or
+ * clear FD_CLOEXEC to keep them across exec.  The new process rebuilds the
+ * context with iommufd_ctx_import() and calls iommufd_ctx_change_process().
+ *
+ * On success @ctx is handed over: it behaves as in a forked child (calls
+ * that would reach the kernel fail with -ECHILD, iommufd_ctx_destroy()
+ * only frees memory and closes the library's fds), so the old process can
+ * exit either way without unmapping anything.
+ *
+ * Errors: -ENOSPC @blob or @fds too small (NULL included): @len and @nfds
+ * hold what is needed, nothing changed; -EOPNOTSUPP TYPE1, a kernel without
+ * IOMMU_IOAS_CHANGE_PROCESS, explicit HWPTs, fault queues or PASID
+ * attachments (not described yet), a GROUP-backend device, or a file map
+ * the library mmapped itself; -EINVAL bad argument, or a mapping of process
+ * memory (it cannot move); -E2BIG more than IOMMUFD_EXPORT_MAX_FDS fds;
+ * -EBUSY a mapping is being made or removed; -ECHILD.
+ */
+int iommufd_ctx_export(struct iommufd_ctx *ctx, void *blob, size_t *len, int *fds, size_t *nfds);
+
+/**
+ * iommufd_ctx_import() - rebuild a context that iommufd_ctx_export()
+ * described, in another process.
+ * @blob, @len: the description as received.  It is checked as untrusted
+ *        input: a wrong magic or version, a size or count that does not
+ *        add up, an index out of range, an fd used twice or never, a
+ *        malformed name or mapping gets -EINVAL (the log says which field).
+ * @fds, @nfds: the fds as received, in order.
+ * @opts: context options, or NULL (opts->backend must be AUTO or the
+ *        exporter's).
+ * @out:  receives the context, with one IOAS handle per exported IOAS
+ *        (iommufd_ctx_find_ioas()), one device handle per exported device,
+ *        attached to its IOAS (iommufd_ctx_find_device()), and every file
+ *        map (unmapped like any mapping; iommufd_ioas_find_file() gives
+ *        its file).
+ *
+ * Ownership: on success every fd of @fds is the library's (closed with the
+ * context); on failure they are all still open and the caller's, and
+ * nothing the kernel holds was changed.
+ * Errors: -EINVAL as above; -EOPNOTSUPP the description is of a backend this
+ * library or kernel cannot adopt; -ENOENT an IOAS or device ID is not in
+ * the iommufd; -ENOMEM; the errors of iommufd_ctx_adopt_fd() and
+ * iommufd_device_adopt_id().
+ */
+int iommufd_ctx_import(const void *blob, size_t len, const int *fds, size_t nfds,
+		       const struct iommufd_ctx_opts *opts, struct iommufd_ctx **out);
+
+/** iommufd_ctx_find_ioas() - the IOAS with iommufd object ID @id, or NULL (errno ENOENT). */
+struct iommufd_ioas *iommufd_ctx_find_ioas(struct iommufd_ctx *ctx, uint32_t id);
+
+/** iommufd_ctx_find_device() - the device named @name ("0000:00:04.0"), or NULL (errno ENOENT). */
+struct iommufd_device *iommufd_ctx_find_device(struct iommufd_ctx *ctx, const char *name);
+
 /* ------------------------------------------------------------------------ */
 /* Peer-to-peer: device BARs as dma-bufs                                    */
 /* ------------------------------------------------------------------------ */
