@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The libiommufd authors */
+/*
+ * Peer-to-peer BAR mappings on the fake kernel: the dma-buf export and its
+ * argument rules, the feature answer, the TYPE1 path through the BAR's
+ * mmap, the refusals where iommufd cannot take a BAR, and that nothing
+ * leaks on any of those paths.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "fake-kernel.h"
+
+#define PG 0x1000ULL
+#define RW (IOMMUFD_MAP_READ | IOMMUFD_MAP_WRITE)
+
+static const enum iommufd_backend B_CDEV = IOMMUFD_BACKEND_CDEV;
+static const enum iommufd_backend B_GROUP = IOMMUFD_BACKEND_GROUP;
+static const enum iommufd_backend B_TYPE1 = IOMMUFD_BACKEND_TYPE1;
+
+struct t {
+	enum iommufd_backend b;
+	struct fake_kernel *fk;
+	struct iommufd_ctx *ctx;
+	struct iommufd_ioas *ioas;
+	struct iommufd_device *dma, *bar; /* the DMA master, the BAR's device */
+	struct fk_logcap cap;
+};
+
+static int setup_cfg(void **state, const struct fk_config *cfg)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	static const struct fk_dev_desc a = { .name = FK_DEV_A, .group = FK_GROUP_A };
+	static const struct fk_dev_desc b = { .name = FK_DEV_B, .group = FK_GROUP_B };
+
+	assert_non_null(t);
+	t->b = *(const enum iommufd_backend *)*state;
+	unsetenv("LIBIOMMUFD_BACKEND");
+	unsetenv("LIBIOMMUFD_DEBUG");
+	fk_logcap_init(&t->cap);
+	t->fk = fake_kernel_create(cfg);
+	assert_non_null(t->fk);
+	assert_int_equal(fake_kernel_add_device(t->fk, &a), 0);
+	assert_int_equal(fake_kernel_add_device(t->fk, &b), 0);
+	assert_int_equal(fk_ctx_create(t->fk, t->b, &t->cap, &t->ctx), 0);
+	assert_int_equal(iommufd_ioas_create(t->ctx, &t->ioas), 0);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_A, NULL, &t->dma), 0);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_B, NULL, &t->bar), 0);
+	fk_logcap_clear(&t->cap);
+	*state = t;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fk_config cfg = { .flavour = FK_LINUX_7_3 };
+
+	return setup_cfg(state, &cfg);
+}
+
+/* A 7.3 kernel built without CONFIG_VFIO_PCI_DMABUF. */
+static int setup_nodmabuf(void **state)
+{
+	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .no_dmabuf = true };
+
+	return setup_cfg(state, &cfg);
+}
+
+static int teardown(void **state)
+{
+	struct t *t = *state;
+
+	iommufd_ctx_destroy(t->ctx);
+	assert_int_equal(fake_kernel_open_fds(t->fk), 0);
+	assert_int_equal(fake_kernel_live_mmaps(t->fk), 0);
+	assert_int_equal(fake_kernel_real_fds(t->fk), 0);
+	fake_kernel_destroy(t->fk);
+	fk_logcap_free(&t->cap);
+	free(t);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Export                                                                   */
+
+static void test_export_args(void **state)
+{
+	struct t *t = *state;
+	unsigned long calls = fake_kernel_calls(t->fk);
+	int fd = -7;
+
+	/* Each refused before any kernel call, *fd untouched. */
+	assert_int_equal(iommufd_device_export_dmabuf(NULL, 0, 0, PG, &fd), -EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 0, PG, NULL), -EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 0, 0, &fd), -EINVAL);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 1, PG, &fd), -EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 0, PG + 1, &fd), -EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, PG, PG, &fd), -EINVAL);     /* past BAR0's end */
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 0, 2 * PG, &fd), -EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, UINT64_MAX & ~(PG - 1), 2 * PG, &fd), -EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, IOMMUFD_REGION_ROM, 0, PG, &fd), -EINVAL);
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, IOMMUFD_REGION_CONFIG, 0, PG, &fd), -EINVAL);
+	assert_true(fk_logcap_has(&t->cap, "outside the BAR"));
+	assert_int_equal(fd, -7);
+	assert_int_equal(fake_kernel_calls(t->fk), calls);
+}
+
+static void test_export(void **state)
+{
+	struct t *t = *state;
+	int fd = -1, fd2 = -1;
+
+	/* BAR2 is 4 pages: a slice of it, and the whole BAR0. */
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 2, PG, 2 * PG, &fd), 0);
+	assert_true(fd >= 0);
+	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 0, PG, &fd2), 0);
+	assert_true(fd2 >= 0 && fd2 != fd);
+	/* The fake refuses an export without O_CLOEXEC, so this also says
+	 * the library asked for it. */
+	assert_int_equal(fake_kernel_open_fds(t->fk) >= 2, 1);
+	assert_int_equal(t->ctx->sys->close(fd), 0);
+	assert_int_equal(t->ctx->sys->close(fd2), 0);
+}
+
+static void test_export_unsupported(void **state)
+{
+	struct t *t = *state;
+	int fd = -7;
+
+	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 0, PG, &fd), -EOPNOTSUPP);
+	assert_int_equal(fd, -7);
+	assert_true(fk_logcap_has(&t->cap, "CONFIG_VFIO_PCI_DMABUF"));
+}
+
+static void test_export_mdev(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *m;
+	int fd = -7;
+
+	assert_int_equal(iommufd_device_open(t->ioas, FK_MDEV, NULL, &m), -ENODEV); /* not in this machine */
+	assert_int_equal(fake_kernel_add_device(t->fk, &(struct fk_dev_desc){ .name = FK_MDEV, .group = 11,
+									   .mdev = true }), 0);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_MDEV, NULL, &m), 0);
+	assert_int_equal(iommufd_device_export_dmabuf(m, 0, 0, PG, &fd), -EOPNOTSUPP);
+	assert_true(fk_logcap_has(&t->cap, "does not export dma-bufs"));
+	assert_int_equal(fd, -7);
+	assert_int_equal(iommufd_device_destroy(m), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Feature answer                                                           */
+
+static void test_feature(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_feature_status st = { .sz = sizeof(st) };
+
+	if (t->b == IOMMUFD_BACKEND_TYPE1) {
+		assert_int_equal(iommufd_feature_query(t->ctx, t->bar, IOMMUFD_FEATURE_P2P_DMABUF, &st), 0);
+		assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
+		return;
+	}
+	/* The fake 7.3 has no IOMMU_IOAS_MAP_FILE model unless a test adds one:
+	 * either way the answer names why. */
+	int r = iommufd_feature_query(t->ctx, NULL, IOMMUFD_FEATURE_P2P_DMABUF, &st);
+
+	assert_int_equal(r, 0);
+	assert_true(st.reason == IOMMUFD_REASON_NEED_DEVICE || st.reason == IOMMUFD_REASON_KERNEL);
+	assert_true(st.why[0]);
+}
+
+static void test_feature_probe(void **state)
+{
+	struct t *t = *state;
+
+	/* The device half of the answer: VFIO_DEVICE_FEATURE_PROBE. */
+	ifd_ctx_lock(t->ctx);
+	assert_int_equal(ifd_dev_dmabuf_probe(t->bar), 1);
+	ifd_ctx_unlock(t->ctx);
+}
+
+static void test_feature_probe_absent(void **state)
+{
+	struct t *t = *state;
+
+	ifd_ctx_lock(t->ctx);
+	assert_int_equal(ifd_dev_dmabuf_probe(t->bar), 0);
+	ifd_ctx_unlock(t->ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mapping                                                                  */
+
+static void test_map_args(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_ioas *other;
+	struct iommufd_ctx *ctx2;
+	struct iommufd_device *d2;
+	uint64_t iova = 77;
+
+	assert_int_equal(iommufd_ioas_map_bar(NULL, t->bar, 0, 0, PG, RW, NULL, &iova), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, NULL, 0, 0, PG, RW, NULL, &iova), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, PG, RW, NULL, NULL), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, 0, RW, NULL, &iova), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, 2 * PG, RW, NULL, &iova), -EINVAL);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 7, 0, PG, RW, NULL, &iova), -EINVAL);
+	/* A BAR device of another context. */
+	assert_int_equal(fk_ctx_create(t->fk, t->b, NULL, &ctx2), 0);
+	assert_int_equal(iommufd_ioas_create(ctx2, &other), 0);
+	assert_int_equal(fake_kernel_add_device(t->fk, &(struct fk_dev_desc){ .name = "0000:00:0a.0", .group = 12 }),
+			 0);
+	assert_int_equal(iommufd_device_open(other, "0000:00:0a.0", NULL, &d2), 0);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, d2, 0, 0, PG, RW, NULL, &iova), -EINVAL);
+	iommufd_ctx_destroy(ctx2);
+	assert_int_equal(iova, 77);
+	assert_int_equal(iommufd_ioas_bar_revoked(NULL, 0), -EINVAL);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, 0x1000), -ENOENT);
+}
+
+/* TYPE1: the BAR's mmap goes to VFIO_IOMMU_MAP_DMA; nothing revokes it. */
+static void test_map_type1(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_map_info info;
+	struct iommufd_event ev[4];
+	uint64_t iova = 0, got = 0;
+	int efd = iommufd_ctx_get_event_fd(t->ctx);
+
+	assert_true(efd >= 0);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, PG, RW, NULL, &iova), 0);
+	assert_true(iova != 0);
+	assert_int_equal(iommufd_ioas_find_iova(t->ioas, iova, &info), 0);
+	assert_int_equal(info.len, PG);
+	assert_int_equal(info.flags, RW);
+	assert_int_equal(fake_kernel_live_mmaps(t->fk), 1); /* the library's mmap of the BAR */
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova + PG - 1), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova + PG), -ENOENT);
+	/* A reset does not revoke a type1 mapping: no event, still mapped. */
+	assert_int_equal(iommufd_device_reset(t->bar), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), 0);
+	assert_int_equal(iommufd_ctx_read_events(t->ctx, ev, 4), -EAGAIN);
+	/* BAR2 is not mmappable: refused, nothing left behind. */
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 2, 0, PG, RW, NULL, &got), -EOPNOTSUPP);
+	assert_true(fk_logcap_has(&t->cap, "cannot be mmapped as a whole"));
+	/* The unmap takes the mmap and the library's entry with it. */
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, PG, &got), 0);
+	assert_int_equal(got, PG);
+	assert_int_equal(fake_kernel_live_mmaps(t->fk), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), -ENOENT);
+}
+
+/* A range unmap and unmap_all drop the entries of the BAR mappings they
+ * remove: a later plain mapping at the same IOVA is not a BAR. */
+static void test_map_type1_unmap_all(void **state)
+{
+	struct t *t = *state;
+	static uint8_t mem[2 * PG] __attribute__((aligned(PG)));
+	struct iommufd_map_opts o = { .sz = sizeof(o) };
+	uint64_t a = 0, b = 0, c = 0;
+
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, PG, RW, NULL, &a), 0);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->dma, 0, 0, PG, IOMMUFD_MAP_READ, NULL, &b), 0);
+	assert_int_equal(iommufd_ioas_unmap_all(t->ioas), 2);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), -ENOENT);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, b), -ENOENT);
+	o.iova = a;
+	assert_int_equal(iommufd_ioas_map(t->ioas, mem, PG, RW | IOMMUFD_MAP_FIXED, &o, &c), 0);
+	assert_int_equal(c, a);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), -ENOENT);
+}
+
+/* iommufd takes a BAR only as a dma-buf: without the export, a refusal
+ * that names the way out, and no fd left open. */
+static void test_map_iommufd_no_export(void **state)
+{
+	struct t *t = *state;
+	uint64_t iova = 77;
+
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, PG, RW, NULL, &iova), -EOPNOTSUPP);
+	assert_true(fk_logcap_has(&t->cap, "use the type1 backend"));
+	assert_int_equal(iova, 77);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, 0x1000), -ENOENT);
+}
+
+/* A kernel with the export but without IOMMU_IOAS_MAP_FILE (as the fake is
+ * unless a MAP_FILE model answers): the dma-buf is closed again. */
+static void test_map_iommufd_no_map_file(void **state)
+{
+	struct t *t = *state;
+	uint64_t iova = 77;
+	int before = fake_kernel_open_fds(t->fk);
+
+	assert_true(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, PG, RW, NULL, &iova) < 0);
+	assert_int_equal(iova, 77);
+	assert_int_equal(fake_kernel_open_fds(t->fk), before);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, 0x1000), -ENOENT);
+}
+
+#define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&be)
+#define TN(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, setup_nodmabuf, teardown, (void *)&be)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_export_args, B_CDEV),
+		T(test_export, B_CDEV),
+		T(test_export, B_GROUP),
+		T(test_export, B_TYPE1),
+		TN(test_export_unsupported, B_CDEV),
+		TN(test_export_unsupported, B_TYPE1),
+		T(test_export_mdev, B_CDEV),
+		T(test_feature, B_CDEV),
+		T(test_feature, B_TYPE1),
+		T(test_feature_probe, B_CDEV),
+		TN(test_feature_probe_absent, B_CDEV),
+		T(test_map_args, B_CDEV),
+		T(test_map_args, B_TYPE1),
+		T(test_map_type1, B_TYPE1),
+		T(test_map_type1_unmap_all, B_TYPE1),
+		TN(test_map_iommufd_no_export, B_CDEV),
+		TN(test_map_iommufd_no_export, B_GROUP),
+		T(test_map_iommufd_no_map_file, B_CDEV),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
