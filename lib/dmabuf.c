@@ -195,7 +195,7 @@ int ifd_dev_dmabuf_probe(struct iommufd_device *dev)
 	return r == -ENOTTY || r == -EOPNOTSUPP || r == -EINVAL ? 0 : r;
 }
 
-static int ent_add(struct iommufd_ioas *ioas, struct iommufd_device *dev, uint64_t iova, uint64_t len, bool dmabuf)
+int ifd_p2p_track(struct iommufd_ioas *ioas, struct iommufd_device *dev, uint64_t iova, uint64_t len, bool dmabuf)
 {
 	struct iommufd_ctx *ctx = ioas->ctx;
 	struct p2p_ent *e = calloc(1, sizeof(*e));
@@ -279,7 +279,7 @@ IFD_EXPORT int iommufd_ioas_map_bar(struct iommufd_ioas *ioas, struct iommufd_de
 	 * mapping's life and closes it with the mapping. */
 	if (fd >= 0)
 		ifd_close(ctx, fd);
-	r = ent_add(ioas, bar_dev, at, len, fd >= 0);
+	r = ifd_p2p_track(ioas, bar_dev, at, len, fd >= 0);
 	if (r < 0) {
 		/* Without its entry the mapping could not be told apart:
 		 * undo it rather than hand out a half-tracked one. */

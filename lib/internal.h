@@ -440,6 +440,9 @@ void ifd_hotplug_free(struct iommufd_ctx *ctx);
 /* epoll data of the P2P eventfd in the hotplug epoll set. */
 #define IFD_P2P_EVENT_TAG (UINT64_MAX - 1)
 int ifd_dev_dmabuf_probe(struct iommufd_device *dev); /* 1, 0, or -errno */
+/* Record that [@iova, @iova + @len) of @ioas is @dev's BAR (@dmabuf: through
+ * a dma-buf, which the exporter can revoke). */
+int ifd_p2p_track(struct iommufd_ioas *ioas, struct iommufd_device *dev, uint64_t iova, uint64_t len, bool dmabuf);
 void ifd_p2p_retire_slow(struct iommufd_ioas *ioas, const struct iommufd_map *m);
 /* A mapping left the IOAS (map.c's retire): drop its BAR entry, if any. */
 static inline void ifd_p2p_retire(struct iommufd_ioas *ioas, const struct iommufd_map *m)

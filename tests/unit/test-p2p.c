@@ -6,8 +6,10 @@
  * mmap, the refusals where iommufd cannot take a BAR, and that nothing
  * leaks on any of those paths.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -312,6 +314,218 @@ static void test_map_iommufd_no_map_file(void **state)
 	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, 0x1000), -ENOENT);
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Revocation bookkeeping                                                   */
+/*
+ * The fake kernel cannot map a dma-buf (no IOMMU_IOAS_MAP_FILE model for
+ * one), so these record a plain mapping as a dma-buf BAR of t->bar the way
+ * iommufd_ioas_map_bar() does after its map succeeded, and drive the
+ * library's side: what revokes, the events, the query, the cleanup.
+ */
+
+static uint8_t ram[8 * PG] __attribute__((aligned(PG)));
+
+static uint64_t track(struct t *t, unsigned int page)
+{
+	uint64_t iova = 0;
+
+	assert_int_equal(iommufd_ioas_map(t->ioas, ram + page * PG, PG, RW, NULL, &iova), 0);
+	assert_int_equal(ifd_p2p_track(t->ioas, t->bar, iova, PG, true), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), 0);
+	return iova;
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* Exactly one P2P_REVOKED for @iova, then nothing. */
+static void expect_revoked_event(struct t *t, int efd, uint64_t iova, struct iommufd_device *dev)
+{
+	struct iommufd_event ev[4];
+
+	assert_true(readable(efd));
+	memset(ev, 0x55, sizeof(ev));
+	assert_int_equal(iommufd_ctx_read_events(t->ctx, ev, 4), 1);
+	assert_int_equal(ev[0].kind, IOMMUFD_EVENT_P2P_REVOKED);
+	assert_int_equal(ev[0].count, 1);
+	assert_ptr_equal(ev[0].dev, dev);
+	assert_string_equal(ev[0].name, FK_DEV_B);
+	assert_ptr_equal(ev[0].ioas, t->ioas);
+	assert_int_equal(ev[0].iova, iova);
+	assert_int_equal(ev[0].len, PG);
+	assert_false(readable(efd));
+	assert_int_equal(iommufd_ctx_read_events(t->ctx, ev, 4), -EAGAIN);
+}
+
+static void test_revoke_reset(void **state)
+{
+	struct t *t = *state;
+	int efd = iommufd_ctx_get_event_fd(t->ctx);
+	uint64_t a, b;
+
+	assert_true(efd >= 0);
+	a = track(t, 0);
+	assert_false(readable(efd));
+	assert_int_equal(iommufd_device_reset(t->bar), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), 1);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a + PG - 1), 1);
+	assert_true(fk_logcap_has(&t->cap, "resetting the device revoked its BAR mapping"));
+	expect_revoked_event(t, efd, a, t->bar);
+	/* Revoked once: a second reset reports nothing new. */
+	assert_int_equal(iommufd_device_reset(t->bar), 0);
+	assert_false(readable(efd));
+	/* Another device's reset does not touch it; a new mapping is live. */
+	b = track(t, 1);
+	assert_int_equal(iommufd_device_reset(t->dma), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, b), 0);
+	assert_false(readable(efd));
+	/* The unmap forgets them. */
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, PG, NULL), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), -ENOENT);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, b), 0);
+}
+
+/* Events that happen before the event fd exists wait for it. */
+static void test_revoke_before_event_fd(void **state)
+{
+	struct t *t = *state;
+	uint64_t a = track(t, 0);
+	int efd;
+
+	assert_int_equal(iommufd_device_reset(t->bar), 0);
+	efd = iommufd_ctx_get_event_fd(t->ctx);
+	assert_true(efd >= 0);
+	expect_revoked_event(t, efd, a, t->bar);
+}
+
+static void test_revoke_memory_off(void **state)
+{
+	struct t *t = *state;
+	int efd = iommufd_ctx_get_event_fd(t->ctx);
+	uint8_t cfg[4] = { 0 };
+	uint16_t cmd;
+	uint64_t a = track(t, 0);
+
+	assert_int_equal(iommufd_device_config_read(t->bar, 4, &cmd, 2), 0);
+	/* Memory decode on, or a write that does not reach the command
+	 * register: nothing. */
+	cmd = htole16(0x6);
+	assert_int_equal(iommufd_device_config_write(t->bar, 4, &cmd, 2), 0);
+	assert_int_equal(iommufd_device_config_write(t->bar, 6, cfg, 2), 0);
+	assert_int_equal(iommufd_device_config_write(t->bar, 0, cfg, 4), 0);
+	assert_int_equal(iommufd_device_set_bus_master(t->bar, true), 0);
+	assert_false(readable(efd));
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), 0);
+	/* A write from offset 2 whose third byte is the command register's
+	 * low byte, Memory Space Enable clear. */
+	cfg[2] = 0x4;
+	assert_int_equal(iommufd_device_config_write(t->bar, 2, cfg, 4), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), 1);
+	assert_true(fk_logcap_has(&t->cap, "memory decode off"));
+	expect_revoked_event(t, efd, a, t->bar);
+}
+
+/* A reset the kernel refuses for want of a method revokes nothing. */
+static void test_revoke_no_reset_method(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_device *nr;
+	uint64_t iova = 0;
+	int efd = iommufd_ctx_get_event_fd(t->ctx);
+
+	assert_int_equal(fake_kernel_add_device(t->fk, &(struct fk_dev_desc){ .name = FK_DEV_NORESET, .group = 7,
+									   .no_reset = true }), 0);
+	assert_int_equal(iommufd_device_open(t->ioas, FK_DEV_NORESET, NULL, &nr), 0);
+	assert_int_equal(iommufd_ioas_map(t->ioas, ram, PG, RW, NULL, &iova), 0);
+	assert_int_equal(ifd_p2p_track(t->ioas, nr, iova, PG, true), 0);
+	assert_int_equal(iommufd_device_reset(nr), -EOPNOTSUPP);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), 0);
+	assert_false(readable(efd));
+	assert_int_equal(iommufd_device_destroy(nr), 0);
+}
+
+/* Closing the exporter revokes; the event no longer names the freed handle. */
+static void test_revoke_destroy(void **state)
+{
+	struct t *t = *state;
+	int efd = iommufd_ctx_get_event_fd(t->ctx);
+	uint64_t a = track(t, 0), b;
+
+	assert_int_equal(iommufd_device_reset(t->bar), 0); /* a: revoked, its event still queued */
+	b = track(t, 1);                                    /* live until the destroy */
+	assert_int_equal(iommufd_device_destroy(t->bar), 0);
+	t->bar = NULL;
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), 1);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, b), 1);
+	{
+		struct iommufd_event ev[4];
+
+		assert_true(readable(efd));
+		assert_int_equal(iommufd_ctx_read_events(t->ctx, ev, 4), 2);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(ev[i].kind, IOMMUFD_EVENT_P2P_REVOKED);
+			assert_null(ev[i].dev); /* the handle is freed, even in the event queued before */
+			assert_string_equal(ev[i].name, FK_DEV_B);
+		}
+		assert_int_equal(ev[0].iova, a);
+		assert_int_equal(ev[1].iova, b);
+	}
+}
+
+/* More revocations than the queue holds: 64 events, the rest logged. */
+static void test_revoke_overflow(void **state)
+{
+	struct t *t = *state;
+	static uint8_t big[70 * PG] __attribute__((aligned(PG)));
+	struct iommufd_event ev[80];
+	int efd = iommufd_ctx_get_event_fd(t->ctx), n, total = 0;
+	uint64_t iova;
+
+	for (int i = 0; i < 70; i++) {
+		assert_int_equal(iommufd_ioas_map(t->ioas, big + i * PG, PG, RW, NULL, &iova), 0);
+		assert_int_equal(ifd_p2p_track(t->ioas, t->bar, iova, PG, true), 0);
+	}
+	assert_int_equal(iommufd_device_reset(t->bar), 0);
+	assert_true(fk_logcap_has(&t->cap, "revoked 66 more BAR mapping(s)"));
+	while ((n = iommufd_ctx_read_events(t->ctx, ev, 10)) > 0)
+		total += n;
+	assert_int_equal(total, 64);
+	assert_true(fk_logcap_has(&t->cap, "6 P2P_REVOKED event(s) dropped"));
+	assert_false(readable(efd));
+	assert_int_equal(iommufd_ioas_unmap_all(t->ioas), 70);
+}
+
+/* An IOAS destroyed with BAR mappings leaves no entry behind. */
+static void test_ioas_destroy_forgets(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_ioas *io2;
+	uint64_t iova = 0, again = 0;
+	struct iommufd_map_opts o = { .sz = sizeof(o) };
+
+	assert_int_equal(iommufd_ioas_create(t->ctx, &io2), 0);
+	assert_int_equal(iommufd_ioas_map(io2, ram, PG, RW, NULL, &iova), 0);
+	assert_int_equal(ifd_p2p_track(io2, t->bar, iova, PG, true), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(io2, iova), 0);
+	assert_int_equal(iommufd_ioas_destroy(io2), 0);
+	/* The next IOAS very likely reuses the freed memory: no stale hit. */
+	assert_int_equal(iommufd_ioas_create(t->ctx, &io2), 0);
+	o.iova = iova;
+	assert_int_equal(iommufd_ioas_map(io2, ram, PG, RW | IOMMUFD_MAP_FIXED, &o, &again), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(io2, iova), -ENOENT);
+	{
+		struct ifd_p2p *p = t->ctx->p2p;
+
+		assert_non_null(p);
+	}
+	assert_int_equal(iommufd_ioas_destroy(io2), 0);
+}
+
 #define T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&be)
 #define TN(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, setup_nodmabuf, teardown, (void *)&be)
 
@@ -336,6 +550,14 @@ int main(void)
 		TN(test_map_iommufd_no_export, B_CDEV),
 		TN(test_map_iommufd_no_export, B_GROUP),
 		T(test_map_iommufd_no_map_file, B_CDEV),
+		T(test_revoke_reset, B_CDEV),
+		T(test_revoke_reset, B_GROUP),
+		T(test_revoke_before_event_fd, B_CDEV),
+		T(test_revoke_memory_off, B_CDEV),
+		T(test_revoke_no_reset_method, B_CDEV),
+		T(test_revoke_destroy, B_CDEV),
+		T(test_revoke_overflow, B_CDEV),
+		T(test_ioas_destroy_forgets, B_CDEV),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
