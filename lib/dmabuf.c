@@ -246,7 +246,9 @@ IFD_EXPORT int iommufd_ioas_map_bar(struct iommufd_ioas *ioas, struct iommufd_de
 		return ifd_ret(-EOPNOTSUPP);
 	}
 	if (ctx->fd >= 0) {
-		/* iommufd takes BAR memory only as a dma-buf. */
+		/* An iommufd context: iommufd pins with pin_user_pages(),
+		 * which refuses a BAR's PFNMAP mmap, so a dma-buf is the only
+		 * way in. */
 		fd = do_export(bar_dev, region, offset, len);
 		if (fd == -EOPNOTSUPP)
 			ifd_err(ctx, "%s: iommufd maps device memory only through a dma-buf, which this kernel or "

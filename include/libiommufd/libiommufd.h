@@ -1643,9 +1643,12 @@ int iommufd_device_export_dmabuf(struct iommufd_device *dev, unsigned int region
  *
  * Errors: those of iommufd_ioas_map() and iommufd_device_export_dmabuf();
  * -EINVAL @bar_dev of another context; -EOPNOTSUPP iommufd without a
- * dma-buf export (a kernel before 7.0: iommufd cannot map BAR memory any
- * other way) or the BAR cannot be mmapped (TYPE1); -ENODEV the dma-buf is
- * revoked already (memory decode off).
+ * dma-buf export (a kernel before 7.0: iommufd pins pages with
+ * pin_user_pages(), which refuses a BAR's VM_PFNMAP mmap, so there is no
+ * other way) or the BAR cannot be mmapped (TYPE1); -EFAULT TYPE1 on
+ * iommufd's compat container (CONFIG_IOMMUFD_VFIO_CONTAINER: the same
+ * pinning refuses the mmap); -ENODEV the dma-buf is revoked already
+ * (memory decode off).
  * Source: VFIO_DEVICE_FEATURE_DMA_BUF, IOMMU_IOAS_MAP_FILE,
  * VFIO_IOMMU_MAP_DMA.
  */
