@@ -174,6 +174,7 @@ static void test_feature(void **state)
 	if (t->b == IOMMUFD_BACKEND_TYPE1) {
 		assert_int_equal(iommufd_feature_query(t->ctx, t->bar, IOMMUFD_FEATURE_P2P_DMABUF, &st), 0);
 		assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
+		assert_non_null(strstr(st.why, "maps the BAR's mmap there instead"));
 		return;
 	}
 	/* The fake 7.3 has no IOMMU_IOAS_MAP_FILE model unless a test adds one:
