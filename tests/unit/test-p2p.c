@@ -478,6 +478,28 @@ static void test_revoke_destroy(void **state)
 	}
 }
 
+/* The kernel's "remove" uevent of the exporter: REMOVED, then the
+ * revocation of its mappings, in one read. */
+static void test_revoke_removed(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_event ev[4];
+	int efd = iommufd_ctx_get_event_fd(t->ctx);
+	uint64_t a = track(t, 0);
+
+	assert_int_equal(fake_kernel_uevent_kv(t->fk, "remove", "/devices/pci0000:00/" FK_DEV_B, "pci", 5), 1);
+	assert_true(readable(efd));
+	assert_int_equal(iommufd_ctx_read_events(t->ctx, ev, 4), 2);
+	assert_int_equal(ev[0].kind, IOMMUFD_EVENT_REMOVED);
+	assert_ptr_equal(ev[0].dev, t->bar);
+	assert_null(ev[0].ioas);
+	assert_int_equal(ev[1].kind, IOMMUFD_EVENT_P2P_REVOKED);
+	assert_int_equal(ev[1].iova, a);
+	assert_ptr_equal(ev[1].dev, t->bar);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, a), 1);
+	assert_false(readable(efd));
+}
+
 /* More revocations than the queue holds: 64 events, the rest logged. */
 static void test_revoke_overflow(void **state)
 {
@@ -558,6 +580,7 @@ int main(void)
 		T(test_revoke_no_reset_method, B_CDEV),
 		T(test_revoke_destroy, B_CDEV),
 		T(test_revoke_overflow, B_CDEV),
+		T(test_revoke_removed, B_CDEV),
 		T(test_ioas_destroy_forgets, B_CDEV),
 	};
 
