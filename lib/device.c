@@ -148,6 +148,92 @@ out:
 	return r;
 }
 
+/*
+ * Live update on GROUP (handover.c): a device another process opened.  Its
+ * group fd (already joined to this iommufd) and device fd are the
+ * context's from now on, closed on failure too; the device stays attached
+ * where it is (@ioas).
+ */
+int ifd_dev_adopt_group_dev(struct iommufd_ioas *ioas, const char *name, int group_fd, int dev_fd,
+			    struct iommufd_device **out)
+{
+	struct iommufd_ctx *ctx = ioas->ctx;
+	struct iommufd_device *dev = dev_alloc(ctx);
+	struct ifd_group *g = NULL;
+	struct ifd_list *pos;
+	int r;
+
+	r = dev ? ifd_resolve_device(ctx, name, dev) : -ENOMEM;
+	if (r == 0 && dev->group_num < 0)
+		r = -ENODEV;
+	if (r < 0)
+		goto fail;
+	ifd_ctx_lock(ctx);
+	ifd_list_for_each(pos, &ctx->dev_list) {
+		if (!strcmp(ifd_container_of(pos, struct iommufd_device, link)->name, dev->name)) {
+			ifd_err(ctx, "%s is already in this context", dev->name);
+			r = -EBUSY;
+			goto unlock;
+		}
+	}
+	ifd_list_for_each(pos, &ctx->group_list)
+		if (ifd_container_of(pos, struct ifd_group, link)->num == dev->group_num)
+			g = ifd_container_of(pos, struct ifd_group, link);
+	if (!g) {
+		struct stat a, b;
+		char path[32];
+
+		snprintf(path, sizeof(path), "/dev/vfio/%d", dev->group_num);
+		if (ctx->sys->fstat(group_fd, &a) < 0 || ctx->sys->stat(path, &b) < 0 || !S_ISCHR(a.st_mode) ||
+		    a.st_rdev != b.st_rdev) {
+			ifd_err(ctx, "%s: the group fd handed over is not %s, the device's IOMMU group", dev->name, path);
+			r = -EINVAL;
+			goto unlock;
+		}
+		g = calloc(1, sizeof(*g));
+		if (!g) {
+			r = -ENOMEM;
+			goto unlock;
+		}
+		g->num = dev->group_num;
+		g->fd = group_fd;
+		g->ioas = ioas;
+		g->in_container = true;
+		ifd_list_add(&ctx->group_list, &g->link);
+		group_fd = -1;
+	}
+	g->refs++;
+	dev->group = g;
+	dev->fd = dev_fd;
+	r = read_info(dev);
+	if (r < 0) {
+		dev->fd = -1;
+		dev->group = NULL;
+		if (!--g->refs) {
+			ifd_list_del(&g->link);
+			group_fd = g->fd; /* closed below */
+			free(g);
+		}
+		goto unlock;
+	}
+	dev_fd = -1;
+	ifd_dev_set_attached(dev, NULL, ioas);
+	dev->state = IFD_ALIVE;
+	ifd_list_add(&ctx->dev_list, &dev->link);
+unlock:
+	ifd_ctx_unlock(ctx);
+fail:
+	ifd_close(ctx, group_fd); /* a group this context already had, or a failure */
+	ifd_close(ctx, dev_fd);
+	if (r < 0) {
+		if (dev)
+			dev_free(dev);
+		return r;
+	}
+	*out = dev;
+	return 0;
+}
+
 IFD_EXPORT int iommufd_device_open(struct iommufd_ioas *ioas, const char *name, const struct iommufd_device_opts *opts,
 				   struct iommufd_device **out)
 {

@@ -20,7 +20,7 @@ _Static_assert(sizeof(struct ifd_ho_hdr) == 56, "description header");
 _Static_assert(sizeof(struct ifd_ho_ioas) == 8, "IOAS entry");
 _Static_assert(sizeof(struct ifd_ho_dev) == 80, "device entry");
 _Static_assert(sizeof(struct ifd_ho_map) == 40, "map entry");
-_Static_assert(IFD_HO_MAX_DEVS + IFD_HO_MAX_MAPS + 1 <= 505, "fd budget");
+#define FD_SLOTS (1 + 2 * IFD_HO_MAX_DEVS + IFD_HO_MAX_MAPS)
 
 /* ------------------------------------------------------------------------ */
 /* The parser: the blob is untrusted.                                       */
@@ -60,8 +60,9 @@ int ifd_ho_parse(const void *blob, size_t len, size_t nfds, uint64_t page, struc
 {
 	const unsigned char *b = blob;
 	struct ifd_ho_hdr h;
-	uint8_t used[IFD_HO_MAX_DEVS + IFD_HO_MAX_MAPS + 1] = { 0 };
+	uint8_t used[FD_SLOTS] = { 0 };
 	uint64_t need;
+	uint32_t per_dev;
 
 	if (!blob || len < sizeof(h))
 		BAD("%zu bytes: shorter than the header (%zu)", len, sizeof(h));
@@ -82,8 +83,10 @@ int ifd_ho_parse(const void *blob, size_t len, size_t nfds, uint64_t page, struc
 	if (h.nioas > IFD_HO_MAX_IOAS || h.ndev > IFD_HO_MAX_DEVS || h.nmaps > IFD_HO_MAX_MAPS)
 		BAD("counts %u IOAS, %u devices, %u maps exceed the limits %u, %u, %u", h.nioas, h.ndev, h.nmaps,
 		    IFD_HO_MAX_IOAS, IFD_HO_MAX_DEVS, IFD_HO_MAX_MAPS);
-	if (h.nfds != 1u + h.ndev + h.nmaps)
-		BAD("%u fds for %u devices and %u maps (needs %u)", h.nfds, h.ndev, h.nmaps, 1u + h.ndev + h.nmaps);
+	per_dev = h.backend == IOMMUFD_BACKEND_GROUP ? 2 : 1;
+	if (h.nfds != 1u + per_dev * h.ndev + h.nmaps)
+		BAD("%u fds for %u devices and %u maps (needs %u)", h.nfds, h.ndev, h.nmaps,
+		    1u + per_dev * h.ndev + h.nmaps);
 	if (h.nfds != nfds)
 		BAD("the description names %u fds, %zu arrived", h.nfds, nfds);
 	need = sizeof(h) + (uint64_t)h.nioas * sizeof(struct ifd_ho_ioas) +
@@ -116,15 +119,17 @@ int ifd_ho_parse(const void *blob, size_t len, size_t nfds, uint64_t page, struc
 		ifd_ho_get_dev(out, i, &d);
 		if (!memchr(d.name, 0, sizeof(d.name)) || !(ifd_is_bdf(d.name) || ifd_is_uuid(d.name)))
 			BAD("device %u: the name is not a PCI address or mdev UUID", i);
-		if (!d.devid || d.reserved)
-			BAD("device %u (%s): device ID %u, reserved %u", i, d.name, d.devid, d.reserved);
+		/* CDEV devices are adopted by ID; GROUP ones through their group. */
+		if (per_dev == 1 ? (!d.devid || d.group_fd_idx) : (d.devid || !take_fd(used, d.group_fd_idx, h.nfds)))
+			BAD("device %u (%s): device ID %u, group fd index %u do not fit the %s backend", i, d.name,
+			    d.devid, d.group_fd_idx, per_dev == 1 ? "cdev" : "group");
 		if (d.ioas_idx >= h.nioas)
 			BAD("device %u (%s): IOAS index %u of %u", i, d.name, d.ioas_idx, h.nioas);
 		if (!take_fd(used, d.fd_idx, h.nfds))
 			BAD("device %u (%s): fd index %u is out of range or used twice", i, d.name, d.fd_idx);
 		for (uint32_t j = 0; j < i; j++) {
 			ifd_ho_get_dev(out, j, &e);
-			if (!strcmp(e.name, d.name) || e.devid == d.devid)
+			if (!strcmp(e.name, d.name) || (d.devid && e.devid == d.devid))
 				BAD("devices %u and %u share a name or device ID", j, i);
 		}
 	}
@@ -245,7 +250,7 @@ static int export_locked(struct iommufd_ctx *ctx, void *blob, size_t *len, int *
 	struct ifd_ho_hdr h;
 	struct ifd_list *pos;
 	struct walk w;
-	uint32_t nioas = 0, ndev = 0, nmaps = 0, nmaps2 = 0, bad_ioas = 0, i;
+	uint32_t nioas = 0, ndev = 0, nmaps = 0, nmaps2 = 0, bad_ioas = 0, next_fd = 1, per_dev;
 	unsigned char *p;
 	size_t need, needfds;
 	int r;
@@ -260,9 +265,9 @@ static int export_locked(struct iommufd_ctx *ctx, void *blob, size_t *len, int *
 	ifd_list_for_each(pos, &ctx->dev_list) {
 		struct iommufd_device *d = ifd_container_of(pos, struct iommufd_device, link);
 
-		if (!d->has_devid || d->fd < 0 || d->hwpt || d->npasids || !d->ioas) {
+		if (!(d->has_devid || d->group) || d->fd < 0 || d->hwpt || d->npasids || !d->ioas) {
 			ifd_err(ctx, "export: %s cannot be described: %s", d->name,
-				!d->has_devid ? "it has no iommufd device ID (the group backend; use cdev)" :
+				!(d->has_devid || d->group) ? "it has neither an iommufd device ID nor a group" :
 				d->fd < 0 ? "it was adopted without its VFIO fd" :
 				!d->ioas ? "it is detached: attach it to an IOAS" :
 				"it is attached to an HWPT or has PASID attachments");
@@ -280,9 +285,10 @@ static int export_locked(struct iommufd_ctx *ctx, void *blob, size_t *len, int *
 			(unsigned long long)w.bad_iova, export_why(r));
 		return r;
 	}
+	per_dev = ctx->backend == IOMMUFD_BACKEND_GROUP ? 2 : 1;
 	need = sizeof(h) + nioas * sizeof(struct ifd_ho_ioas) + ndev * sizeof(struct ifd_ho_dev) +
 	       nmaps * sizeof(struct ifd_ho_map);
-	needfds = 1 + (size_t)ndev + nmaps;
+	needfds = 1 + (size_t)per_dev * ndev + nmaps;
 	if (needfds > IOMMUFD_EXPORT_MAX_FDS) {
 		ifd_err(ctx, "export: %zu fds to hand over; one SCM_RIGHTS message carries %u", needfds,
 			IOMMUFD_EXPORT_MAX_FDS);
@@ -315,10 +321,9 @@ static int export_locked(struct iommufd_ctx *ctx, void *blob, size_t *len, int *
 		memcpy(p, &a, sizeof(a));
 		p += sizeof(a);
 	}
-	i = 0;
 	ifd_list_for_each(pos, &ctx->dev_list) {
 		struct iommufd_device *d = ifd_container_of(pos, struct iommufd_device, link);
-		struct ifd_ho_dev e = { .devid = d->devid, .fd_idx = 1 + i };
+		struct ifd_ho_dev e = { .devid = per_dev == 1 ? d->devid : 0, .fd_idx = next_fd };
 		struct ifd_list *q;
 		uint32_t k = 0;
 
@@ -329,10 +334,14 @@ static int export_locked(struct iommufd_ctx *ctx, void *blob, size_t *len, int *
 			k++;
 		}
 		e.ioas_idx = k;
-		fds[1 + i] = d->fd;
+		fds[next_fd++] = d->fd;
+		if (per_dev == 2) {
+			/* Each device carries its group's fd: the receiver keeps one per group. */
+			e.group_fd_idx = next_fd;
+			fds[next_fd++] = d->group->fd;
+		}
 		memcpy(p, &e, sizeof(e));
 		p += sizeof(e);
-		i++;
 	}
 	{
 		/* The maps straight into the blob's tail, through an aligned copy. */
@@ -340,7 +349,7 @@ static int export_locked(struct iommufd_ctx *ctx, void *blob, size_t *len, int *
 
 		if (!tmp)
 			return -ENOMEM;
-		r = walk_all(ctx, &w, tmp, fds, 1 + ndev, &nmaps2, &bad_ioas);
+		r = walk_all(ctx, &w, tmp, fds, next_fd, &nmaps2, &bad_ioas);
 		if (r == 0 && nmaps2 != nmaps)
 			r = -EBUSY; /* another thread mapped meanwhile */
 		if (r == 0)
@@ -453,6 +462,18 @@ static int import_devs(struct iommufd_ctx *ctx, const struct ifd_ho *h, struct i
 		fd = ifd_dup(ctx, dups[d.fd_idx]);
 		if (fd < 0)
 			return fd;
+		if (h->hdr.backend == IOMMUFD_BACKEND_GROUP) {
+			int gfd = ifd_dup(ctx, dups[d.group_fd_idx]);
+
+			if (gfd < 0) {
+				ctx->sys->close(fd);
+				return gfd;
+			}
+			r = ifd_dev_adopt_group_dev(ioas[d.ioas_idx], d.name, gfd, fd, &dev);
+			if (r < 0)
+				return r; /* both fds closed */
+			continue;
+		}
 		r = iommufd_device_adopt_id(ctx, d.devid, fd, NULL, &dev);
 		if (r < 0) {
 			r = -errno;
@@ -476,9 +497,10 @@ int ifd_ctx_import_sys(const void *blob, size_t len, const int *fds, size_t nfds
 {
 	struct iommufd_ctx *ctx = NULL;
 	struct iommufd_ioas **ioas = NULL;
+	struct iommufd_ctx_opts o;
 	struct ifd_ho h;
 	char why[200];
-	int r, d0;
+	int r, d0, pr;
 
 	if (!blob || !out || !fds || !nfds || nfds > IOMMUFD_EXPORT_MAX_FDS)
 		return -EINVAL;
@@ -487,16 +509,23 @@ int ifd_ctx_import_sys(const void *blob, size_t len, const int *fds, size_t nfds
 			return -EBADF;
 	/* Everything below works on the context's duplicates: on failure the
 	 * caller's fds are untouched. */
+	if (ifd_opts_copy(&o, sizeof(o), opts) < 0)
+		return -EINVAL;
+	o.sz = sizeof(o);
+	/* Checked before anything is built; reported once the context can log. */
+	pr = ifd_ho_parse(blob, len, nfds, (uint64_t)sys->page_size(), &h, why, sizeof(why));
+	if (pr == 0 && o.backend == IOMMUFD_BACKEND_AUTO)
+		o.backend = (enum iommufd_backend)h.hdr.backend; /* an iommufd serves both */
 	d0 = sys->dup(fds[0]);
 	if (d0 < 0)
 		return -errno;
-	r = ifd_ctx_create_sys(opts, sys, d0, &ctx);
+	r = ifd_ctx_create_sys(&o, sys, d0, &ctx);
 	if (r < 0) {
 		sys->close(d0);
 		return r;
 	}
-	r = ifd_ho_parse(blob, len, nfds, (uint64_t)ctx->page_size, &h, why, sizeof(why));
-	if (r < 0) {
+	if (pr < 0) {
+		r = pr;
 		ifd_err(ctx, "import: malformed context description: %s", why);
 		goto fail;
 	}

@@ -15,7 +15,7 @@
 #define IFD_HO_MAGIC "IFDLIVE" /* with its NUL: 8 bytes */
 #define IFD_HO_VERSION 1u
 #define IFD_HO_MAX_IOAS 1024u
-#define IFD_HO_MAX_DEVS 252u  /* each needs an fd */
+#define IFD_HO_MAX_DEVS 252u  /* each needs an fd (GROUP: two) */
 #define IFD_HO_MAX_MAPS 252u
 
 struct ifd_ho_hdr {
@@ -25,7 +25,8 @@ struct ifd_ho_hdr {
 	uint32_t total_len; /* the whole blob */
 	uint32_t backend;   /* enum iommufd_backend of the exporter */
 	uint32_t nioas, ndev, nmaps;
-	uint32_t nfds;      /* 1 (the iommufd, always fds[0]) + ndev + nmaps */
+	uint32_t nfds;      /* 1 (the iommufd, always fds[0]) + ndev (twice on
+			     * GROUP: device and group) + nmaps */
 	uint32_t reserved[4];
 };
 
@@ -36,10 +37,11 @@ struct ifd_ho_ioas {
 
 struct ifd_ho_dev {
 	char name[64];     /* NUL-terminated PCI address or mdev UUID */
-	uint32_t devid;    /* iommufd device ID */
+	uint32_t devid;    /* iommufd device ID (CDEV); 0 on GROUP */
 	uint32_t ioas_idx; /* the IOAS entry it is attached to */
 	uint32_t fd_idx;   /* its VFIO device fd in the fd array */
-	uint32_t reserved;
+	uint32_t group_fd_idx; /* GROUP: its group's fd (one per device, the
+				* same file for devices of one group); CDEV: 0 */
 };
 
 struct ifd_ho_map {

@@ -389,6 +389,8 @@ int ifd_iommufd_resv_conflict(struct iommufd_device *dev, struct iommufd_ioas *i
 
 /* device.c */
 void ifd_dev_close_fd(struct iommufd_device *dev);
+int ifd_dev_adopt_group_dev(struct iommufd_ioas *ioas, const char *name, int group_fd, int dev_fd,
+			    struct iommufd_device **out);
 
 /* caps.c: feature answers and IOMMU_GET_HW_INFO (cached). */
 void ifd_caps_free(struct iommufd_ctx *ctx);

@@ -112,9 +112,11 @@ static int place(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t len,
 	return ifd_midx_alloc(ioas->idx, m, len, align, page > align ? page : align, max_last);
 }
 
-int ifd_map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
-		   const struct iommufd_map_opts *opts, bool handle, const struct ifd_map_src *src,
-		   struct iommufd_map **out)
+/* Inlined into each caller, so a plain map (@src NULL) pays nothing for
+ * the file-map branches: the map path's instruction count is gated. */
+static inline __attribute__((always_inline)) int
+map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, const struct iommufd_map_opts *opts,
+	   bool handle, const struct ifd_map_src *src, struct iommufd_map **out)
 {
 	struct iommufd_ctx *ctx;
 	struct iommufd_map_opts o;
@@ -196,15 +198,22 @@ again:
 	return 0;
 }
 
+int ifd_map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+		   const struct iommufd_map_opts *opts, bool handle, const struct ifd_map_src *src,
+		   struct iommufd_map **out)
+{
+	return map_common(ioas, vaddr, len, flags, opts, handle, src, out);
+}
+
 IFD_EXPORT int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
 				const struct iommufd_map_opts *opts, uint64_t *iova)
 {
-	struct iommufd_map *m;
+	struct iommufd_map *m = NULL;
 	int r;
 
 	if (!iova)
 		return ifd_ret(-EINVAL);
-	r = ifd_map_common(ioas, vaddr, len, flags, opts, false, NULL, &m);
+	r = map_common(ioas, vaddr, len, flags, opts, false, NULL, &m);
 	if (r < 0)
 		return ifd_ret(r);
 	*iova = m->iova;
@@ -216,7 +225,7 @@ IFD_EXPORT int iommufd_map_create(struct iommufd_ioas *ioas, void *vaddr, size_t
 {
 	if (!out)
 		return ifd_ret(-EINVAL);
-	return ifd_ret(ifd_map_common(ioas, vaddr, len, flags, opts, true, NULL, out));
+	return ifd_ret(map_common(ioas, vaddr, len, flags, opts, true, NULL, out));
 }
 
 /* Drop a record the kernel no longer maps: a handle keeps its memory. */

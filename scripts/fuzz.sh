@@ -17,7 +17,7 @@ bdir=${1:?usage: scripts/fuzz.sh BUILD_DIR [SECONDS] [TARGET...]}
 secs=${2:-20}
 shift $(($# >= 2 ? 2 : 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(iova-ranges type1-info region-info hw-info fault sysfs names uevent tool-args)
+[ ${#targets[@]} -gt 0 ] || targets=(iova-ranges type1-info region-info hw-info fault sysfs names uevent tool-args handover)
 
 if [ ! -d "$bdir" ]; then
 	CC=clang CXX=clang++ meson setup "$bdir" "$root" -Dfuzz=true -Db_sanitize=address,undefined \

@@ -1508,9 +1508,10 @@ int iommufd_ctx_change_process(struct iommufd_ctx *ctx);
  * @nfds: in: entries at @fds; out: entries written, or needed.
  *
  * The description holds the IOASes (their IDs), the devices (names, iommufd
- * device IDs) and the file maps (IOAS, IOVA, length, flags, file offset);
- * @fds the iommufd, each device's fd and each file map's file, in the
- * order the description names them.  They stay the library's: send them
+ * device IDs on CDEV) and the file maps (IOAS, IOVA, length, flags, file
+ * offset); @fds the iommufd, each device's fd (GROUP: followed by its
+ * group's fd) and each file map's file, in the order the description
+ * names them.  They stay the library's: send them
  * with the blob over a UNIX socket (SCM_RIGHTS, which duplicates them), or
  * clear FD_CLOEXEC to keep them across exec.  The new process rebuilds the
  * context with iommufd_ctx_import() and calls iommufd_ctx_change_process().
@@ -1523,8 +1524,9 @@ int iommufd_ctx_change_process(struct iommufd_ctx *ctx);
  * Errors: -ENOSPC @blob or @fds too small (NULL included): @len and @nfds
  * hold what is needed, nothing changed; -EOPNOTSUPP TYPE1, a kernel without
  * IOMMU_IOAS_CHANGE_PROCESS, explicit HWPTs, fault queues or PASID
- * attachments (not described yet), a GROUP-backend device, or a file map
- * the library mmapped itself; -EINVAL bad argument, or a mapping of process
+ * attachments (not described yet), a device detached or adopted without
+ * its fd, or a file map the library mmapped itself or made by
+ * iommufd_ioas_copy(); -EINVAL bad argument, or a mapping of process
  * memory (it cannot move); -E2BIG more than IOMMUFD_EXPORT_MAX_FDS fds;
  * -EBUSY a mapping is being made or removed; -ECHILD.
  */
@@ -1541,7 +1543,8 @@ int iommufd_ctx_export(struct iommufd_ctx *ctx, void *blob, size_t *len, int *fd
  * @opts: context options, or NULL (opts->backend must be AUTO or the
  *        exporter's).
  * @out:  receives the context, with one IOAS handle per exported IOAS
- *        (iommufd_ctx_find_ioas()), one device handle per exported device,
+ *        (iommufd_ctx_find_ioas()), one device handle per exported device
+ *        (CDEV: adopted by device ID; GROUP: through its group fd),
  *        attached to its IOAS (iommufd_ctx_find_device()), and every file
  *        map (unmapped like any mapping; iommufd_ioas_find_file() gives
  *        its file).

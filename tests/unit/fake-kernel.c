@@ -274,6 +274,8 @@ struct fake_kernel {
 	} real[64];
 	size_t nreal;
 	struct ifd_sys sys;
+	bool map_is_file;            /* fake-filemap.c's IOAS_MAP in progress */
+	unsigned int change_process; /* IOMMU_IOAS_CHANGE_PROCESS successes */
 };
 
 static pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1770,6 +1772,43 @@ static int ct_dirty_pages(struct fake_kernel *fk, struct file *ct, void *arg)
 	return 0;
 }
 
+static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg);
+
+int fk_iommufd_map_file_pages(struct fake_kernel *fk, void *file, void *ioas_map_arg)
+{
+	int r;
+
+	fk->map_is_file = true;
+	r = iommufd_ioctl(fk, file, IFD_K_IOMMU_IOAS_MAP, ioas_map_arg);
+	fk->map_is_file = false;
+	return r;
+}
+
+bool fk_iommufd_all_maps_file(struct fake_kernel *fk, void *file)
+{
+	struct file *f = file;
+
+	(void)fk;
+	for (size_t i = 0; i < f->nobj; i++) {
+		struct ioas *io = f->objs[i].type == OBJ_IOAS ? f->objs[i].ioas : NULL;
+
+		for (size_t j = 0; io && j < io->maps.n; j++)
+			if (!io->maps.v[j].file)
+				return false;
+	}
+	return true;
+}
+
+void fk_note_change_process(struct fake_kernel *fk)
+{
+	fk->change_process++;
+}
+
+unsigned int fake_kernel_change_process_calls(struct fake_kernel *fk)
+{
+	return fk->change_process;
+}
+
 static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg)
 {
 	if ((req >> 8 & 0xff) == IFD_K_IOMMUFD_TYPE && (req & 0xff) >= IFD_K_IOMMUFD_CMD_BASE &&
@@ -1788,6 +1827,9 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 		return set_dirty_tracking(fk, f, arg);
 	case IFD_K_IOMMU_HWPT_GET_DIRTY_BITMAP:
 		return get_dirty_bitmap(fk, f, arg);
+	case IFD_K_IOMMU_IOAS_MAP_FILE:
+	case IFD_K_IOMMU_IOAS_CHANGE_PROCESS:
+		return fk_filemap_ioctl(fk, f, req, arg);
 	case IFD_K_IOMMU_DESTROY: {
 		UCMD(struct ifd_k_destroy, 8);
 		struct obj *o = obj_find(f, c.id);
@@ -1922,6 +1964,7 @@ static int iommufd_ioctl(struct fake_kernel *fk, struct file *f, unsigned long r
 		m = (struct fk_map){ c.iova, c.length, c.user_va,
 				     (c.flags & IFD_K_IOMMU_IOAS_MAP_READABLE ? 1u : 0u) |
 					     (c.flags & IFD_K_IOMMU_IOAS_MAP_WRITEABLE ? 2u : 0u) };
+		m.file = fk->map_is_file;
 		ml_insert(&io->maps, &m);
 		RESPOND();
 		return 0;
@@ -3002,6 +3045,8 @@ static void ioctl_name(unsigned long req, void *arg, char *out, size_t n)
 	case IFD_K_IOMMU_VFIO_IOAS: s = "IOMMU_VFIO_IOAS"; break;
 	case IFD_K_IOMMU_HWPT_ALLOC: s = "IOMMU_HWPT_ALLOC"; break;
 	case IFD_K_IOMMU_GET_HW_INFO: s = "IOMMU_GET_HW_INFO"; break;
+	case IFD_K_IOMMU_IOAS_MAP_FILE: s = "IOMMU_IOAS_MAP_FILE"; break;
+	case IFD_K_IOMMU_IOAS_CHANGE_PROCESS: s = "IOMMU_IOAS_CHANGE_PROCESS"; break;
 	case VFIO_GET_API_VERSION: s = "VFIO_GET_API_VERSION"; break;
 	case VFIO_CHECK_EXTENSION:
 		snprintf(out, n, "VFIO_CHECK_EXTENSION %lu", (unsigned long)(uintptr_t)arg);
@@ -3171,6 +3216,19 @@ static int fk_close(int fd)
 	struct real_fd *rf = real_get(fk, fd);
 	if (rf)
 		return real_close(fk, rf);
+	if (fd >= 0 && fd < FK_FD_BASE) { /* a test's own file */
+		struct fk_call *uc = log_add(fk, "close", "user", NULL, fd, false);
+		int uerr = 0;
+		bool uinj = should_fail(fk, "close", NULL, &uerr);
+
+		/* Linux releases the fd even when close() reports an error. */
+		if (close(fd) < 0 && !uinj)
+			return fail_ret(uc, errno, false);
+		if (uinj)
+			return fail_ret(uc, uerr, true);
+		leave();
+		return 0;
+	}
 	struct file *f = fd_get(fk, fd);
 	struct fk_call *c = log_add(fk, "close", f ? f->label : "?", NULL, fd, f && f->kind != F_SYSFS);
 	int err = 0;
@@ -3202,6 +3260,18 @@ static int fk_close(int fd)
 static int fk_dup(int fd)
 {
 	struct fake_kernel *fk = enter();
+	if (fd >= 0 && fd < FK_FD_BASE && !real_get(fk, fd)) { /* a test's own file (memfd) */
+		struct fk_call *uc = log_add(fk, "dup", "user", NULL, fd, false);
+		int uerr, d;
+
+		if (should_fail(fk, "dup", NULL, &uerr))
+			return fail_ret(uc, uerr, true);
+		d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (d < 0)
+			return fail_ret(uc, errno, false);
+		leave();
+		return d;
+	}
 	struct file *f = fd_get(fk, fd);
 	struct fk_call *c = log_add(fk, "dup", f ? f->label : "?", NULL, fd, false);
 	int err, r;
@@ -3269,6 +3339,20 @@ static void *fk_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	if (fd < FK_FD_BASE && (flags & MAP_ANONYMOUS))
 		return mmap(addr, len, prot, flags, fd, off);
 	fk = enter();
+	if (fd >= 0 && fd < FK_FD_BASE) { /* a test's own file (memfd) */
+		c = log_add(fk, "mmap", "user", NULL, fd, true);
+		c->len = len;
+		c->region = -1;
+		if (should_fail(fk, "mmap", NULL, &err))
+			goto fail;
+		p = mmap(addr, len, prot, flags, fd, off);
+		if (p == MAP_FAILED) {
+			err = errno;
+			goto fail;
+		}
+		leave();
+		return p;
+	}
 	f = fd_get(fk, fd);
 	c = log_add(fk, "mmap", f ? f->label : "?", NULL, fd, true);
 	index = (uint64_t)off >> REGION_SHIFT;

@@ -166,6 +166,7 @@ struct fk_map {
 	uint64_t iova, len, va;
 	uint32_t prot; /* 1 read, 2 write */
 	bool copied;   /* made by IOMMU_IOAS_COPY: shares the source's pins */
+	bool file;     /* made by IOMMU_IOAS_MAP_FILE (@va is the file offset) */
 };
 
 /* One logged call. */
@@ -301,6 +302,19 @@ void fake_kernel_before_ioctl(struct fake_kernel *fk, const char *what, void (*f
 /* The same, just after the next close() of an fd whose label begins with
  * @what ("group/6", "cdev/0000:00:04.0") has freed the fd number. */
 void fake_kernel_after_close(struct fake_kernel *fk, const char *what, void (*fn)(void *arg), void *arg);
+
+/* fake-filemap.c: IOMMU_IOAS_MAP_FILE and IOMMU_IOAS_CHANGE_PROCESS on
+ * iommufd file @file (a struct file *), called entered.  The files are the
+ * test's real ones (a memfd): fds below FK_FD_BASE pass through dup, close
+ * and mmap to the real kernel, logged with target "user". */
+int fk_filemap_ioctl(struct fake_kernel *fk, void *file, unsigned long req, void *arg);
+/* For it, from fake-kernel.c: IOMMU_IOAS_MAP's rules, the mapping marked
+ * as a file's; and whether every mapping of every IOAS of @file is one. */
+int fk_iommufd_map_file_pages(struct fake_kernel *fk, void *file, void *ioas_map_arg);
+bool fk_iommufd_all_maps_file(struct fake_kernel *fk, void *file);
+void fk_note_change_process(struct fake_kernel *fk);
+/* IOMMU_IOAS_CHANGE_PROCESS calls that succeeded. */
+unsigned int fake_kernel_change_process_calls(struct fake_kernel *fk);
 
 /* Call log. */
 size_t fake_kernel_log_count(struct fake_kernel *fk);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -44,6 +45,12 @@ struct fx {
 	int efd;           /* an eventfd, else -1 */
 	struct fk_call hit; /* the call that failed */
 	bool hit_munmap;
+	int memfd;         /* file-map scenarios' file, else -1 */
+	int nreal;         /* this process's open fds after setup */
+	struct iommufd_ctx *ctx2; /* import: the new process's context */
+	unsigned char blob[1024]; /* import: the exported description and fds */
+	size_t blen, nfds;
+	int fds[8];
 };
 
 struct scenario {
@@ -976,6 +983,157 @@ static void after_p2p_map(struct fx *x, int r)
 	expect_consistent(x, x->ioas);
 }
 
+/* File maps, their move to another process, export and import. */
+
+static int real_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < FK_FD_BASE; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+static void setup_file(struct fx *x)
+{
+	new_dev(x);
+	x->memfd = memfd_create("test-faults", MFD_CLOEXEC);
+	assert_true(x->memfd >= 0);
+	assert_int_equal(ftruncate(x->memfd, 16 * PG), 0);
+	x->nreal = real_fds();
+}
+
+static int run_file_map(struct fx *x)
+{
+	return iommufd_ioas_map_file(x->ioas, x->memfd, 4 * PG, 4 * PG, RW, NULL, &x->iova[1]);
+}
+
+static void after_file_map(struct fx *x, int r)
+{
+	if (r < 0) {
+		assert_int_equal(x->iova[1], 0);
+		assert_int_equal(iommufd_ioas_find_iova(x->ioas, PG, NULL), -ENOENT);
+		assert_int_equal(real_fds(), x->nreal); /* no duplicate, no mmap left behind */
+		expect_consistent(x, x->ioas);
+		assert_int_equal(run_file_map(x), 0);
+	}
+	assert_true(iommufd_ioas_find_file(x->ioas, x->iova[1], NULL) >= 0);
+	expect_consistent(x, x->ioas);
+	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova[1], 4 * PG, NULL), 0);
+	x->iova[1] = 0;
+	assert_int_equal(real_fds(), x->nreal);
+	expect_consistent(x, x->ioas);
+}
+
+static int run_file_handle(struct fx *x)
+{
+	struct iommufd_map *m = NULL;
+	int r = iommufd_map_create_file(x->ioas, x->memfd, 0, 2 * PG, IOMMUFD_MAP_READ, NULL, &m);
+
+	if (r < 0)
+		return r;
+	x->iova[1] = iommufd_map_get_iova(m);
+	return iommufd_map_destroy(m);
+}
+
+static void after_file_handle(struct fx *x, int r)
+{
+	if (r < 0 && x->iova[1]) {
+		/* The destroy failed: the mapping stays, unmapped by IOVA. */
+		expect_consistent(x, x->ioas);
+		assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova[1], 2 * PG, NULL), r == 0 ? -ENOENT : 0);
+	}
+	x->iova[1] = 0;
+	assert_int_equal(iommufd_ioas_find_iova(x->ioas, PG, NULL), -ENOENT);
+	expect_consistent(x, x->ioas);
+	assert_int_equal(real_fds(), x->nreal);
+}
+
+static void setup_chproc(struct fx *x)
+{
+	setup_file(x);
+	assert_int_equal(run_file_map(x), 0);
+}
+
+static int run_chproc(struct fx *x)
+{
+	return iommufd_ctx_change_process(x->ctx);
+}
+
+static void after_chproc(struct fx *x, int r)
+{
+	if (r < 0)
+		assert_int_equal(iommufd_ctx_change_process(x->ctx), 0);
+	assert_true(fake_kernel_change_process_calls(x->fk) >= 1);
+	expect_consistent(x, x->ioas);
+}
+
+static int run_export(struct fx *x)
+{
+	x->blen = sizeof(x->blob);
+	x->nfds = 8;
+	return iommufd_ctx_export(x->ctx, x->blob, &x->blen, x->fds, &x->nfds);
+}
+
+static void after_export(struct fx *x, int r)
+{
+	uint64_t iova;
+
+	if (r < 0) {
+		/* Not handed over: the context still works, and can try again. */
+		assert_int_equal(iommufd_ioas_map_file(x->ioas, x->memfd, 0, PG, RW, NULL, &iova), 0);
+		assert_int_equal(iommufd_ioas_unmap(x->ioas, iova, PG, NULL), 0);
+		assert_int_equal(run_export(x), 0);
+	}
+	assert_int_equal(x->nfds, x->b == IOMMUFD_BACKEND_GROUP ? 4 : 3); /* GROUP: the group's fd too */
+	assert_int_equal(iommufd_ioas_map_file(x->ioas, x->memfd, 0, PG, RW, NULL, &iova), -ECHILD);
+}
+
+static void setup_import(struct fx *x)
+{
+	setup_chproc(x);
+	assert_int_equal(run_export(x), 0);
+	for (size_t i = 0; i < x->nfds; i++)
+		x->fds[i] = fake_kernel_sys(x->fk)->dup(x->fds[i]); /* as SCM_RIGHTS would */
+	/* The old process goes; its destroy leaves the kernel objects. */
+	iommufd_ctx_destroy(x->ctx);
+	x->ctx = NULL;
+	x->ioas = NULL;
+	x->dev = NULL;
+	x->iova[1] = 0;
+}
+
+static int run_import(struct fx *x)
+{
+	return ifd_ctx_import_sys(x->blob, x->blen, x->fds, x->nfds, NULL, fake_kernel_sys(x->fk), &x->ctx2);
+}
+
+static void after_import(struct fx *x, int r)
+{
+	if (r < 0) {
+		/* The caller's fds are still the caller's, the kernel's objects intact. */
+		assert_null(x->ctx2);
+		for (size_t i = 0; i < x->nfds; i++)
+			if (x->fds[i] >= FK_FD_BASE)
+				assert_true(fake_kernel_fd_is_open(x->fk, x->fds[i]));
+			else
+				assert_true(fcntl(x->fds[i], F_GETFD) >= 0);
+		assert_int_equal(fake_kernel_get_maps(x->fk, x->fds[0], 1, NULL, 0), 1);
+		assert_int_equal(run_import(x), 0);
+	}
+	/* The new context owns everything: fx_finish checks it closes it all. */
+	x->ctx = x->ctx2;
+	x->ctx2 = NULL;
+	x->dev = iommufd_ctx_find_device(x->ctx, FK_DEV_A);
+	assert_non_null(x->dev);
+	x->ioas = iommufd_device_get_ioas(x->dev);
+	assert_non_null(x->ioas);
+	expect_device_ok(x, x->dev);
+	assert_int_equal(iommufd_ctx_change_process(x->ctx), 0);
+	expect_consistent(x, x->ioas);
+	assert_int_equal(iommufd_ioas_unmap_all(x->ioas), 1);
+}
+
 static const struct scenario scenarios[] = {
 	{ "ctx create", ALL, NULL, run_ctx_create, after_ctx_create, false },
 	{ "ctx create auto", CDEV, NULL, run_ctx_auto, after_ctx_auto, false },
@@ -1006,6 +1164,11 @@ static const struct scenario scenarios[] = {
 	{ "device adopt id", CDEV, setup_adopt_id, run_adopt_id, after_adopt_id, false },
 	{ "p2p export", ALL, new_dev, run_p2p_export, after_usable, false },
 	{ "p2p map bar", (1u << IOMMUFD_BACKEND_TYPE1), setup_p2p_map, run_p2p_map, after_p2p_map, false },
+	{ "file map", ALL, setup_file, run_file_map, after_file_map, false },
+	{ "file map handle", ALL, setup_file, run_file_handle, after_file_handle, false },
+	{ "change process", CDEV | (1u << IOMMUFD_BACKEND_GROUP), setup_chproc, run_chproc, after_chproc, false },
+	{ "export", CDEV | (1u << IOMMUFD_BACKEND_GROUP), setup_chproc, run_export, after_export, false },
+	{ "import", CDEV | (1u << IOMMUFD_BACKEND_GROUP), setup_import, run_import, after_import, false },
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1082,6 +1245,7 @@ static void fx_start(struct fx *x, enum iommufd_backend b)
 	x->fd = -1;
 	x->efd = -1;
 	x->fk = fk_standard(FK_LINUX_7_3);
+	x->memfd = -1;
 }
 
 /* Destroy everything and check nothing stayed open. */
@@ -1104,6 +1268,9 @@ static void fx_finish(struct fx *x, const char *what)
 	if (x->efd >= 0)
 		close(x->efd);
 	x->efd = -1;
+	if (x->memfd >= 0)
+		close(x->memfd);
+	x->memfd = -1;
 	if (fds || ((files || mmaps || pinned) && !x->hit_munmap))
 		fail_msg("%s: after destroying everything: %d fds, %d files, %d mmaps, %llu bytes pinned", what, fds,
 			 files, mmaps, (unsigned long long)pinned);
@@ -1213,11 +1380,16 @@ static const struct {
 	{ "iommufd_backend_name", NULL },
 	{ "iommufd_ctx_adopt_fd", "ctx adopt" },
 	{ "iommufd_ctx_create", "ctx create" },
+	{ "iommufd_ctx_change_process", "change process" },
 	{ "iommufd_ctx_destroy", "ctx destroy with live objects" },
+	{ "iommufd_ctx_export", "export" },
+	{ "iommufd_ctx_find_device", NULL },
+	{ "iommufd_ctx_find_ioas", NULL },
 	{ "iommufd_ctx_get_backend", NULL },
 	{ "iommufd_ctx_get_event_fd", "queries" },
 	{ "iommufd_ctx_get_fd", NULL },
 	{ "iommufd_ctx_get_pin_accounting", "queries" },
+	{ "iommufd_ctx_import", "import" },
 	{ "iommufd_ctx_read_events", "queries" },
 	{ "iommufd_ctx_set_log", "queries" },
 	{ "iommufd_device_adopt_cdev_fd", "device adopt cdev fd" },
@@ -1275,6 +1447,7 @@ static const struct {
 	{ "iommufd_ioas_copy", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_ioas_create", "ioas create" },
 	{ "iommufd_ioas_destroy", "ioas destroy" },
+	{ "iommufd_ioas_find_file", NULL },
 	{ "iommufd_ioas_find_iova", NULL },
 	{ "iommufd_ioas_get_alignment", "queries" },
 	{ "iommufd_ioas_get_ctx", NULL },
@@ -1284,6 +1457,7 @@ static const struct {
 	{ "iommufd_ioas_get_ranges", "queries" },
 	{ "iommufd_ioas_map", "map" },
 	{ "iommufd_ioas_map_bar", "p2p map bar" },
+	{ "iommufd_ioas_map_file", "file map" },
 	{ "iommufd_ioas_reserve", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_ioas_set_dirty_tracking", "dirty tracking, fault queue" },
 	{ "iommufd_ioas_set_huge_pages", "ioas reserve, allow, copy, map handle" },
@@ -1292,6 +1466,7 @@ static const struct {
 	{ "iommufd_ioas_unmap_all", "unmap all" },
 	{ "iommufd_ioas_unreserve", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_map_create", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_map_create_file", "file map handle" },
 	{ "iommufd_map_destroy", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_map_get_flags", NULL },
 	{ "iommufd_map_get_ioas", NULL },
