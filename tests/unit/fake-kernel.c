@@ -2795,11 +2795,6 @@ static int region_info(struct dev *d, struct vfio_region_info *u)
 	return 0;
 }
 
-int fake_kernel_install_anon(struct fake_kernel *fk, const char *label)
-{
-	return fd_install(fk, file_new(fk, F_NULL, label));
-}
-
 static int p2p_feature(struct fake_kernel *fk, struct dev *d, void *arg)
 {
 	struct fk_p2p_dev p = { .name = d->name, .mdev = d->mdev, .nregions = d->nregions };

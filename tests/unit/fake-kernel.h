@@ -403,7 +403,5 @@ struct fk_p2p_dev {
 	uint64_t region_size[8];
 };
 int fake_p2p_device_feature(struct fake_kernel *fk, const struct fk_p2p_dev *d, void *arg);
-/* A new fd of an anonymous file of the fake (counted like any file). */
-int fake_kernel_install_anon(struct fake_kernel *fk, const char *label);
 
 #endif

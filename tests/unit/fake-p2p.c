@@ -4,13 +4,17 @@
  * The fake kernel's VFIO dma-buf export (VFIO_DEVICE_FEATURE with
  * VFIO_DEVICE_FEATURE_DMA_BUF), modelled on 7.3's vfio-pci: the rules the
  * library relies on, not the DMA.  fake-kernel.c hands over the device's
- * facts; the dma-buf is an anonymous file of the fake labelled
- * "dmabuf/<device>/<bar>/<offset>+<length>".
+ * facts.  The dma-buf is a real memfd of the slice's length, named
+ * "dmabuf/<device>/<bar>/<offset>+<length>": the fake's file maps
+ * (fake-filemap.c) take it as they take a test's memfd, so
+ * IOMMU_IOAS_MAP_FILE of it follows IOMMU_IOAS_MAP's rules.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <linux/vfio.h>
 
 #include "fake-kernel.h"
@@ -24,6 +28,7 @@ int fake_p2p_device_feature(struct fake_kernel *fk, const struct fk_p2p_dev *d, 
 	const size_t hdr = sizeof(*f);
 	char label[80];
 	uint64_t psz = 4096;
+	int fd;
 
 	if (!f)
 		return -EFAULT;
@@ -58,5 +63,15 @@ int fake_p2p_device_feature(struct fake_kernel *fk, const struct fk_p2p_dev *d, 
 		return -EINVAL;
 	snprintf(label, sizeof(label), "dmabuf/%s/%u/0x%llx+0x%llx", d->name, db.region_index,
 		 (unsigned long long)rg.offset, (unsigned long long)rg.length);
-	return fake_kernel_install_anon(fk, label);
+	(void)fk;
+	fd = memfd_create(label, MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)rg.length) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
 }

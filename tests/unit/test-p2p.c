@@ -127,12 +127,11 @@ static void test_export(void **state)
 	/* BAR2 is 4 pages: a slice of it, and the whole BAR0. */
 	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 2, PG, 2 * PG, &fd), 0);
 	assert_true(fd >= 0);
-	assert_true(fake_kernel_fd_is_open(t->fk, fd));
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(lseek(fd, 0, SEEK_END), 2 * PG); /* the fake's dma-buf is the slice */
 	assert_int_equal(iommufd_device_export_dmabuf(t->bar, 0, 0, PG, &fd2), 0);
 	assert_true(fd2 >= 0 && fd2 != fd);
-	/* The fake refuses an export without O_CLOEXEC, so this also says
-	 * the library asked for it. */
-	assert_int_equal(fake_kernel_open_fds(t->fk) >= 2, 1);
+	assert_true(fcntl(fd2, F_GETFD) & FD_CLOEXEC);
 	assert_int_equal(t->ctx->sys->close(fd), 0);
 	assert_int_equal(t->ctx->sys->close(fd2), 0);
 }
@@ -301,20 +300,68 @@ static void test_map_iommufd_no_export(void **state)
 	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, 0x1000), -ENOENT);
 }
 
-/* A kernel with the export but without IOMMU_IOAS_MAP_FILE (as the fake is
- * unless a MAP_FILE model answers): the dma-buf is closed again. */
-static void test_map_iommufd_no_map_file(void **state)
+static int real_fds(void)
 {
-	struct t *t = *state;
-	uint64_t iova = 77;
-	int before = fake_kernel_open_fds(t->fk);
+	int n = 0;
 
-	assert_true(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, PG, RW, NULL, &iova) < 0);
-	assert_int_equal(iova, 77);
-	assert_int_equal(fake_kernel_open_fds(t->fk), before);
-	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, 0x1000), -ENOENT);
+	for (int fd = 0; fd < FK_FD_BASE; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
 }
 
+/* CDEV/GROUP: export + IOMMU_IOAS_MAP_FILE of the dma-buf; the library's
+ * reset revokes it; the unmap closes the mapping's dma-buf. */
+static void test_map_iommufd(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_map_info info;
+	struct iommufd_event ev[4];
+	int efd = iommufd_ctx_get_event_fd(t->ctx), nreal = real_fds();
+	uint64_t iova = 0, again = 0;
+
+	assert_true(efd >= 0);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 2, PG, 2 * PG, RW, NULL, &iova), 0);
+	assert_true(iova != 0);
+	assert_true(fk_logcap_has(&t->cap, "(dma-buf)"));
+	assert_int_equal(iommufd_ioas_find_iova(t->ioas, iova + PG, &info), 0);
+	assert_int_equal(info.iova, iova);
+	assert_int_equal(info.len, 2 * PG);
+	/* The mapping holds one duplicate of the dma-buf, no more; the other
+	 * new fd is the library's P2P eventfd, made with the first BAR map. */
+	assert_int_equal(real_fds(), nreal + 2);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), 0);
+	assert_int_equal(iommufd_device_reset(t->bar), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), 1);
+	assert_int_equal(iommufd_ctx_read_events(t->ctx, ev, 4), 1);
+	assert_int_equal(ev[0].kind, IOMMUFD_EVENT_P2P_REVOKED);
+	assert_int_equal(ev[0].iova, iova);
+	assert_int_equal(ev[0].len, 2 * PG);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, iova, 2 * PG, NULL), 0);
+	assert_int_equal(real_fds(), nreal + 1);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, iova), -ENOENT);
+	/* Mapped again: live. */
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 2, PG, 2 * PG, IOMMUFD_MAP_READ, NULL, &again), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, again), 0);
+	assert_int_equal(iommufd_ioas_unmap_all(t->ioas), 1);
+	assert_int_equal(real_fds(), nreal + 1);
+}
+
+/* A map the kernel refuses leaves no dma-buf open and no entry. */
+static void test_map_iommufd_fails(void **state)
+{
+	struct t *t = *state;
+	int nreal;
+	uint64_t iova = 77;
+
+	/* The first IOMMU_IOAS_MAP_FILE is the library's probe: let it be. */
+	assert_int_equal(iommufd_feature_query(t->ctx, t->bar, IOMMUFD_FEATURE_P2P_DMABUF, NULL), 1);
+	nreal = real_fds();
+	fake_kernel_fail_match(t->fk, "IOMMU_IOAS_MAP_FILE", 1, ENOMEM);
+	assert_int_equal(iommufd_ioas_map_bar(t->ioas, t->bar, 0, 0, PG, RW, NULL, &iova), -ENOMEM);
+	assert_int_equal(iova, 77);
+	assert_int_equal(real_fds(), nreal);
+	assert_int_equal(iommufd_ioas_bar_revoked(t->ioas, PG), -ENOENT);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Revocation bookkeeping                                                   */
@@ -572,7 +619,9 @@ int main(void)
 		T(test_map_type1_unmap_all, B_TYPE1),
 		TN(test_map_iommufd_no_export, B_CDEV),
 		TN(test_map_iommufd_no_export, B_GROUP),
-		T(test_map_iommufd_no_map_file, B_CDEV),
+		T(test_map_iommufd, B_CDEV),
+		T(test_map_iommufd, B_GROUP),
+		T(test_map_iommufd_fails, B_CDEV),
 		T(test_revoke_reset, B_CDEV),
 		T(test_revoke_reset, B_GROUP),
 		T(test_revoke_before_event_fd, B_CDEV),
