@@ -349,6 +349,11 @@ static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, en
 	struct ifd_dev_caps *dc;
 	int r;
 
+	if (ctx->fd < 0 && f == IOMMUFD_FEATURE_P2P_DMABUF) {
+		say(st, IOMMUFD_REASON_BACKEND, "the %s backend maps no dma-bufs: iommufd_ioas_map_bar() maps the "
+		    "BAR's mmap there instead", iommufd_backend_name(ctx->backend));
+		return 0;
+	}
 	if (ctx->fd < 0) {
 		say(st, IOMMUFD_REASON_BACKEND, "the %s backend has no %s: use a kernel with iommufd and "
 		    "VFIO_DEVICE_CDEV", iommufd_backend_name(ctx->backend),
@@ -429,6 +434,19 @@ static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, en
 		return need_kernel(ctx, &k_hw_queue, st);
 	case IOMMUFD_FEATURE_CHANGE_PROCESS:
 		return need_kernel(ctx, &k_chproc, st);
+	case IOMMUFD_FEATURE_P2P_DMABUF:
+		r = need_kernel(ctx, &k_map_file, st);
+		if (r <= 0)
+			return r;
+		if (!dev) {
+			say(st, IOMMUFD_REASON_NEED_DEVICE, "dma-buf export depends on the BAR's device: pass it");
+			return 0;
+		}
+		r = ifd_dev_dmabuf_probe(dev);
+		if (r == 0)
+			say(st, IOMMUFD_REASON_DEVICE, "%s offers no dma-buf export (VFIO_DEVICE_FEATURE_DMA_BUF: "
+			    "Linux 7.0+ with CONFIG_VFIO_PCI_DMABUF, and a vfio-pci driver)", dev_label(dev));
+		return r;
 	}
 	say(st, IOMMUFD_REASON_LIBRARY, "libiommufd %u.%u.%u does not know feature %d", LIBIOMMUFD_VERSION_MAJOR,
 	    LIBIOMMUFD_VERSION_MINOR, LIBIOMMUFD_VERSION_PATCH, (int)f);

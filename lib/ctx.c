@@ -338,6 +338,7 @@ IFD_EXPORT void iommufd_ctx_destroy(struct iommufd_ctx *ctx)
 	ifd_list_for_each_safe(pos, tmp, &ctx->ioas_list)
 		iommufd_ioas_destroy(ifd_container_of(pos, struct iommufd_ioas, link));
 	ifd_hotplug_free(ctx);
+	ifd_p2p_free(ctx);
 	ifd_close(ctx, ctx->fd);
 	ifd_close(ctx, ctx->spare_container);
 	ifd_caps_free(ctx);

@@ -457,6 +457,8 @@ IFD_EXPORT int iommufd_device_destroy(struct iommufd_device *dev)
 	/* Closing the fd detaches the RID and every PASID in the kernel. */
 	ifd_hwpt_dev_gone(dev);
 	ifd_dev_unmap_regions(dev);
+	/* VFIO revokes the device's dma-bufs when its fd closes. */
+	ifd_p2p_exporter_event(dev, "closing the device", true);
 	/* Closing the device fd also tears down its interrupts. */
 	ifd_dev_close_fd(dev);
 	ifd_hotplug_dev_disarm(dev);

@@ -11,6 +11,7 @@
 
 #define PCI_COMMAND_OFF 0x04
 #define PCI_COMMAND_MASTER 0x4
+#define PCI_COMMAND_MEMORY 0x2
 
 static bool dev_ok(const struct iommufd_device *dev)
 {
@@ -422,7 +423,14 @@ IFD_EXPORT int iommufd_device_config_read(struct iommufd_device *dev, uint64_t o
 
 IFD_EXPORT int iommufd_device_config_write(struct iommufd_device *dev, uint64_t off, const void *buf, size_t len)
 {
-	return ifd_ret(region_rw(dev, VFIO_PCI_CONFIG_REGION_INDEX, off, (void *)buf, len, true));
+	int r = region_rw(dev, VFIO_PCI_CONFIG_REGION_INDEX, off, (void *)buf, len, true);
+
+	/* VFIO revokes the device's dma-bufs when Memory Space Enable goes
+	 * off. */
+	if (r == 0 && off <= PCI_COMMAND_OFF && off + len > PCI_COMMAND_OFF &&
+	    !(((const uint8_t *)buf)[PCI_COMMAND_OFF - off] & PCI_COMMAND_MEMORY))
+		ifd_p2p_exporter_event(dev, "turning its memory decode off", false);
+	return ifd_ret(r);
 }
 
 IFD_EXPORT int iommufd_device_set_bus_master(struct iommufd_device *dev, bool enable)
@@ -544,7 +552,13 @@ IFD_EXPORT int iommufd_device_reset(struct iommufd_device *dev)
 		ifd_err(dev->ctx, "%s: the device has no reset method", dev->name);
 		return ifd_ret(-EOPNOTSUPP);
 	}
-	if (r == 0)
+	if (r == 0) {
 		r = ifd_ioctl(dev->ctx, dev->fd, VFIO_DEVICE_RESET, NULL);
+		/* VFIO revokes the device's dma-bufs before it tries the
+		 * reset, so a failed reset revoked them too; only EINVAL (no
+		 * reset method) comes before that. */
+		if (r != -EINVAL && r != -ECHILD)
+			ifd_p2p_exporter_event(dev, "resetting the device", false);
+	}
 	return ifd_ret(r);
 }

@@ -171,9 +171,15 @@ static int hp_setup(struct iommufd_ctx *ctx)
 	}
 	hp->nlfd = open_uevent_socket(ctx, hp->epfd);
 	ctx->hp = hp;
+	ifd_p2p_hp_attach(ctx);
 	ifd_list_for_each(pos, &ctx->dev_list)
 		ifd_hotplug_dev_arm(ifd_container_of(pos, struct iommufd_device, link));
 	return 0;
+}
+
+int ifd_hotplug_epfd(struct iommufd_ctx *ctx)
+{
+	return ctx->hp ? ctx->hp->epfd : -1;
 }
 
 void ifd_hotplug_free(struct iommufd_ctx *ctx)
@@ -293,6 +299,8 @@ static int take_uevent(struct iommufd_ctx *ctx, size_t len, const struct sockadd
 	dev = dev_by_name(ctx, ue.name);
 	if (!watch_take(ctx->hp, ue.name) && !dev)
 		return 0;
+	if (dev)
+		ifd_p2p_exporter_event(dev, "removal of the device", false);
 	fill(ev, IOMMUFD_EVENT_REMOVED, 1, dev, ue.name);
 	ifd_info(ctx, "%s: removed by the kernel (uevent %llu)", ue.name, (unsigned long long)ue.seqnum);
 	return 1;
@@ -367,6 +375,8 @@ IFD_EXPORT int iommufd_ctx_read_events(struct iommufd_ctx *ctx, struct iommufd_e
 		for (int i = 0; i < k && n < max; i++) {
 			if (evs[i].data.u64 == UEVENT_TAG)
 				n += (size_t)read_uevents(ctx, ev + n, max - n);
+			else if (evs[i].data.u64 == IFD_P2P_EVENT_TAG)
+				n += (size_t)ifd_p2p_read_events(ctx, ev + n, max - n);
 			else if (evs[i].data.u64 <= INT32_MAX)
 				n += (size_t)read_req(ctx, (int)evs[i].data.u64, ev + n);
 		}

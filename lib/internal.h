@@ -138,6 +138,7 @@ struct iommufd_ctx {
 	struct ifd_list viommu_list; /* struct iommufd_viommu (viommu.c) */
 	struct ifd_caps *caps;      /* caps.c: probed features, under ctx->lock */
 	struct ifd_hotplug *hp;     /* hotplug.c: the event fd's state, under ctx->lock */
+	struct ifd_p2p *p2p;        /* dmabuf.c: BAR mappings; set once under ctx->lock */
 
 	/* Held for reading while a log callback runs, for writing by
 	 * iommufd_ctx_set_log(): the old callback is never called after it
@@ -536,6 +537,30 @@ void ifd_kvm_dev_gone(struct iommufd_device *dev);
 void ifd_hotplug_dev_arm(struct iommufd_device *dev);
 void ifd_hotplug_dev_disarm(struct iommufd_device *dev);
 void ifd_hotplug_free(struct iommufd_ctx *ctx);
+
+/* dmabuf.c: BAR mappings (iommufd_ioas_map_bar()) and their revocation. */
+/* epoll data of the P2P eventfd in the hotplug epoll set. */
+#define IFD_P2P_EVENT_TAG (UINT64_MAX - 1)
+int ifd_dev_dmabuf_probe(struct iommufd_device *dev); /* 1, 0, or -errno */
+/* Record that [@iova, @iova + @len) of @ioas is @dev's BAR (@dmabuf: through
+ * a dma-buf, which the exporter can revoke). */
+int ifd_p2p_track(struct iommufd_ioas *ioas, struct iommufd_device *dev, uint64_t iova, uint64_t len, bool dmabuf);
+void ifd_p2p_retire_slow(struct iommufd_ioas *ioas, const struct iommufd_map *m);
+/* A mapping left the IOAS (map.c's retire): drop its BAR entry, if any. */
+static inline void ifd_p2p_retire(struct iommufd_ioas *ioas, const struct iommufd_map *m)
+{
+	if (__atomic_load_n(&ioas->ctx->p2p, __ATOMIC_ACQUIRE))
+		ifd_p2p_retire_slow(ioas, m);
+}
+void ifd_p2p_ioas_gone(struct iommufd_ioas *ioas);
+/* The library did to @dev what makes the kernel revoke its dma-bufs
+ * (@why, for the log); @gone: the handle is going away. */
+void ifd_p2p_exporter_event(struct iommufd_device *dev, const char *why, bool gone);
+void ifd_p2p_hp_attach(struct iommufd_ctx *ctx);                                    /* under ctx->lock */
+int ifd_p2p_read_events(struct iommufd_ctx *ctx, struct iommufd_event *ev, size_t max); /* under ctx->lock */
+void ifd_p2p_free(struct iommufd_ctx *ctx);
+/* hotplug.c: the event fd (epoll), or -1 before iommufd_ctx_get_event_fd(). */
+int ifd_hotplug_epfd(struct iommufd_ctx *ctx);
 
 /* udev.c (built with libudev): sys->enumerate of the libc table; -ENOSYS
  * when libudev is not there at run time. */

@@ -111,6 +111,7 @@ IFD_EXPORT int iommufd_ioas_destroy(struct iommufd_ioas *ioas)
 		ifd_close(ctx, ioas->container_fd);
 	else
 		ctx->ops->ioas_free(ioas);
+	ifd_p2p_ioas_gone(ioas);
 	ifd_list_del(&ioas->link);
 	ifd_ctx_unlock(ctx);
 	ioas_free_mem(ioas);

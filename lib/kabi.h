@@ -886,6 +886,28 @@ struct ifd_k_vfio_device_detach_iommufd_pt {
 	_IO(IFD_K_VFIO_TYPE, IFD_K_VFIO_BASE + 20)
 
 /*
+ * VFIO_DEVICE_FEATURE_DMA_BUF (7.0), include/uapi/linux/vfio.h: with
+ * VFIO_DEVICE_FEATURE_GET, export ranges of one BAR as a dma-buf; the
+ * ioctl returns the new fd.  VFIO_DEVICE_FEATURE itself and its GET/PROBE
+ * flags are in 6.1's <linux/vfio.h>.  Offsets and lengths are bytes inside
+ * the BAR, page aligned, length > 0; flags must be 0; open_flags are
+ * open(2)'s (O_CLOEXEC, O_RDWR).  The kernel's struct ends in a flexible
+ * array of nr_ranges ranges; here the ranges follow the 16-byte header in
+ * the caller's buffer, so both structs keep a fixed, checkable size.
+ */
+#define IFD_K_VFIO_DEVICE_FEATURE_DMA_BUF 11
+struct ifd_k_vfio_region_dma_range {
+	ifd_k_aligned_u64 offset;
+	ifd_k_aligned_u64 length;
+};
+struct ifd_k_vfio_device_feature_dma_buf {
+	uint32_t region_index;
+	uint32_t open_flags;
+	uint32_t flags;
+	uint32_t nr_ranges;
+};
+
+/*
  * PCI hot reset of cdev-opened devices (6.5), include/uapi/linux/vfio.h.
  * The structs (struct vfio_pci_hot_reset_info, vfio_pci_dependent_device,
  * vfio_pci_hot_reset) are in 6.1 with the same layout; only these values are

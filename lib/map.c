@@ -231,6 +231,7 @@ IFD_EXPORT int iommufd_map_create(struct iommufd_ioas *ioas, void *vaddr, size_t
 /* Drop a record the kernel no longer maps: a handle keeps its memory. */
 static void retire(struct iommufd_ioas *ioas, struct iommufd_map *m)
 {
+	ifd_p2p_retire(ioas, m);
 	ifd_midx_remove(ioas->idx, m);
 	if (m->flags & IFD_MAPF_FILE)
 		ifd_filemap_forget(ioas, m);

@@ -885,6 +885,7 @@ enum iommufd_feature {
 	IOMMUFD_FEATURE_VEVENTQ,          /* IOMMU_VEVENTQ_ALLOC */
 	IOMMUFD_FEATURE_HW_QUEUE,         /* IOMMU_HW_QUEUE_ALLOC */
 	IOMMUFD_FEATURE_CHANGE_PROCESS,   /* IOMMU_IOAS_CHANGE_PROCESS (live update) */
+	IOMMUFD_FEATURE_P2P_DMABUF,       /* iommufd_ioas_map_bar() through a dma-buf (needs a device) */
 };
 
 /* Why a feature is missing. */
@@ -1371,10 +1372,16 @@ int iommufd_device_list(struct iommufd_ctx *ctx, struct iommufd_device_entry *ou
  * @IOMMUFD_EVENT_REMOVED: the kernel removed the device (its "remove"
  *      uevent), reported for devices this context holds and for devices it
  *      reported REMOVE_REQUESTED for (the removal it asked for completed).
+ * @IOMMUFD_EVENT_P2P_REVOKED: a BAR mapping of iommufd_ioas_map_bar() lost
+ *      its pages: DMA to @iova .. @iova + @len - 1 of @ioas faults from now
+ *      on.  @dev and @name are the BAR's device.  One per mapping; only
+ *      the causes iommufd_ioas_map_bar() lists are seen.  At most 64 wait;
+ *      more are dropped (logged), iommufd_ioas_bar_revoked() still tells.
  */
 enum iommufd_event_kind {
 	IOMMUFD_EVENT_REMOVE_REQUESTED = 1,
 	IOMMUFD_EVENT_REMOVED = 2,
+	IOMMUFD_EVENT_P2P_REVOKED = 3,
 };
 
 /**
@@ -1385,12 +1392,18 @@ enum iommufd_event_kind {
  * @dev:   the context's handle of the device, or NULL if it holds none by
  *         that name now (REMOVED after the caller destroyed it).
  * @name:  the device's name ("0000:00:04.0" or an mdev UUID).
+ * @ioas:  P2P_REVOKED: the mapping's IOAS; else NULL.
+ * @iova:  P2P_REVOKED: the mapping's first IOVA; else 0.
+ * @len:   P2P_REVOKED: its length in bytes; else 0.
  */
 struct iommufd_event {
 	uint32_t kind;
 	uint32_t count;
 	struct iommufd_device *dev;
 	char name[64];
+	struct iommufd_ioas *ioas;
+	uint64_t iova;
+	uint64_t len;
 };
 
 /**
@@ -1894,6 +1907,102 @@ struct iommufd_device *iommufd_ctx_find_device(struct iommufd_ctx *ctx, const ch
 /* Peer-to-peer: device BARs as dma-bufs                                    */
 /* ------------------------------------------------------------------------ */
 /* @section-p2p (issue 9) */
+
+/*
+ * A peer's memory BAR as DMA target or source: one device (say a NIC or a
+ * GPU) reads and writes another device's BAR through the IOAS, at an IOVA
+ * like any mapping.  iommufd refuses BAR pages in IOMMU_IOAS_MAP (they are
+ * not struct pages), so on CDEV and GROUP the BAR goes through a VFIO
+ * dma-buf and IOMMU_IOAS_MAP_FILE; on TYPE1 the library maps the BAR's mmap
+ * (VFIO_IOMMU_MAP_DMA accepts PFNMAP memory).
+ */
+
+/**
+ * iommufd_device_export_dmabuf() - export a slice of one of @dev's BARs as
+ * a dma-buf, for a caller that hands it to another importer (a GPU driver,
+ * RDMA, another process).
+ * @dev:    a vfio-pci device of any backend (the export is a device call).
+ * @region: the BAR, IOMMUFD_REGION_BAR0..IOMMUFD_REGION_BAR5.
+ * @offset: bytes into the BAR, page aligned.
+ * @len:    bytes, a non-zero multiple of the page size; @offset + @len
+ *          inside the BAR (iommufd_device_get_region_info()).
+ * @fd:     receives the dma-buf fd (O_CLOEXEC, read-write); the caller's
+ *          to close.
+ *
+ * The exporter revokes the dma-buf (importers lose access for good; see
+ * libiommufd(7), "P2P") when the device is reset, its memory decode is
+ * turned off (PCI command register), it enters a low-power state, or its
+ * VFIO fd is closed.  A dma-buf exported while memory decode is off is
+ * born revoked.
+ * Errors: -EINVAL bad argument (unaligned, outside the BAR, not a BAR);
+ * -EOPNOTSUPP the kernel has no VFIO_DEVICE_FEATURE_DMA_BUF (before 7.0,
+ * or built without CONFIG_VFIO_PCI_DMABUF, which needs PCI_P2PDMA), or
+ * the device's VFIO driver does not export (log says which); -ENODEV the
+ * BAR is not claimed by the driver; -ECHILD; the ioctl's errors.
+ * Source: VFIO_DEVICE_FEATURE with VFIO_DEVICE_FEATURE_DMA_BUF,
+ * include/uapi/linux/vfio.h.
+ */
+int iommufd_device_export_dmabuf(struct iommufd_device *dev, unsigned int region, uint64_t offset, uint64_t len,
+				 int *fd);
+
+/**
+ * iommufd_ioas_map_bar() - map a slice of @bar_dev's BAR into @ioas for
+ * peer-to-peer DMA of the IOAS's devices, in one call.
+ * @ioas:    the IOAS.
+ * @bar_dev: the device that owns the BAR (same context; it need not be
+ *           attached to @ioas).
+ * @region, @offset, @len: as for iommufd_device_export_dmabuf(); the BAR
+ *           must be mmappable where the TYPE1 path is taken.
+ * @flags, @opts: as for iommufd_ioas_map() (READ, WRITE, FIXED; iova,
+ *           iova_max, align).
+ * @iova:    receives the IOVA.
+ *
+ * CDEV/GROUP: exports the slice as a dma-buf and maps it with
+ * IOMMU_IOAS_MAP_FILE; the library keeps the dma-buf fd with the mapping
+ * and closes it when the mapping goes (iommufd_ioas_unmap(), unmap_all,
+ * IOAS destroy).  TYPE1: mmaps the BAR slice through the device fd and
+ * maps that with VFIO_IOMMU_MAP_DMA (the library munmaps it with the
+ * mapping).  The mapping is unmapped like any other; iommufd_ioas_find_iova()
+ * sees it.  Nothing is pinned or charged to RLIMIT_MEMLOCK.
+ *
+ * Revocation (CDEV/GROUP): when the exporter revokes the dma-buf (see
+ * iommufd_device_export_dmabuf()), the kernel removes the mapping's pages
+ * from the IOMMU at once and keeps the IOVA range allocated: DMA there
+ * faults, and stays faulting after the device works again.  The kernel
+ * tells userspace nothing.  The library reports what it causes or sees:
+ * iommufd_device_reset() of @bar_dev, iommufd_device_config_write() that
+ * clears Memory Space Enable in its command register,
+ * iommufd_device_destroy() of @bar_dev, and a REMOVED event for it each
+ * mark the mapping revoked (iommufd_ioas_bar_revoked()) and queue one
+ * IOMMUFD_EVENT_P2P_REVOKED per mapping for iommufd_ctx_read_events().
+ * Not detected: the same done through raw ioctls, pwrite(2) of the
+ * config space or sysfs (reset, power), a runtime-PM suspend, or another
+ * process.  The cure is to unmap and map again.  TYPE1 never revokes: the
+ * IOMMU keeps the BAR's bus address mapped, across reset and after the
+ * device is closed; DMA then reaches whatever decodes that address.
+ *
+ * Errors: those of iommufd_ioas_map() and iommufd_device_export_dmabuf();
+ * -EINVAL @bar_dev of another context; -EOPNOTSUPP iommufd without a
+ * dma-buf export (a kernel before 7.0: iommufd pins pages with
+ * pin_user_pages(), which refuses a BAR's VM_PFNMAP mmap, so there is no
+ * other way) or the BAR cannot be mmapped (TYPE1); -EFAULT TYPE1 on
+ * iommufd's compat container (CONFIG_IOMMUFD_VFIO_CONTAINER: the same
+ * pinning refuses the mmap); -ENODEV the dma-buf is revoked already
+ * (memory decode off).
+ * Source: VFIO_DEVICE_FEATURE_DMA_BUF, IOMMU_IOAS_MAP_FILE,
+ * VFIO_IOMMU_MAP_DMA.
+ */
+int iommufd_ioas_map_bar(struct iommufd_ioas *ioas, struct iommufd_device *bar_dev, unsigned int region,
+			 uint64_t offset, uint64_t len, uint32_t flags, const struct iommufd_map_opts *opts,
+			 uint64_t *iova);
+
+/**
+ * iommufd_ioas_bar_revoked() - has the BAR mapping that contains @iova been
+ * revoked, as far as the library knows (see iommufd_ioas_map_bar())?
+ * Returns 1 revoked, 0 not, -ENOENT no mapping of iommufd_ioas_map_bar()
+ * contains @iova, -EINVAL bad argument.  No system call.
+ */
+int iommufd_ioas_bar_revoked(struct iommufd_ioas *ioas, uint64_t iova);
 
 /* ------------------------------------------------------------------------ */
 /* KVM                                                                      */

@@ -91,7 +91,9 @@
 	S(hw_queue_alloc, iommu_hw_queue_alloc)                                \
 	S(vfio_device_bind_iommufd, vfio_device_bind_iommufd)                  \
 	S(vfio_device_attach_iommufd_pt, vfio_device_attach_iommufd_pt)        \
-	S(vfio_device_detach_iommufd_pt, vfio_device_detach_iommufd_pt)
+	S(vfio_device_detach_iommufd_pt, vfio_device_detach_iommufd_pt)        \
+	S(vfio_region_dma_range, vfio_region_dma_range)                        \
+	S(vfio_device_feature_dma_buf, vfio_device_feature_dma_buf)
 
 /* ---------------------------------------------------------------------------
  * Fields, in declaration order: F(ours, kernel, our_field, kernel_field).
@@ -361,7 +363,18 @@
 	F(vfio_device_detach_iommufd_pt, vfio_device_detach_iommufd_pt, flags, \
 	  flags)                                                               \
 	F(vfio_device_detach_iommufd_pt, vfio_device_detach_iommufd_pt, pasid, \
-	  pasid)
+	  pasid)                                                               \
+	                                                                       \
+	F(vfio_region_dma_range, vfio_region_dma_range, offset, offset)        \
+	F(vfio_region_dma_range, vfio_region_dma_range, length, length)        \
+	F(vfio_device_feature_dma_buf, vfio_device_feature_dma_buf,            \
+	  region_index, region_index)                                          \
+	F(vfio_device_feature_dma_buf, vfio_device_feature_dma_buf,            \
+	  open_flags, open_flags)                                              \
+	F(vfio_device_feature_dma_buf, vfio_device_feature_dma_buf, flags,     \
+	  flags)                                                               \
+	F(vfio_device_feature_dma_buf, vfio_device_feature_dma_buf, nr_ranges, \
+	  nr_ranges)
 
 /* ---------------------------------------------------------------------------
  * Constants: C(our_macro, kernel_value).
@@ -536,7 +549,8 @@
 	  VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED)                                \
 	C(IFD_K_VFIO_PCI_DEVID_OWNED, (uint32_t)VFIO_PCI_DEVID_OWNED)          \
 	/* the devid field is a u32, so the kernel's -1 is compared as a u32 */ \
-	C(IFD_K_VFIO_PCI_DEVID_NOT_OWNED, (uint32_t)VFIO_PCI_DEVID_NOT_OWNED)
+	C(IFD_K_VFIO_PCI_DEVID_NOT_OWNED, (uint32_t)VFIO_PCI_DEVID_NOT_OWNED)  \
+	C(IFD_K_VFIO_DEVICE_FEATURE_DMA_BUF, VFIO_DEVICE_FEATURE_DMA_BUF)
 
 /* ===========================================================================
  * Layer 1: compile-time checks.

@@ -2856,6 +2856,16 @@ static int region_info(struct dev *d, struct vfio_region_info *u)
 	return 0;
 }
 
+static int p2p_feature(struct fake_kernel *fk, struct dev *d, void *arg)
+{
+	struct fk_p2p_dev p = { .name = d->name, .mdev = d->mdev, .nregions = d->nregions };
+
+	p.has_dmabuf = fk->cfg.flavour <= FK_LINUX_NOCDEV && !fk->cfg.no_dmabuf;
+	for (unsigned int i = 0; i < d->nregions && i < 8; i++)
+		p.region_size[i] = d->reg[i].size;
+	return fake_p2p_device_feature(fk, &p, arg);
+}
+
 static int device_ioctl(struct fake_kernel *fk, struct file *f, unsigned long req, void *arg)
 {
 	struct dev *d = f->dev;
@@ -2907,7 +2917,12 @@ static int device_ioctl(struct fake_kernel *fk, struct file *f, unsigned long re
 			return -EFAULT;
 		return irq_set(fk, d, arg);
 	case VFIO_DEVICE_FEATURE:
-		return fk_vf_feature(fk, d->name, arg);
+	{
+		/* Each model answers its own features, -ENOTTY for the rest. */
+		int r = fk_vf_feature(fk, d->name, arg);
+
+		return r == -ENOTTY ? p2p_feature(fk, d, arg) : r;
+	}
 	case VFIO_DEVICE_RESET:
 		if (d->no_reset)
 			return -EINVAL;
@@ -3586,6 +3601,19 @@ static ssize_t fk_read(int fd, void *buf, size_t len)
 static ssize_t fk_write(int fd, const void *buf, size_t len)
 {
 	struct fake_kernel *fk = enter();
+	if (real_get(fk, fd)) { /* an eventfd the library signals itself */
+		struct fk_call *rc = log_add(fk, "write", "real", NULL, fd, false);
+		int rerr;
+		ssize_t rn;
+
+		if (should_fail(fk, "write", NULL, &rerr))
+			return fail_ret(rc, rerr, true);
+		rn = write(fd, buf, len);
+		if (rn < 0)
+			return fail_ret(rc, errno, false);
+		leave();
+		return rn;
+	}
 	struct file *f = fd_get(fk, fd);
 	struct fk_call *c = log_add(fk, "write", f ? f->label : "?", NULL, fd, f && f->kind != F_SYSFS);
 	int err;

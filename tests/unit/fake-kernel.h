@@ -95,6 +95,7 @@ struct fk_config {
 	bool noiommu_iommufd;
 	bool no_cap_rawio;
 	bool no_cap_sys_admin;
+	bool no_dmabuf;                /* VFIO_DEVICE_FEATURE_DMA_BUF absent (as before 7.0) */
 };
 
 /* Malformed kernel answers, to test that the library bounds its reads. */
@@ -480,5 +481,14 @@ struct fake_kernel *fk_enter_current(void);
 void fk_leave_current(void);
 void fk_node_file(struct fake_kernel *fk, const char *path, const char *contents);
 struct fk_nio **fk_nio_slot(struct fake_kernel *fk);
+/* fake-p2p.c: VFIO_DEVICE_FEATURE (DMA_BUF) of a device, given its facts. */
+struct fk_p2p_dev {
+	const char *name;
+	bool mdev;
+	bool has_dmabuf; /* the kernel has the feature */
+	unsigned int nregions;
+	uint64_t region_size[8];
+};
+int fake_p2p_device_feature(struct fake_kernel *fk, const struct fk_p2p_dev *d, void *arg);
 
 #endif

@@ -1057,6 +1057,48 @@ static void after_kvm(struct fx *x, int r)
 	after_usable(x, r);
 }
 
+/* ---- P2P: the dma-buf export, and the BAR map (a dma-buf through
+ * IOMMU_IOAS_MAP_FILE on CDEV/GROUP, the BAR's mmap on TYPE1). */
+
+static int run_p2p_export(struct fx *x)
+{
+	int fd = -1, r = iommufd_device_export_dmabuf(x->dev, 0, 0, PG, &fd);
+
+	if (r == 0)
+		r = fake_kernel_sys(x->fk)->close(fd) < 0 ? -errno : 0;
+	return r;
+}
+
+static void setup_p2p_map(struct fx *x)
+{
+	new_dev(x);
+	assert_int_equal(iommufd_device_open(x->ioas, FK_DEV_B, NULL, &x->dev2), 0);
+}
+
+static int run_p2p_map(struct fx *x)
+{
+	int r = iommufd_ioas_map_bar(x->ioas, x->dev2, 0, 0, PG, RW, NULL, &x->iova[0]);
+
+	if (r == 0 && iommufd_ioas_bar_revoked(x->ioas, x->iova[0]) != 0)
+		fail_msg("a fresh BAR mapping is not live");
+	return r;
+}
+
+static void after_p2p_map(struct fx *x, int r)
+{
+	if (r < 0) {
+		assert_int_equal(x->iova[0], 0);
+		assert_int_equal(iommufd_ioas_bar_revoked(x->ioas, PG), -ENOENT);
+		expect_consistent(x, x->ioas);
+		assert_int_equal(iommufd_ioas_map_bar(x->ioas, x->dev2, 0, 0, PG, RW, NULL, &x->iova[0]), 0);
+	}
+	expect_consistent(x, x->ioas);
+	assert_int_equal(iommufd_ioas_bar_revoked(x->ioas, x->iova[0]), 0);
+	assert_int_equal(iommufd_ioas_unmap(x->ioas, x->iova[0], PG, NULL), 0);
+	assert_int_equal(iommufd_ioas_bar_revoked(x->ioas, x->iova[0]), -ENOENT);
+	expect_consistent(x, x->ioas);
+}
+
 /* File maps, their move to another process, export and import. */
 
 static int real_fds(void)
@@ -1238,6 +1280,8 @@ static const struct scenario scenarios[] = {
 	{ "device adopt id", CDEV, setup_adopt_id, run_adopt_id, after_adopt_id, false },
 	{ "vf token", ALL, setup_vf, run_vf, after_vf, false },
 	{ "kvm add, del, destroy", ALL, setup_kvm, run_kvm, after_kvm, false },
+	{ "p2p export", ALL, new_dev, run_p2p_export, after_usable, false },
+	{ "p2p map bar", ALL, setup_p2p_map, run_p2p_map, after_p2p_map, false },
 	{ "file map", ALL, setup_file, run_file_map, after_file_map, false },
 	{ "file map handle", ALL, setup_file, run_file_handle, after_file_handle, false },
 	{ "change process", CDEV | (1u << IOMMUFD_BACKEND_GROUP), setup_chproc, run_chproc, after_chproc, false },
@@ -1496,6 +1540,7 @@ static const struct {
 	{ "iommufd_device_destroy", "device destroy" },
 	{ "iommufd_device_detach", "hwpt life cycle" },
 	{ "iommufd_device_detach_pasid", "pasid attach, detach" },
+	{ "iommufd_device_export_dmabuf", "p2p export" },
 	{ "iommufd_device_get_fd", NULL },
 	{ "iommufd_device_get_group", NULL },
 	{ "iommufd_device_get_hw_info", "hwpt life cycle" },
@@ -1539,6 +1584,7 @@ static const struct {
 	{ "iommufd_hwpt_get_ioas", NULL },
 	{ "iommufd_hwpt_set_dirty_tracking", "dirty tracking, fault queue" },
 	{ "iommufd_ioas_allow_iovas", "ioas reserve, allow, copy, map handle" },
+	{ "iommufd_ioas_bar_revoked", NULL },
 	{ "iommufd_ioas_copy", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_ioas_create", "ioas create" },
 	{ "iommufd_ioas_destroy", "ioas destroy" },
@@ -1552,6 +1598,7 @@ static const struct {
 	{ "iommufd_ioas_get_id", NULL },
 	{ "iommufd_ioas_get_ranges", "queries" },
 	{ "iommufd_ioas_map", "map" },
+	{ "iommufd_ioas_map_bar", "p2p map bar" },
 	{ "iommufd_ioas_map_file", "file map" },
 	{ "iommufd_ioas_reserve", "ioas reserve, allow, copy, map handle" },
 	{ "iommufd_ioas_set_dirty_tracking", "dirty tracking, fault queue" },
