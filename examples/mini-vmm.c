@@ -246,18 +246,18 @@ static int run_guest(struct vmm *v)
 /* ---- guest RAM into the IOAS ------------------------------------------- */
 
 /*
- * The one place guest RAM enters the IOAS, at IOVA = GPA.  FILEMAP: once
- * iommufd_ioas_map_file() is merged, map v->ram_fd at offset 0 here
- * instead (the kernel then pins the memfd's pages, not the VMM's mmap),
- * keeping this plain map where it reports -EOPNOTSUPP (TYPE1).
+ * The one place guest RAM enters the IOAS, at IOVA = GPA: by file, so that
+ * where the kernel has IOMMU_IOAS_MAP_FILE it pins the memfd's pages (what
+ * a live update needs), and where it does not (TYPE1, older iommufd) the
+ * library maps its own shared mmap of the same pages: one call either way.
  */
 static int map_guest_ram(struct iommufd_ioas *ioas, struct vmm *v)
 {
 	struct iommufd_map_opts o = { .sz = sizeof(o), .iova = 0 };
 	uint64_t iova;
 
-	return iommufd_ioas_map(ioas, v->ram, RAM_SIZE, IOMMUFD_MAP_READ | IOMMUFD_MAP_WRITE | IOMMUFD_MAP_FIXED, &o,
-				&iova);
+	return iommufd_ioas_map_file(ioas, v->ram_fd, 0, RAM_SIZE,
+				     IOMMUFD_MAP_READ | IOMMUFD_MAP_WRITE | IOMMUFD_MAP_FIXED, &o, &iova);
 }
 
 static void fill(uint8_t *p, size_t n)
