@@ -97,6 +97,13 @@ if [ -n "$deb12_libc_dev" ] && [ "$cur_libc_dev" != "$deb12_libc_dev" ]; then
 	apt_get install -y -q --allow-downgrades --no-install-recommends "linux-libc-dev=$deb12_libc_dev"
 fi
 
+# Debian 12's 6.12 source, built with the test fragment for the 6.12-src
+# cell (kernel/build.sh --source 6.12).  Its package depends on nothing
+# that touches the uAPI headers.
+if [ ! -f /usr/src/linux-source-6.12.tar.xz ]; then
+	apt_get install -y -q --no-install-recommends linux-source-6.12
+fi
+
 # The stock legacy-only kernel (6.12, no iommufd) and its headers.
 k612=$(apt-cache search --names-only '^linux-image-6\.12\..*\+deb12-amd64-unsigned$' |
 	awk '{print $1}' | sort -V | tail -n 1)
