@@ -203,6 +203,7 @@ if [ "$series" = 7.3 ]; then
 	cp "$tools_tree/tools/objtool/objtool" "$b/tools/objtool/objtool"
 	ln -s "$common" "$out/common"
 	# CURDIR: the tree stays valid when $out is renamed to $final.
+	# shellcheck disable=SC2016 # $(CURDIR) is for make to expand
 	printf '%s\n' 'KBUILD_OUTPUT := $(CURDIR)' 'include $(CURDIR)/../common/Makefile' >"$b/Makefile"
 	# gcc-12 instead of the gcc-14 the kernel was built with; Debian's
 	# Makefile lets us skip the compiler-version check.

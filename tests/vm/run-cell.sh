@@ -67,7 +67,7 @@ iommu=vtd
 # kbuild: test (kernel/build.sh: iommufd, cdevs, the selftest mock, fault
 # injection), compat (the same with iommufd's compat container as
 # /dev/vfio/vfio) or stock (Debian's own: groups and type1 only).
-kbuild=test
+kbuild='test'
 case "$cell" in
 7.3-viommu) kver=7.3 backend=auto expect=cdev iommu=virtio ;;
 7.3-cdev) kver=7.3 backend=cdev expect=cdev ;;
