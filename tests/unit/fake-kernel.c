@@ -515,6 +515,8 @@ static size_t ct_resv(struct fake_kernel *fk, const struct file *ct, struct fk_r
 		struct dev *d = fk->devs[i];
 
 		if (d->grp && d->grp->container == ct) {
+			if (fk->cfg.compat_container && !d->open_count)
+				continue; /* not attached yet */
 			n += dev_resv(d, *out + n);
 			if (d->pgsize > *minpg)
 				*minpg = d->pgsize;
@@ -727,7 +729,7 @@ static void file_release(struct fake_kernel *fk, struct file *f)
 			struct file *ct = g->container;
 
 			g->container = NULL;
-			if (ct->iommu && ct_ngroups(fk, ct) == 0)
+			if (ct->iommu && ct_ngroups(fk, ct) == 0 && !fk->cfg.compat_container)
 				ct_drop_iommu(fk, ct);
 			file_put(fk, ct);
 		}
@@ -2318,6 +2320,8 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 			return !fk->cfg.type1_v1_only;
 		return 0;
 	case VFIO_SET_IOMMU:
+		if (ct_ngroups(fk, ct) && ct->iommu && fk->cfg.compat_container)
+			return 0; /* the compat IOAS again */
 		if (!ct_ngroups(fk, ct) || ct->iommu)
 			return -EINVAL;
 		if (a != VFIO_TYPE1_IOMMU && (a != VFIO_TYPE1v2_IOMMU || fk->cfg.type1_v1_only))
@@ -2365,6 +2369,16 @@ static int group_get_device_fd(struct fake_kernel *fk, struct file *gf, const ch
 		return -EINVAL;
 	if (d->exclusive && d->open_count)
 		return -EBUSY;
+	if (d->open_count == 0 && g->container && fk->cfg.compat_container) {
+		/* the attach: the device's windows against what is mapped */
+		struct fk_range rv[FK_MAX_RESV + 1];
+		size_t n = dev_resv(d, rv);
+
+		for (size_t k = 0; k < g->container->dmas.n; k++)
+			if (resv_hits(rv, n, g->container->dmas.v[k].iova,
+				      g->container->dmas.v[k].iova + g->container->dmas.v[k].len - 1))
+				return -EADDRINUSE;
+	}
 	if (d->open_count == 0 && g->iommufd) {
 		/* first open: bind to the iommufd and attach to its compat IOAS */
 		struct ioas *io;
@@ -2426,7 +2440,7 @@ static int group_ioctl(struct fake_kernel *fk, struct file *gf, unsigned long re
 		if (t->kind == F_CONTAINER) {
 			if (!group_viable(fk, g->num))
 				return -EBUSY;
-			if (t->iommu) {
+			if (t->iommu && !fk->cfg.compat_container) {
 				/* the new group's windows must not hit live DMA */
 				struct fk_range r[FK_MAX_RESV + 1];
 
@@ -2468,7 +2482,7 @@ static int group_ioctl(struct fake_kernel *fk, struct file *gf, unsigned long re
 			struct file *ct = g->container;
 
 			g->container = NULL;
-			if (ct->iommu && ct_ngroups(fk, ct) == 0)
+			if (ct->iommu && ct_ngroups(fk, ct) == 0 && !fk->cfg.compat_container)
 				ct_drop_iommu(fk, ct);
 			file_put(fk, ct);
 		}

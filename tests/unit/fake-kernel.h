@@ -88,6 +88,11 @@ struct fk_config {
 	 * 0x8e = 6.11). */
 	unsigned int iommufd_max_cmd;
 	bool no_type1_dirty;           /* the container lacks VFIO_IOMMU_DIRTY_PAGES */
+	/* The container is iommufd's compat one (IOMMUFD_VFIO_CONTAINER): its
+	 * IOAS and mappings outlive its last group, SET_IOMMU may run again,
+	 * and a device's reserved windows count only once it is open (the
+	 * attach is at GET_DEVICE_FD, -EADDRINUSE on a clash). */
+	bool compat_container;
 };
 
 /* Malformed kernel answers, to test that the library bounds its reads. */
