@@ -2,6 +2,7 @@
 /* Copyright (C) 2026 The libiommufd authors */
 /* Contexts: backend choice and lifetime of everything else. */
 #include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -180,6 +181,15 @@ static int adopt(struct iommufd_ctx *ctx, int fd, enum iommufd_backend want)
 
 	if (ctx->sys->fstat(fd, &st) < 0)
 		return -EBADF;
+	/* iommufd's compat container (CONFIG_IOMMUFD_VFIO_CONTAINER) is an
+	 * iommufd behind /dev/vfio/vfio's number: TYPE1 may drive it. */
+	if (want == IOMMUFD_BACKEND_TYPE1 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(10, 196) &&
+	    fd_is_container(ctx, fd)) {
+		ctx->backend = IOMMUFD_BACKEND_TYPE1;
+		ctx->ops = &ifd_backend_type1;
+		ctx->spare_container = fd;
+		return 0;
+	}
 	if (fd_is_iommufd(ctx, fd)) {
 		if (want == IOMMUFD_BACKEND_TYPE1) {
 			ifd_err(ctx, "fd %d is /dev/iommu but the TYPE1 backend was requested", fd);

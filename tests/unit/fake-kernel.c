@@ -2310,6 +2310,9 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 {
 	uintptr_t a = (uintptr_t)arg;
 
+	/* iommufd's compat container answers iommufd's own ioctls too */
+	if (fk->cfg.compat_container && req == IFD_K_IOMMU_DESTROY)
+		return -ENOENT;
 	switch (req) {
 	case VFIO_GET_API_VERSION:
 		return fk->cfg.api_version_bad ? 1 : VFIO_API_VERSION;
