@@ -377,6 +377,15 @@ static int check_one(struct iommufd_map *m, void *arg)
 	return -ERANGE;
 }
 
+static int check_bytes(struct iommufd_map *m, void *arg)
+{
+	struct replay *rp = arg;
+
+	if (to_replay(m))
+		rp->bytes += m->len;
+	return 0;
+}
+
 static int replay_one(struct iommufd_map *m, void *arg)
 {
 	struct replay *rp = arg;
@@ -575,6 +584,17 @@ static int type1_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		ifd_err(ctx, "%s: a mapping of IOAS %u lies in a window the device reserves (e.g. its MSI window "
 			"0xfee00000-0xfeefffff): unmap it first", dev->name, ioas->id);
 		r = -ERANGE;
+	} else if (r == -ENOMEM && joined) {
+		/* The compat container pins at the attach, not at MAP_DMA. */
+		struct replay rp = { .ioas = ioas };
+		char what[160];
+
+		ifd_ioas_wlock(ioas);
+		ifd_ioas_for_each_record(ioas, check_bytes, &rp);
+		ifd_ioas_wunlock(ioas);
+		snprintf(what, sizeof(what), "%s: the first device of IOAS %u pins the memory mapped before it",
+			 dev->name, ioas->id);
+		ctx->ops->explain_enomem(ctx, what, rp.bytes);
 	}
 	if (r < 0)
 		goto undo;

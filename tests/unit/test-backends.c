@@ -354,6 +354,35 @@ static void test_type1_compat_msi_window(void **state)
 	finish(fk);
 }
 
+/* The compat container pins what was mapped when the first device attaches
+ * (GET_DEVICE_FD): an -ENOMEM there is explained as the pin it is. */
+static void test_type1_compat_attach_enomem(void **state)
+{
+	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .compat_container = true };
+	struct fake_kernel *fk = fake_kernel_create(&cfg);
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	struct fk_logcap cap;
+	uint64_t iova = 0;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = 5 });
+	assert_int_equal(fk_ctx_create(fk, IOMMUFD_BACKEND_TYPE1, &cap, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf, 2 * PG, RW, NULL, &iova), 0);
+	fake_kernel_fail_match(fk, "VFIO_GROUP_GET_DEVICE_FD", 1, ENOMEM);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), -ENOMEM);
+	assert_true(fk_logcap_has(&cap, "RLIMIT_MEMLOCK"));
+	assert_true(fk_logcap_has(&cap, "pinning 8192 bytes"));
+	assert_int_equal(fake_kernel_pinned(fk), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	iommufd_ctx_destroy(ctx);
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
 static void test_type1_second_ioas(void **state)
 {
 	struct iommufd_ctx *ctx = NULL;
@@ -515,6 +544,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_type1_replay_after_leave, teardown),
 		cmocka_unit_test_teardown(test_type1_compat_leave, teardown),
 		cmocka_unit_test_teardown(test_type1_compat_msi_window, teardown),
+		cmocka_unit_test_teardown(test_type1_compat_attach_enomem, teardown),
 		cmocka_unit_test_teardown(test_type1_second_ioas, teardown),
 		cmocka_unit_test_teardown(test_group_second_device, teardown),
 		cmocka_unit_test_teardown(test_type1_second_device, teardown),
