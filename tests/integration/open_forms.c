@@ -267,6 +267,20 @@ static void adopt_ctx_fd(void)
 	/* The kind of fd against an explicit backend it cannot serve. */
 	fd = open(node, O_RDWR | O_CLOEXEC);
 	REQUIRE(fd >= 0, "open %s again", node);
+	if (backend == IOMMUFD_BACKEND_TYPE1 && !strcmp(itest_env_req("IFD_KERNEL_BUILD"), "compat")) {
+		/* iommufd's compat container is an iommufd: the iommufd
+		 * backends can drive it too. */
+		o.backend = IOMMUFD_BACKEND_CDEV;
+		c2 = NULL;
+		if (CHECK_RET(iommufd_ctx_adopt_fd(fd, &o, &c2), 0, "adopt the compat %s asking for cdev", node)) {
+			CHECK(iommufd_ctx_get_backend(c2) == IOMMUFD_BACKEND_CDEV, "it gives the cdev backend");
+			iommufd_ctx_destroy(c2);
+			CHECK(!fd_is_open(fd), "destroying that context closed the fd");
+		} else {
+			close(fd);
+		}
+		return;
+	}
 	o.backend = backend == IOMMUFD_BACKEND_TYPE1 ? IOMMUFD_BACKEND_CDEV : IOMMUFD_BACKEND_TYPE1;
 	CHECK_RET(iommufd_ctx_adopt_fd(fd, &o, &c2), -EINVAL, "adopt %s asking for the %s backend", node,
 		  iommufd_backend_name(o.backend));
