@@ -377,6 +377,15 @@ static int check_one(struct iommufd_map *m, void *arg)
 	return -ERANGE;
 }
 
+static int check_bytes(struct iommufd_map *m, void *arg)
+{
+	struct replay *rp = arg;
+
+	if (to_replay(m))
+		rp->bytes += m->len;
+	return 0;
+}
+
 static int replay_one(struct iommufd_map *m, void *arg)
 {
 	struct replay *rp = arg;
@@ -503,13 +512,21 @@ static bool other_groups(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, str
  * drops the container's IOMMU and every mapping with it; that must not
  * happen between a concurrent map's check of iommu_set and its ioctl, so
  * it happens under kern_lock.  The records stay for the next attach.
+ * iommufd's compat container keeps its IOAS and mappings instead, so they
+ * are removed first: the next first attach replays the records into an
+ * empty container either way, and nothing the caller unmapped meanwhile
+ * stays pinned.
  */
 static void leave_container(struct iommufd_ctx *ctx, struct ifd_group *g, struct iommufd_ioas *ioas, bool put)
 {
 	bool last = !other_groups(ctx, ioas, g);
+	uint64_t gone;
 
 	if (last)
 		pthread_rwlock_wrlock(&ioas->kern_lock);
+	/* A failure changes nothing: a legacy container drops them anyway. */
+	if (last && ioas->iommu_set && ioas->type1_unmap_all)
+		(void)unmap_raw(ioas, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, &gone);
 	if (put) {
 		ifd_group_put(ctx, g); /* UNSET_CONTAINER, close */
 	} else {
@@ -560,6 +577,25 @@ static int type1_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 			goto undo;
 	}
 	r = ifd_group_get_device_fd(ctx, g, dev);
+	if (r == -EADDRINUSE) {
+		/* iommufd's compat container attaches here, and refuses a
+		 * device whose reserved windows hold a mapping: the same case
+		 * as a replayed mapping outside the device's ranges. */
+		ifd_err(ctx, "%s: a mapping of IOAS %u lies in a window the device reserves (e.g. its MSI window "
+			"0xfee00000-0xfeefffff): unmap it first", dev->name, ioas->id);
+		r = -ERANGE;
+	} else if (r == -ENOMEM && joined) {
+		/* The compat container pins at the attach, not at MAP_DMA. */
+		struct replay rp = { .ioas = ioas };
+		char what[160];
+
+		ifd_ioas_wlock(ioas);
+		ifd_ioas_for_each_record(ioas, check_bytes, &rp);
+		ifd_ioas_wunlock(ioas);
+		snprintf(what, sizeof(what), "%s: the first device of IOAS %u pins the memory mapped before it",
+			 dev->name, ioas->id);
+		ctx->ops->explain_enomem(ctx, what, rp.bytes);
+	}
 	if (r < 0)
 		goto undo;
 	dev->fd = r;

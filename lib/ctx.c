@@ -2,6 +2,7 @@
 /* Copyright (C) 2026 The libiommufd authors */
 /* Contexts: backend choice and lifetime of everything else. */
 #include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -189,6 +190,15 @@ static int adopt(struct iommufd_ctx *ctx, int fd, enum iommufd_backend want)
 		ifd_err(ctx, "fd %d: the noiommu backend cannot adopt an fd; create the context with "
 			"iommufd_ctx_create()", fd);
 		return -EINVAL;
+	}
+	/* iommufd's compat container (CONFIG_IOMMUFD_VFIO_CONTAINER) is an
+	 * iommufd behind /dev/vfio/vfio's number: TYPE1 may drive it. */
+	if (want == IOMMUFD_BACKEND_TYPE1 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(10, 196) &&
+	    fd_is_container(ctx, fd)) {
+		ctx->backend = IOMMUFD_BACKEND_TYPE1;
+		ctx->ops = &ifd_backend_type1;
+		ctx->spare_container = fd;
+		return 0;
 	}
 	if (fd_is_iommufd(ctx, fd)) {
 		if (want == IOMMUFD_BACKEND_TYPE1) {

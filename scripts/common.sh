@@ -33,8 +33,12 @@ ifd_setup() {
 	step "test kernel 7.3 (kernel/build.sh; cached by hash)"
 	kdir=$(bash "$root/kernel/build.sh" | tail -n 1)
 	echo "kernel: $kdir"
-	step "stock kernel 6.12 (kernel/stock-6.12.sh)"
-	bash "$root/kernel/stock-6.12.sh" | tail -n 1
+	step "test kernel from Debian's 6.12 source (kernel/build.sh --source 6.12; cached by hash)"
+	bash "$root/kernel/build.sh" --source 6.12 | tail -n 1
+	step "stock kernel 6.12 (kernel/stock.sh)"
+	bash "$root/kernel/stock.sh" 6.12 | tail -n 1
+	step "stock kernel 7.3 (kernel/stock.sh)"
+	bash "$root/kernel/stock.sh" 7.3 | tail -n 1
 
 	step "library (meson)"
 	# The project's own checks: warnings are errors here (never in a

@@ -18,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt (unattended upgrades, a second session) instead of failing.
 apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
 stamp=/var/lib/libiommufd-setup.stamp
-want_rev=9
+want_rev=10
 
 src=/etc/apt/sources.list.d/libiommufd-backports.sources
 if [ ! -f "$src" ]; then
@@ -98,6 +98,13 @@ if [ -n "$deb12_libc_dev" ] && [ "$cur_libc_dev" != "$deb12_libc_dev" ]; then
 	apt_get install -y -q --allow-downgrades --no-install-recommends "linux-libc-dev=$deb12_libc_dev"
 fi
 
+# Debian 12's 6.12 source, built with the test fragment for the 6.12-src
+# cell (kernel/build.sh --source 6.12).  Its package depends on nothing
+# that touches the uAPI headers.
+if [ ! -f /usr/src/linux-source-6.12.tar.xz ]; then
+	apt_get install -y -q --no-install-recommends linux-source-6.12
+fi
+
 # The stock legacy-only kernel (6.12, no iommufd) and its headers.
 k612=$(apt-cache search --names-only '^linux-image-6\.12\..*\+deb12-amd64-unsigned$' |
 	awk '{print $1}' | sort -V | tail -n 1)
@@ -110,6 +117,40 @@ if [ -n "$k612" ]; then
 else
 	echo "setup-host: no linux-image-6.12.*+deb12-amd64-unsigned found in bookworm-security" >&2
 	exit 1
+fi
+
+# Debian's own 7.3 (trixie-backports; no iommufd either) for the 7.3-stock
+# cell: unpacked, never installed (it depends on trixie's libc and
+# gcc-14).  kernel/stock.sh 7.3 stages it from here.
+stock_root=/var/lib/libiommufd/debian-kernels
+bin73=$(apt-cache search --names-only '^linux-binary-unsigned-7\.3\.[0-9]+\+deb13-amd64$' |
+	awk '{print $1}' | sort -V | tail -n 1)
+if [ -z "$bin73" ]; then
+	echo "setup-host: no linux-binary-unsigned-7.3.*+deb13-amd64 found in trixie-backports" >&2
+	exit 1
+fi
+krel73=${bin73#linux-binary-unsigned-}
+if [ ! -f "$stock_root/usr/lib/modules/$krel73/modules.dep" ]; then
+	abi=${krel73%-amd64}
+	tmp=$(mktemp -d)
+	chmod 755 "$tmp" # apt's download user must be able to write there
+	# The image, its modules and config, and the headers (amd64 + common +
+	# kbuild) that the rig's mdma.ko builds against.
+	(cd "$tmp" && apt-get download -q "$bin73/trixie-backports" \
+		"linux-modules-$krel73/trixie-backports" "linux-base-$krel73/trixie-backports" \
+		"linux-headers-$krel73/trixie-backports" "linux-headers-$abi-common/trixie-backports" \
+		"linux-kbuild-$abi/trixie-backports")
+	rm -rf "$stock_root.tmp"
+	mkdir -p "$stock_root.tmp"
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb -x "$deb" "$stock_root.tmp"
+	done
+	rm -rf "$tmp"
+	# Not shipped: depmod -b looks under lib/modules of its base.
+	ln -sfn usr/lib "$stock_root.tmp/lib"
+	depmod -b "$stock_root.tmp" "$krel73"
+	rm -rf "$stock_root"
+	mv "$stock_root.tmp" "$stock_root"
 fi
 
 echo "$want_rev" >"$stamp"

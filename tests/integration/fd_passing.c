@@ -134,7 +134,7 @@ static void denied_child(void *p)
 int main(void)
 {
 	static const char *const all[] = { "cdev", "group", "type1" };
-	const char *edu, *kernel;
+	const char *edu;
 	struct denied_arg da = { 0 };
 	char exe[PATH_MAX], gnode[64], want[160];
 	enum iommufd_backend be;
@@ -144,7 +144,7 @@ int main(void)
 
 	itest_start("fd_passing");
 	edu = itest_env_req("IFD_EDU");
-	kernel = itest_env_req("IFD_KERNEL");
+	itest_env_req("IFD_KERNEL");
 	be = itest_expected_backend();
 	cell_be = be == IOMMUFD_BACKEND_TYPE1 ? "type1" : be == IOMMUFD_BACKEND_GROUP ? "group" : "cdev";
 
@@ -159,7 +159,7 @@ int main(void)
 	/* 1. The cell's backend, then (7.3) the other two. */
 	ctl_node = be == IOMMUFD_BACKEND_TYPE1 ? "/dev/vfio/vfio" : "/dev/iommu";
 	run_with_fds(cell_be, ctl_node, edu);
-	if (!strcmp(kernel, "7.3"))
+	if (!itest_stock_kernel())
 		for (size_t i = 0; i < 3; i++)
 			if (strcmp(all[i], cell_be))
 				run_with_fds(all[i], strcmp(all[i], "type1") ? "/dev/iommu" : "/dev/vfio/vfio", edu);

@@ -65,12 +65,10 @@ static inline bool feature_check_refused(int ret, struct iommufd_ctx *ctx, struc
 }
 
 /* The reasons a missing iommufd path may give on this cell: BACKEND, and on
- * the 6.12 kernel (no iommufd built in) KERNEL too. */
+ * Debian's kernels (no iommufd built in) KERNEL too. */
 static inline uint32_t feature_backend_reasons(void)
 {
-	const char *k = itest_env("IFD_KERNEL");
-
-	return R_BIT(IOMMUFD_REASON_BACKEND) | (k && !strcmp(k, "6.12") ? R_BIT(IOMMUFD_REASON_KERNEL) : 0);
+	return R_BIT(IOMMUFD_REASON_BACKEND) | (itest_stock_kernel() ? R_BIT(IOMMUFD_REASON_KERNEL) : 0);
 }
 
 /*

@@ -206,6 +206,17 @@ static inline const char *itest_env_req(const char *name)
 	itest_bail();
 }
 
+/*
+ * Debian's own kernels (IFD_KERNEL_BUILD=stock: 6.12-auto, 7.3-stock) have no
+ * iommufd, no VFIO cdevs and no fault injection; the rig's test kernels
+ * (test, compat; 7.3 or 6.12 source) have all three.  IFD_KERNEL is only
+ * the version.
+ */
+static inline bool itest_stock_kernel(void)
+{
+	return !strcmp(itest_env_req("IFD_KERNEL_BUILD"), "stock");
+}
+
 /* The two BDFs of IFD_EDU_PAIR ("A B"). */
 static inline void itest_pair(char a[32], char b[32])
 {

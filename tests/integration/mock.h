@@ -55,7 +55,9 @@ enum mock_op {
 #define MOCK_PAGE_SIZE      2048ull       /* its smallest IOMMU page */
 #define MOCK_PASID_BITS     20u
 
-/* Mock device flags (MOCK_OP_MOCK_DOMAIN_FLAGS). */
+/* Mock device flags (MOCK_OP_MOCK_DOMAIN_FLAGS).  Bit 1 meant "huge IOVA"
+ * up to 6.12 and is gone since: never set it.  MOCK_DEV_PASID is refused
+ * (-EINVAL) by a mock without PASIDs: probe with mock_has_pasid(). */
 #define MOCK_DEV_NO_DIRTY (1u << 0) /* its IOMMU cannot track dirty pages */
 #define MOCK_DEV_PASID    (1u << 2) /* it has PASIDs (MOCK_PASID_BITS) */
 
@@ -284,6 +286,22 @@ static inline int mock_pasid_detach(int fd, uint32_t stdev_id, uint32_t pasid)
 
 	c.pasid.pasid = pasid;
 	return mock_cmd_run(fd, &c);
+}
+
+/*
+ * Does this kernel's mock know PASIDs (its ops 18-21 and MOCK_DEV_PASID;
+ * 6.12's selftest ABI ends at op 15)?  The check op on an ID that cannot
+ * exist: a mock with it looks the device up (-ENOENT), an older one does
+ * not know the op (-EOPNOTSUPP).  Returns 1, 0 or another negative errno.
+ */
+static inline int mock_has_pasid(int fd)
+{
+	struct mock_cmd c = { .op = MOCK_OP_PASID_CHECK_HWPT, .id = 0xfffffff0u };
+	int r = mock_cmd_run(fd, &c);
+
+	if (r == -EOPNOTSUPP)
+		return 0;
+	return r == -ENOENT ? 1 : r;
 }
 
 /* 0 if PASID @pasid of @stdev_id is attached to HWPT @hwpt_id (0: detached). */

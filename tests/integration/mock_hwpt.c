@@ -37,6 +37,35 @@ static void hw_info_checks(struct mock_dev *m)
 	      hi.max_pasid_log2);
 }
 
+/*
+ * The selftest ABI grows with the kernel: 6.12's mock has no PASID ops and
+ * no PASID device flag (6.12-src), 7.3's has both.  Probe it, then hold the
+ * kernel to the answer.
+ */
+static void pasid_mock_checks(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, int fd)
+{
+	struct iommufd_hw_info hi = { .sz = sizeof(hi) };
+	struct mock_hw_info v;
+	struct mock_dev pm;
+	uint32_t sd = 0;
+	int has = mock_has_pasid(fd);
+
+	CHECK(has == 0 || has == 1, "the mock's PASID ops probed (%d)", has);
+	itest_note("the mock %s PASIDs", has == 1 ? "has" : "has no");
+	if (has == 0) {
+		CHECK_RET(mock_dev_create(fd, (uint32_t)iommufd_ioas_get_id(ioas), MOCK_DEV_PASID, &sd, NULL, NULL),
+			  -EINVAL, "a mock without PASID ops refuses a PASID device");
+		if (sd)
+			mock_destroy(fd, sd);
+	} else if (has == 1) {
+		mock_dev_open(ctx, ioas, MOCK_DEV_PASID, &pm);
+		CHECK_RET(iommufd_device_get_hw_info(pm.dev, &hi, &v, sizeof(v)), 0, "hw_info of the PASID mock");
+		CHECK(hi.max_pasid_log2 == MOCK_PASID_BITS, "the PASID mock has %u PASID bits (got %u)",
+		      MOCK_PASID_BITS, hi.max_pasid_log2);
+		mock_dev_close(ctx, &pm);
+	}
+}
+
 static void cdev_cell(struct iommufd_ctx *ctx)
 {
 	struct iommufd_feature_status st;
@@ -71,6 +100,7 @@ static void cdev_cell(struct iommufd_ctx *ctx)
 	feature_check_no(ctx, m.dev, IOMMUFD_FEATURE_PASID, R_BIT(IOMMUFD_REASON_DEVICE), "PASID (mock without PASIDs)");
 	feature_check_no(ctx, NULL, IOMMUFD_FEATURE_DIRTY_TRACKING, R_BIT(IOMMUFD_REASON_NEED_DEVICE),
 			 "DIRTY_TRACKING without a device");
+	pasid_mock_checks(ctx, ioas, fd);
 
 	/* ---- bad arguments change nothing */
 	{

@@ -4,7 +4,8 @@
  * type1_dirty: the migration loop's IOAS-level dirty calls with the edu
  * attached.
  *
- * TYPE1 (7.3-type1, 6.12-auto): VFIO_IOMMU_DIRTY_PAGES.  The emulated
+ * TYPE1 (7.3-type1, 6.12-auto, 7.3-stock): VFIO_IOMMU_DIRTY_PAGES; on
+ * iommufd's compat container (7.3-compat) refused, reason KERNEL.  The emulated
  * VT-d tracks nothing, so type1 reports every mapped page dirty, on every
  * read (its rule for devices that do not pin pages): check exactly that at
  * 4 KiB and folded at 8 KiB, with DMA still working while tracking is on;
@@ -63,6 +64,26 @@ static void type1_cell(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 	itest_free(buf, BUF_LEN);
 }
 
+/*
+ * TYPE1 on iommufd's compat container (7.3-compat): it has no
+ * VFIO_IOMMU_DIRTY_PAGES and no migration capability, so the library
+ * reports the feature missing (KERNEL) and refuses the calls; DMA goes on.
+ */
+static void compat_cell(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct itest_edu *x)
+{
+	uint64_t bm[2], iova;
+	uint8_t *buf = itest_alloc(BUF_LEN, SZ_4K);
+
+	iova = itest_map_fixed(ioas, buf, BUF_LEN, 0x100000, "64 KiB buffer at IOVA 1 MiB");
+	feature_check_refused(iommufd_ioas_set_dirty_tracking(ioas, true), ctx, x->dev, IOMMUFD_FEATURE_DIRTY_TRACKING,
+			      R_BIT(IOMMUFD_REASON_KERNEL), "DIRTY_TRACKING", "dirty tracking on the compat container");
+	CHECK_RET(iommufd_ioas_get_dirty_bitmap(ioas, iova, BUF_LEN, SZ_4K, bm, 0), -EOPNOTSUPP,
+		  "no dirty bitmap from the compat container");
+	itest_edu_roundtrip(x, buf, iova, EDU_BUF_SIZE, 6, "DMA unaffected");
+	itest_unmap(ioas, iova, BUF_LEN, "buffer");
+	itest_free(buf, BUF_LEN);
+}
+
 static void iommufd_cell(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct itest_edu *x, bool cdev)
 {
 	uint64_t bm[1], iova;
@@ -104,7 +125,10 @@ int main(void)
 	itest_edu_open(&x, ioas, edu_bdf);
 	switch (cell_kind(ctx)) {
 	case CELL_TYPE1:
-		type1_cell(ctx, ioas, &x);
+		if (!strcmp(itest_env_req("IFD_KERNEL_BUILD"), "compat"))
+			compat_cell(ctx, ioas, &x);
+		else
+			type1_cell(ctx, ioas, &x);
 		break;
 	case CELL_CDEV:
 		iommufd_cell(ctx, ioas, &x, true);

@@ -523,6 +523,8 @@ static size_t ct_resv(struct fake_kernel *fk, const struct file *ct, struct fk_r
 		struct dev *d = fk->devs[i];
 
 		if (d->grp && d->grp->container == ct) {
+			if (fk->cfg.compat_container && !d->open_count)
+				continue; /* not attached yet */
 			n += dev_resv(d, *out + n);
 			if (d->pgsize > *minpg)
 				*minpg = d->pgsize;
@@ -738,7 +740,7 @@ static void file_release(struct fake_kernel *fk, struct file *f)
 			struct file *ct = g->container;
 
 			g->container = NULL;
-			if (ct->iommu && ct_ngroups(fk, ct) == 0)
+			if (ct->iommu && ct_ngroups(fk, ct) == 0 && !fk->cfg.compat_container)
 				ct_drop_iommu(fk, ct);
 			file_put(fk, ct);
 		}
@@ -2393,6 +2395,9 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 {
 	uintptr_t a = (uintptr_t)arg;
 
+	/* iommufd's compat container answers iommufd's own ioctls too */
+	if (fk->cfg.compat_container && req == IFD_K_IOMMU_DESTROY)
+		return -ENOENT;
 	switch (req) {
 	case VFIO_GET_API_VERSION:
 		return fk->cfg.api_version_bad ? 1 : VFIO_API_VERSION;
@@ -2403,6 +2408,8 @@ static int container_ioctl(struct fake_kernel *fk, struct file *ct, unsigned lon
 			return !fk->cfg.type1_v1_only;
 		return 0;
 	case VFIO_SET_IOMMU:
+		if (ct_ngroups(fk, ct) && ct->iommu && fk->cfg.compat_container)
+			return 0; /* the compat IOAS again */
 		if (!ct_ngroups(fk, ct) || ct->iommu)
 			return -EINVAL;
 		if (fk_nio_container(fk, ct) || a == VFIO_NOIOMMU_IOMMU) {
@@ -2465,6 +2472,16 @@ static int group_get_device_fd(struct fake_kernel *fk, struct file *gf, const ch
 	r = fk_vf_match(fk, d->name, has_uuid ? uuid : NULL);
 	if (r)
 		return r;
+	if (d->open_count == 0 && g->container && fk->cfg.compat_container) {
+		/* the attach: the device's windows against what is mapped */
+		struct fk_range rv[FK_MAX_RESV + 1];
+		size_t n = dev_resv(d, rv);
+
+		for (size_t k = 0; k < g->container->dmas.n; k++)
+			if (resv_hits(rv, n, g->container->dmas.v[k].iova,
+				      g->container->dmas.v[k].iova + g->container->dmas.v[k].len - 1))
+				return -EADDRINUSE;
+	}
 	if (d->open_count == 0 && g->iommufd) {
 		/* first open: bind to the iommufd and attach to its compat IOAS */
 		struct ioas *io;
@@ -2526,7 +2543,7 @@ static int group_ioctl(struct fake_kernel *fk, struct file *gf, unsigned long re
 		if (t->kind == F_CONTAINER) {
 			if (!group_viable(fk, g->num))
 				return -EBUSY;
-			if (t->iommu) {
+			if (t->iommu && !fk->cfg.compat_container) {
 				/* the new group's windows must not hit live DMA */
 				struct fk_range r[FK_MAX_RESV + 1];
 
@@ -2568,7 +2585,7 @@ static int group_ioctl(struct fake_kernel *fk, struct file *gf, unsigned long re
 			struct file *ct = g->container;
 
 			g->container = NULL;
-			if (ct->iommu && ct_ngroups(fk, ct) == 0)
+			if (ct->iommu && ct_ngroups(fk, ct) == 0 && !fk->cfg.compat_container)
 				ct_drop_iommu(fk, ct);
 			file_put(fk, ct);
 		}

@@ -96,6 +96,11 @@ struct fk_config {
 	bool no_cap_rawio;
 	bool no_cap_sys_admin;
 	bool no_dmabuf;                /* VFIO_DEVICE_FEATURE_DMA_BUF absent (as before 7.0) */
+	/* The container is iommufd's compat one (IOMMUFD_VFIO_CONTAINER): its
+	 * IOAS and mappings outlive its last group, SET_IOMMU may run again,
+	 * and a device's reserved windows count only once it is open (the
+	 * attach is at GET_DEVICE_FD, -EADDRINUSE on a clash). */
+	bool compat_container;
 };
 
 /* Malformed kernel answers, to test that the library bounds its reads. */

@@ -172,9 +172,11 @@ static void test_type1_lifecycle(void **state)
 	assert_int_equal(iommufd_ioas_unmap(ioas, 0x1000, 4 * PG, NULL), 0);
 	fk_expect_trace(fk, "ioctl container VFIO_IOMMU_UNMAP_DMA 0x1000+0x4000");
 
-	/* the container loses its IOMMU with its last group: nothing to ask */
+	/* the container loses its IOMMU with its last group; emptied first,
+	 * as iommufd's compat container would keep the mappings */
 	assert_int_equal(iommufd_device_destroy(dev), 0);
-	fk_expect_trace(fk, "close device/0000:00:04.0", "ioctl group/5 VFIO_GROUP_UNSET_CONTAINER", "close group/5");
+	fk_expect_trace(fk, "close device/0000:00:04.0", "ioctl container VFIO_IOMMU_UNMAP_DMA 0+0 ALL",
+			"ioctl group/5 VFIO_GROUP_UNSET_CONTAINER", "close group/5");
 
 	assert_int_equal(iommufd_ioas_destroy(ioas), 0);
 	fk_expect_trace(fk, "close container");
@@ -292,6 +294,95 @@ static void test_type1_replay_after_leave(void **state)
 	finish(fk);
 }
 
+/*
+ * iommufd's compat container (CONFIG_IOMMUFD_VFIO_CONTAINER) keeps its
+ * IOAS and mappings when the last group leaves: what the library unmapped
+ * while no device was there must be gone from the kernel too, or the next
+ * first device's replay collides with it (-EEXIST).
+ */
+static void test_type1_compat_leave(void **state)
+{
+	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .compat_container = true };
+	struct fake_kernel *fk = fake_kernel_create(&cfg);
+	struct iommufd_map_opts o = { .sz = sizeof(o), .iova = 0x100000 };
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	uint64_t iova = 0;
+
+	(void)state;
+	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = 5 });
+	assert_int_equal(fk_ctx_create(fk, IOMMUFD_BACKEND_TYPE1, NULL, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf, PG, RW | IOMMUFD_MAP_FIXED, &o, &iova), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(iommufd_device_destroy(dev), 0);
+	assert_int_equal(fake_kernel_pinned(fk), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas, iova, PG, NULL), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf + PG, PG, RW | IOMMUFD_MAP_FIXED, &o, &iova), 0);
+	dev = NULL;
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	assert_int_equal(fake_kernel_pinned(fk), PG);
+	iommufd_ctx_destroy(ctx);
+	finish(fk);
+}
+
+/* On the compat container a mapping in the device's MSI window is found
+ * only at the attach (GET_DEVICE_FD: -EADDRINUSE): the caller is owed the
+ * -ERANGE the other backends give, and nothing is left behind. */
+static void test_type1_compat_msi_window(void **state)
+{
+	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .compat_container = true };
+	struct fake_kernel *fk = fake_kernel_create(&cfg);
+	struct iommufd_map_opts o = { .sz = sizeof(o), .iova = FK_MSI_START };
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	uint64_t iova = 0;
+
+	(void)state;
+	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = 5 });
+	assert_int_equal(fk_ctx_create(fk, IOMMUFD_BACKEND_TYPE1, NULL, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf, PG, RW | IOMMUFD_MAP_FIXED, &o, &iova), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), -ERANGE);
+	assert_null(dev);
+	assert_int_equal(fake_kernel_pinned(fk), 0);
+	assert_int_equal(iommufd_ioas_unmap(ioas, iova, PG, NULL), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	iommufd_ctx_destroy(ctx);
+	finish(fk);
+}
+
+/* The compat container pins what was mapped when the first device attaches
+ * (GET_DEVICE_FD): an -ENOMEM there is explained as the pin it is. */
+static void test_type1_compat_attach_enomem(void **state)
+{
+	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .compat_container = true };
+	struct fake_kernel *fk = fake_kernel_create(&cfg);
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	struct fk_logcap cap;
+	uint64_t iova = 0;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = 5 });
+	assert_int_equal(fk_ctx_create(fk, IOMMUFD_BACKEND_TYPE1, &cap, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_ioas_map(ioas, buf, 2 * PG, RW, NULL, &iova), 0);
+	fake_kernel_fail_match(fk, "VFIO_GROUP_GET_DEVICE_FD", 1, ENOMEM);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), -ENOMEM);
+	assert_true(fk_logcap_has(&cap, "RLIMIT_MEMLOCK"));
+	assert_true(fk_logcap_has(&cap, "pinning 8192 bytes"));
+	assert_int_equal(fake_kernel_pinned(fk), 0);
+	assert_int_equal(iommufd_device_open(ioas, FK_DEV_A, NULL, &dev), 0);
+	iommufd_ctx_destroy(ctx);
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
 static void test_type1_second_ioas(void **state)
 {
 	struct iommufd_ctx *ctx = NULL;
@@ -358,7 +449,8 @@ static void test_type1_second_device(void **state)
 	iommufd_ctx_destroy(ctx);
 	fk_expect_trace(fk, "close device/0000:00:05.0", "ioctl container VFIO_IOMMU_GET_INFO",
 			"ioctl container VFIO_IOMMU_GET_INFO", "close device/0000:00:05.1",
-			"ioctl group/6 VFIO_GROUP_UNSET_CONTAINER", "close group/6", "close container");
+			"ioctl container VFIO_IOMMU_UNMAP_DMA 0+0 ALL", "ioctl group/6 VFIO_GROUP_UNSET_CONTAINER",
+			"close group/6", "close container");
 	finish(fk);
 }
 
@@ -450,6 +542,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_type1_v1_probe, teardown),
 		cmocka_unit_test_teardown(test_type1_replay_order, teardown),
 		cmocka_unit_test_teardown(test_type1_replay_after_leave, teardown),
+		cmocka_unit_test_teardown(test_type1_compat_leave, teardown),
+		cmocka_unit_test_teardown(test_type1_compat_msi_window, teardown),
+		cmocka_unit_test_teardown(test_type1_compat_attach_enomem, teardown),
 		cmocka_unit_test_teardown(test_type1_second_ioas, teardown),
 		cmocka_unit_test_teardown(test_group_second_device, teardown),
 		cmocka_unit_test_teardown(test_type1_second_device, teardown),

@@ -325,6 +325,27 @@ static void test_adopt_container(void **state)
 	fake_kernel_destroy(fk);
 }
 
+/* iommufd's compat /dev/vfio/vfio is an iommufd (IOMMU_DESTROY answers):
+ * TYPE1 asked for, it is driven as the container it also is. */
+static void test_adopt_compat_container(void **state)
+{
+	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .compat_container = true };
+	struct fake_kernel *fk = fake_kernel_create(&cfg);
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *a = NULL;
+	int fd;
+
+	(void)state;
+	fd = fake_open(fk, "/dev/vfio/vfio");
+	assert_int_equal(adopt(fk, fd, IOMMUFD_BACKEND_TYPE1, NULL, &ctx), 0);
+	assert_int_equal(iommufd_ctx_get_backend(ctx), IOMMUFD_BACKEND_TYPE1);
+	assert_int_equal(iommufd_ioas_create(ctx, &a), 0);
+	assert_int_equal(iommufd_ioas_get_fd(a), fd);
+	iommufd_ctx_destroy(ctx);
+	assert_int_equal(fake_kernel_open_fds(fk), 0);
+	fake_kernel_destroy(fk);
+}
+
 static void test_adopt_container_unused(void **state)
 {
 	struct fake_kernel *fk = fk_standard(FK_LINUX_6_12);
@@ -882,6 +903,7 @@ int main(void)
 		T(test_adopt_iommufd),
 		T(test_adopt_iommufd_mismatch),
 		T(test_adopt_container),
+		T(test_adopt_compat_container),
 		T(test_adopt_container_unused),
 		T(test_adopt_not_iommu),
 		T(test_adopt_public_bad_fd),

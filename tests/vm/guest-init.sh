@@ -76,6 +76,10 @@ if [ -f /etc/ifd-load-order ]; then
 		insmod "/$ko" || rig_fail "insmod $ko failed"
 	done </etc/ifd-load-order
 	echo "ifd-rig: modules loaded at $(uptime_s)s"
+	# Debian's kernels have KVM as modules (staged by kernel/stock.sh).
+	if grep -q '/kvm-amd\.ko$' /etc/ifd-load-order; then
+		[ -c /dev/kvm ] || rig_fail "kvm-amd loaded but there is no /dev/kvm"
+	fi
 fi
 
 driver_of() {
@@ -172,14 +176,15 @@ for bdf in "$IFD_EDU" "$IFD_NVME"; do
 done
 fi
 
-# What each kernel must offer: 7.3 has both uAPIs, 6.12 only the legacy one.
+# What each kernel must offer: the test kernels (test, compat) have both
+# uAPIs, Debian's own (stock) only the legacy one.
 [ -c /dev/vfio/vfio ] || rig_fail "/dev/vfio/vfio is missing"
 for bdf in $IFD_VFIO_DEVICES; do
 	[ -c "/dev/vfio/$gpfx$(group_of "$bdf")" ] || rig_fail "no /dev/vfio/$gpfx<group> for $bdf"
 done
-case "$IFD_KERNEL" in
-7.3)
-	[ -c /dev/iommu ] || rig_fail "/dev/iommu is missing on 7.3"
+case "$IFD_KERNEL_BUILD" in
+test | compat)
+	[ -c /dev/iommu ] || rig_fail "/dev/iommu is missing on the $IFD_KERNEL $IFD_KERNEL_BUILD kernel"
 	for bdf in $IFD_VFIO_DEVICES; do
 		cdev=$(ls "/sys/bus/pci/devices/$bdf/vfio-dev" 2>/dev/null)
 		[ -n "$cdev" ] && [ -c "/dev/vfio/devices/$cdev" ] ||
@@ -187,7 +192,7 @@ case "$IFD_KERNEL" in
 		case "$cdev" in "${gpfx}vfio"[0-9]*) ;; *) rig_fail "$bdf: cdev '$cdev' is not ${gpfx}vfioN" ;; esac
 	done
 	;;
-6.12)
+stock)
 	[ ! -e /dev/iommu ] || rig_fail "/dev/iommu exists on the legacy-only kernel"
 	;;
 esac
@@ -214,7 +219,7 @@ for u in $IFD_MDMA; do
 	[ -e "$d/iommu_group" ] && g=$(basename "$(readlink "$d/iommu_group")")
 	[ -c "/dev/vfio/$g" ] || rig_fail "mdma instance $u: no /dev/vfio/<group> (group $g)"
 	cdev=$(ls "$d/vfio-dev" 2>/dev/null)
-	if [ "$IFD_KERNEL" = 7.3 ]; then
+	if [ "$IFD_KERNEL_BUILD" != stock ]; then
 		[ -n "$cdev" ] && [ -c "/dev/vfio/devices/$cdev" ] ||
 			rig_fail "mdma instance $u: no /dev/vfio/devices/vfioN"
 	fi

@@ -8,12 +8,18 @@
 #   tests/vm/run-cell.sh CELL [PROGRAM_OR_DIR...]
 #
 # CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu
+#   7.3-stock 7.3-compat 7.3-compat-auto 6.12-src
 #   (7.3-viommu: QEMU's virtio-iommu instead of VT-d, AUTO backend; a
 #   second IOMMU model with other ranges and no interrupt remapping.
 #   7.3-noiommu: no IOMMU at all, vfio.enable_unsafe_noiommu_mode=1 and the
 #   unsafe NOIOMMU backend: VFIO devices get noiommu-N groups and
 #   noiommu-vfioN cdevs, and the edus a 64-bit dma_mask, since they DMA to
-#   physical addresses of a 2 GiB guest)
+#   physical addresses of a 2 GiB guest.
+#   6.12-auto and 7.3-stock: Debian's own kernels, no iommufd.  7.3-compat
+#   and 7.3-compat-auto: the test kernel with /dev/vfio/vfio as iommufd's
+#   compat container, TYPE1 and AUTO backends.  6.12-src: Debian's 6.12
+#   source built with the test kernel's fragment: iommufd and cdevs, an
+#   older uAPI)
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
 #   tests/integration and examples (build dir: $IFD_BUILD_DIR, else
@@ -62,15 +68,23 @@ fi
 cell=$1
 shift
 iommu=vtd
+# kbuild: test (kernel/build.sh: iommufd, cdevs, the selftest mock, fault
+# injection), compat (the same with iommufd's compat container as
+# /dev/vfio/vfio) or stock (Debian's own: groups and type1 only).
+kbuild='test'
 case "$cell" in
 7.3-viommu) kver=7.3 backend=auto expect=cdev iommu=virtio ;;
 7.3-cdev) kver=7.3 backend=cdev expect=cdev ;;
 7.3-group) kver=7.3 backend=group expect=group ;;
 7.3-type1) kver=7.3 backend=type1 expect=type1 ;;
 7.3-auto) kver=7.3 backend=auto expect=cdev ;;
-6.12-auto) kver=6.12 backend=auto expect=type1 ;;
+6.12-auto) kver=6.12 backend=auto expect=type1 kbuild=stock ;;
+7.3-stock) kver=7.3 backend=auto expect=type1 kbuild=stock ;;
+7.3-compat) kver=7.3 backend=type1 expect=type1 kbuild=compat ;;
+7.3-compat-auto) kver=7.3 backend=auto expect=cdev kbuild=compat ;;
+6.12-src) kver=6.12 backend=auto expect=cdev ;;
 7.3-noiommu) kver=7.3 backend=noiommu expect=noiommu iommu=none ;;
-*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu)" ;;
+*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu 7.3-stock 7.3-compat 7.3-compat-auto 6.12-src)" ;;
 esac
 
 build_dir=${IFD_BUILD_DIR:-$repo/build}
@@ -152,16 +166,25 @@ fi
 	echo "run-cell.sh: warning: no test programs; only the rig's own checks will run" >&2
 
 # ------------------------------------------------------------------ kernel
-if [ "$kver" = 7.3 ]; then
-	kdir=$("$repo/kernel/build.sh" | tail -n 1) || die "kernel/build.sh failed"
-else
-	kdir=$("$repo/kernel/stock-6.12.sh" | tail -n 1) || die "kernel/stock-6.12.sh failed"
-fi
+case "$kbuild" in
+stock) kdir=$("$repo/kernel/stock.sh" "$kver" | tail -n 1) || die "kernel/stock.sh $kver failed" ;;
+*)
+	# The in-tree mdma variant exists for the 7.3 source only.
+	in_tree=${IFD_KERNEL_IN_TREE_MDMA:-0}
+	[ "$kver" = 7.3 ] || in_tree=0
+	kdir=$(IFD_KERNEL_IN_TREE_MDMA=$in_tree "$repo/kernel/build.sh" --source "$kver" | tail -n 1) ||
+		die "kernel/build.sh --source $kver failed"
+	;;
+esac
+# The compat variant is the same release built in the same tree: modules
+# (mdma.ko) built against the base kernel's build/ load into it.
+mdma_kdir=$kdir
+[ "$kbuild" = compat ] && kdir=$kdir/compat
 [ -f "$kdir/bzImage" ] || die "kernel dir '$kdir' has no bzImage"
 krel=$(cat "$kdir/kernel.release")
 # The mdma mediated device (kernel/drivers/vfio-mdma/) for this kernel: the
 # guest loads it and creates the instances the mdma_* tests use.
-mdma_ko=$("$repo/kernel/drivers/vfio-mdma/build-module.sh" "$kdir" | tail -n 1) ||
+mdma_ko=$("$repo/kernel/drivers/vfio-mdma/build-module.sh" "$mdma_kdir" | tail -n 1) ||
 	die "building mdma.ko for $krel failed"
 [ -f "$mdma_ko" ] || die "no mdma.ko for $krel ($mdma_ko)"
 
@@ -285,6 +308,7 @@ fi
 {
 	echo "export IFD_CELL='$cell'"
 	echo "export IFD_KERNEL='$kver'"
+	echo "export IFD_KERNEL_BUILD='$kbuild'"
 	echo "export IFD_IOMMU='$iommu'"
 	echo "export LIBIOMMUFD_BACKEND='$backend'"
 	echo "export IFD_EXPECT_BACKEND='$expect'"
@@ -337,7 +361,7 @@ append="console=ttyS0 loglevel=5 panic=-1"
 # known good, skip the check.
 append="$append no_timer_check"
 # Debian's kernel leaves VT-d off unless asked (INTEL_IOMMU_DEFAULT_ON unset).
-[ "$kver" = 6.12 ] && append="$append intel_iommu=on"
+[ "$kbuild" = stock ] && append="$append intel_iommu=on"
 # virtio-iommu has no interrupt remapping: VFIO and iommufd refuse such an
 # IOMMU unless told that the (emulated) platform's MSIs are trusted.
 [ "$iommu" = virtio ] &&

@@ -5,7 +5,7 @@
 #
 #   kernel/drivers/vfio-mdma/build-module.sh KDIR   last stdout line = mdma.ko
 #
-# KDIR is a kernel cache dir as kernel/build.sh or kernel/stock-6.12.sh print
+# KDIR is a kernel cache dir as kernel/build.sh or kernel/stock.sh print
 # it.  If that kernel was built with mdma in the tree (kernel/build.sh
 # --in-tree-mdma) its own mdma.ko is returned.  Otherwise this builds
 # kernel/drivers/vfio-mdma/ out of tree against KDIR/build (the 7.3 test
@@ -33,7 +33,7 @@ case "${1:-}" in
 	;;
 esac
 kdir=$(cd "$1" && pwd -P) || die "no kernel dir '$1'"
-[ -f "$kdir/kernel.release" ] || die "$kdir has no kernel.release (not a kernel/build.sh or stock-6.12.sh dir)"
+[ -f "$kdir/kernel.release" ] || die "$kdir has no kernel.release (not a kernel/build.sh or stock.sh dir)"
 krel=$(cat "$kdir/kernel.release")
 
 intree="$kdir/modules/lib/modules/$krel/kernel/samples/vfio-mdev/mdma.ko"
