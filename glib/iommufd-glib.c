@@ -13,9 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <libiommufd/libiommufd-glib.h>
-
-#define IFD_GLIB_EXPORT __attribute__((visibility("default")))
+#include "glib-internal.h"
 
 #define FAULT_DEFAULT_BATCH 64u
 #define FAULT_MAX_BATCH     65536u
@@ -375,9 +373,13 @@ IFD_GLIB_EXPORT int iommufd_glib_eventfd_source_get_fd(GSource *source)
 
 IFD_GLIB_EXPORT int iommufd_glib_source_get_error(GSource *source)
 {
+	int err;
+
 	if (source && source->source_funcs == &fault_funcs)
 		return ((struct fault_source *)source)->error;
 	if (source && source->source_funcs == &efd_funcs)
 		return ((struct efd_source *)source)->error;
+	if (ifd_glib_veventq_source_error(source, &err))
+		return err;
 	return ret_err(-EINVAL);
 }

@@ -2,7 +2,8 @@
 /* Copyright (C) 2026 The libiommufd authors */
 /*
  * libiommufd-glib: GLib event sources for libiommufd, so a GLib-based VMM or
- * driver serves I/O page faults and device interrupts from its GMainContext.
+ * driver serves I/O page faults, device interrupts and vIOMMU events from
+ * its GMainContext.
  *
  * Each constructor returns a new, unattached GSource (a floating-free
  * reference the caller owns).  Attach it with g_source_attach(source,
@@ -156,6 +157,46 @@ int iommufd_glib_eventfd_source_get_fd(GSource *source);
  * Returns -EINVAL (and sets errno) when @source is not one of ours.
  */
 int iommufd_glib_source_get_error(GSource *source);
+
+/* ------------------------------------------------------------------------ */
+/* vIOMMU event queues                                                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * typedef iommufd_glib_vevent_fn - receives a batch of vIOMMU events.
+ * @q:         the queue.
+ * @events:    @n events in the kernel's order, lost-events records and
+ *             gaps included (see iommufd_veventq_read()); valid only
+ *             during the call.  NULL with @n == 0 once, when the source
+ *             stopped on an error (iommufd_glib_source_get_error()).
+ * @n:         events at @events, 1 .. the source's max_batch.
+ * @user_data: the data given to g_source_set_callback().
+ * Returns G_SOURCE_CONTINUE to keep serving, G_SOURCE_REMOVE to destroy
+ * the source.
+ */
+typedef gboolean (*iommufd_glib_vevent_fn)(struct iommufd_veventq *q, const struct iommufd_vevent *events, size_t n,
+					   gpointer user_data);
+
+/**
+ * iommufd_glib_veventq_source_new() - a GSource that serves @q.
+ * @q:         a vEVENTQ (iommufd_veventq_create()); it must outlive the
+ *             source.
+ * @max_batch: events per callback, 1 .. 4096; 0 means 64.
+ *
+ * The source polls iommufd_veventq_get_fd() for POLLIN.  Each dispatch
+ * reads with iommufd_veventq_read() and calls the callback once per batch,
+ * until the queue is empty (-EAGAIN) or 16 batches were delivered; then it
+ * is ready again at the next main-loop iteration without the fd (events
+ * the library holds do not make the fd readable), and one busy queue
+ * cannot starve the other sources of its context.  Any read error other
+ * than -EAGAIN (-EMSGSIZE: a wrong event_len; -EIO; read(2)'s) stops the
+ * source for good: the callback gets (q, NULL, 0) once, and
+ * iommufd_glib_source_get_error() returns the error.
+ *
+ * Returns the source, or NULL with errno EINVAL (NULL @q, @max_batch too
+ * large, no fd) or ENOMEM.
+ */
+GSource *iommufd_glib_veventq_source_new(struct iommufd_veventq *q, size_t max_batch);
 
 #ifdef __cplusplus
 }

@@ -1524,19 +1524,25 @@ struct iommufd_hwpt_nested_opts {
  *          parent's).
  *
  * While it exists its parent (or vIOMMU) cannot be destroyed (-EBUSY).
- * Source: IOMMU_HWPT_ALLOC with pt_id a nesting-parent HWPT or a vIOMMU.
- * Errors: -EINVAL bad argument (both or neither parent, a parent without
- * IOMMUFD_HWPT_NEST_PARENT, objects of another context, data_type 0 or no
- * data); -EOPNOTSUPP the backend (GROUP, TYPE1) or kernel has no nesting,
- * or the IOMMU refuses the data type; the kernel's errors for bad vendor
- * data (usually -EINVAL); -ENOMEM; -ECHILD.
+ * Returns 0.  Source: IOMMU_HWPT_ALLOC with pt_id a nesting-parent HWPT
+ * (Linux 6.8+: the library also wants IOMMU_HWPT_INVALIDATE) or a vIOMMU
+ * (6.13+).
+ * Errors: -EINVAL bad argument (both or neither parent, a nested parent or
+ * one without IOMMUFD_HWPT_NEST_PARENT, objects of another context,
+ * data_type 0 or no data); -EOPNOTSUPP the backend (GROUP, TYPE1) or kernel
+ * has no nesting (checked before all but @dev, @opts and @out), or the
+ * IOMMU refuses the data type; the kernel's errors for bad vendor data
+ * (usually -EINVAL); -ENOMEM; -ECHILD.
  */
 int iommufd_hwpt_create_nested(struct iommufd_device *dev, struct iommufd_hwpt *parent,
 			       struct iommufd_viommu *viommu, const struct iommufd_hwpt_nested_opts *opts,
 			       struct iommufd_hwpt **out);
 
-/** iommufd_hwpt_get_parent() - the nesting parent of a nested HWPT (the
- * vIOMMU's for one made on a vIOMMU), NULL for any other HWPT. */
+/**
+ * iommufd_hwpt_get_parent() - the nesting parent of a nested HWPT (the
+ * vIOMMU's for one made on a vIOMMU); NULL, errno unchanged, for any other
+ * HWPT; NULL with errno EINVAL for a NULL or destroyed handle.
+ */
 struct iommufd_hwpt *iommufd_hwpt_get_parent(const struct iommufd_hwpt *hwpt);
 
 /**
@@ -1554,10 +1560,14 @@ struct iommufd_hwpt *iommufd_hwpt_get_parent(const struct iommufd_hwpt *hwpt);
  *             the caller retries from there or reports entry i.  *@num 0
  *             asks whether the kernel takes @data_type at all.
  *
- * Returns 0 when every entry was handled.  Source: IOMMU_HWPT_INVALIDATE.
- * Errors: -EINVAL bad argument, or the kernel found entry *@num malformed;
- * -EOPNOTSUPP the backend or kernel lacks the call, or the IOMMU driver
- * does not take @data_type; -EFAULT; -ECHILD (then *@num is 0).
+ * Returns 0 when every entry was handled.  Source: IOMMU_HWPT_INVALIDATE
+ * (Linux 6.8+).
+ * Errors: -EINVAL bad argument (*@num unchanged; 0 for an HWPT that is not
+ * nested), or the kernel found entry *@num malformed; -EOPNOTSUPP the
+ * kernel lacks the call, or the IOMMU driver does not take @data_type;
+ * -E2BIG an entry's tail beyond the kernel's struct is not zero; -EFAULT;
+ * -EIO the kernel said success for fewer entries (*@num 0); -ECHILD (then
+ * *@num is 0); the driver's errors for entry *@num.
  */
 int iommufd_hwpt_invalidate(struct iommufd_hwpt *hwpt, uint32_t data_type, const void *entries, uint32_t entry_len,
 			    uint32_t *num);
@@ -1585,10 +1595,12 @@ struct iommufd_viommu_opts {
  * @parent: an HWPT created with IOMMUFD_HWPT_NEST_PARENT (same context).
  * @opts:   the type (required) and driver data.
  * @out:    receives the vIOMMU.
- * Source: IOMMU_VIOMMU_ALLOC (Linux 6.13+; driver data 6.17+).
- * Errors: -EINVAL bad argument; -EOPNOTSUPP the backend (GROUP, TYPE1) or
- * kernel lacks vIOMMUs, or the IOMMU driver has no vIOMMU of @type;
- * -ENOMEM; -ECHILD.
+ * Returns 0.  Source: IOMMU_VIOMMU_ALLOC (Linux 6.13+; driver data 6.17+).
+ * Errors: -EINVAL bad argument (also a parent without
+ * IOMMUFD_HWPT_NEST_PARENT, or driver data the kernel refuses);
+ * -EOPNOTSUPP the backend (GROUP, TYPE1) or kernel lacks vIOMMUs (checked
+ * before all but @dev, @opts and @out), or the IOMMU driver has no vIOMMU
+ * of @type; -ENOMEM; -ECHILD; the kernel's other errors.
  */
 int iommufd_viommu_create(struct iommufd_device *dev, struct iommufd_hwpt *parent,
 			  const struct iommufd_viommu_opts *opts, struct iommufd_viommu **out);
@@ -1596,7 +1608,8 @@ int iommufd_viommu_create(struct iommufd_device *dev, struct iommufd_hwpt *paren
 /**
  * iommufd_viommu_destroy() - free a vIOMMU; NULL returns 0.  -EBUSY, and
  * nothing changes, while vDEVICEs, vEVENTQs, HW queues or nested HWPTs of
- * the library use it.  iommufd_ctx_destroy() frees everything in order.
+ * the library use it; -EINVAL for a destroyed handle.
+ * iommufd_ctx_destroy() frees everything in order.
  */
 int iommufd_viommu_destroy(struct iommufd_viommu *viommu);
 
@@ -1619,10 +1632,12 @@ int iommufd_viommu_invalidate(struct iommufd_viommu *viommu, uint32_t data_type,
  * @dev:     a device of the same context with an iommufd device ID.
  * @virt_id: the guest's ID of the device.
  * @out:     receives the vDEVICE.
- * One vDEVICE per device.  Destroying the device destroys its vDEVICEs
- * first (the kernel's order).  Source: IOMMU_VDEVICE_ALLOC (Linux 6.13+).
- * Errors: -EINVAL bad argument; -EEXIST the device or @virt_id has one;
- * -EOPNOTSUPP the backend or kernel lacks it; -ENOMEM; -ECHILD.
+ * One vDEVICE per device.  iommufd_device_destroy() destroys the device's
+ * vDEVICE first (the kernel's order) and frees its handle.
+ * Returns 0.  Source: IOMMU_VDEVICE_ALLOC (Linux 6.13+).
+ * Errors: -EINVAL bad argument, or (the kernel's) @dev is behind another
+ * IOMMU than @viommu; -EEXIST the device or @virt_id has one; -EOPNOTSUPP
+ * the backend or kernel lacks it; -ENOMEM; -ECHILD.
  */
 int iommufd_vdevice_create(struct iommufd_viommu *viommu, struct iommufd_device *dev, uint64_t virt_id,
 			   struct iommufd_vdevice **out);
@@ -1645,9 +1660,12 @@ uint32_t iommufd_vdevice_get_id(const struct iommufd_vdevice *vdev);
  *          guest physical address), mapped there.
  * @len:    its length in bytes (not 0; the driver says which sizes).
  * @out:    receives the HW queue.
- * Source: IOMMU_HW_QUEUE_ALLOC (Linux 6.17+).  Errors: -EINVAL bad
- * argument or a queue the driver refuses; -EOPNOTSUPP backend, kernel or
- * driver lacks HW queues; -EEXIST @index is taken; -ENOMEM; -ECHILD.
+ * Returns 0.  Source: IOMMU_HW_QUEUE_ALLOC (Linux 6.17+).  Errors: -EINVAL
+ * bad argument (@type or @len 0, @iova + @len past 2^64) or a queue the
+ * driver refuses; -EOPNOTSUPP backend, kernel or driver lacks HW queues;
+ * -EEXIST @index is taken; -EIO the driver wants the previous index
+ * first; -EFAULT (the kernel's) the range is not physically contiguous;
+ * -ENOMEM; -ECHILD.
  */
 int iommufd_hw_queue_create(struct iommufd_viommu *viommu, uint32_t type, uint32_t index, uint64_t iova,
 			    uint64_t len, struct iommufd_hw_queue **out);
@@ -1707,7 +1725,8 @@ struct iommufd_veventq_opts {
 /**
  * struct iommufd_veventq_stats - counters since creation.
  * @sz:          sizeof(struct iommufd_veventq_stats), set by the caller.
- * @events:      events returned (LOST records not counted).
+ * @events:      events parsed from the kernel's answers (LOST records
+ *               not counted).
  * @lost_records: LOST records the kernel delivered.
  * @lost:        events lost, from LOST records and sequence gaps.
  * @gaps:        sequence gaps seen without a LOST record.
@@ -1723,9 +1742,11 @@ struct iommufd_veventq_stats {
  * iommufd_veventq_create() - allocate a vIOMMU event queue: events the
  * IOMMU reports about the guest's devices (for example SMMUv3 stage-1
  * faults) to forward to the guest.
- * One queue per (vIOMMU, type): -EEXIST for a second.  Source:
- * IOMMU_VEVENTQ_ALLOC (Linux 6.15+).  Errors: -EINVAL bad argument;
- * -EOPNOTSUPP backend, kernel or driver lacks it; -ENOMEM; -ECHILD.
+ * One queue per (vIOMMU, type): -EEXIST for a second.  Returns 0.
+ * Source: IOMMU_VEVENTQ_ALLOC (Linux 6.15+).  Errors: -EINVAL bad argument
+ * (also @event_len 0 for a type the library does not know); -EOPNOTSUPP
+ * backend, kernel or driver lacks it; -EIO the kernel returned no fd;
+ * -ENOMEM; -ECHILD.
  */
 int iommufd_veventq_create(struct iommufd_viommu *viommu, const struct iommufd_veventq_opts *opts,
 			   struct iommufd_veventq **out);
@@ -1735,7 +1756,8 @@ int iommufd_veventq_destroy(struct iommufd_veventq *q);
 
 /**
  * iommufd_veventq_get_fd() - an fd that polls readable (POLLIN) while
- * events wait.  Owned by the library: do not read or close it.
+ * events wait in the kernel.  Owned by the library: do not read or close
+ * it.  -EINVAL (errno EINVAL) for a NULL or destroyed handle.
  */
 int iommufd_veventq_get_fd(const struct iommufd_veventq *q);
 
@@ -1754,13 +1776,18 @@ uint32_t iommufd_veventq_get_id(const struct iommufd_veventq *q);
  * until -EAGAIN.
  * Returns the count (>= 1); -EAGAIN nothing waits; -EMSGSIZE the kernel
  * has an event longer than the queue's event length (logged: a wrong
- * @event_len); -EIO a malformed kernel answer (logged, counted); -EINVAL
- * bad argument; -ECHILD; read(2)'s errors.  Source: read(2) of struct
+ * @event_len); -EIO a malformed kernel answer with no good record before
+ * the bad part (logged, counted; the good records are returned instead
+ * when there are any); -EINVAL bad argument; -ECHILD; read(2)'s errors.  Source: read(2) of struct
  * iommufd_vevent_header and its payload (include/uapi/linux/iommufd.h).
  */
 int iommufd_veventq_read(struct iommufd_veventq *q, struct iommufd_vevent *events, size_t max);
 
-/** iommufd_veventq_get_stats() - the counters (see the struct). */
+/**
+ * iommufd_veventq_get_stats() - copy the counters (see the struct) into
+ * @stats, whose @sz the caller sets; @sz is set to the bytes filled.
+ * Returns 0; -EINVAL for a bad handle, NULL @stats or @sz < sizeof(size_t).
+ */
 int iommufd_veventq_get_stats(struct iommufd_veventq *q, struct iommufd_veventq_stats *stats);
 
 /* ------------------------------------------------------------------------ */

@@ -896,6 +896,284 @@ static void test_fault_bad_args(void **state)
 	fq_fini(&q);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The vEVENTQ source against a scripted queue                              */
+
+/* "Kernel" events are numbered; the fd is readable while some wait that
+ * the library has not taken (lib_holds), as for the fault queue above. */
+struct vq {
+	int efd;
+	unsigned int queued, taken; /* events pushed, events handed out */
+	unsigned int lib_holds;
+	bool slurp;
+	unsigned int reads;
+	int fail;
+};
+
+static void vq_sync_fd(struct vq *q)
+{
+	eventfd_t v;
+
+	(void)eventfd_read(q->efd, &v);
+	if (q->queued - q->taken > q->lib_holds)
+		assert_int_equal(eventfd_write(q->efd, 1), 0);
+}
+
+static void vq_init(struct vq *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(q->efd >= 0);
+}
+
+static void vq_push(struct vq *q, unsigned int n)
+{
+	q->queued += n;
+	vq_sync_fd(q);
+}
+
+int __wrap_iommufd_veventq_get_fd(const struct iommufd_veventq *q);
+int __wrap_iommufd_veventq_read(struct iommufd_veventq *q, struct iommufd_vevent *events, size_t max);
+uint32_t __wrap_iommufd_veventq_get_id(const struct iommufd_veventq *q);
+
+int __wrap_iommufd_veventq_get_fd(const struct iommufd_veventq *q)
+{
+	return q ? ((const struct vq *)(const void *)q)->efd : -EINVAL;
+}
+
+uint32_t __wrap_iommufd_veventq_get_id(const struct iommufd_veventq *q)
+{
+	(void)q;
+	return 9;
+}
+
+int __wrap_iommufd_veventq_read(struct iommufd_veventq *q, struct iommufd_vevent *events, size_t max)
+{
+	struct vq *v = (struct vq *)(void *)q;
+	size_t n = 0;
+	int r;
+
+	v->reads++;
+	if (v->fail) {
+		r = v->fail;
+	} else if (v->taken == v->queued) {
+		r = -EAGAIN;
+	} else {
+		if (v->slurp)
+			v->lib_holds = v->queued - v->taken;
+		while (n < max && v->taken < v->queued) {
+			events[n] = (struct iommufd_vevent){ .sequence = v->taken, .len = 4 };
+			memcpy(events[n].data, &v->taken, 4);
+			v->taken++;
+			n++;
+			if (v->lib_holds)
+				v->lib_holds--;
+		}
+		r = (int)n;
+	}
+	vq_sync_fd(v);
+	return r;
+}
+
+struct vseen {
+	struct loop *l;
+	struct vq *q;
+	unsigned int calls, events, max_n, quit_at, errors;
+	uint32_t next_seq;
+	bool bad_order;
+	gboolean ret;
+	unsigned int idle_runs, idle_at_last, since_idle, max_batches_between_idles;
+};
+
+static gboolean vevent_cb(struct iommufd_veventq *q, const struct iommufd_vevent *ev, size_t n, gpointer data)
+{
+	struct vseen *s = data;
+
+	assert_ptr_equal((void *)q, (void *)s->q);
+	if (!ev) {
+		assert_int_equal(n, 0);
+		s->errors++;
+		g_main_loop_quit(s->l->ml);
+		return s->ret;
+	}
+	assert_true(n >= 1);
+	s->calls++;
+	s->events += (unsigned int)n;
+	if (n > s->max_n)
+		s->max_n = (unsigned int)n;
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].sequence != s->next_seq++)
+			s->bad_order = true;
+	if (s->idle_runs != s->idle_at_last) {
+		s->idle_at_last = s->idle_runs;
+		s->since_idle = 0;
+	}
+	if (++s->since_idle > s->max_batches_between_idles)
+		s->max_batches_between_idles = s->since_idle;
+	if (s->quit_at && s->events >= s->quit_at)
+		g_main_loop_quit(s->l->ml);
+	return s->ret;
+}
+
+static gboolean vidle_cb(gpointer data)
+{
+	((struct vseen *)data)->idle_runs++;
+	return G_SOURCE_CONTINUE;
+}
+
+static GSource *vevent_source(struct vq *q, size_t batch, struct vseen *s, struct loop *l)
+{
+	GSource *src = iommufd_glib_veventq_source_new((struct iommufd_veventq *)(void *)q, batch);
+
+	assert_non_null(src);
+	g_source_set_callback(src, G_SOURCE_FUNC(vevent_cb), s, NULL);
+	g_source_attach(src, l->ctx);
+	return src;
+}
+
+/* 1,000 events in batches of 10, in order, and an idle source of the same
+ * priority keeps running: a dispatch delivers at most 16 batches. */
+static void test_vevent_batches_no_starvation(void **state)
+{
+	struct vq q;
+	struct loop l;
+	struct vseen s = { .l = &l, .q = &q, .ret = G_SOURCE_CONTINUE, .quit_at = 1000 };
+	GSource *src, *idle;
+	unsigned int reads;
+
+	(void)state;
+	vq_init(&q);
+	loop_init(&l);
+	src = vevent_source(&q, 10, &s, &l);
+	idle = g_idle_source_new();
+	g_source_set_priority(idle, G_PRIORITY_DEFAULT);
+	g_source_set_callback(idle, vidle_cb, &s, NULL);
+	g_source_attach(idle, l.ctx);
+	vq_push(&q, 1000);
+	g_main_loop_run(l.ml);
+	assert_int_equal(s.events, 1000);
+	assert_int_equal(s.calls, 100);
+	assert_int_equal(s.max_n, 10);
+	assert_false(s.bad_order);
+	assert_true(s.max_batches_between_idles <= 16);
+	assert_true(s.idle_runs >= 100 / 16);
+	/* empty: the source sleeps */
+	drop(idle);
+	reads = q.reads;
+	assert_int_equal(loop_spin(&l, 5), 0);
+	assert_int_equal(q.reads, reads);
+	assert_int_equal(iommufd_glib_source_get_error(src), 0);
+	drop(src);
+	loop_fini(&l);
+	close(q.efd);
+}
+
+/* The library took every event from the kernel at the first read: the fd
+ * no longer polls readable, yet the source delivers them all. */
+static void test_vevent_library_holds_events(void **state)
+{
+	struct vq q;
+	struct loop l;
+	struct vseen s = { .l = &l, .q = &q, .ret = G_SOURCE_CONTINUE, .quit_at = 40 };
+	GSource *src;
+
+	(void)state;
+	vq_init(&q);
+	q.slurp = true;
+	loop_init(&l);
+	src = vevent_source(&q, 1, &s, &l);
+	vq_push(&q, 40);
+	g_main_loop_run(l.ml);
+	assert_int_equal(s.events, 40);
+	assert_int_equal(s.calls, 40);
+	assert_false(s.bad_order);
+	drop(src);
+	loop_fini(&l);
+	close(q.efd);
+}
+
+/* A read error: the callback hears it once, and the source stops polling. */
+static void test_vevent_error_stops(void **state)
+{
+	struct vq q;
+	struct loop l;
+	struct vseen s = { .l = &l, .q = &q, .ret = G_SOURCE_CONTINUE };
+	GSource *src;
+	unsigned int reads;
+
+	(void)state;
+	vq_init(&q);
+	loop_init(&l);
+	src = vevent_source(&q, 4, &s, &l);
+	q.fail = -EMSGSIZE;
+	vq_push(&q, 3);
+	g_main_loop_run(l.ml);
+	assert_int_equal(s.errors, 1);
+	assert_int_equal(s.calls, 0);
+	assert_int_equal(iommufd_glib_source_get_error(src), -EMSGSIZE);
+	reads = q.reads;
+	assert_int_equal(loop_spin(&l, 5), 0); /* the fd is still readable */
+	assert_int_equal(q.reads, reads);
+	drop(src);
+	loop_fini(&l);
+	close(q.efd);
+}
+
+/* G_SOURCE_REMOVE from the callback: no further read. */
+static void test_vevent_remove(void **state)
+{
+	struct vq q;
+	struct loop l;
+	struct vseen s = { .l = &l, .q = &q, .ret = G_SOURCE_REMOVE, .quit_at = 1 };
+	GSource *src;
+	unsigned int reads;
+
+	(void)state;
+	vq_init(&q);
+	loop_init(&l);
+	src = vevent_source(&q, 2, &s, &l);
+	vq_push(&q, 6);
+	g_main_loop_run(l.ml);
+	reads = q.reads;
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.events, 2);
+	assert_true(g_source_is_destroyed(src));
+	assert_int_equal(loop_spin(&l, 5), 0);
+	assert_int_equal(q.reads, reads);
+	g_source_unref(src);
+	loop_fini(&l);
+	close(q.efd);
+}
+
+static void test_vevent_bad_args(void **state)
+{
+	struct vq q;
+	GSource *src;
+
+	(void)state;
+	vq_init(&q);
+	errno = 0;
+	assert_null(iommufd_glib_veventq_source_new(NULL, 4));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(iommufd_glib_veventq_source_new((struct iommufd_veventq *)(void *)&q, 4097));
+	assert_int_equal(errno, EINVAL);
+	close(q.efd);
+	q.efd = -1; /* the queue has no fd */
+	errno = 0;
+	assert_null(iommufd_glib_veventq_source_new((struct iommufd_veventq *)(void *)&q, 4));
+	assert_int_equal(errno, EINVAL);
+	q.efd = eventfd(0, EFD_CLOEXEC);
+	src = iommufd_glib_veventq_source_new((struct iommufd_veventq *)(void *)&q, 0);
+	assert_non_null(src);
+	/* not a fault or eventfd source */
+	assert_int_equal(iommufd_glib_fault_source_resume(src), -EINVAL);
+	assert_int_equal(iommufd_glib_eventfd_source_get_fd(src), -EINVAL);
+	assert_int_equal(iommufd_glib_source_get_error(src), 0);
+	g_source_unref(src);
+	close(q.efd);
+}
+
 #define DEV_TEST(fn, b) cmocka_unit_test_prestate_setup_teardown(fn, setup_dev, teardown_dev, (void *)&(b))
 
 int main(void)
@@ -919,6 +1197,11 @@ int main(void)
 		cmocka_unit_test(test_fault_error_stops),
 		cmocka_unit_test(test_fault_remove),
 		cmocka_unit_test(test_fault_bad_args),
+		cmocka_unit_test(test_vevent_batches_no_starvation),
+		cmocka_unit_test(test_vevent_library_holds_events),
+		cmocka_unit_test(test_vevent_error_stops),
+		cmocka_unit_test(test_vevent_remove),
+		cmocka_unit_test(test_vevent_bad_args),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
