@@ -15,6 +15,7 @@
 #include <linux/vfio.h>
 
 #include "internal.h"
+#include "kabi.h"
 
 static int open_container(struct iommufd_ctx *ctx)
 {
@@ -1048,3 +1049,19 @@ const struct ifd_backend_ops ifd_backend_type1 = {
 	.feature_query = type1_feature_query,
 	.kvm_file = ifd_group_kvm_file,
 };
+
+/*
+ * Is @ioas's container iommufd's compat container (IOMMUFD_VFIO_CONTAINER)
+ * rather than VFIO's own?  The compat one is an iommufd: it knows iommufd's
+ * commands and refuses a zero-sized argument with EINVAL, where VFIO's
+ * container answers ENOTTY.  It matters where the two differ: the compat
+ * container pins with pin_user_pages(), so a BAR's mmap cannot be mapped.
+ */
+bool ifd_type1_is_compat(struct iommufd_ioas *ioas)
+{
+	uint64_t arg[4] = { 0 };
+
+	if (ioas->container_fd < 0)
+		return false;
+	return ifd_ioctl(ioas->ctx, ioas->container_fd, IFD_K_IOMMU_IOAS_ALLOC, arg) == -EINVAL;
+}

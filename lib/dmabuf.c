@@ -274,6 +274,12 @@ IFD_EXPORT int iommufd_ioas_map_bar(struct iommufd_ioas *ioas, struct iommufd_de
 		}
 		fd = -1;
 		r = ifd_ioas_map_fd(ioas, bar_dev->fd, rg->offset + offset, len, flags, opts, &at, true);
+		if (r == -EFAULT && ifd_type1_is_compat(ioas)) {
+			ifd_err(ctx, "%s: /dev/vfio/vfio is iommufd's compat container, which cannot map device "
+				"memory (it pins with pin_user_pages); use the cdev or group backend, which "
+				"maps the BAR as a dma-buf", bar_dev->name);
+			r = -EOPNOTSUPP;
+		}
 		if (r < 0)
 			return ifd_ret(r);
 	}

@@ -408,6 +408,8 @@ struct ifd_backend_ops {
 extern const struct ifd_backend_ops ifd_backend_cdev;
 extern const struct ifd_backend_ops ifd_backend_group;
 extern const struct ifd_backend_ops ifd_backend_type1;
+/* backend_type1.c: is the container iommufd's compat container? */
+bool ifd_type1_is_compat(struct iommufd_ioas *ioas);
 /* NOIOMMU: ctx_open picks one of the two paths and installs its ops. */
 extern const struct ifd_backend_ops ifd_backend_noiommu;
 extern const struct ifd_backend_ops ifd_backend_noiommu_iommufd;

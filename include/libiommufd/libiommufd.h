@@ -2012,9 +2012,10 @@ int iommufd_device_export_dmabuf(struct iommufd_device *dev, unsigned int region
  * -EINVAL @bar_dev of another context; -EOPNOTSUPP iommufd without a
  * dma-buf export (a kernel before 7.0: iommufd pins pages with
  * pin_user_pages(), which refuses a BAR's VM_PFNMAP mmap, so there is no
- * other way) or the BAR cannot be mmapped (TYPE1); -EFAULT TYPE1 on
- * iommufd's compat container (CONFIG_IOMMUFD_VFIO_CONTAINER: the same
- * pinning refuses the mmap); -ENODEV the dma-buf is revoked already
+ * other way) or the BAR cannot be mmapped (TYPE1), or TYPE1 on iommufd's
+ * compat container (CONFIG_IOMMUFD_VFIO_CONTAINER: the same pinning
+ * refuses the mmap; the log says to use CDEV or GROUP, which map a
+ * dma-buf); -ENODEV the dma-buf is revoked already
  * (memory decode off).
  * Source: VFIO_DEVICE_FEATURE_DMA_BUF, IOMMU_IOAS_MAP_FILE,
  * VFIO_IOMMU_MAP_DMA.

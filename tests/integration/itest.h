@@ -217,6 +217,13 @@ static inline bool itest_stock_kernel(void)
 	return !strcmp(itest_env_req("IFD_KERNEL_BUILD"), "stock");
 }
 
+/* The test kernel built with /dev/vfio/vfio as iommufd's compat container
+ * (IFD_KERNEL_BUILD=compat: 7.3-compat, 7.3-compat-auto). */
+static inline bool itest_compat_container(void)
+{
+	return !strcmp(itest_env_req("IFD_KERNEL_BUILD"), "compat");
+}
+
 /* The two BDFs of IFD_EDU_PAIR ("A B"). */
 static inline void itest_pair(char a[32], char b[32])
 {
