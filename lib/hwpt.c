@@ -575,17 +575,9 @@ IFD_EXPORT int iommufd_hwpt_create_nested(struct iommufd_device *dev, struct iom
 	ctx = dev->ctx;
 	if (ifd_forked(ctx))
 		return ifd_ret(-ECHILD);
-	/* A nested HWPT on a parent is a 6.7 HWPT_ALLOC with data; on a
-	 * vIOMMU it needs IOMMU_VIOMMU_ALLOC's kernel.  No backend without
-	 * HWPTs gets here: the query says BACKEND. */
-	r = need_nesting(ctx, IOMMUFD_FEATURE_HWPT, "iommufd_hwpt_create_nested");
-	if (r == 0)
-		r = need_nesting(ctx, viommu ? IOMMUFD_FEATURE_VIOMMU : IOMMUFD_FEATURE_HWPT_INVALIDATE,
-				 "iommufd_hwpt_create_nested");
-	if (r < 0)
-		return ifd_ret(r);
+	/* Arguments first: a bad one is -EINVAL whatever the kernel has. */
 	if (!parent == !viommu || (o.flags & ~NESTED_FLAGS) || !o.data_type || !o.data || !o.data_len ||
-	    o.data_len > NESTED_DATA_MAX || !dev->has_devid)
+	    o.data_len > NESTED_DATA_MAX)
 		return ifd_ret(-EINVAL);
 	if (parent && (!hwpt_ok(parent) || parent->ctx != ctx || parent->parent))
 		return ifd_ret(-EINVAL);
@@ -598,6 +590,17 @@ IFD_EXPORT int iommufd_hwpt_create_nested(struct iommufd_device *dev, struct iom
 	}
 	q = o.fault;
 	if (q && (q->state != IFD_ALIVE || q->ctx != ctx))
+		return ifd_ret(-EINVAL);
+	/* A nested HWPT on a parent is a 6.7 HWPT_ALLOC with data; on a
+	 * vIOMMU it needs IOMMU_VIOMMU_ALLOC's kernel.  No backend without
+	 * HWPTs gets here: the query says BACKEND. */
+	r = need_nesting(ctx, IOMMUFD_FEATURE_HWPT, "iommufd_hwpt_create_nested");
+	if (r == 0)
+		r = need_nesting(ctx, viommu ? IOMMUFD_FEATURE_VIOMMU : IOMMUFD_FEATURE_HWPT_INVALIDATE,
+				 "iommufd_hwpt_create_nested");
+	if (r < 0)
+		return ifd_ret(r);
+	if (!dev->has_devid)
 		return ifd_ret(-EINVAL);
 	h = calloc(1, sizeof(*h));
 	if (!h)

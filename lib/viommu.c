@@ -152,17 +152,20 @@ IFD_EXPORT int iommufd_viommu_create(struct iommufd_device *dev, struct iommufd_
 	ctx = dev->ctx;
 	if (ifd_forked(ctx))
 		return ifd_ret(-ECHILD);
-	r = need_feature(ctx, IOMMUFD_FEATURE_VIOMMU, "iommufd_viommu_create");
-	if (r < 0)
-		return ifd_ret(r);
+	/* Arguments first: a bad one is -EINVAL whatever the kernel has. */
 	if (!parent || parent->state != IFD_ALIVE || parent->ctx != ctx || !o.type ||
-	    o.data_len > VIOMMU_DATA_MAX || (o.data_len && !o.data) || !dev->has_devid)
+	    o.data_len > VIOMMU_DATA_MAX || (o.data_len && !o.data))
 		return ifd_ret(-EINVAL);
 	if (!(parent->flags & IOMMUFD_HWPT_NEST_PARENT)) {
 		ifd_err(ctx, "%s: HWPT %u was not created with IOMMUFD_HWPT_NEST_PARENT, so no vIOMMU can use it",
 			dev->name, parent->id);
 		return ifd_ret(-EINVAL);
 	}
+	r = need_feature(ctx, IOMMUFD_FEATURE_VIOMMU, "iommufd_viommu_create");
+	if (r < 0)
+		return ifd_ret(r);
+	if (!dev->has_devid)
+		return ifd_ret(-EINVAL);
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return ifd_ret(-ENOMEM);

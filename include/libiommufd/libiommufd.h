@@ -1529,9 +1529,9 @@ struct iommufd_hwpt_nested_opts {
  * (6.13+).
  * Errors: -EINVAL bad argument (both or neither parent, a nested parent or
  * one without IOMMUFD_HWPT_NEST_PARENT, objects of another context,
- * data_type 0 or no data); -EOPNOTSUPP the backend (GROUP, TYPE1) or kernel
- * has no nesting (checked before all but @dev, @opts and @out), or the
- * IOMMU refuses the data type; the kernel's errors for bad vendor data
+ * data_type 0 or no data; checked first, so GROUP and TYPE1, which
+ * cannot make a parent, get it too); -EOPNOTSUPP the kernel has no
+ * nesting (or no vIOMMU), or the IOMMU refuses the data type; the kernel's errors for bad vendor data
  * (usually -EINVAL); -ENOMEM; -ECHILD.
  */
 int iommufd_hwpt_create_nested(struct iommufd_device *dev, struct iommufd_hwpt *parent,

@@ -231,11 +231,14 @@ static void refused(struct iommufd_ctx *ctx, struct iommufd_device *dev)
 	struct iommufd_viommu *v = NULL;
 	uint32_t reasons = feature_backend_reasons();
 
-	feature_check_refused(iommufd_hwpt_create_nested(dev, NULL, NULL, &no, &n), ctx, NULL,
-			      IOMMUFD_FEATURE_HWPT, reasons, "HWPT", "iommufd_hwpt_create_nested");
-	feature_check_refused(iommufd_viommu_create(dev, NULL, &vo, &v), ctx, NULL, IOMMUFD_FEATURE_VIOMMU, reasons,
-			      "VIOMMU", "iommufd_viommu_create");
+	/* No parent can exist here, so the calls are bad arguments (checked
+	 * first, whatever the backend); the query says why none exists. */
+	CHECK_RET(iommufd_hwpt_create_nested(dev, NULL, NULL, &no, &n), -EINVAL,
+		  "iommufd_hwpt_create_nested without a parent or vIOMMU");
+	CHECK_RET(iommufd_viommu_create(dev, NULL, &vo, &v), -EINVAL, "iommufd_viommu_create without a parent");
 	CHECK(!n && !v, "nothing handed out");
+	feature_check_no(ctx, NULL, IOMMUFD_FEATURE_HWPT, reasons, "HWPT");
+	feature_check_no(ctx, NULL, IOMMUFD_FEATURE_VIOMMU, reasons, "VIOMMU");
 	feature_check_no(ctx, NULL, IOMMUFD_FEATURE_HWPT_INVALIDATE, reasons, "HWPT_INVALIDATE");
 	feature_check_no(ctx, NULL, IOMMUFD_FEATURE_VEVENTQ, reasons, "VEVENTQ");
 	feature_check_no(ctx, NULL, IOMMUFD_FEATURE_HW_QUEUE, reasons, "HW_QUEUE");

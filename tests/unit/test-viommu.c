@@ -221,19 +221,22 @@ static void test_refused(void **state)
 		struct iommufd_hwpt_nested_opts o = NOPTS;
 		struct iommufd_viommu *v = NULL;
 		struct iommufd_hwpt *n = NULL;
-		int want_nested = cases[i].max_cmd ? 0 : -EOPNOTSUPP;
+		int want_nested = cases[i].max_cmd ? 0 : -EINVAL;
 
 		assert_int_equal(iommufd_feature_query(t->ctx, NULL, IOMMUFD_FEATURE_VIOMMU, NULL), 0);
 		assert_int_equal(iommufd_feature_query(t->ctx, NULL, IOMMUFD_FEATURE_VEVENTQ, NULL), 0);
 		assert_int_equal(iommufd_feature_query(t->ctx, NULL, IOMMUFD_FEATURE_HW_QUEUE, NULL), 0);
-		assert_int_equal(iommufd_viommu_create(t->dev, t->parent, &vo, &v), -EOPNOTSUPP);
+		/* Without a parent (GROUP, TYPE1 cannot make one) the call is a
+		 * bad argument first; with one (6.11) the kernel lacks it. */
+		assert_int_equal(iommufd_viommu_create(t->dev, t->parent, &vo, &v),
+				 t->parent ? -EOPNOTSUPP : -EINVAL);
 		assert_null(v);
 		/* 6.11 (0x8e) has nesting on a parent but no vIOMMU. */
 		assert_int_equal(iommufd_hwpt_create_nested(t->dev, t->parent, NULL, &o, &n), want_nested);
 		if (n)
 			assert_int_equal(iommufd_hwpt_destroy(n), 0);
 		assert_int_equal(iommufd_hwpt_create_nested(t->dev, NULL, (struct iommufd_viommu *)NULL, &o, &n),
-				 cases[i].max_cmd ? -EINVAL : -EOPNOTSUPP);
+				 -EINVAL);
 		done(t);
 	}
 }
