@@ -267,11 +267,15 @@ int main(void)
 	case CELL_GROUP:
 		group_cell(ctx);
 		break;
-	case CELL_TYPE1: {
+	case CELL_TYPE1:
+	case CELL_NOIOMMU: {
 		struct iommufd_ioas *ioas = NULL;
 		struct itest_edu x;
 
-		feature_check_type1_context(ctx);
+		if (cell_kind(ctx) == CELL_NOIOMMU)
+			feature_check_noiommu_context(ctx);
+		else
+			feature_check_type1_context(ctx);
 		REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
 		itest_edu_open(&x, ioas, itest_env_req("IFD_EDU"));
 		refused(ctx, x.dev);

@@ -248,6 +248,32 @@ static void test_iommufd_path(void **state)
 	finish(fk);
 }
 
+/* The kernel would allocate a fault queue in no-IOMMU mode; the library
+ * refuses it as its query says, and the kernel is never asked. */
+static void test_no_fault_queue(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	struct iommufd_feature_status st = { .sz = sizeof(st) };
+	struct iommufd_fault_queue *q = (struct iommufd_fault_queue *)buf;
+	struct iommufd_ctx *ctx = NULL;
+	struct fk_logcap cap;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	assert_int_equal(nio_ctx(fk, 0, &cap, &ctx), 0);
+	assert_true(iommufd_ctx_get_fd(ctx) >= 0);
+	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_FAULT_QUEUE, &st), 0);
+	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
+	errno = 0;
+	assert_int_equal(iommufd_fault_queue_create(ctx, NULL, &q), -EOPNOTSUPP);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_ptr_equal(q, (struct iommufd_fault_queue *)buf);
+	assert_true(fk_logcap_has(&cap, "no I/O page faults"));
+	iommufd_ctx_destroy(ctx);
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
 static void test_iommufd_path_no_rawio(void **state)
 {
 	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .noiommu_mode = true, .noiommu_iommufd = true,
@@ -439,6 +465,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_never_auto, teardown),
 		cmocka_unit_test_teardown(test_bad_opts, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path, teardown),
+		cmocka_unit_test_teardown(test_no_fault_queue, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path_no_rawio, teardown),
 		cmocka_unit_test_teardown(test_legacy_path, teardown),
 		cmocka_unit_test_teardown(test_legacy_unmap_all_relocks_other_ioas, teardown),
