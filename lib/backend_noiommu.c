@@ -99,7 +99,10 @@ static int noiommu_ctx_open(struct iommufd_ctx *ctx)
 			ifd_err(ctx, "noiommu backend: the iommufd path was requested but /dev/iommu offers no "
 				"no-IOMMU mode (Linux 7.3 with CONFIG_VFIO_NOIOMMU and CONFIG_VFIO_DEVICE_CDEV)");
 	}
-	if (r < 0 && want != IOMMUFD_NOIOMMU_PATH_IOMMUFD) {
+	/* Only a kernel without the iommufd mode sends AUTO to the legacy
+	 * path: a /dev/iommu this user may not open is reported, not hidden
+	 * behind a container that is open to all. */
+	if (r == -ENODEV && want != IOMMUFD_NOIOMMU_PATH_IOMMUFD) {
 		r = ifd_backend_noiommu_legacy.ctx_open(ctx);
 		if (r == 0)
 			ctx->ops = &ifd_backend_noiommu_legacy;

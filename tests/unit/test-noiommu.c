@@ -274,6 +274,27 @@ static void test_no_fault_queue(void **state)
 	finish(fk);
 }
 
+/* A /dev/iommu this user may not open: AUTO reports it rather than
+ * falling back to the legacy container, which any user opens. */
+static void test_iommufd_denied_no_fallback(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	struct iommufd_ctx *ctx = NULL;
+	struct fk_logcap cap;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	fake_kernel_deny(fk, "/dev/iommu");
+	errno = 0;
+	assert_int_equal(nio_ctx(fk, 0, &cap, &ctx), -EACCES);
+	assert_int_equal(errno, EACCES);
+	assert_null(ctx);
+	assert_true(fk_logcap_has(&cap, "/dev/iommu"));
+	assert_false(fk_logcap_has(&cap, "UNSAFE"));
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
 static void test_iommufd_path_no_rawio(void **state)
 {
 	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .noiommu_mode = true, .noiommu_iommufd = true,
@@ -466,6 +487,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_opts, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path, teardown),
 		cmocka_unit_test_teardown(test_no_fault_queue, teardown),
+		cmocka_unit_test_teardown(test_iommufd_denied_no_fallback, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path_no_rawio, teardown),
 		cmocka_unit_test_teardown(test_legacy_path, teardown),
 		cmocka_unit_test_teardown(test_legacy_unmap_all_relocks_other_ioas, teardown),
