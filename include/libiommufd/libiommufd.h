@@ -1934,7 +1934,8 @@ int iommufd_kvm_vfio_create(struct iommufd_ctx *ctx, int vm_fd);
  * Returns 0 or a negative errno: -EINVAL bad argument; -EEXIST @dev is
  * already given to KVM, or KVM holds its file from elsewhere; -EBUSY
  * another device of the group is given to another KVM VFIO device;
- * -EOPNOTSUPP a device adopted by ID without its fd; -ECHILD in a forked
+ * -EOPNOTSUPP a device adopted by ID without its fd, or a NOIOMMU context
+ * (no IOMMU would confine a guest's DMA); -ECHILD in a forked
  * child; -ENXIO or -ENOTTY @kvm_vfio_fd is not a KVM VFIO device; -ENOMEM;
  * the errors of dup(2) and KVM_SET_DEVICE_ATTR.
  * Kernel uAPI: KVM_DEV_VFIO_FILE, include/uapi/linux/kvm.h (Debian 12's

@@ -295,6 +295,41 @@ static void test_iommufd_denied_no_fallback(void **state)
 	finish(fk);
 }
 
+/* No device goes to KVM without an IOMMU: the guest's addresses would
+ * reach host memory.  Refused with the reason, KVM left untouched. */
+static void test_no_kvm(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	const struct ifd_sys *sys = fake_kernel_sys(fk);
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	struct fk_logcap cap;
+	int vm, kv;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	assert_int_equal(nio_ctx(fk, 0, &cap, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_device_open(ioas, NIO_DEV, NULL, &dev), 0);
+	vm = fake_kernel_kvm_create_vm(fk);
+	assert_true(vm >= 0);
+	kv = iommufd_kvm_vfio_create(ctx, vm);
+	assert_true(kv >= 0);
+	fk_logcap_clear(&cap);
+	errno = 0;
+	assert_int_equal(iommufd_device_kvm_add(dev, kv), -EOPNOTSUPP);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_true(fk_logcap_has(&cap, "noiommu backend gives no device to KVM"));
+	assert_int_equal(fake_kernel_kvm_vfio_files(fk, kv), 0);
+	assert_int_equal(iommufd_device_destroy(dev), 0);
+	sys->close(kv);
+	sys->close(vm);
+	iommufd_ctx_destroy(ctx);
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
 static void test_iommufd_path_no_rawio(void **state)
 {
 	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .noiommu_mode = true, .noiommu_iommufd = true,
@@ -488,6 +523,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_iommufd_path, teardown),
 		cmocka_unit_test_teardown(test_no_fault_queue, teardown),
 		cmocka_unit_test_teardown(test_iommufd_denied_no_fallback, teardown),
+		cmocka_unit_test_teardown(test_no_kvm, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path_no_rawio, teardown),
 		cmocka_unit_test_teardown(test_legacy_path, teardown),
 		cmocka_unit_test_teardown(test_legacy_unmap_all_relocks_other_ioas, teardown),
