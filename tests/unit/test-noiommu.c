@@ -240,6 +240,12 @@ static void test_iommufd_path(void **state)
 	assert_int_equal(iommufd_feature_query(ctx, dev, IOMMUFD_FEATURE_PASID, &st), 0);
 	assert_int_equal(iommufd_feature_query(ctx, dev, IOMMUFD_FEATURE_DIRTY_TRACKING, &st), 0);
 	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_IOMMUFD, &st), 1);
+	/* What the path's ops refuse, the query must not offer. */
+	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_CHANGE_PROCESS, &st), 0);
+	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
+	assert_int_equal(iommufd_ctx_change_process(ctx), -EOPNOTSUPP);
+	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_MAP_FILE, &st), 0);
+	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
 
 	assert_int_equal(iommufd_ioas_unmap(ioas, iova, 20 * PG, NULL), 0);
 	assert_int_equal(iommufd_ioas_get_bus_addrs(ioas, iova, PG, &seg, 1), -ENOENT);
