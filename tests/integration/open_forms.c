@@ -438,7 +438,9 @@ int main(void)
 	backend = iommufd_ctx_get_backend(ctx);
 	edu_group = itest_sysfs_group(edu_bdf);
 	REQUIRE(edu_group >= 0, "%s has an IOMMU group in sysfs", edu_bdf);
-	snprintf(group_path, sizeof(group_path), "/dev/vfio/%d", edu_group);
+	/* VFIO names a no-IOMMU group's node noiommu-N. */
+	snprintf(group_path, sizeof(group_path), "/dev/vfio/%s%d", backend == IOMMUFD_BACKEND_NOIOMMU ? "noiommu-" : "",
+		 edu_group);
 	itest_sysfs_cdev(edu_bdf, edu_cdev, sizeof(edu_cdev), true);
 
 	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
