@@ -1319,8 +1319,9 @@ int iommufd_ioas_get_dirty_bitmap(struct iommufd_ioas *ioas, uint64_t iova, uint
  *          takes.
  * @sysfs:  its canonical sysfs directory ("/sys/devices/...").
  * @driver: the driver bound to it ("vfio-pci", "nvme", ...), "" if none.
- * @cdev:   its VFIO device cdev ("/dev/vfio/devices/vfioN"), "" if none
- *          (not bound to VFIO, or a kernel without cdevs).
+ * @cdev:   its VFIO device cdev ("/dev/vfio/devices/vfioN", or
+ *          ".../noiommu-vfioN" for a device VFIO drives without an IOMMU),
+ *          "" if none (not bound to VFIO, or a kernel without cdevs).
  * @group:  its IOMMU group number (the group node is /dev/vfio/@group while
  *          bound to VFIO), or -1 if it has none (the IOMMU is off).
  * @flags:  IOMMUFD_DEVICE_ENTRY_*.

@@ -336,6 +336,29 @@ static void test_no_kvm(void **state)
 	finish(fk);
 }
 
+/* The device list shows a no-IOMMU device's cdev, named noiommu-vfioN. */
+static void test_list_noiommu_cdev(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	struct iommufd_device_entry e[8];
+	struct iommufd_ctx *ctx = NULL;
+	int n, found = 0;
+
+	(void)state;
+	assert_int_equal(nio_ctx(fk, 0, NULL, &ctx), 0);
+	n = iommufd_device_list(ctx, e, 8);
+	assert_true(n >= 2 && n <= 8);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(e[i].name, NIO_DEV) && strcmp(e[i].name, NIO_DEV2))
+			continue;
+		found++;
+		assert_memory_equal(e[i].cdev, "/dev/vfio/devices/noiommu-vfio", 30);
+	}
+	assert_int_equal(found, 2);
+	iommufd_ctx_destroy(ctx);
+	finish(fk);
+}
+
 static void test_iommufd_path_no_rawio(void **state)
 {
 	struct fk_config cfg = { .flavour = FK_LINUX_7_3, .noiommu_mode = true, .noiommu_iommufd = true,
@@ -530,6 +553,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_no_fault_queue, teardown),
 		cmocka_unit_test_teardown(test_iommufd_denied_no_fallback, teardown),
 		cmocka_unit_test_teardown(test_no_kvm, teardown),
+		cmocka_unit_test_teardown(test_list_noiommu_cdev, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path_no_rawio, teardown),
 		cmocka_unit_test_teardown(test_legacy_path, teardown),
 		cmocka_unit_test_teardown(test_legacy_unmap_all_relocks_other_ioas, teardown),
