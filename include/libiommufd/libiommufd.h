@@ -655,7 +655,7 @@ int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct
  * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
  * group fd that is not in a container yet (-EBUSY if it is; -EINVAL if it is
  * not @name's group, or @name is NULL or empty).  GROUP and TYPE1 only
- * (-EOPNOTSUPP on CDEV).  Ownership as for iommufd_ctx_adopt_fd(): on
+ * (-EOPNOTSUPP on CDEV and NOIOMMU).  Ownership as for iommufd_ctx_adopt_fd(): on
  * failure @group_fd is the caller's and out of any container (the library
  * undoes its VFIO_GROUP_SET_CONTAINER); on success the context owns it
  * (shared by later devices of the group, closed with the last of them).
