@@ -3,7 +3,7 @@
 /*
  * fd-passing: device DMA from an unprivileged process.
  *
- *   fd-passing [--backend cdev|group|type1] [--uid N] [--gid N]
+ *   fd-passing [--backend cdev|group|type1|noiommu] [--uid N] [--gid N]
  *              [--memlock BYTES] [--without-fds] [BDF]
  *
  * The pattern a VMM uses under a management daemon: a privileged helper
@@ -18,6 +18,9 @@
  *   cdev:  /dev/iommu + /dev/vfio/devices/vfioN
  *   group: /dev/iommu + /dev/vfio/<group>
  *   type1: /dev/vfio/vfio (the legacy container) + /dev/vfio/<group>
+ *   noiommu: nothing: without an IOMMU the worker could DMA to all of
+ *            memory, and the library refuses to adopt an fd into that
+ *            backend, which this shows
  * Default: $LIBIOMMUFD_BACKEND if it names one, else cdev when /dev/iommu
  * and the device's cdev exist, else type1.  BDF: $IFD_EDU, else
  * 0000:00:03.0 (QEMU's edu device, bound to vfio-pci).
@@ -113,7 +116,7 @@ static const char *pick_backend(const char *bdf)
 	const char *e = getenv("LIBIOMMUFD_BACKEND");
 	char node[128];
 
-	if (e && (!strcmp(e, "cdev") || !strcmp(e, "group") || !strcmp(e, "type1")))
+	if (e && (!strcmp(e, "cdev") || !strcmp(e, "group") || !strcmp(e, "type1") || !strcmp(e, "noiommu")))
 		return e;
 	if (access("/dev/iommu", F_OK) == 0 && cdev_node(bdf, node, sizeof(node)) == 0)
 		return "cdev";
@@ -392,9 +395,40 @@ static int worker(int sock, const struct opts *o)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: fd-passing [--backend cdev|group|type1] [--uid N] [--gid N] [--memlock BYTES] "
+	fprintf(stderr, "usage: fd-passing [--backend cdev|group|type1|noiommu] [--uid N] [--gid N] [--memlock BYTES] "
 		"[--without-fds] [BDF]\n");
 	return 1;
+}
+
+/*
+ * Without an IOMMU a device DMAs to any physical address, so an
+ * unprivileged worker handed its fds could read and write all of memory:
+ * the library adopts no fd into the noiommu backend.  Show that refusal.
+ */
+static int noiommu_refusal(void)
+{
+	struct iommufd_ctx_opts co = { .sz = sizeof(co), .backend = IOMMUFD_BACKEND_NOIOMMU };
+	struct iommufd_ctx *ctx = NULL;
+	const char *node = access("/dev/iommu", F_OK) == 0 ? "/dev/iommu" : "/dev/vfio/vfio";
+	int fd = open(node, O_RDWR | O_CLOEXEC), r;
+
+	if (fd < 0) {
+		fprintf(stderr, "fd-passing: open %s: %s\n", node, strerror(errno));
+		return 1;
+	}
+	r = iommufd_ctx_adopt_fd(fd, &co, &ctx);
+	close(fd);
+	if (r != -EINVAL) {
+		fprintf(stderr, "fd-passing: adopting %s into the noiommu backend: got %s, want the refusal (%s)\n",
+			node, r < 0 ? strerror(-r) : "a context", strerror(EINVAL));
+		if (r == 0)
+			iommufd_ctx_destroy(ctx);
+		return 1;
+	}
+	printf("fd-passing: no IOMMU: the library adopts no fd into the noiommu backend (%s): "
+	       "a worker handed these fds could DMA to all of memory, so none are handed over\n", strerror(-r));
+	printf("fd-passing: PASS (noiommu: the handover is refused as it must be)\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -423,7 +457,8 @@ int main(int argc, char **argv)
 				o.memlock = (rlim_t)v;
 		} else if (!strcmp(a, "--backend") && i + 1 < argc) {
 			o.backend = argv[++i];
-			if (strcmp(o.backend, "cdev") && strcmp(o.backend, "group") && strcmp(o.backend, "type1"))
+			if (strcmp(o.backend, "cdev") && strcmp(o.backend, "group") && strcmp(o.backend, "type1") &&
+			    strcmp(o.backend, "noiommu"))
 				return usage();
 		} else if (a[0] != '-' && !o.bdf) {
 			o.bdf = a;
@@ -435,6 +470,8 @@ int main(int argc, char **argv)
 		o.bdf = getenv("IFD_EDU") && *getenv("IFD_EDU") ? getenv("IFD_EDU") : "0000:00:03.0";
 	if (!o.backend)
 		o.backend = pick_backend(o.bdf);
+	if (!strcmp(o.backend, "noiommu") && !o.without_fds)
+		return noiommu_refusal();
 	if (getuid() != 0 || o.uid == 0) {
 		fprintf(stderr, "fd-passing: run as root (the helper's part), with a non-zero --uid for the worker\n");
 		return 1;

@@ -43,6 +43,7 @@ struct run {
 	GSource *irq;
 	uint8_t *buf;
 	uint64_t iova;
+	uint64_t bus;       /* what the edu is programmed with (the IOVA behind an IOMMU) */
 	int step;           /* 0: RAM -> edu running, 1: edu -> RAM running, 2: done */
 	int irqs;
 	uint64_t signals;   /* eventfd count summed */
@@ -64,9 +65,9 @@ static void start_dma(struct run *r, int to_ram)
 
 	if (to_ram) {
 		edu_wr64(e, EDU_REG_DMA_SRC, EDU_BUF_ADDR);
-		edu_wr64(e, EDU_REG_DMA_DST, r->iova);
+		edu_wr64(e, EDU_REG_DMA_DST, r->bus);
 	} else {
-		edu_wr64(e, EDU_REG_DMA_SRC, r->iova);
+		edu_wr64(e, EDU_REG_DMA_SRC, r->bus);
 		edu_wr64(e, EDU_REG_DMA_DST, EDU_BUF_ADDR);
 	}
 	edu_wr64(e, EDU_REG_DMA_COUNT, EDU_BUF_SIZE);
@@ -237,6 +238,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mapped = true;
+	/* Without an IOMMU the device needs the memory's physical address:
+	 * ask the library rather than assume the IOVA. */
+	struct iommufd_dma_segment seg;
+
+	r = iommufd_ioas_get_bus_addrs(ioas, run.iova, EDU_BUF_SIZE, &seg, 1);
+	if (r != 1 || seg.bus_addr > run.edu.dma_mask || EDU_BUF_SIZE - 1 > run.edu.dma_mask - seg.bus_addr) {
+		fprintf(stderr, "glib-events: no single bus address the edu reaches for IOVA 0x%" PRIx64 ": %s\n",
+			run.iova, r < 0 ? strerror(-r) : "scattered or out of reach");
+		r = r < 0 ? r : -EINVAL;
+		goto out;
+	}
+	run.bus = seg.bus_addr;
 	fill(buf, EDU_BUF_SIZE);
 	memcpy(expect, buf, EDU_BUF_SIZE);
 	run.buf = buf;

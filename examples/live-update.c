@@ -18,7 +18,7 @@
  * Both drop to uid 65534 without capabilities before mapping (old) and
  * adopting (new), so the kernel charges the pinned pages: the new
  * process's VmPin must grow by the mapping once it took them over.
- * Where live update is not offered (TYPE1, kernels before 6.14) the old
+ * Where live update is not offered (TYPE1, NOIOMMU, kernels before 6.14) the old
  * process checks that it is refused the documented way (-EOPNOTSUPP, and
  * iommufd_feature_query() says so with a reason) and the run succeeds.
  *
@@ -181,7 +181,9 @@ static int run_old(const char *bdf, int sock)
 		fprintf(stderr, "live-update: old: cannot open %s: %s\n", bdf, strerror(errno));
 		return 1;
 	}
-	if (getuid() == 0 && drop("old") < 0)
+	/* Without an IOMMU only CAP_SYS_RAWIO sees the physical addresses the
+	 * edu needs (iommufd_ioas_get_bus_addrs()): that mode stays root. */
+	if (getuid() == 0 && iommufd_ctx_get_backend(ctx) != IOMMUFD_BACKEND_NOIOMMU && drop("old") < 0)
 		return 1;
 	memfd = memfd_create("guest-ram", MFD_CLOEXEC);
 	if (memfd < 0 || ftruncate(memfd, MEM_LEN) < 0)

@@ -99,7 +99,10 @@ static int noiommu_ctx_open(struct iommufd_ctx *ctx)
 			ifd_err(ctx, "noiommu backend: the iommufd path was requested but /dev/iommu offers no "
 				"no-IOMMU mode (Linux 7.3 with CONFIG_VFIO_NOIOMMU and CONFIG_VFIO_DEVICE_CDEV)");
 	}
-	if (r < 0 && want != IOMMUFD_NOIOMMU_PATH_IOMMUFD) {
+	/* Only a kernel without the iommufd mode sends AUTO to the legacy
+	 * path: a /dev/iommu this user may not open is reported, not hidden
+	 * behind a container that is open to all. */
+	if (r == -ENODEV && want != IOMMUFD_NOIOMMU_PATH_IOMMUFD) {
 		r = ifd_backend_noiommu_legacy.ctx_open(ctx);
 		if (r == 0)
 			ctx->ops = &ifd_backend_noiommu_legacy;
@@ -193,6 +196,15 @@ static int nio_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *dev
 	case IOMMUFD_FEATURE_VIOMMU: what = "vIOMMUs"; break;
 	case IOMMUFD_FEATURE_VEVENTQ: what = "vIOMMU event queues"; break;
 	case IOMMUFD_FEATURE_HW_QUEUE: what = "vIOMMU HW queues"; break;
+	/* Not wired to this path's ops: files map through the process's
+	 * memory, and iommufd_ctx_export() refuses. */
+	case IOMMUFD_FEATURE_MAP_FILE:
+	case IOMMUFD_FEATURE_CHANGE_PROCESS:
+		st->reason = IOMMUFD_REASON_BACKEND;
+		snprintf(st->why, sizeof(st->why), "the noiommu backend does not offer %s",
+			 f == IOMMUFD_FEATURE_MAP_FILE ? "IOMMU_IOAS_MAP_FILE (iommufd_ioas_map_file() maps the "
+			 "file through the process's memory instead)" : "live update (IOMMU_IOAS_CHANGE_PROCESS)");
+		return 0;
 	default: return -ENOSYS;
 	}
 	st->reason = IOMMUFD_REASON_BACKEND;

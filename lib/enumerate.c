@@ -110,15 +110,18 @@ static uint16_t read_id(struct iommufd_ctx *ctx, const char *dir, const char *en
 }
 
 struct cdev_find {
-	char found[16];
+	char found[32];
 };
 
+/* "vfioN", or "noiommu-vfioN": VFIO's name for the cdev of a device it
+ * drives without an IOMMU. */
 static int find_cdev(const char *name, void *arg)
 {
 	struct cdev_find *f = arg;
-	size_t n = strlen(name);
+	const char *v = strncmp(name, "noiommu-", 8) ? name : name + 8;
+	size_t n = strlen(v);
 
-	if (n < 5 || n > 14 || strncmp(name, "vfio", 4) || strspn(name + 4, "0123456789") != n - 4)
+	if (n < 5 || n > 14 || strncmp(v, "vfio", 4) || strspn(v + 4, "0123456789") != n - 4)
 		return 0;
 	snprintf(f->found, sizeof(f->found), "%s", name);
 	return 1;
@@ -164,7 +167,7 @@ static int fill_entry(struct iommufd_ctx *ctx, const struct name *nm, struct iom
 	snprintf(path, sizeof(path), "%s/vfio-dev", canon);
 	ctx->sys->listdir(path, find_cdev, &cf);
 	if (cf.found[0]) {
-		snprintf(e->cdev, sizeof(e->cdev), "/dev/vfio/devices/%s", cf.found); /* 15 bytes at most */
+		snprintf(e->cdev, sizeof(e->cdev), "/dev/vfio/devices/%s", cf.found); /* 23 bytes at most */
 		if (ctx->sys->stat(e->cdev, &st) < 0 || !S_ISCHR(st.st_mode))
 			e->cdev[0] = '\0';
 	}

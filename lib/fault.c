@@ -182,6 +182,7 @@ IFD_EXPORT int iommufd_fault_queue_create(struct iommufd_ctx *ctx, const struct 
 {
 	struct iommufd_fault_queue_opts o;
 	struct ifd_k_fault_alloc a = { .size = sizeof(a) };
+	struct iommufd_feature_status st = { .sz = sizeof(st) };
 	struct iommufd_fault_queue *q;
 	int r;
 
@@ -193,6 +194,13 @@ IFD_EXPORT int iommufd_fault_queue_create(struct iommufd_ctx *ctx, const struct 
 		ifd_err(ctx, "fault queues need iommufd (/dev/iommu) and this context uses the %s backend: "
 			"create the context with the cdev backend (Linux 6.11+, CONFIG_IOMMUFD)",
 			iommufd_backend_name(ctx->backend));
+		return ifd_ret(-EOPNOTSUPP);
+	}
+	/* The kernel hands out a queue even where no IOMMU could ever raise a
+	 * fault (no-IOMMU mode): the call must agree with the query. */
+	r = iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_FAULT_QUEUE, &st);
+	if (r == 0 && st.reason == IOMMUFD_REASON_BACKEND) {
+		ifd_err(ctx, "iommufd_fault_queue_create: %s", st.why);
 		return ifd_ret(-EOPNOTSUPP);
 	}
 	q = calloc(1, sizeof(*q));

@@ -127,6 +127,7 @@ IFD_EXPORT int iommufd_device_kvm_add(struct iommufd_device *dev, int kvm_vfio_f
 {
 	struct iommufd_ctx *ctx;
 	struct ifd_kvm_reg **slot;
+	bool already = false, nofile = false;
 	int file_fd = -1, r;
 
 	if (!dev || dev->state != IFD_ALIVE || kvm_vfio_fd < 0)
@@ -136,22 +137,32 @@ IFD_EXPORT int iommufd_device_kvm_add(struct iommufd_device *dev, int kvm_vfio_f
 		return ifd_ret(-ECHILD);
 	ifd_ctx_lock(ctx);
 	slot = ctx->ops->kvm_file ? ctx->ops->kvm_file(dev, &file_fd) : NULL;
+	/* The refusals are logged below, once the lock is dropped. */
 	if (dev->kvm_added) {
-		ifd_err(ctx, "%s is already given to KVM: iommufd_device_kvm_del() it first", dev->name);
+		already = true;
 		r = -EEXIST;
 	} else if (!slot || file_fd < 0) {
-		ifd_err(ctx, "%s: no VFIO file to give KVM (a device adopted by ID without its fd)", dev->name);
+		nofile = true;
 		r = -EOPNOTSUPP;
 	} else if (*slot) {
 		r = add_shared(dev, *slot, kvm_vfio_fd, file_fd);
 	} else {
 		r = add_new(dev, slot, kvm_vfio_fd, file_fd);
 	}
-	if (r == 0) {
+	if (r == 0)
 		dev->kvm_added = true;
-		ifd_dbg(ctx, "%s: given to KVM (%s)", dev->name, slot == &dev->kvm_reg ? "device file" : "group file");
-	}
 	ifd_ctx_unlock(ctx);
+	if (r == 0)
+		ifd_dbg(ctx, "%s: given to KVM (%s)", dev->name, slot == &dev->kvm_reg ? "device file" : "group file");
+	else if (already)
+		ifd_err(ctx, "%s is already given to KVM: iommufd_device_kvm_del() it first", dev->name);
+	else if (nofile && !ctx->ops->kvm_file)
+		/* A guest would program the device with its own addresses,
+		 * which without an IOMMU reach host memory unchecked. */
+		ifd_err(ctx, "%s: the %s backend gives no device to KVM: no IOMMU would translate or confine "
+			"the guest's DMA", dev->name, iommufd_backend_name(ctx->backend));
+	else if (nofile)
+		ifd_err(ctx, "%s: no VFIO file to give KVM (a device adopted by ID without its fd)", dev->name);
 	return ifd_ret(r);
 }
 

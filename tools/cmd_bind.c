@@ -165,6 +165,16 @@ static int target(const char *arg, struct ctl_target *t, struct ctl_dev *d, int 
 	return 0;
 }
 
+/* vfio.enable_unsafe_noiommu_mode: VFIO makes a no-IOMMU group for a
+ * device without one when vfio-pci binds it. */
+static bool noiommu_mode(void)
+{
+	char p[PATH_MAX], v[8];
+
+	ctl_path(p, sizeof(p), "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode");
+	return ctl_read(p, v, sizeof(v)) > 0 && (v[0] == 'Y' || v[0] == 'y' || v[0] == '1');
+}
+
 int ctl_cmd_bind(const struct ctl_opts *o, const char *arg)
 {
 	char members[CTL_MAX_MEMBERS][CTL_NAME_MAX], why[256], p[PATH_MAX];
@@ -175,13 +185,16 @@ int ctl_cmd_bind(const struct ctl_opts *o, const char *arg)
 
 	if (target(arg, &t, &d, &code) < 0)
 		return code;
-	if (d.group < 0) {
+	if (d.group < 0 && !noiommu_mode()) {
 		fprintf(stderr,
 			"iommufdctl: %s: has no IOMMU group: the IOMMU is off or absent. Boot with intel_iommu=on "
 			"(Intel) or check amd_iommu and the firmware's IOMMU (VT-d/AMD-Vi) setting\n",
 			d.name);
 		return CTL_EXIT_FAIL;
 	}
+	if (d.group < 0)
+		fprintf(stderr, "iommufdctl: %s: no IOMMU: VFIO's unsafe no-IOMMU mode gives it a group of its own "
+			"when vfio-pci takes it; nothing isolates its DMA\n", d.name);
 	ctl_path(p, sizeof(p), "/sys/bus/pci/drivers/" VFIO_DRV);
 	if (!ctl_exists(p)) {
 		fprintf(stderr, "iommufdctl: %s: the vfio-pci driver is not loaded: modprobe vfio-pci\n", d.name);
@@ -189,7 +202,7 @@ int ctl_cmd_bind(const struct ctl_opts *o, const char *arg)
 	}
 	if (!is_vfio(d.driver))
 		todo[ntodo++] = d;
-	n = ctl_group_members(d.group, members, CTL_MAX_MEMBERS);
+	n = d.group < 0 ? 0 : ctl_group_members(d.group, members, CTL_MAX_MEMBERS);
 	for (int i = 0; i < n; i++) {
 		struct ctl_dev m;
 

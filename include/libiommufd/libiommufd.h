@@ -655,7 +655,7 @@ int iommufd_device_adopt_cdev_fd(struct iommufd_ioas *ioas, int fd, const struct
  * @name ("0000:00:04.0", or an mdev UUID) of an already open /dev/vfio/N
  * group fd that is not in a container yet (-EBUSY if it is; -EINVAL if it is
  * not @name's group, or @name is NULL or empty).  GROUP and TYPE1 only
- * (-EOPNOTSUPP on CDEV).  Ownership as for iommufd_ctx_adopt_fd(): on
+ * (-EOPNOTSUPP on CDEV and NOIOMMU).  Ownership as for iommufd_ctx_adopt_fd(): on
  * failure @group_fd is the caller's and out of any container (the library
  * undoes its VFIO_GROUP_SET_CONTAINER); on success the context owns it
  * (shared by later devices of the group, closed with the last of them).
@@ -1320,8 +1320,9 @@ int iommufd_ioas_get_dirty_bitmap(struct iommufd_ioas *ioas, uint64_t iova, uint
  *          takes.
  * @sysfs:  its canonical sysfs directory ("/sys/devices/...").
  * @driver: the driver bound to it ("vfio-pci", "nvme", ...), "" if none.
- * @cdev:   its VFIO device cdev ("/dev/vfio/devices/vfioN"), "" if none
- *          (not bound to VFIO, or a kernel without cdevs).
+ * @cdev:   its VFIO device cdev ("/dev/vfio/devices/vfioN", or
+ *          ".../noiommu-vfioN" for a device VFIO drives without an IOMMU),
+ *          "" if none (not bound to VFIO, or a kernel without cdevs).
  * @group:  its IOMMU group number (the group node is /dev/vfio/@group while
  *          bound to VFIO), or -1 if it has none (the IOMMU is off).
  * @flags:  IOMMUFD_DEVICE_ENTRY_*.
@@ -2071,7 +2072,8 @@ int iommufd_kvm_vfio_create(struct iommufd_ctx *ctx, int vm_fd);
  * Returns 0 or a negative errno: -EINVAL bad argument; -EEXIST @dev is
  * already given to KVM, or KVM holds its file from elsewhere; -EBUSY
  * another device of the group is given to another KVM VFIO device;
- * -EOPNOTSUPP a device adopted by ID without its fd; -ECHILD in a forked
+ * -EOPNOTSUPP a device adopted by ID without its fd, or a NOIOMMU context
+ * (no IOMMU would confine a guest's DMA); -ECHILD in a forked
  * child; -ENXIO or -ENOTTY @kvm_vfio_fd is not a KVM VFIO device; -ENOMEM;
  * the errors of dup(2) and KVM_SET_DEVICE_ATTR.
  * Kernel uAPI: KVM_DEV_VFIO_FILE, include/uapi/linux/kvm.h (Debian 12's

@@ -140,7 +140,7 @@ int main(void)
 	itest_fill(src, SZ_4K, 8);
 	memset(sent, SENTINEL, SZ_4K);
 	itest_dma(&x, src_iova, 0, EDU_BUF_SIZE, 0); /* edu buffer = pattern 8 */
-	kfd = kmsg_open_end();
+	kfd = itest_no_isolation(ctx, ioas, hole, "never mapped") ? -1 : kmsg_open_end();
 	if (kfd >= 0) {
 		CHECK(itest_dma(&x, hole, 0, EDU_BUF_SIZE, 1), "DMA edu -> unmapped IOVA 0x%" PRIx64
 		      " completes on the device side", hole);
@@ -167,7 +167,7 @@ int main(void)
 	itest_dma(&x, src_iova, 0, EDU_BUF_SIZE, 0); /* edu buffer = pattern 10 */
 	CHECK_RET(iommufd_ioas_find_iova(ioas, old_iova, NULL), -ENOENT, "IOVA 0x%" PRIx64 " is unmapped", old_iova);
 	CHECK_RET(iommufd_ioas_reserve(ioas, old_iova, SZ_4K), 0, "reserve the old IOVA");
-	kfd = kmsg_open_end();
+	kfd = itest_no_isolation(ctx, ioas, old_iova, "recently unmapped") ? -1 : kmsg_open_end();
 	if (kfd >= 0) {
 		CHECK(itest_dma(&x, old_iova, 0, EDU_BUF_SIZE, 1), "DMA edu -> unmapped IOVA 0x%" PRIx64
 		      " completes on the device side", old_iova);

@@ -80,6 +80,7 @@ struct env {
 	uint8_t *buf;
 	bool baseline;     /* measuring: the checks that read /proc may run */
 	bool edu_open_in;  /* IFD_FAILNTH_EDU_OPEN=1: the edu's open and close too */
+	bool no_mdma;      /* no IOMMU: the mdma is refused, its sequences not run */
 	unsigned long n;   /* this run's N; 0 = no injection */
 	long left;         /* fail-nth read back at the window's end (0 = fired) */
 	int windows;       /* injection windows opened in this run */
@@ -550,6 +551,8 @@ int main(void)
 	{
 		struct iommufd_ctx *ctx = itest_ctx(); /* the cell's backend, checked */
 
+		/* No IOMMU: the mdma is refused (checked once), not swept. */
+		e.no_mdma = mdma_refused_without_iommu(ctx, e.mdma);
 		iommufd_ctx_destroy(ctx);
 	}
 	inject = injection_setup();
@@ -578,6 +581,8 @@ int main(void)
 		if (virtio && !sequences[i].mdma && inject)
 			itest_note("%s: not swept under virtio-iommu (its driver's allocations in unmap/attach make "
 				   "the kernel WARN when they fail): run once without injection", sequences[i].name);
+		if (e.no_mdma && sequences[i].mdma)
+			continue;
 		sweep(&sequences[i], &e, inject && !(virtio && !sequences[i].mdma));
 	}
 	itest_free(e.buf, BUF_LEN);

@@ -156,10 +156,20 @@ int main(void)
 		example);
 	snprintf(gnode, sizeof(gnode), "/dev/vfio/%d", itest_sysfs_group(edu));
 
-	/* 1. The cell's backend, then (7.3) the other two. */
+	/* 1. The cell's backend, then (7.3) the other two.  Without an IOMMU
+	 * there is nothing to hand over: the library refuses to adopt. */
 	ctl_node = be == IOMMUFD_BACKEND_TYPE1 ? "/dev/vfio/vfio" : "/dev/iommu";
-	run_with_fds(cell_be, ctl_node, edu);
-	if (!itest_stock_kernel())
+	if (be == IOMMUFD_BACKEND_NOIOMMU) {
+		const char *args[] = { "--backend", "noiommu", edu, NULL };
+
+		rc = run_example(args);
+		CHECK(rc == 0, "noiommu: fd-passing exits 0 (got %d)", rc);
+		CHECK(strstr(out, "the library adopts no fd into the noiommu backend (Invalid argument)"),
+		      "noiommu: adopting an fd into the unsafe backend is refused with EINVAL");
+	} else {
+		run_with_fds(cell_be, ctl_node, edu);
+	}
+	if (!itest_stock_kernel() && be != IOMMUFD_BACKEND_NOIOMMU)
 		for (size_t i = 0; i < 3; i++)
 			if (strcmp(all[i], cell_be))
 				run_with_fds(all[i], strcmp(all[i], "type1") ? "/dev/iommu" : "/dev/vfio/vfio", edu);

@@ -100,6 +100,41 @@ static inline void feature_check_type1_context(struct iommufd_ctx *ctx)
 	CHECK(q == NULL, "a refused queue create leaves the out pointer alone");
 }
 
+/*
+ * On a NOIOMMU context there is no IOMMU to give HWPTs, faults or
+ * anything built on them: each is reported missing for the backend, and
+ * a fault queue is refused although the kernel would allocate one.  Only
+ * the iommufd path has /dev/iommu (the legacy group path has not).
+ */
+static inline void feature_check_noiommu_context(struct iommufd_ctx *ctx)
+{
+	static const struct {
+		enum iommufd_feature f;
+		const char *name;
+	} fs[] = {
+		{ IOMMUFD_FEATURE_HW_INFO, "HW_INFO" },
+		{ IOMMUFD_FEATURE_HWPT, "HWPT" },
+		{ IOMMUFD_FEATURE_NEST_PARENT, "NEST_PARENT" },
+		{ IOMMUFD_FEATURE_DIRTY_TRACKING, "DIRTY_TRACKING" },
+		{ IOMMUFD_FEATURE_PASID, "PASID" },
+		{ IOMMUFD_FEATURE_FAULT_QUEUE, "FAULT_QUEUE" },
+		{ IOMMUFD_FEATURE_VIOMMU, "VIOMMU" },
+		{ IOMMUFD_FEATURE_VEVENTQ, "VEVENTQ" },
+		{ IOMMUFD_FEATURE_HW_QUEUE, "HW_QUEUE" },
+	};
+	struct iommufd_feature_status st;
+	struct iommufd_fault_queue *q = NULL;
+	int fd = iommufd_ctx_get_fd(ctx), has;
+
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+		feature_check_no(ctx, NULL, fs[i].f, R_BIT(IOMMUFD_REASON_BACKEND), fs[i].name);
+	has = feature_get(ctx, NULL, IOMMUFD_FEATURE_IOMMUFD, &st, "IOMMUFD");
+	CHECK((has == 1) == (fd >= 0), "IOMMUFD is reported %s, and iommufd_ctx_get_fd agrees (%d)",
+	      has == 1 ? "present" : "missing", fd);
+	CHECK_RET(iommufd_fault_queue_create(ctx, NULL, &q), -EOPNOTSUPP, "iommufd_fault_queue_create without an IOMMU");
+	CHECK(q == NULL, "a refused queue create leaves the out pointer alone");
+}
+
 /* --------------------------------------------------------- mock devices */
 
 struct mock_dev {
@@ -152,8 +187,8 @@ static inline void mock_dev_close(struct iommufd_ctx *ctx, struct mock_dev *m)
 }
 
 /* Where is this cell?  7.3 with CDEV (HWPTs), 7.3 GROUP (iommufd but no
- * HWPTs), or TYPE1 (7.3-type1, 6.12). */
-enum cell_kind { CELL_CDEV, CELL_GROUP, CELL_TYPE1 };
+ * HWPTs), TYPE1 (7.3-type1, 6.12), or no IOMMU at all (7.3-noiommu). */
+enum cell_kind { CELL_CDEV, CELL_GROUP, CELL_TYPE1, CELL_NOIOMMU };
 
 static inline enum cell_kind cell_kind(struct iommufd_ctx *ctx)
 {
@@ -162,13 +197,16 @@ static inline enum cell_kind cell_kind(struct iommufd_ctx *ctx)
 		return CELL_CDEV;
 	case IOMMUFD_BACKEND_GROUP:
 		return CELL_GROUP;
+	case IOMMUFD_BACKEND_NOIOMMU:
+		return CELL_NOIOMMU;
 	default:
 		return CELL_TYPE1;
 	}
 }
 
 /* The main of a test with one part per kind of cell: CDEV and GROUP run
- * theirs, TYPE1 checks that the context offers none of iommufd's features. */
+ * theirs, TYPE1 checks that the context offers none of iommufd's features,
+ * NOIOMMU none of an IOMMU's. */
 static inline int feature_main(const char *name, void (*cdev)(struct iommufd_ctx *ctx),
 			       void (*group)(struct iommufd_ctx *ctx))
 {
@@ -186,6 +224,9 @@ static inline int feature_main(const char *name, void (*cdev)(struct iommufd_ctx
 		break;
 	case CELL_TYPE1:
 		feature_check_type1_context(ctx);
+		break;
+	case CELL_NOIOMMU:
+		feature_check_noiommu_context(ctx);
 		break;
 	}
 	iommufd_ctx_destroy(ctx);

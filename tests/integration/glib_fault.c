@@ -284,6 +284,9 @@ int main(void)
 	case CELL_TYPE1:
 		feature_check_type1_context(ctx);
 		break;
+	case CELL_NOIOMMU:
+		feature_check_noiommu_context(ctx);
+		break;
 	}
 	iommufd_ctx_destroy(ctx);
 	return itest_finish();

@@ -16,8 +16,46 @@
  * IFD_EDU_NONVIABLE: its group also holds IFD_NVME_HOST, bound to the host
  * nvme driver: opening it fails with -EBUSY on every backend and the log
  * names the device that holds the group.
+ * NOIOMMU: each device has a no-IOMMU group of its own (noiommu_groups()).
  */
 #include "itest.h"
+
+/*
+ * Without an IOMMU VFIO gives each device a no-IOMMU group of its own:
+ * nothing ties the pair together and no host driver makes a group
+ * unviable, so each opens where it is asked and works there.
+ */
+static void noiommu_groups(struct iommufd_ctx *ctx, const char *pa, const char *pb, const char *nonviable,
+			   const char *holder)
+{
+	const char *name[3] = { pa, pb, nonviable };
+	struct iommufd_ioas *ioas[3] = { NULL };
+	struct itest_edu d[3];
+	uint8_t *buf = itest_alloc(SZ_4K, SZ_4K);
+	int g[3];
+
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < 3; i++)
+		g[i] = itest_sysfs_group(name[i]);
+	CHECK(g[0] >= 0 && g[1] >= 0 && g[2] >= 0 && g[0] != g[1] && g[0] != g[2] && g[1] != g[2],
+	      "no IOMMU: %s, %s and %s each have a group of their own (%d, %d, %d)", pa, pb, nonviable, g[0], g[1],
+	      g[2]);
+	CHECK(itest_sysfs_group(holder) != g[2], "%s (host driver) is not in %s's group", holder, nonviable);
+	for (int i = 0; i < 3; i++) {
+		uint64_t iova;
+
+		REQUIRE_RET(iommufd_ioas_create(ctx, &ioas[i]), 0, "an IOAS for %s", name[i]);
+		itest_edu_open(&d[i], ioas[i], name[i]);
+		CHECK_RET(iommufd_device_get_group(d[i].dev), g[i], "%s reports group %d", name[i], g[i]);
+		iova = itest_map(ioas[i], buf, SZ_4K, EDU_IOVA_MAX, "buffer");
+		itest_edu_roundtrip(&d[i], buf, iova, EDU_BUF_SIZE, 20 + i, "in an IOAS of its own");
+	}
+	for (int i = 0; i < 3; i++) {
+		itest_edu_close(&d[i]);
+		CHECK_RET(iommufd_ioas_destroy(ioas[i]), 0, "destroy the IOAS of %s", name[i]);
+	}
+	itest_free(buf, SZ_4K);
+}
 
 int main(void)
 {
@@ -37,6 +75,11 @@ int main(void)
 	const char *holder = itest_env_req("IFD_NVME_HOST");
 
 	ctx = itest_ctx();
+	if (itest_is_noiommu(ctx)) {
+		noiommu_groups(ctx, pa, pb, nonviable, holder);
+		iommufd_ctx_destroy(ctx);
+		return itest_finish();
+	}
 	cdev = itest_is_cdev(ctx);
 	REQUIRE_RET(iommufd_ioas_create(ctx, &a), 0, "create IOAS A");
 	REQUIRE_RET(iommufd_ioas_create(ctx, &b), 0, "create IOAS B");

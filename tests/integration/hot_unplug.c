@@ -148,7 +148,9 @@ int main(void)
 		CHECK(me->vendor == 0x1234 && me->device == 0x11e8, "%s: edu IDs %04x:%04x", pb, me->vendor,
 		      me->device);
 		if (!itest_stock_kernel())
-			CHECK(!strncmp(me->cdev, "/dev/vfio/devices/vfio", 22), "%s: cdev %s", pb, me->cdev);
+			CHECK(!strncmp(me->cdev, itest_is_noiommu(ctx) ? "/dev/vfio/devices/noiommu-vfio" :
+					   "/dev/vfio/devices/vfio", itest_is_noiommu(ctx) ? 30 : 22),
+			      "%s: cdev %s", pb, me->cdev);
 		else
 			CHECK(me->cdev[0] == '\0', "%s: no cdev on a kernel without them", pb);
 	}

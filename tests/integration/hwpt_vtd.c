@@ -196,7 +196,16 @@ static void legacy_cell(struct iommufd_ctx *ctx, const char *bdf)
 	CHECK(!h, "no HWPT handed out");
 	feature_check_no(ctx, x.dev, IOMMUFD_FEATURE_NEST_PARENT, reasons, "NEST_PARENT");
 	feature_check_no(ctx, x.dev, IOMMUFD_FEATURE_PASID, reasons, "PASID");
-	feature_check_no(ctx, x.dev, IOMMUFD_FEATURE_HWPT_REPLACE, reasons, "HWPT_REPLACE");
+	if (itest_is_noiommu(ctx) && iommufd_ctx_get_fd(ctx) >= 0) {
+		struct iommufd_feature_status st;
+
+		/* iommufd moves a no-IOMMU device between IOASes (nothing to
+		 * reprogram), so the library offers it. */
+		CHECK(feature_get(ctx, x.dev, IOMMUFD_FEATURE_HWPT_REPLACE, &st, "HWPT_REPLACE") == 1,
+		      "noiommu on /dev/iommu: moving a device to another IOAS is offered");
+	} else {
+		feature_check_no(ctx, x.dev, IOMMUFD_FEATURE_HWPT_REPLACE, reasons, "HWPT_REPLACE");
+	}
 	CHECK_RET(iommufd_device_detach(x.dev), -EOPNOTSUPP, "iommufd_device_detach");
 	CHECK(iommufd_device_get_ioas(x.dev) == ioas, "the refused detach changed nothing");
 	itest_edu_roundtrip(&x, a, iova, EDU_BUF_SIZE, 2, "DMA still works");

@@ -385,6 +385,44 @@ static inline bool itest_is_noiommu(struct iommufd_ctx *ctx)
 	return iommufd_ctx_get_backend(ctx) == IOMMUFD_BACKEND_NOIOMMU;
 }
 
+/* Whether the library moves @dev, open, to another IOAS (CDEV; NOIOMMU on
+ * /dev/iommu, where nothing needs reprogramming): its own answer. */
+static inline bool itest_can_move(struct iommufd_ctx *ctx, struct iommufd_device *dev)
+{
+	struct iommufd_feature_status st;
+
+	memset(&st, 0, sizeof(st));
+	st.sz = sizeof(st);
+	return iommufd_feature_query(ctx, dev, IOMMUFD_FEATURE_HWPT_REPLACE, &st) == 1;
+}
+
+/*
+ * Without an IOMMU nothing blocks a device's DMA: a check that a write is
+ * blocked becomes a check that the library says there is no IOMMU (no
+ * HWPTs, for the backend) and, for @ioas, gives no bus address for the
+ * unmapped @iova, so the test never programs the device with an address
+ * it did not get from the library.  True on such a context, where the
+ * caller must then leave the DMA out.
+ */
+static inline bool itest_no_isolation(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, uint64_t iova,
+				      const char *what)
+{
+	struct iommufd_feature_status st;
+	struct iommufd_dma_segment seg;
+
+	if (!itest_is_noiommu(ctx))
+		return false;
+	memset(&st, 0, sizeof(st));
+	st.sz = sizeof(st);
+	CHECK(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_HWPT, &st) == 0 &&
+	      st.reason == IOMMUFD_REASON_BACKEND,
+	      "%s: no IOMMU, so nothing blocks DMA: the library says so (HWPT: %s)", what, st.why);
+	if (ioas)
+		CHECK_RET(iommufd_ioas_get_bus_addrs(ioas, iova, 1, &seg, 1), -ENOENT,
+			  "%s: unmapped IOVA 0x%" PRIx64 " has no bus address to give the device", what, iova);
+	return true;
+}
+
 /* ------------------------------------------------------------------ memory */
 
 static inline void *itest_mmap_aligned(size_t len, size_t align, int flags, int fd)

@@ -236,4 +236,29 @@ static inline long long mdma_vm_pinned_kb(void)
 	return total;
 }
 
+/*
+ * Without an IOMMU an mdev is refused cleanly: it has no no-IOMMU cdev
+ * (it pins pages through an IOAS that an IOMMU backend translates), so
+ * the open fails with -ENODEV, hands out nothing, names the instance in
+ * the log and leaves the driver idle.  True on such a context: the
+ * caller's mdma part ends there.
+ */
+static inline bool mdma_refused_without_iommu(struct iommufd_ctx *ctx, const char *uuid)
+{
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+
+	if (!itest_is_noiommu(ctx))
+		return false;
+	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
+	itest_log_clear();
+	CHECK_RET(iommufd_device_open(ioas, uuid, NULL, &dev), -ENODEV, "no IOMMU: opening mdma instance %s is refused",
+		  uuid);
+	CHECK(dev == NULL, "no device handle is returned");
+	CHECK(itest_log_has(uuid, NULL), "the log names %s", uuid);
+	CHECK(mdma_sysfs(NULL, "open_instances") == 0, "the driver has no instance open");
+	CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
+	return true;
+}
+
 #endif

@@ -156,6 +156,10 @@ int main(void)
 	itest_start("mdma_dma");
 	mdma_uuids(a, b);
 	ctx = itest_ctx();
+	if (mdma_refused_without_iommu(ctx, a)) {
+		iommufd_ctx_destroy(ctx);
+		return itest_finish();
+	}
 	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
 
 	/* A mapping made before any device: TYPE1 records it and makes it

@@ -334,7 +334,12 @@ int main(void)
 	      mdma_sysfs(NULL, "open_instances"));
 	/* The context's backend is what the cell expects (children use
 	 * the same environment). */
-	iommufd_ctx_destroy(itest_ctx());
+	ctx = itest_ctx();
+	if (mdma_refused_without_iommu(ctx, a)) {
+		iommufd_ctx_destroy(ctx);
+		return itest_finish();
+	}
+	iommufd_ctx_destroy(ctx);
 
 	/* 1. Killed children. */
 	kill_child(a, CHILD_COPY);

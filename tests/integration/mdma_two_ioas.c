@@ -43,6 +43,10 @@ int main(void)
 	A.name = ua;
 	B.name = ub;
 	ctx = itest_ctx();
+	if (mdma_refused_without_iommu(ctx, ua)) {
+		iommufd_ctx_destroy(ctx);
+		return itest_finish();
+	}
 	REQUIRE_RET(iommufd_ioas_create(ctx, &A.ioas), 0, "IOAS 1");
 	REQUIRE_RET(iommufd_ioas_create(ctx, &B.ioas), 0, "IOAS 2");
 	A.dev = mdma_open(A.ioas, ua);

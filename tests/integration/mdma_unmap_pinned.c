@@ -32,6 +32,10 @@ int main(void)
 	mdma_uuids(a, b);
 	vm0 = mdma_vm_pinned_kb();
 	ctx = itest_ctx();
+	if (mdma_refused_without_iommu(ctx, a)) {
+		iommufd_ctx_destroy(ctx);
+		return itest_finish();
+	}
 	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
 	dev = mdma_open(ioas, a);
 	dev_b = mdma_open(ioas, b);

@@ -208,13 +208,37 @@ static void cdev_cell(struct iommufd_ctx *ctx)
 	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
 	mock_dev_open(ctx, ioas, 0, &m);
 	fd = iommufd_ctx_get_fd(ctx);
-	CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_HWPT_INVALIDATE, &st, "HWPT_INVALIDATE") == 1, "7.3 invalidates");
-	CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_VIOMMU, &st, "VIOMMU") == 1, "7.3 has vIOMMUs");
-	CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_VEVENTQ, &st, "VEVENTQ") == 1, "7.3 has vEVENTQs");
-	CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_HW_QUEUE, &st, "HW_QUEUE") == 1, "7.3 has HW queues");
+	/* Which kernel: IFD_KERNEL is 7.3 or 6.12 (the 6.12-src cell: nesting
+	 * and invalidation since 6.8, vIOMMUs since 6.13, vEVENTQs 6.15, HW
+	 * queues 6.17).  The query must say so, and the calls must agree. */
+	bool k73 = !strcmp(itest_env_req("IFD_KERNEL"), "7.3");
+	int viommu;
+
+	CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_HWPT_INVALIDATE, &st, "HWPT_INVALIDATE") == 1,
+	      "the kernel invalidates (6.8+)");
+	viommu = feature_get(ctx, NULL, IOMMUFD_FEATURE_VIOMMU, &st, "VIOMMU");
+	CHECK(viommu == k73, "vIOMMUs %s on %s", k73 ? "offered" : "reported missing", itest_env_req("IFD_KERNEL"));
+	if (!k73) {
+		feature_check_no(ctx, NULL, IOMMUFD_FEATURE_VIOMMU, R_BIT(IOMMUFD_REASON_KERNEL), "VIOMMU");
+		feature_check_no(ctx, NULL, IOMMUFD_FEATURE_VEVENTQ, R_BIT(IOMMUFD_REASON_KERNEL), "VEVENTQ");
+		feature_check_no(ctx, NULL, IOMMUFD_FEATURE_HW_QUEUE, R_BIT(IOMMUFD_REASON_KERNEL), "HW_QUEUE");
+	} else {
+		CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_VEVENTQ, &st, "VEVENTQ") == 1, "7.3 has vEVENTQs");
+		CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_HW_QUEUE, &st, "HW_QUEUE") == 1, "7.3 has HW queues");
+	}
 	REQUIRE_RET(iommufd_hwpt_create(m.dev, ioas, &po, &parent), 0, "the nesting parent");
 	nested_part(ctx, fd, &m, ioas, parent);
-	viommu_part(ctx, fd, &m, ioas, parent);
+	if (viommu == 1) {
+		viommu_part(ctx, fd, &m, ioas, parent);
+	} else {
+		struct iommufd_viommu_opts vo = { .sz = sizeof(vo), .type = IOMMUFD_VIOMMU_TYPE_SELFTEST };
+		struct iommufd_viommu *v = NULL;
+
+		feature_check_refused(iommufd_viommu_create(m.dev, parent, &vo, &v), ctx, NULL,
+				      IOMMUFD_FEATURE_VIOMMU, R_BIT(IOMMUFD_REASON_KERNEL), "VIOMMU",
+				      "iommufd_viommu_create");
+		CHECK(!v, "no vIOMMU handed out");
+	}
 	/* The context destroy (main) frees the second vIOMMU set, the parent,
 	 * the device handle and the IOAS; the mock device object goes with
 	 * the iommufd. */
@@ -270,11 +294,15 @@ int main(void)
 	case CELL_GROUP:
 		group_cell(ctx);
 		break;
-	case CELL_TYPE1: {
+	case CELL_TYPE1:
+	case CELL_NOIOMMU: {
 		struct iommufd_ioas *ioas = NULL;
 		struct itest_edu x;
 
-		feature_check_type1_context(ctx);
+		if (cell_kind(ctx) == CELL_NOIOMMU)
+			feature_check_noiommu_context(ctx);
+		else
+			feature_check_type1_context(ctx);
 		REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
 		itest_edu_open(&x, ioas, itest_env_req("IFD_EDU"));
 		refused(ctx, x.dev);

@@ -34,6 +34,7 @@ static const char *edu_bdf;
 static enum iommufd_backend backend; /* of the parent's context */
 static int edu_group;
 static char edu_cdev[64], group_path[64];
+static bool noiommu_cdev; /* NOIOMMU on /dev/iommu: devices open by their noiommu-vfioN cdev */
 
 /* Mapped once in the main IOAS (before any device: on type1 the mapping
  * is replayed into the container at each attach). */
@@ -165,7 +166,8 @@ static void group_fd_form(struct iommufd_ioas *ioas)
 	REQUIRE(fd >= 0, "open %s for adoption (%s)", group_path, fd < 0 ? strerror(errno) : "ok");
 	itest_log_clear();
 	rc = iommufd_device_adopt_group_fd(ioas, fd, edu_bdf, NULL, &dev);
-	if (backend != IOMMUFD_BACKEND_CDEV) {
+	/* CDEV has no groups; NOIOMMU opens its group node itself only. */
+	if (backend != IOMMUFD_BACKEND_CDEV && backend != IOMMUFD_BACKEND_NOIOMMU) {
 		if (CHECK_RET(rc, 0, "%s: adopt an open %s fd with the name %s", iommufd_backend_name(backend),
 			      group_path, edu_bdf)) {
 			CHECK(iommufd_device_get_group(dev) == edu_group, "the device reports group %d", edu_group);
@@ -174,7 +176,7 @@ static void group_fd_form(struct iommufd_ioas *ioas)
 			CHECK(!fd_is_open(fd), "the group fd closed with its last device");
 		}
 	} else {
-		CHECK_RET(rc, -EOPNOTSUPP, "cdev: adopt a group fd");
+		CHECK_RET(rc, -EOPNOTSUPP, "%s: adopt a group fd", iommufd_backend_name(backend));
 		CHECK(fd_is_open(fd), "the refused fd stays the caller's (still open)");
 		if (rc == 0)
 			iommufd_device_destroy(dev);
@@ -185,7 +187,7 @@ static void group_fd_form(struct iommufd_ioas *ioas)
 	/* A group fd that is not the named device's group: -EINVAL, the fd
 	 * stays the caller's and out of any container, so it still serves
 	 * its own devices. */
-	if (backend != IOMMUFD_BACKEND_CDEV) {
+	if (backend != IOMMUFD_BACKEND_CDEV && backend != IOMMUFD_BACKEND_NOIOMMU) {
 		char pa[32], pb[32], ppath[64];
 		struct itest_edu x = { 0 };
 
@@ -229,6 +231,13 @@ static void adopt_ctx_fd(void)
 
 	fd = open(node, O_RDWR | O_CLOEXEC);
 	REQUIRE(fd >= 0, "open %s for adoption", node);
+	if (backend == IOMMUFD_BACKEND_NOIOMMU) {
+		/* The unsafe mode is entered only by creating a context. */
+		CHECK_RET(iommufd_ctx_adopt_fd(fd, &o, &c2), -EINVAL, "noiommu: adopting an open %s is refused", node);
+		CHECK(c2 == NULL && fd_is_open(fd), "nothing handed out; the fd is still the caller's (open)");
+		close(fd);
+		return;
+	}
 	rc = iommufd_ctx_adopt_fd(fd, &o, &c2);
 	if (!CHECK_RET(rc, 0, "iommufd_ctx_adopt_fd on an open %s", node))
 		return;
@@ -387,7 +396,7 @@ static void child_eacces_device(void)
 	struct iommufd_ctx *c = NULL;
 	struct iommufd_ioas *ioas = NULL;
 	struct iommufd_device *dev = NULL;
-	const char *node = backend == IOMMUFD_BACKEND_CDEV ? edu_cdev : group_path;
+	const char *node = backend == IOMMUFD_BACKEND_CDEV || noiommu_cdev ? edu_cdev : group_path;
 	int rc;
 
 	if (!CHECK_RET(iommufd_ctx_create(&o, &c), 0, "root: iommufd_ctx_create") || !itest_check_backend(c) ||
@@ -434,7 +443,17 @@ static void child_memlock(void)
 	iova = itest_map(ioas, small, SZ_4K, EDU_IOVA_MAX, "4 KiB under the limit");
 	CHECK(iova == itest_lowest_iova(ioas), "the small map got the lowest IOVA 0x%" PRIx64 " (0x%" PRIx64 ")",
 	      itest_lowest_iova(ioas), iova);
-	itest_edu_roundtrip(&x, small, iova, EDU_BUF_SIZE, 24, "nobody, within RLIMIT_MEMLOCK");
+	if (backend == IOMMUFD_BACKEND_NOIOMMU) {
+		struct iommufd_dma_segment seg;
+
+		/* Without CAP_SYS_RAWIO the physical address stays hidden,
+		 * so the device is never programmed. */
+		CHECK_RET(iommufd_ioas_get_bus_addrs(ioas, iova, SZ_4K, &seg, 1), -EPERM,
+			  "noiommu: nobody gets no bus address for the mapping");
+		CHECK(itest_log_has("CAP_SYS_RAWIO", NULL), "the log names CAP_SYS_RAWIO");
+	} else {
+		itest_edu_roundtrip(&x, small, iova, EDU_BUF_SIZE, 24, "nobody, within RLIMIT_MEMLOCK");
+	}
 	itest_unmap(ioas, iova, SZ_4K, "4 KiB");
 	iommufd_ctx_destroy(c);
 }
@@ -453,7 +472,10 @@ int main(void)
 	backend = iommufd_ctx_get_backend(ctx);
 	edu_group = itest_sysfs_group(edu_bdf);
 	REQUIRE(edu_group >= 0, "%s has an IOMMU group in sysfs", edu_bdf);
-	snprintf(group_path, sizeof(group_path), "/dev/vfio/%d", edu_group);
+	/* VFIO names a no-IOMMU group's node noiommu-N. */
+	noiommu_cdev = backend == IOMMUFD_BACKEND_NOIOMMU && iommufd_ctx_get_fd(ctx) >= 0;
+	snprintf(group_path, sizeof(group_path), "/dev/vfio/%s%d", backend == IOMMUFD_BACKEND_NOIOMMU ? "noiommu-" : "",
+		 edu_group);
 	itest_sysfs_cdev(edu_bdf, edu_cdev, sizeof(edu_cdev), true);
 
 	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");

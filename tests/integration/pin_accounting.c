@@ -31,10 +31,11 @@
 
 static const char *edu_bdf;
 static enum iommufd_backend backend;
+static bool has_iommufd; /* CDEV, GROUP, and NOIOMMU on its iommufd path */
 
 static bool on_iommufd(void)
 {
-	return backend == IOMMUFD_BACKEND_CDEV || backend == IOMMUFD_BACKEND_GROUP;
+	return has_iommufd;
 }
 
 /* Remove capability @cap from this process's effective and permitted sets. */
@@ -208,6 +209,7 @@ int main(void)
 
 	ctx = itest_ctx();
 	backend = iommufd_ctx_get_backend(ctx);
+	has_iommufd = iommufd_ctx_get_fd(ctx) >= 0;
 	CHECK_RET(iommufd_ctx_get_pin_accounting(ctx), on_iommufd() ? IOMMUFD_PIN_ACCOUNT_USER : IOMMUFD_PIN_ACCOUNT_PROCESS,
 		  "the default context's accounting");
 	CHECK_RET(iommufd_ctx_get_pin_accounting(NULL), -EINVAL, "get_pin_accounting(NULL)");

@@ -101,7 +101,7 @@ static void iommufd_cell(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, str
 	} else {
 		feature_check_refused(iommufd_ioas_set_dirty_tracking(ioas, true), ctx, x->dev,
 				      IOMMUFD_FEATURE_DIRTY_TRACKING, R_BIT(IOMMUFD_REASON_BACKEND), "DIRTY_TRACKING",
-				      "IOAS-level dirty tracking on GROUP");
+				      "IOAS-level dirty tracking without HWPTs (GROUP, NOIOMMU)");
 	}
 	CHECK_RET(iommufd_ioas_get_dirty_bitmap(ioas, iova, BUF_LEN, SZ_4K, bm, 0), -EOPNOTSUPP,
 		  "IOAS-level dirty bitmap without a tracking HWPT");
@@ -134,6 +134,7 @@ int main(void)
 		iommufd_cell(ctx, ioas, &x, true);
 		break;
 	case CELL_GROUP:
+	case CELL_NOIOMMU: /* no HWPTs either, and no IOMMU to track */
 		iommufd_cell(ctx, ioas, &x, false);
 		break;
 	}

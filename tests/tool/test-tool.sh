@@ -243,5 +243,19 @@ run 0 setup-user nobody 00:03.0 --apply --memlock 2G
 check "--apply: rule file" grep -q 'KERNELS=="0000:00:03.0"' "$R/etc/udev/rules.d/70-iommufdctl-nobody-0000:00:03.0.rules"
 check "--apply: limits file" grep -qx 'nobody - memlock 2097152' "$R/etc/security/limits.d/70-iommufdctl-nobody.conf"
 
+# --- a device without an IOMMU group -----------------------------------------
+p="$S/devices/pci0000:00/0000:00:07.0"
+mkdir -p "$p" && echo 0x1234 >"$p/vendor" && echo 0x11e8 >"$p/device" && echo "(null)" >"$p/driver_override"
+ln -s ../../../devices/pci0000:00/0000:00:07.0 "$S/bus/pci/devices/0000:00:07.0"
+echo N >"$S/module/vfio/parameters/enable_unsafe_noiommu_mode"
+run 1 bind 0000:00:07.0
+check "bind: no group and no no-IOMMU mode: the IOMMU is off" has "has no IOMMU group: the IOMMU is off"
+check "that refusal writes nothing" content /sys/bus/pci/devices/0000:00:07.0/driver_override "(null)"
+echo Y >"$S/module/vfio/parameters/enable_unsafe_noiommu_mode"
+# The fake tree binds nothing on drivers_probe: the bind is tried (exit 1).
+run 1 bind 0000:00:07.0
+check "bind: no group in no-IOMMU mode is warned about" has "unsafe no-IOMMU mode gives it a group of its own"
+check "and vfio-pci is asked to take it" content /sys/bus/pci/devices/0000:00:07.0/driver_override vfio-pci
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

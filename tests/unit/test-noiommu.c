@@ -240,11 +240,122 @@ static void test_iommufd_path(void **state)
 	assert_int_equal(iommufd_feature_query(ctx, dev, IOMMUFD_FEATURE_PASID, &st), 0);
 	assert_int_equal(iommufd_feature_query(ctx, dev, IOMMUFD_FEATURE_DIRTY_TRACKING, &st), 0);
 	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_IOMMUFD, &st), 1);
+	/* What the path's ops refuse, the query must not offer. */
+	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_CHANGE_PROCESS, &st), 0);
+	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
+	assert_int_equal(iommufd_ctx_change_process(ctx), -EOPNOTSUPP);
+	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_MAP_FILE, &st), 0);
+	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
 
 	assert_int_equal(iommufd_ioas_unmap(ioas, iova, 20 * PG, NULL), 0);
 	assert_int_equal(iommufd_ioas_get_bus_addrs(ioas, iova, PG, &seg, 1), -ENOENT);
 	iommufd_ctx_destroy(ctx);
 	fk_logcap_free(&cap);
+	finish(fk);
+}
+
+/* The kernel would allocate a fault queue in no-IOMMU mode; the library
+ * refuses it as its query says, and the kernel is never asked. */
+static void test_no_fault_queue(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	struct iommufd_feature_status st = { .sz = sizeof(st) };
+	struct iommufd_fault_queue *q = (struct iommufd_fault_queue *)buf;
+	struct iommufd_ctx *ctx = NULL;
+	struct fk_logcap cap;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	assert_int_equal(nio_ctx(fk, 0, &cap, &ctx), 0);
+	assert_true(iommufd_ctx_get_fd(ctx) >= 0);
+	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_FAULT_QUEUE, &st), 0);
+	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
+	errno = 0;
+	assert_int_equal(iommufd_fault_queue_create(ctx, NULL, &q), -EOPNOTSUPP);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_ptr_equal(q, (struct iommufd_fault_queue *)buf);
+	assert_true(fk_logcap_has(&cap, "no I/O page faults"));
+	iommufd_ctx_destroy(ctx);
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
+/* A /dev/iommu this user may not open: AUTO reports it rather than
+ * falling back to the legacy container, which any user opens. */
+static void test_iommufd_denied_no_fallback(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	struct iommufd_ctx *ctx = NULL;
+	struct fk_logcap cap;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	fake_kernel_deny(fk, "/dev/iommu");
+	errno = 0;
+	assert_int_equal(nio_ctx(fk, 0, &cap, &ctx), -EACCES);
+	assert_int_equal(errno, EACCES);
+	assert_null(ctx);
+	assert_true(fk_logcap_has(&cap, "/dev/iommu"));
+	assert_false(fk_logcap_has(&cap, "UNSAFE"));
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
+/* No device goes to KVM without an IOMMU: the guest's addresses would
+ * reach host memory.  Refused with the reason, KVM left untouched. */
+static void test_no_kvm(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	const struct ifd_sys *sys = fake_kernel_sys(fk);
+	struct iommufd_ctx *ctx = NULL;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_device *dev = NULL;
+	struct fk_logcap cap;
+	int vm, kv;
+
+	(void)state;
+	fk_logcap_init(&cap);
+	assert_int_equal(nio_ctx(fk, 0, &cap, &ctx), 0);
+	assert_int_equal(iommufd_ioas_create(ctx, &ioas), 0);
+	assert_int_equal(iommufd_device_open(ioas, NIO_DEV, NULL, &dev), 0);
+	vm = fake_kernel_kvm_create_vm(fk);
+	assert_true(vm >= 0);
+	kv = iommufd_kvm_vfio_create(ctx, vm);
+	assert_true(kv >= 0);
+	fk_logcap_clear(&cap);
+	errno = 0;
+	assert_int_equal(iommufd_device_kvm_add(dev, kv), -EOPNOTSUPP);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_true(fk_logcap_has(&cap, "noiommu backend gives no device to KVM"));
+	assert_int_equal(fake_kernel_kvm_vfio_files(fk, kv), 0);
+	assert_int_equal(iommufd_device_destroy(dev), 0);
+	sys->close(kv);
+	sys->close(vm);
+	iommufd_ctx_destroy(ctx);
+	fk_logcap_free(&cap);
+	finish(fk);
+}
+
+/* The device list shows a no-IOMMU device's cdev, named noiommu-vfioN. */
+static void test_list_noiommu_cdev(void **state)
+{
+	struct fake_kernel *fk = machine(true, true);
+	struct iommufd_device_entry e[8];
+	struct iommufd_ctx *ctx = NULL;
+	int n, found = 0;
+
+	(void)state;
+	assert_int_equal(nio_ctx(fk, 0, NULL, &ctx), 0);
+	n = iommufd_device_list(ctx, e, 8);
+	assert_true(n >= 2 && n <= 8);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(e[i].name, NIO_DEV) && strcmp(e[i].name, NIO_DEV2))
+			continue;
+		found++;
+		assert_memory_equal(e[i].cdev, "/dev/vfio/devices/noiommu-vfio", 30);
+	}
+	assert_int_equal(found, 2);
+	iommufd_ctx_destroy(ctx);
 	finish(fk);
 }
 
@@ -439,6 +550,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_never_auto, teardown),
 		cmocka_unit_test_teardown(test_bad_opts, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path, teardown),
+		cmocka_unit_test_teardown(test_no_fault_queue, teardown),
+		cmocka_unit_test_teardown(test_iommufd_denied_no_fallback, teardown),
+		cmocka_unit_test_teardown(test_no_kvm, teardown),
+		cmocka_unit_test_teardown(test_list_noiommu_cdev, teardown),
 		cmocka_unit_test_teardown(test_iommufd_path_no_rawio, teardown),
 		cmocka_unit_test_teardown(test_legacy_path, teardown),
 		cmocka_unit_test_teardown(test_legacy_unmap_all_relocks_other_ioas, teardown),

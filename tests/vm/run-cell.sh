@@ -22,7 +22,7 @@
 #   older uAPI)
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
-#   tests/integration and examples (build dir: $IFD_BUILD_DIR, else
+#   tests/integration, tests/it-* and examples (build dir: $IFD_BUILD_DIR, else
 #   <repo>/build).  A file PROGRAM.args next to a program holds its
 #   arguments (lines starting with # are comments), expanded by the guest's
 #   shell, so they may name the rig's variables: --write-lbas 0-63 "$IFD_NVME".
@@ -149,6 +149,13 @@ if [ $# -eq 0 ]; then
 			found=1
 		fi
 	done
+	# meson builds the integration programs as <build>/tests/it-NAME (the
+	# unit tests beside them never run in the guest).
+	while IFS= read -r f; do
+		add_prog "$f"
+		found=1
+	done < <(find "$build_dir/tests" -mindepth 1 -maxdepth 1 -type f -name 'it-*' -perm -u+x 2>/dev/null |
+		LC_ALL=C sort)
 	[ "$found" = 1 ] ||
 		die "no test programs given and neither $build_dir/tests/integration nor $build_dir/examples exists"
 else
