@@ -33,8 +33,8 @@ ifd_setup() {
 	step "test kernel 7.3 (kernel/build.sh; cached by hash)"
 	kdir=$(bash "$root/kernel/build.sh" | tail -n 1)
 	echo "kernel: $kdir"
-	# The 6.12 source kernel (only the 6.12-src cell boots it) is built
-	# by test-all.sh in the background, and by run-cell.sh when needed.
+	# The 6.12 source kernel (kernel/build.sh --source 6.12) is built by
+	# run-cell.sh when its cell (6.12-src, not in the matrix yet) runs.
 	step "stock kernel 6.12 (kernel/stock.sh)"
 	bash "$root/kernel/stock.sh" 6.12 | tail -n 1
 	step "stock kernel 7.3 (kernel/stock.sh)"

@@ -6,14 +6,6 @@
 source "$(dirname "$0")/common.sh"
 ifd_setup
 
-# The 6.12 source kernel is needed only by its cell, late in the VM
-# matrix.  On a cache miss, build it now at the lowest priority: the
-# stages before the matrix leave a core idle much of the time (fuzzing
-# runs one target at a time, each VM one vCPU thread).  Its cell waits on
-# the build's lock; a failure here shows again there.
-kbg_log=$build/kernel-6.12-src.log
-nice -n 19 bash "$root/kernel/build.sh" --source 6.12 >"$kbg_log" 2>&1 &
-
 passed=0
 failed=0
 run() {
@@ -95,8 +87,6 @@ for log in "$build"/vm-logs/*.console.log; do
 done
 echo "VM cells run: $(ls "$build"/vm-logs/*.results 2>/dev/null | wc -l) (+ $(ls "$vmasan"/vm-logs/*.results 2>/dev/null | wc -l) under ASan+UBSan)"
 
-# The background kernel build has ended by now unless no cell needed it.
-wait || true
 step_times
 echo
 echo "test-all: $passed passed, $failed failed"
