@@ -196,6 +196,9 @@ static int nio_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *dev
 	case IOMMUFD_FEATURE_VIOMMU: what = "vIOMMUs"; break;
 	case IOMMUFD_FEATURE_VEVENTQ: what = "vIOMMU event queues"; break;
 	case IOMMUFD_FEATURE_HW_QUEUE: what = "vIOMMU HW queues"; break;
+	/* A BAR is mapped through a dma-buf and MAP_FILE, which this path
+	 * does not take: without an IOMMU a peer's bus address is the BAR's. */
+	case IOMMUFD_FEATURE_P2P_DMABUF: what = "peer-to-peer maps of a BAR (program the BAR's bus address)"; break;
 	/* Not wired to this path's ops: files map through the process's
 	 * memory, and iommufd_ctx_export() refuses. */
 	case IOMMUFD_FEATURE_MAP_FILE:

@@ -468,7 +468,7 @@ IFD_EXPORT int iommufd_feature_query(struct iommufd_ctx *ctx, struct iommufd_dev
 	/* Under ctx->lock: the device's cached answers and the nesting
 	 * probe's scratch objects are the context's. */
 	ifd_ctx_lock(ctx);
-	if (feature >= IOMMUFD_FEATURE_IOMMUFD && feature <= IOMMUFD_FEATURE_CHANGE_PROCESS &&
+	if (feature >= IOMMUFD_FEATURE_IOMMUFD && feature <= IOMMUFD_FEATURE_P2P_DMABUF &&
 	    ctx->ops->feature_query)
 		r = ctx->ops->feature_query(ctx, dev, feature, &s);
 	if (r == -ENOSYS)

@@ -105,7 +105,9 @@ int main(void)
 
 	/* The feature answer: a dma-buf path on iommufd, the mmap path on type1. */
 	q = feature_get(ctx, ivsh, IOMMUFD_FEATURE_P2P_DMABUF, &st, "P2P_DMABUF");
-	if (iommufd)
+	if (iommufd && iommufd_ctx_get_backend(ctx) == IOMMUFD_BACKEND_NOIOMMU)
+		CHECK(q == 0 && st.reason == IOMMUFD_REASON_BACKEND, "P2P_DMABUF: no IOMMU says BACKEND");
+	else if (iommufd)
 		CHECK(q == 1, "P2P_DMABUF is offered on %s with the ivshmem",
 		      iommufd_backend_name(iommufd_ctx_get_backend(ctx)));
 	else
@@ -122,6 +124,13 @@ int main(void)
 
 	/* ---- 1. map the BAR slice and a RAM buffer */
 	r = iommufd_ioas_map_bar(ioas, ivsh, BAR, 0, SLICE, IOMMUFD_MAP_READ | IOMMUFD_MAP_WRITE, &o, &bar_iova);
+	if (iommufd && !dmabuf) {
+		/* An iommufd context whose kernel or backend (no IOMMU at all)
+		 * has no dma-buf path: the map is refused as the query said. */
+		CHECK_RET(r, -EOPNOTSUPP, "iommufd_ioas_map_bar refused where P2P_DMABUF is reported missing (%s)",
+			  st.why);
+		goto out;
+	}
 	if (!iommufd && itest_compat_container()) {
 		/* TYPE1 over iommufd's compat container pins like iommufd:
 		 * no BAR mmap, and no dma-buf on this path. */

@@ -246,6 +246,9 @@ static void test_iommufd_path(void **state)
 	assert_int_equal(iommufd_ctx_change_process(ctx), -EOPNOTSUPP);
 	assert_int_equal(iommufd_feature_query(ctx, NULL, IOMMUFD_FEATURE_MAP_FILE, &st), 0);
 	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
+	/* The BAR map needs MAP_FILE: the query must not offer it either. */
+	assert_int_equal(iommufd_feature_query(ctx, dev, IOMMUFD_FEATURE_P2P_DMABUF, &st), 0);
+	assert_int_equal(st.reason, IOMMUFD_REASON_BACKEND);
 
 	assert_int_equal(iommufd_ioas_unmap(ioas, iova, 20 * PG, NULL), 0);
 	assert_int_equal(iommufd_ioas_get_bus_addrs(ioas, iova, PG, &seg, 1), -ENOENT);
