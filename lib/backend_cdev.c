@@ -122,6 +122,21 @@ static int cdev_dev_open(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 		bind.token_uuid_ptr = (uintptr_t)dev->vf_token;
 	}
 	r = ifd_ioctl(ctx, dev->fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (dev->has_vf_token && (r == -EINVAL || r == -E2BIG) && ifd_vf_sriov(dev)) {
+		/* An SR-IOV device whose bind takes no token: a kernel before
+		 * 6.17 (cdev bind checked no token at all then) or a PF that
+		 * vfio-pci does not drive.  Either way the kernel would let
+		 * the open through without one, so the token protects nothing
+		 * here: bind as the kernel allows, and say so. */
+		struct ifd_k_vfio_device_bind_iommufd plain = { .argsz = IFD_K_VFIO_DEVICE_BIND_IOMMUFD_SIZE_BASE,
+								.iommufd = ctx->fd };
+
+		r = ifd_ioctl(ctx, dev->fd, IFD_K_VFIO_DEVICE_BIND_IOMMUFD, &plain);
+		if (r == 0) {
+			bind.out_devid = plain.out_devid;
+			ifd_vf_token_unchecked(dev, "VFIO_DEVICE_BIND_IOMMUFD");
+		}
+	}
 	if (r == -EACCES || (dev->has_vf_token && (r == -EINVAL || r == -E2BIG))) {
 		ifd_vf_explain(dev, "VFIO_DEVICE_BIND_IOMMUFD", r);
 		goto fail;

@@ -132,6 +132,14 @@ int ifd_group_get_device_fd(struct iommufd_ctx *ctx, struct ifd_group *g, struct
 	if (r == 0)
 		r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, req);
 	explicit_bzero(req, sizeof(req));
+	if (r == -EINVAL && dev->has_vf_token && ifd_vf_sriov(dev)) {
+		/* A VF whose PF vfio-pci does not drive takes no token, and
+		 * opens without one: the token protects nothing here, so open
+		 * as the kernel allows (as on a cdev), and say so. */
+		r = ifd_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, dev->name);
+		if (r >= 0)
+			ifd_vf_token_unchecked(dev, "VFIO_GROUP_GET_DEVICE_FD");
+	}
 	if (r == -EBUSY)
 		ifd_err(ctx, "%s: device is already open (another process or handle)", dev->name);
 	else if (r == -EACCES || (dev->has_vf_token && r == -EINVAL))

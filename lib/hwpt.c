@@ -73,9 +73,11 @@ static void explain_alloc(struct iommufd_device *dev, struct iommufd_ioas *ioas,
 
 	if (r == -EOPNOTSUPP)
 		ifd_err(ctx, "%s: IOMMU_HWPT_ALLOC on IOAS %u: the IOMMU (or this kernel) cannot give the device an "
-			"HWPT with%s%s%s (EOPNOTSUPP); iommufd_feature_query() says which", dev->name, ioas->id,
+			"HWPT with%s%s%s (EOPNOTSUPP); iommufd_feature_query() says which%s", dev->name, ioas->id,
 			flags ? flag_names(flags, f, sizeof(f)) : "", fault ? " page faults" : "",
-			!flags && !fault ? " no flags" : "");
+			!flags && !fault ? " no flags" : "",
+			fault ? "; some kernels (6.12) take a fault queue only on a nested HWPT "
+				"(iommufd_hwpt_create_nested())" : "");
 	else
 		ifd_err(ctx, "%s: IOMMU_HWPT_ALLOC on IOAS %u failed: %s", dev->name, ioas->id, strerror(-r));
 }

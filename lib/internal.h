@@ -613,6 +613,10 @@ int ifd_vf_group_name(const struct iommufd_device *dev, char *buf, size_t len);
 /* Log why @call refused @dev (EACCES, or EINVAL/E2BIG with a token) and
  * the fix; reads sysfs, so callable under ctx->lock. */
 void ifd_vf_explain(struct iommufd_device *dev, const char *call, int err);
+/* Is @dev an SR-IOV VF or PF (sysfs physfn, sriov_totalvfs)? */
+bool ifd_vf_sriov(const struct iommufd_device *dev);
+/* Log that @call took no VF token for @dev, so the kernel checked none. */
+void ifd_vf_token_unchecked(struct iommufd_device *dev, const char *call);
 
 /* ioas.c */
 int ifd_ioas_refresh(struct iommufd_ioas *ioas);

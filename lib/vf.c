@@ -98,6 +98,25 @@ static bool is_pf(const struct iommufd_device *dev)
 	return ifd_sysfs_read(dev->ctx, path, val, sizeof(val)) > 0 && strcmp(val, "0");
 }
 
+bool ifd_vf_sriov(const struct iommufd_device *dev)
+{
+	char pf[64];
+
+	physfn_of(dev, pf, sizeof(pf));
+	return pf[0] || is_pf(dev);
+}
+
+void ifd_vf_token_unchecked(struct iommufd_device *dev, const char *call)
+{
+	char pf[64];
+
+	physfn_of(dev, pf, sizeof(pf));
+	ifd_warn(dev->ctx, "%s: %s takes no VF token for this device (%s%s%s%s): opened without it, so no token "
+		 "was checked", dev->name, call, pf[0] ? "its PF " : "", pf, pf[0] ? " is not driven by vfio-pci" : "",
+		 dev->ctx->backend == IOMMUFD_BACKEND_CDEV ? (pf[0] ? ", or a kernel before Linux 6.17, whose cdev bind "
+		 "checks none" : "a kernel before Linux 6.17, whose cdev bind checks none") : "");
+}
+
 void ifd_vf_explain(struct iommufd_device *dev, const char *call, int err)
 {
 	struct iommufd_ctx *ctx = dev->ctx;
@@ -123,10 +142,8 @@ void ifd_vf_explain(struct iommufd_device *dev, const char *call, int err)
 			ctx->backend == IOMMUFD_BACKEND_CDEV ? ", or this kernel's cdev bind predates VF tokens "
 			"(Linux 6.17; older kernels check none on a cdev)" : "");
 	else
-		ifd_err(ctx, "%s: %s refused the VF token (%s): the device is neither an SR-IOV VF nor a PF%s: "
-			"open it without a token", dev->name, call, strerror(-err),
-			ctx->backend == IOMMUFD_BACKEND_CDEV ? ", or this kernel's cdev bind predates VF tokens "
-			"(Linux 6.17)" : "");
+		ifd_err(ctx, "%s: %s refused the VF token (%s): the device is neither an SR-IOV VF nor a PF: "
+			"open it without a token", dev->name, call, strerror(-err));
 }
 
 IFD_EXPORT int iommufd_device_set_vf_token(struct iommufd_device *pf, const char *uuid)

@@ -2105,12 +2105,17 @@ int iommufd_device_kvm_del(struct iommufd_device *dev);
  * sets it with iommufd_device_set_vf_token(), the VF's user passes it in
  * iommufd_device_opts.vf_token.  The library hands it to the kernel in the
  * backend's form: VFIO_DEVICE_BIND_IOMMUFD with VFIO_DEVICE_BIND_FLAG_TOKEN
- * on CDEV (a kernel whose cdev bind predates tokens refuses it), the device
- * name "0000:03:10.0 vf_token=UUID" of VFIO_GROUP_GET_DEVICE_FD on GROUP and
- * TYPE1 (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_core_match()).  A
- * missing or wrong token makes the open fail with the kernel's -EACCES; a
- * token for a device that is neither a VF of a vfio-pci PF nor a PF with
- * -EINVAL.  Both are logged with the fix.  The token is never logged.
+ * on CDEV, the device name "0000:03:10.0 vf_token=UUID" of
+ * VFIO_GROUP_GET_DEVICE_FD on GROUP and TYPE1
+ * (drivers/vfio/pci/vfio_pci_core.c, vfio_pci_core_match()).  A missing or
+ * wrong token makes the open fail with the kernel's -EACCES; a token for a
+ * device that is neither an SR-IOV VF nor a PF with -EINVAL.  Both are
+ * logged with the fix.  Where the kernel refuses a token for an SR-IOV
+ * device but opens it without one (a VF whose PF vfio-pci does not drive;
+ * on CDEV, any VF or PF on a kernel before Linux 6.17, whose cdev bind
+ * takes no flags and checks no token), the library opens it without the
+ * token and logs a warning that no token was checked: the token could
+ * protect nothing there.  The token is never logged.
  */
 
 /**

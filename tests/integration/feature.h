@@ -186,6 +186,57 @@ static inline void mock_dev_close(struct iommufd_ctx *ctx, struct mock_dev *m)
 	m->stdev_id = 0;
 }
 
+/* Bytes of struct mock_hwpt_data the kernel's mock takes: 6.12 knows only
+ * iotlb, and refuses vendor data longer than its struct (iommu.h,
+ * __iommu_copy_struct_from_user()); 7.3 added pagetable_type. */
+static inline uint32_t mock_hwpt_data_len(void)
+{
+	return strcmp(itest_env_req("IFD_KERNEL"), "6.12") ? sizeof(struct mock_hwpt_data) :
+							     offsetof(struct mock_hwpt_data, pagetable_type);
+}
+
+/*
+ * An HWPT of @ioas whose faults go to @q, with the mock moved onto it: pt[0]
+ * is that HWPT, pt[1] its nesting parent or NULL.  6.12 takes a fault
+ * queue only on a nested HWPT (its paging allocation knows no
+ * IOMMU_HWPT_FAULT_ID_VALID): there the paging form must be refused with
+ * -EOPNOTSUPP, and the queue goes on a nested HWPT of a nesting parent.
+ */
+static inline void mock_fault_hwpt(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct mock_dev *m,
+				   struct iommufd_fault_queue *q, struct iommufd_hwpt *pt[2])
+{
+	struct iommufd_hwpt_opts ho = { .sz = sizeof(ho), .fault = q };
+
+	pt[0] = pt[1] = NULL;
+	if (!strcmp(itest_env_req("IFD_KERNEL"), "6.12")) {
+		struct iommufd_hwpt_opts po = { .sz = sizeof(po), .flags = IOMMUFD_HWPT_NEST_PARENT };
+		struct mock_hwpt_data d = { .iotlb = MOCK_IOTLB_DEFAULT };
+		struct iommufd_hwpt_nested_opts no = { .sz = sizeof(no), .data_type = IOMMUFD_HWPT_DATA_SELFTEST,
+						       .data = &d, .data_len = mock_hwpt_data_len(), .fault = q };
+		struct iommufd_hwpt *bad = NULL;
+
+		CHECK_RET(iommufd_hwpt_create(m->dev, ioas, &ho, &bad), -EOPNOTSUPP,
+			  "6.12 refuses a fault queue on a paging HWPT");
+		if (bad)
+			iommufd_hwpt_destroy(bad);
+		REQUIRE_RET(iommufd_hwpt_create(m->dev, ioas, &po, &pt[1]), 0, "a nesting parent");
+		REQUIRE_RET(iommufd_hwpt_create_nested(m->dev, pt[1], NULL, &no, &pt[0]), 0,
+			    "a nested HWPT reporting to the queue");
+	} else {
+		REQUIRE_RET(iommufd_hwpt_create(m->dev, ioas, &ho, &pt[0]), 0, "HWPT reporting to the queue");
+	}
+	REQUIRE_RET(mock_replace(iommufd_ctx_get_fd(ctx), m->stdev_id, iommufd_hwpt_get_id(pt[0]), NULL), 0,
+		    "the mock device moves onto that HWPT");
+}
+
+static inline void mock_fault_hwpt_destroy(struct iommufd_hwpt *pt[2])
+{
+	CHECK_RET(iommufd_hwpt_destroy(pt[0]), 0, "destroy the HWPT");
+	if (pt[1])
+		CHECK_RET(iommufd_hwpt_destroy(pt[1]), 0, "destroy its nesting parent");
+	pt[0] = pt[1] = NULL;
+}
+
 /* Where is this cell?  7.3 with CDEV (HWPTs), 7.3 GROUP (iommufd but no
  * HWPTs), TYPE1 (7.3-type1, 6.12), or no IOMMU at all (7.3-noiommu). */
 enum cell_kind { CELL_CDEV, CELL_GROUP, CELL_TYPE1, CELL_NOIOMMU };

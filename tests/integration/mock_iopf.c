@@ -49,20 +49,17 @@ static int poll_in(struct iommufd_fault_queue *q, int ms)
 	return !!(p.revents & POLLIN);
 }
 
-/* A queue and an HWPT of @ioas reporting to it, the mock moved onto it. */
+/* A queue and an HWPT of @ioas reporting to it (and on 6.12 its nesting
+ * parent: mock_fault_hwpt()), the mock moved onto it. */
 static void queue_hwpt(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct mock_dev *m, uint32_t max_out,
-		       struct iommufd_fault_queue **q, struct iommufd_hwpt **h)
+		       struct iommufd_fault_queue **q, struct iommufd_hwpt *h[2])
 {
 	struct iommufd_fault_queue_opts qo = { .sz = sizeof(qo), .max_outstanding = max_out };
-	struct iommufd_hwpt_opts ho = { .sz = sizeof(ho) };
 
 	REQUIRE_RET(iommufd_fault_queue_create(ctx, &qo, q), 0, "fault queue (max_outstanding %u)", max_out);
 	CHECK(iommufd_fault_queue_get_fd(*q) >= 0 && iommufd_fault_queue_get_id(*q) != 0,
 	      "the queue has an fd (%d) and an ID (%u)", iommufd_fault_queue_get_fd(*q), iommufd_fault_queue_get_id(*q));
-	ho.fault = *q;
-	REQUIRE_RET(iommufd_hwpt_create(m->dev, ioas, &ho, h), 0, "HWPT reporting to the queue");
-	REQUIRE_RET(mock_replace(iommufd_ctx_get_fd(ctx), m->stdev_id, iommufd_hwpt_get_id(*h), NULL), 0,
-		    "the mock device moves onto that HWPT");
+	mock_fault_hwpt(ctx, ioas, m, *q, h);
 }
 
 /* ---- 1,000 faults, answered in batches */
@@ -71,13 +68,13 @@ static void thousand(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct 
 	struct iommufd_page_request reqs[BATCH];
 	struct iommufd_page_response resp[BATCH];
 	struct iommufd_fault_queue *q = NULL;
-	struct iommufd_hwpt *h = NULL;
+	struct iommufd_hwpt *h[2] = { NULL, NULL };
 	struct iommufd_fault_queue_stats s;
 	static uint8_t seen[NFAULTS];
 	unsigned int got = 0, bad_fields = 0, dup = 0, order = 0, calls = 0;
 	int fd = iommufd_ctx_get_fd(ctx), r;
 
-	queue_hwpt(ctx, ioas, m, 0, &q, &h);
+	queue_hwpt(ctx, ioas, m, 0, &q, h);
 	CHECK_RET(iommufd_fault_queue_destroy(q), -EBUSY, "the queue cannot go while an HWPT uses it");
 	CHECK(poll_in(q, 0) == 0, "the queue fd does not poll readable while empty");
 	CHECK_RET(iommufd_fault_queue_read(q, reqs, BATCH), -EAGAIN, "reading an empty queue: -EAGAIN");
@@ -154,7 +151,7 @@ static void thousand(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct 
 	CHECK_RET(iommufd_fault_queue_read(q, reqs, BATCH), -EAGAIN, "the queue is empty afterwards");
 
 	CHECK_RET(mock_replace(fd, m->stdev_id, (uint32_t)iommufd_ioas_get_id(ioas), NULL), 0, "mock back to the IOAS");
-	CHECK_RET(iommufd_hwpt_destroy(h), 0, "destroy the HWPT");
+	mock_fault_hwpt_destroy(h);
 	CHECK_RET(iommufd_fault_queue_destroy(q), 0, "destroy the queue");
 }
 
@@ -164,12 +161,12 @@ static void overflow(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct 
 	struct iommufd_page_request reqs[8];
 	struct iommufd_page_response resp[16];
 	struct iommufd_fault_queue *q = NULL;
-	struct iommufd_hwpt *h = NULL;
+	struct iommufd_hwpt *h[2] = { NULL, NULL };
 	struct iommufd_fault_queue_stats s;
 	unsigned int held = 0, total = 0, rounds = 0;
 	int fd = iommufd_ctx_get_fd(ctx), n;
 
-	queue_hwpt(ctx, ioas, m, 16, &q, &h);
+	queue_hwpt(ctx, ioas, m, 16, &q, h);
 	for (uint32_t i = 0; i < 100; i++)
 		if (mock_trigger_iopf(fd, m->idev_id, 0, i, IOMMUFD_PRQ_READ, FBASE + (uint64_t)i * SZ_4K)) {
 			CHECK(false, "inject fault %u: %s", i, strerror(errno));
@@ -205,7 +202,7 @@ static void overflow(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct 
 	      "stats: requests %" PRIu64 ", responses %" PRIu64 ", outstanding %" PRIu64 ", full %" PRIu64, s.requests,
 	      s.responses, s.outstanding, s.full);
 	CHECK_RET(mock_replace(fd, m->stdev_id, (uint32_t)iommufd_ioas_get_id(ioas), NULL), 0, "mock back to the IOAS");
-	CHECK_RET(iommufd_hwpt_destroy(h), 0, "destroy the HWPT");
+	mock_fault_hwpt_destroy(h);
 	CHECK_RET(iommufd_fault_queue_destroy(q), 0, "destroy the queue");
 }
 
@@ -215,11 +212,11 @@ static void pending(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct m
 	struct iommufd_page_request reqs[16];
 	struct iommufd_page_response late[16];
 	struct iommufd_fault_queue *q = NULL;
-	struct iommufd_hwpt *h = NULL;
+	struct iommufd_hwpt *h[2] = { NULL, NULL };
 	struct iommufd_fault_queue_stats s;
 	int fd = iommufd_ctx_get_fd(ctx), n, nlate = 0;
 
-	queue_hwpt(ctx, ioas, m, 0, &q, &h);
+	queue_hwpt(ctx, ioas, m, 0, &q, h);
 	for (uint32_t i = 0; i < 10; i++)
 		CHECK_RET(mock_trigger_iopf(fd, m->idev_id, 0, 500 + i, IOMMUFD_PRQ_WRITE, FBASE + (uint64_t)i * SZ_4K), 0,
 			  "inject fault %u", i);
@@ -240,11 +237,11 @@ static void pending(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct m
 	CHECK(s.lost == (uint64_t)nlate && s.responses == 0 && s.outstanding == 0,
 	      "stats: lost %" PRIu64 " == %d, responses %" PRIu64 " == 0, outstanding %" PRIu64 " == 0", s.lost, nlate,
 	      s.responses, s.outstanding);
-	CHECK_RET(iommufd_hwpt_destroy(h), 0, "destroy the HWPT");
+	mock_fault_hwpt_destroy(h);
 	CHECK_RET(iommufd_fault_queue_destroy(q), 0, "destroy the queue with nothing answered by the caller");
 
 	/* The device is not hung: a new queue gets its faults. */
-	queue_hwpt(ctx, ioas, m, 0, &q, &h);
+	queue_hwpt(ctx, ioas, m, 0, &q, h);
 	CHECK_RET(mock_trigger_iopf(fd, m->idev_id, 0, 7, IOMMUFD_PRQ_READ, FBASE + 0x5000), 0, "inject one fault");
 	CHECK(poll_in(q, 2000) == 1, "the new queue polls readable");
 	n = iommufd_fault_queue_read(q, reqs, 16);
@@ -257,7 +254,7 @@ static void pending(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct m
 		CHECK_RET(iommufd_fault_queue_respond(q, &r1, 1), 1, "and its answer is accepted");
 	}
 	CHECK_RET(mock_replace(fd, m->stdev_id, (uint32_t)iommufd_ioas_get_id(ioas), NULL), 0, "mock back to the IOAS");
-	CHECK_RET(iommufd_hwpt_destroy(h), 0, "destroy the HWPT");
+	mock_fault_hwpt_destroy(h);
 	CHECK_RET(iommufd_fault_queue_destroy(q), 0, "destroy the queue");
 }
 

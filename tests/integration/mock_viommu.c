@@ -23,7 +23,7 @@ static void nested_part(struct iommufd_ctx *ctx, int fd, struct mock_dev *m, str
 {
 	struct mock_hwpt_data d = { .iotlb = MOCK_IOTLB_DEFAULT };
 	struct iommufd_hwpt_nested_opts o = { .sz = sizeof(o), .data_type = IOMMUFD_HWPT_DATA_SELFTEST,
-					      .data = &d, .data_len = sizeof(d) };
+					      .data = &d, .data_len = mock_hwpt_data_len() };
 	struct mock_hwpt_inv inv[3] = { { 0, 0 }, { 0, 9 }, { 0, 1 } };
 	struct iommufd_hwpt *n = NULL, *bad = NULL;
 	uint32_t num, id;
@@ -77,7 +77,7 @@ static void viommu_part(struct iommufd_ctx *ctx, int fd, struct mock_dev *m, str
 	struct iommufd_veventq_stats st = { .sz = sizeof(st) };
 	struct mock_hwpt_data d = { .iotlb = MOCK_IOTLB_DEFAULT };
 	struct iommufd_hwpt_nested_opts no = { .sz = sizeof(no), .data_type = IOMMUFD_HWPT_DATA_SELFTEST,
-					       .data = &d, .data_len = sizeof(d) };
+					       .data = &d, .data_len = mock_hwpt_data_len() };
 	struct iommufd_viommu *v = NULL;
 	struct iommufd_vdevice *vd = NULL, *vd2 = NULL;
 	struct iommufd_veventq *q = NULL, *q2 = NULL;

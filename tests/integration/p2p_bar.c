@@ -107,6 +107,9 @@ int main(void)
 	q = feature_get(ctx, ivsh, IOMMUFD_FEATURE_P2P_DMABUF, &st, "P2P_DMABUF");
 	if (iommufd && iommufd_ctx_get_backend(ctx) == IOMMUFD_BACKEND_NOIOMMU)
 		CHECK(q == 0 && st.reason == IOMMUFD_REASON_BACKEND, "P2P_DMABUF: no IOMMU says BACKEND");
+	else if (iommufd && !strcmp(itest_env_req("IFD_KERNEL"), "6.12"))
+		/* The 6.12-src cell: no dma-buf export (7.0), no MAP_FILE (6.13). */
+		CHECK(q == 0 && st.reason == IOMMUFD_REASON_KERNEL, "P2P_DMABUF: 6.12 says KERNEL");
 	else if (iommufd)
 		CHECK(q == 1, "P2P_DMABUF is offered on %s with the ivshmem",
 		      iommufd_backend_name(iommufd_ctx_get_backend(ctx)));

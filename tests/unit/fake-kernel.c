@@ -2713,6 +2713,8 @@ static int cdev_bind(struct fake_kernel *fk, struct file *f, void *arg)
 	memcpy(&b, arg, usize < sizeof(b) ? usize : sizeof(b));
 	if (b.iommufd < 0 || (b.flags & ~IFD_K_VFIO_DEVICE_BIND_FLAG_TOKEN))
 		return -EINVAL;
+	if (fk->cfg.cdev_no_token && b.flags)
+		return -EINVAL;
 	if ((b.flags & IFD_K_VFIO_DEVICE_BIND_FLAG_TOKEN) && usize < IFD_K_VFIO_DEVICE_BIND_IOMMUFD_SIZE_TOKEN)
 		return -EINVAL;
 	if (d->grp && d->grp->file)
@@ -2725,7 +2727,8 @@ static int cdev_bind(struct fake_kernel *fk, struct file *f, void *arg)
 		return -EINVAL; /* the cdev path opens a device once */
 	if (d->group >= 0 && !group_viable(fk, d->group))
 		return -EBUSY; /* iommu_device_claim_dma_owner() */
-	err = fk_vf_match(fk, d->name, (b.flags & IFD_K_VFIO_DEVICE_BIND_FLAG_TOKEN) ?
+	err = fk->cfg.cdev_no_token ? 0 :
+	      fk_vf_match(fk, d->name, (b.flags & IFD_K_VFIO_DEVICE_BIND_FLAG_TOKEN) ?
 			  (const uint8_t *)(uintptr_t)b.token_uuid_ptr : NULL);
 	if (err)
 		return err;
@@ -5038,7 +5041,13 @@ bool fk_logcap_has(struct fk_logcap *c, const char *needle)
 struct fake_kernel *fk_standard(enum fk_flavour flavour)
 {
 	struct fk_config cfg = { .flavour = flavour };
-	struct fake_kernel *fk = fake_kernel_create(&cfg);
+
+	return fk_standard_cfg(&cfg);
+}
+
+struct fake_kernel *fk_standard_cfg(const struct fk_config *cfg)
+{
+	struct fake_kernel *fk = fake_kernel_create(cfg);
 
 	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_A, .group = FK_GROUP_A });
 	fake_kernel_add_device(fk, &(struct fk_dev_desc){ .name = FK_DEV_B, .group = FK_GROUP_B });

@@ -96,6 +96,9 @@ struct fk_config {
 	bool no_cap_rawio;
 	bool no_cap_sys_admin;
 	bool no_dmabuf;                /* VFIO_DEVICE_FEATURE_DMA_BUF absent (as before 7.0) */
+	/* VFIO_DEVICE_BIND_IOMMUFD before 6.17: no flags (so no
+	 * VFIO_DEVICE_BIND_FLAG_TOKEN), and no VF token checked on a cdev. */
+	bool cdev_no_token;
 	/* The container is iommufd's compat one (IOMMUFD_VFIO_CONTAINER): its
 	 * IOAS and mappings outlive its last group, SET_IOMMU may run again,
 	 * and a device's reserved windows count only once it is open (the
@@ -453,6 +456,8 @@ static inline int fk_ctx_create(struct fake_kernel *fk, enum iommufd_backend bac
 #define FK_GROUP_A 5
 #define FK_GROUP_B 6
 struct fake_kernel *fk_standard(enum fk_flavour flavour);
+/* fk_standard()'s devices on a kernel configured by @cfg. */
+struct fake_kernel *fk_standard_cfg(const struct fk_config *cfg);
 
 /* ------------------------------------------------------------------------ */
 /* No-IOMMU (fake-noiommu.c)                                                */

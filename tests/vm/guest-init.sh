@@ -185,12 +185,23 @@ done
 case "$IFD_KERNEL_BUILD" in
 test | compat)
 	[ -c /dev/iommu ] || rig_fail "/dev/iommu is missing on the $IFD_KERNEL $IFD_KERNEL_BUILD kernel"
+	# 6.12's VFIO gives a no-IOMMU device no cdev (drivers/vfio/vfio.h:
+	# "cdev does not support noiommu device"); iommufd's no-IOMMU mode
+	# (noiommu-vfioN) came later.
+	if [ "$IFD_IOMMU" = none ] && [ "$IFD_KERNEL" = 6.12 ]; then
+		for bdf in $IFD_VFIO_DEVICES; do
+			cdev=$(ls "/sys/bus/pci/devices/$bdf/vfio-dev" 2>/dev/null)
+			[ -z "$cdev" ] || [ ! -e "/dev/vfio/devices/$cdev" ] ||
+				rig_fail "$bdf: 6.12 gave the no-IOMMU device a cdev (/dev/vfio/devices/$cdev)"
+		done
+	else
 	for bdf in $IFD_VFIO_DEVICES; do
 		cdev=$(ls "/sys/bus/pci/devices/$bdf/vfio-dev" 2>/dev/null)
 		[ -n "$cdev" ] && [ -c "/dev/vfio/devices/$cdev" ] ||
 			rig_fail "no /dev/vfio/devices/${gpfx}vfioN for $bdf"
 		case "$cdev" in "${gpfx}vfio"[0-9]*) ;; *) rig_fail "$bdf: cdev '$cdev' is not ${gpfx}vfioN" ;; esac
 	done
+	fi
 	;;
 stock)
 	[ ! -e /dev/iommu ] || rig_fail "/dev/iommu exists on the legacy-only kernel"

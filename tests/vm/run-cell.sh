@@ -8,7 +8,7 @@
 #   tests/vm/run-cell.sh CELL [PROGRAM_OR_DIR...]
 #
 # CELL: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu
-#   7.3-stock 7.3-compat 7.3-compat-auto 6.12-src
+#   7.3-stock 7.3-compat 7.3-compat-auto 6.12-src 6.12-src-mock
 #   (7.3-viommu: QEMU's virtio-iommu instead of VT-d, AUTO backend; a
 #   second IOMMU model with other ranges and no interrupt remapping.
 #   7.3-noiommu: no IOMMU at all, vfio.enable_unsafe_noiommu_mode=1 and the
@@ -19,7 +19,13 @@
 #   and 7.3-compat-auto: the test kernel with /dev/vfio/vfio as iommufd's
 #   compat container, TYPE1 and AUTO backends.  6.12-src: Debian's 6.12
 #   source built with the test kernel's fragment: iommufd and cdevs, an
-#   older uAPI)
+#   older uAPI; every program but the mock IOMMU's.  6.12-src-mock: the same
+#   kernel without the VT-d device, for the mock IOMMU's programs: 6.12
+#   gives a device without firmware IOMMU data to the first IOMMU driver
+#   registered (drivers/iommu/iommu.c, __iommu_probe_device()), so next to
+#   VT-d the mock's devices get Intel's driver, which refuses them, and
+#   IOMMU_TEST_OP_MOCK_DOMAIN fails with EINVAL.  The mock IOMMU's programs
+#   are those named *mock* or run with --mock (their .args file).)
 # PROGRAM_OR_DIR: test executables (run in the order given) or directories
 #   (their executables, sorted by name). Default: the meson build dir's
 #   tests/integration, tests/it-* and examples (build dir: $IFD_BUILD_DIR, else
@@ -72,6 +78,8 @@ iommu=vtd
 # injection), compat (the same with iommufd's compat container as
 # /dev/vfio/vfio) or stock (Debian's own: groups and type1 only).
 kbuild='test'
+# all, without or only: which of the mock IOMMU's programs the cell runs.
+mockset=all
 case "$cell" in
 7.3-viommu) kver=7.3 backend=auto expect=cdev iommu=virtio ;;
 7.3-cdev) kver=7.3 backend=cdev expect=cdev ;;
@@ -82,9 +90,10 @@ case "$cell" in
 7.3-stock) kver=7.3 backend=auto expect=type1 kbuild=stock ;;
 7.3-compat) kver=7.3 backend=type1 expect=type1 kbuild=compat ;;
 7.3-compat-auto) kver=7.3 backend=auto expect=cdev kbuild=compat ;;
-6.12-src) kver=6.12 backend=auto expect=cdev ;;
+6.12-src) kver=6.12 backend=auto expect=cdev mockset=without ;;
+6.12-src-mock) kver=6.12 backend=cdev expect=cdev iommu=none mockset=only ;;
 7.3-noiommu) kver=7.3 backend=noiommu expect=noiommu iommu=none ;;
-*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu 7.3-stock 7.3-compat 7.3-compat-auto 6.12-src)" ;;
+*) die "unknown cell '$cell' (cells: 7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu 7.3-noiommu 7.3-stock 7.3-compat 7.3-compat-auto 6.12-src 6.12-src-mock)" ;;
 esac
 
 build_dir=${IFD_BUILD_DIR:-$repo/build}
@@ -124,6 +133,14 @@ add_prog() {
 	fi
 	if [ -n "${IFD_VM_TESTS:-}" ] && ! [[ " $IFD_VM_TESTS " == *" $n "* ]]; then
 		return 0
+	fi
+	if [ "$mockset" != all ]; then
+		local mock=0
+		if [[ "$n" == *mock* ]] || { [ -f "$p.args" ] && grep -qE '^[^#]*(^|[[:space:]])--mock([[:space:]]|$)' "$p.args"; }; then
+			mock=1
+		fi
+		[ "$mockset" = only ] && [ "$mock" = 0 ] && return 0
+		[ "$mockset" = without ] && [ "$mock" = 1 ] && return 0
 	fi
 	by_name[$n]=$p
 	if [ -f "$p.args" ]; then

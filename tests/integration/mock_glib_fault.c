@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Copyright (C) 2026 The libiommufd authors */
 /*
- * glib_fault: I/O page faults served from a GLib main loop through
+ * mock_glib_fault: I/O page faults served from a GLib main loop through
  * libiommufd-glib's fault source, with requests injected by the kernel's
  * mock IOMMU (tests/integration/mock.h).
  *
@@ -155,9 +155,8 @@ static void serve(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct moc
 		  uint32_t max_out, bool hold)
 {
 	struct iommufd_fault_queue_opts qo = { .sz = sizeof(qo), .max_outstanding = max_out };
-	struct iommufd_hwpt_opts ho = { .sz = sizeof(ho) };
 	struct iommufd_fault_queue *q = NULL;
-	struct iommufd_hwpt *h = NULL;
+	struct iommufd_hwpt *h[2] = { NULL, NULL };
 	struct iommufd_fault_queue_stats st = { .sz = sizeof(st) };
 	GMainContext *gctx = g_main_context_new();
 	struct serve *s = calloc(1, sizeof(*s));
@@ -165,10 +164,7 @@ static void serve(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct moc
 
 	REQUIRE(s, "memory");
 	REQUIRE_RET(iommufd_fault_queue_create(ctx, &qo, &q), 0, "fault queue (max_outstanding %u)", max_out);
-	ho.fault = q;
-	REQUIRE_RET(iommufd_hwpt_create(m->dev, ioas, &ho, &h), 0, "HWPT reporting to the queue");
-	REQUIRE_RET(mock_replace(iommufd_ctx_get_fd(ctx), m->stdev_id, iommufd_hwpt_get_id(h), NULL), 0,
-		    "the mock device moves onto that HWPT");
+	mock_fault_hwpt(ctx, ioas, m, q, h);
 	s->loop = g_main_loop_new(gctx, FALSE);
 	s->q = q;
 	s->m = m;
@@ -232,7 +228,7 @@ static void serve(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct moc
 	g_main_context_unref(gctx);
 	CHECK_RET(mock_replace(s->fd, m->stdev_id, (uint32_t)iommufd_ioas_get_id(ioas), NULL), 0,
 		  "mock back to the IOAS");
-	CHECK_RET(iommufd_hwpt_destroy(h), 0, "destroy the HWPT");
+	mock_fault_hwpt_destroy(h);
 	CHECK_RET(iommufd_fault_queue_destroy(q), 0, "destroy the queue");
 	free(s);
 }
@@ -264,7 +260,7 @@ int main(void)
 	struct iommufd_ioas *ioas = NULL;
 	struct mock_dev m;
 
-	itest_start("glib_fault");
+	itest_start("mock_glib_fault");
 	itest_env_req("IFD_KERNEL");
 	ctx = itest_ctx();
 	errno = 0;
