@@ -128,7 +128,7 @@ else
 		echo '--reps 2 --faults 32 --dirty-mib 16' >"$out/progs/mock-bench.args"
 		echo '--perf 0.05 "$IFD_NVME"' >"$out/progs/nvme.args"
 	else
-		echo '--reps 5 --iters 200 --sizes 4K,64K,2M,64M --live 1000' >"$out/progs/map-bench.args"
+		echo '--reps 7 --iters 2000 --sizes 4K,64K,2M,64M --live 1000' >"$out/progs/map-bench.args"
 		echo '--reps 5 --faults 256 --dirty-mib 1024' >"$out/progs/mock-bench.args"
 		echo '--perf 1 "$IFD_NVME"' >"$out/progs/nvme.args"
 	fi
@@ -162,10 +162,16 @@ else
 			k=$(sed -n "s/^run-cell.sh: $c: kernel \(.*\), [0-9]* test program.*/\1/p" "$out/vm-logs/$c.run.log" 2>/dev/null | head -n 1)
 			echo "- cell $c: kernel ${k:-?}"
 		done
-		if awk -v a="${load_start%% *}" -v b="${load_end%% *}" -v n="$cores" 'BEGIN { exit !(a > n || b > n) }'; then
+		# The bench itself keeps about one CPU busy (one guest's TCG
+		# thread, QEMU's I/O threads, the host programs before it): the
+		# load at the end counts it, so only more than that says someone
+		# else was running.  At the start nothing of ours runs yet.
+		if awk -v a="${load_start%% *}" -v b="${load_end%% *}" -v n="$cores" \
+			'BEGIN { exit !(a > n / 2 || b > n + 1) }'; then
 			echo
-			echo "**The machine was busy (load average above its $cores CPUs): these numbers show that the"
-			echo "harness works, not how fast the library is.  Run again on a quiet machine.**"
+			echo "**The machine was busy (load average at the start above half its $cores CPUs, or at the"
+			echo "end above $cores + 1, the bench's own share): these numbers show that the harness works,"
+			echo "not how fast the library is.  Run again on a quiet machine.**"
 		fi
 	}
 	machine >"$out/machine.md"
