@@ -104,6 +104,13 @@ done
 echo "VM cells run: $(ls "$build"/vm-logs/*.results 2>/dev/null | wc -l) (+ $(ls "$vmasan"/vm-logs/*.results 2>/dev/null | wc -l) under ASan+UBSan)"
 
 step_times
+# Why a VM cell failed, last: a log read from its end shows it first.
+for f in "$build"/vm-logs/*.problems "$vmasan"/vm-logs/*.problems; do
+	[ -s "$f" ] || continue
+	echo
+	echo "VM cell $(basename "$f" .problems) FAILED (console: ${f%.problems}.console.log):"
+	cat "$f"
+done
 echo
 echo "test-all: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

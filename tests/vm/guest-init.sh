@@ -43,6 +43,28 @@ uptime_s() {
 	echo "$up"
 }
 
+# A test that outlives its timeout's SIGKILL sleeps in the kernel where no
+# signal reaches it (a VFIO device removal waiting for its users, say), and
+# the wait above would never return.  Name every such task and where it
+# sleeps, then tell run-cell.sh, which ends the VM at once: what hung is
+# the failure, and it must be visible in CI's log.  (The kernels here have
+# no CONFIG_STACKTRACE: wchan is the one frame they give.)
+watchdog() {
+	sleep $((IFD_TEST_TIMEOUT + 20))
+	kill -0 "$2" 2>/dev/null || return 0
+	echo "ifd-rig: $1 still runs $((IFD_TEST_TIMEOUT + 20))s after it started, 15s after its SIGKILL"
+	for st in /proc/[0-9]*/status; do
+		d=${st%/status}
+		grep -qs '^State:.*D' "$st" || continue
+		echo "ifd-rig: hung: pid ${d#/proc/} $(cat "$d/comm" 2>/dev/null)" \
+			"in $(cat "$d/wchan" 2>/dev/null) syscall $(cut -d' ' -f1-3 "$d/syscall" 2>/dev/null)"
+		for f in "$d"/fd/*; do
+			[ -e "$f" ] && echo "ifd-rig: hung:   fd ${f##*/} -> $(readlink "$f")"
+		done
+	done
+	mark "@@IFD-HUNG $1"
+}
+
 # Written by run-cell.sh: IFD_* variables for the tests and the rig. (A
 # failed `.` would end this shell, hence the test.)
 if [ -f /etc/ifd-rig.env ]; then
@@ -259,8 +281,15 @@ if [ -f /tests/.order ]; then
 		fi
 		# A test gets no stdin (it must not wait on the console) and not
 		# the marker port.
-		(cd /tmp && exec timeout -k 5 "$IFD_TEST_TIMEOUT" "/tests/$name" "$@") </dev/null 3>&-
+		(cd /tmp && exec timeout -k 5 "$IFD_TEST_TIMEOUT" "/tests/$name" "$@") </dev/null 3>&- &
+		tpid=$!
+		watchdog "$name" "$tpid" &
+		wpid=$!
+		wait "$tpid"
 		rc=$?
+		pkill -P "$wpid" 2>/dev/null
+		kill "$wpid" 2>/dev/null
+		wait "$wpid" 2>/dev/null
 		t1=$(uptime_s)
 		mark "@@IFD-END $name $rc"
 		case $rc in

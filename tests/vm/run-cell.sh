@@ -469,7 +469,7 @@ fi
 # Poll rather than block on qemu: it lets us time the boot, and if the guest
 # finished but poweroff did not end QEMU we stop it instead of waiting for
 # the timeout.
-t_ready='' t_done='' timed_out=0 forced_off=0
+t_ready='' t_done='' t_hung='' timed_out=0 forced_off=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
 	t=$(now)
 	if [ -z "$t_ready" ] && seen '@@IFD-RIG-READY'; then
@@ -477,6 +477,14 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 	fi
 	if [ -z "$t_done" ] && seen '@@IFD-DONE'; then
 		t_done=$t
+	fi
+	# A test stuck in the kernel: nothing more will run (see guest-init.sh).
+	if [ -z "$t_hung" ] && seen '@@IFD-HUNG'; then
+		t_hung=$t
+	fi
+	if [ -n "$t_hung" ] && later_than "$t_hung" "$t" 2; then
+		kill -KILL "$qemu_pid" 2>/dev/null || true
+		break
 	fi
 	if [ -n "$t_done" ] && later_than "$t_done" "$t" 15; then
 		forced_off=1
@@ -505,7 +513,7 @@ fi
 src=$markers
 grep -qs '@@IFD-RIG-START' "$markers" || src=$console
 declare -A began=() rc_of=()
-rig_fails=()
+rig_fails=() hung=()
 done_seen=0
 while read -r tag a b rest; do
 	case "$tag" in
@@ -513,6 +521,7 @@ while read -r tag a b rest; do
 	@@IFD-END) rc_of[$a]=$b ;;
 	@@IFD-DONE) done_seen=1 ;;
 	@@IFD-RIG-FAIL) rig_fails+=("$a $b $rest") ;;
+	@@IFD-HUNG) hung+=("$a") ;;
 	esac
 done < <(tr -d '\r' <"$src" 2>/dev/null | grep -oE '@@IFD-[A-Z-]+( .*)?$' || true)
 
@@ -531,6 +540,10 @@ for n in "${names[@]}"; do
 			problems+=("test $n FAILED with exit ${rc_of[$n]}")
 			;;
 		esac
+	elif [ -n "${began[$n]:-}" ] && [[ " ${hung[*]} " == *" $n "* ]]; then
+		status=FAIL
+		problems+=("test $n HUNG: still alive after its timeout's SIGKILL (asleep in the kernel):
+$(tr -d '\r' <"$console" | grep -E '^ifd-rig: (hung|'"$n"' still runs)|blocked until|currently in use' | head -n 40)")
 	elif [ -n "${began[$n]:-}" ]; then
 		status=FAIL
 		problems+=("test $n has a BEGIN but no END marker (guest crashed, hung or timed out in it)")
@@ -566,10 +579,14 @@ echo "run-cell.sh: $cell: $boot_msg; VM total: $(elapsed "$t_start" "$t_end") s"
 [ "$forced_off" = 1 ] &&
 	echo "run-cell.sh: warning: the guest finished but did not power off; QEMU was killed" >&2
 
+problems_file="$logdir/$cell.problems"
+rm -f "$problems_file"
 if [ "${#problems[@]}" -eq 0 ]; then
 	echo "run-cell.sh: $cell: all ${#names[@]} test(s) passed" >&2
 	exit 0
 fi
+# Kept for test-all.sh, which repeats them at the very end of its output.
+printf '  - %s\n' "${problems[@]}" >"$problems_file"
 
 {
 	echo "===== last 60 lines of $console ====="
