@@ -90,10 +90,19 @@ static NOINL uint64_t bench_pub_translate(struct pub *p, size_t iters, uint64_t 
 	return sum;
 }
 
+/* The first translate builds the IOAS's VA index over every live map. */
+static NOINL void bench_pub_va_build(struct pub *p)
+{
+	uint64_t io;
+
+	if (iommufd_ioas_translate(p->ioas, p->buf + 64, 512, &io))
+		abort();
+}
+
 static int run_public(int count, size_t n, size_t iters)
 {
 	static const char *layouts[] = { "contiguous", "fragmented" };
-	char lb[3][128];
+	char lb[5][128];
 
 	for (int frag = 0; frag < 2; frag++) {
 		struct pub p;
@@ -116,12 +125,21 @@ static int run_public(int count, size_t n, size_t iters)
 			label(lb[0], sizeof(lb[0]), "public", "pair", layouts[frag], n, iters);
 			label(lb[1], sizeof(lb[1]), "public", "alloc", layouts[frag], n, iters);
 			label(lb[2], sizeof(lb[2]), "public", "translate", layouts[frag], n, iters);
+			/* per live map: one build divided by the maps it indexed */
+			label(lb[3], sizeof(lb[3]), "public", "vabuild", layouts[frag], n, n);
+			label(lb[4], sizeof(lb[4]), "public", "pairva", layouts[frag], n, iters);
 			CALLGRIND_START_INSTRUMENTATION;
 			CALLGRIND_ZERO_STATS;
+			/* Until the first translate a map keeps no VA index ... */
 			bench_pub_pairs(&p, iters, &seed);
 			CALLGRIND_DUMP_STATS_AT(lb[0]);
 			bench_pub_handles(&p, iters, &seed);
 			CALLGRIND_DUMP_STATS_AT(lb[1]);
+			bench_pub_va_build(&p);
+			CALLGRIND_DUMP_STATS_AT(lb[3]);
+			/* ... from then on every map and unmap keeps it. */
+			bench_pub_pairs(&p, iters, &seed);
+			CALLGRIND_DUMP_STATS_AT(lb[4]);
 			bench_pub_translate(&p, iters, &seed);
 			CALLGRIND_DUMP_STATS_AT(lb[2]);
 			CALLGRIND_STOP_INSTRUMENTATION;

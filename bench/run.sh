@@ -109,8 +109,8 @@ else
 			# failure; the bench suite of the tests gates it.
 			[ "$rc" = 0 ] || [ "$rc" = 1 ] || fails+=("host-count $api (exit $rc)")
 			awk '$1 ~ /^(engine|public)$/ && $3 ~ /^[0-9]+$/ {
-				printf "@@BENCH name=hostcount cell=host api=%s layout=%s live=%s pair=%s alloc=%s translate=%s bytes=%s\n",
-					$1, $2, $3, $4, $5, $6, $8 }' "$out/host-count-$api.log" >>"$res"
+				printf "@@BENCH name=hostcount cell=host api=%s layout=%s live=%s pair=%s pairva=%s alloc=%s translate=%s vabuild=%s bytes=%s\n",
+					$1, $2, $3, $4, $5, $6, $7, $8, $10 }' "$out/host-count-$api.log" >>"$res"
 		done
 	else
 		echo "@@BENCH name=hostcount cell=host unsupported=no-valgrind-or-callgrind-header" >>"$res"

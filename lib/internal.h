@@ -180,6 +180,10 @@ struct iommufd_ioas {
 	 * never collide and range unmaps see it. */
 	ifd_lock_t wlock;
 	struct ifd_midx *idx;
+	/* The index's VA tree is built by the first iommufd_ioas_translate()
+	 * and kept from then on: a map costs no VA bookkeeping for callers
+	 * that never translate.  Set under wlock, read without it (acquire). */
+	bool va_on;
 	struct ifd_iova_range *allowed; /* iommufd_ioas_allow_iovas(), under wlock */
 	size_t nallowed;
 	uint64_t alignment;

@@ -187,7 +187,7 @@ again:
 		return explain_map_error(ioas, r, at, len, flags, kfile);
 	}
 	set_state(m, IFD_REC_LIVE);
-	if (m->vaddr)
+	if (m->vaddr && ioas->va_on)
 		ifd_midx_va_insert(ioas->idx, m);
 	if (src) {
 		m->flags |= IFD_MAPF_FILE;
@@ -576,12 +576,37 @@ IFD_EXPORT int iommufd_ioas_find_iova(struct iommufd_ioas *ioas, uint64_t iova, 
 	return 0;
 }
 
+/*
+ * Index every mapping by VA, once per IOAS: the records a map made LIVE
+ * before va_on (and not yet removed, UNMAPPING included: an eager index
+ * held those too).  Maps that finish later see va_on under the same lock
+ * and index themselves.
+ */
+static __attribute__((noinline)) void build_va_index(struct iommufd_ioas *ioas)
+{
+	ifd_lock(&ioas->wlock);
+	if (!ioas->va_on) {
+		for (struct iommufd_map *m = ifd_midx_first(ioas->idx, 0, UINT64_MAX); m;
+		     m = ifd_midx_next(ioas->idx, m, UINT64_MAX)) {
+			unsigned int st = rec_state(m);
+
+			if (m->kind == IFD_MAP_USER && m->vaddr && (st == IFD_REC_LIVE || st == IFD_REC_UNMAPPING) &&
+			    !ifd_midx_in_va(m))
+				ifd_midx_va_insert(ioas->idx, m);
+		}
+		__atomic_store_n(&ioas->va_on, true, __ATOMIC_RELEASE);
+	}
+	ifd_unlock(&ioas->wlock);
+}
+
 IFD_EXPORT int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vaddr, size_t len, uint64_t *iova)
 {
 	uint64_t va = (uintptr_t)vaddr;
 
 	if (!ioas_ok(ioas) || !iova || !len || va + (len - 1) < va)
 		return ifd_ret(-EINVAL);
+	if (!__atomic_load_n(&ioas->va_on, __ATOMIC_ACQUIRE))
+		build_va_index(ioas);
 	return ifd_ret(ifd_midx_translate(ioas->idx, va, len, iova));
 }
 
@@ -751,7 +776,7 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 			ifd_midx_rec_free(dst->idx, m);
 		} else {
 			set_state(m, IFD_REC_LIVE);
-			if (m->vaddr)
+			if (m->vaddr && dst->va_on)
 				ifd_midx_va_insert(dst->idx, m);
 		}
 	}

@@ -570,7 +570,11 @@ int iommufd_ioas_find_iova(struct iommufd_ioas *ioas, uint64_t iova, struct iomm
  * @len:   bytes in the buffer (>= 1); the whole buffer must lie in one
  *         mapping.
  * @iova:  receives the IOVA of @vaddr.
- * Returns 0, or -ENOENT (not inside one mapping).  O(log n); read lock.
+ * Returns 0, or -ENOENT (not inside one mapping).  O(log n), no lock.  The
+ * first call on an IOAS builds its index by process address under the map
+ * lock (O(n log n), ~1,000 instructions per live mapping); maps and unmaps
+ * keep it from then on.  Call it once on an empty IOAS to never pay the
+ * build.  No kernel call.
  */
 int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vaddr, size_t len, uint64_t *iova);
 

@@ -641,6 +641,66 @@ static void test_translate_edges(void **state)
 	assert_int_equal(iommufd_ioas_find_iova(NULL, a, NULL), -EINVAL);
 }
 
+static size_t va_records(struct iommufd_ioas *ioas)
+{
+	struct ifd_midx_stats st;
+
+	ifd_midx_get_stats(ioas->idx, &st);
+	return st.va_records;
+}
+
+/*
+ * The VA index is built by the first translate: maps made before it are
+ * found, later maps and unmaps (and copies, in both states) keep it right,
+ * and callers that never translate never pay for it.
+ */
+static void test_translate_lazy_index(void **state)
+{
+	struct t *t = *state;
+	struct iommufd_ioas *other = NULL;
+	uint64_t a = 0, b = 0, c = 0, d = 0, tr = 0;
+
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &a), 0);
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 4 * PG, 2 * PG, RW, NULL, &b), 0);
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 8 * PG, PG, RW, NULL, &c), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, c, PG, NULL), 0);
+	assert_int_equal(va_records(t->ioas), 0);
+
+	/* The first translate indexes the two live maps, not the unmapped one. */
+	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf + 5 * PG + 8, 8, &tr), 0);
+	assert_int_equal(tr, b + PG + 8);
+	assert_int_equal(va_records(t->ioas), 2);
+	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf + 8, 8, &tr), 0);
+	assert_int_equal(tr, a + 8);
+	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf + 8 * PG, 8, &tr), -ENOENT);
+
+	/* From then on every map and unmap keeps it. */
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 8 * PG, PG, RW, NULL, &c), 0);
+	assert_int_equal(va_records(t->ioas), 3);
+	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf + 8 * PG + 4, 4, &tr), 0);
+	assert_int_equal(tr, c + 4);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, PG, NULL), 0);
+	assert_int_equal(va_records(t->ioas), 2);
+	assert_int_equal(iommufd_ioas_translate(t->ioas, t->buf + 8, 8, &tr), -ENOENT);
+
+	/* A copy into an IOAS that never translated, then translated there. */
+	assert_int_equal(iommufd_ioas_create(t->ctx, &other), 0);
+	assert_int_equal(iommufd_ioas_copy(other, t->ioas, b, 2 * PG, RW, NULL, &d), 0);
+	assert_int_equal(va_records(other), 0);
+	assert_int_equal(iommufd_ioas_translate(other, t->buf + 4 * PG + 16, 16, &tr), 0);
+	assert_int_equal(tr, d + 16);
+	assert_int_equal(va_records(other), 1);
+	assert_int_equal(iommufd_ioas_unmap(other, d, 2 * PG, NULL), 0);
+	/* and a copy into one that has its index */
+	assert_int_equal(iommufd_ioas_copy(other, t->ioas, c, PG, RW, NULL, &d), 0);
+	assert_int_equal(va_records(other), 1);
+	assert_int_equal(iommufd_ioas_translate(other, t->buf + 8 * PG + 1, 1, &tr), 0);
+	assert_int_equal(tr, d + 1);
+	assert_int_equal(ifd_midx_validate(t->ioas->idx), 0);
+	assert_int_equal(ifd_midx_validate(other->idx), 0);
+	assert_int_equal(iommufd_ioas_destroy(other), 0);
+}
+
 static void test_unmap_all(void **state)
 {
 	struct t *t = *state;
@@ -1024,6 +1084,7 @@ int main(void)
 		ALL3(test_map_bad_input, setup_dev),
 		ALL3(test_unmap_bad_input, setup_dev),
 		ALL3(test_translate_edges, setup_dev),
+		ALL3(test_translate_lazy_index, setup_dev),
 		ALL3(test_unmap_all, setup_dev),
 		ALL3(test_unmap_all, setup_nodev),
 		ALL3(test_reserve, setup_dev),
