@@ -400,8 +400,10 @@ int iommufd_ioas_set_huge_pages(struct iommufd_ioas *ioas, bool enable);
  *             A device with 28-bit DMA passes 0x0fffffff.  Applies to
  *             chosen IOVAs; a fixed IOVA above it gets -ERANGE.
  * @align:     minimum IOVA alignment in bytes (power of two); 0 = default
- *             (the IOAS alignment, raised to 2 MiB or 1 GiB when @len and the
- *             virtual address allow, so the IOMMU can use large pages).
+ *             (the IOAS alignment; from 64 KiB up, @len's largest power
+ *             of two up to 2 MiB, and 1 GiB when @len and the virtual
+ *             address allow: fewer, aligned IOTLB invalidations and large
+ *             IOMMU pages).
  */
 struct iommufd_map_opts {
 	size_t sz;
@@ -1810,7 +1812,8 @@ int iommufd_veventq_get_stats(struct iommufd_veventq *q, struct iommufd_veventq_
  * @len:    bytes, a non-zero multiple of the page size; the range must lie
  *          inside the file.
  * @flags, @opts, @iova: as for iommufd_ioas_map() (the default alignment
- *          follows @offset, so a hugetlbfs file's pages stay large).
+ *          follows @len, and @offset for 1 GiB, so a hugetlbfs file's
+ *          pages stay large).
  *
  * CDEV and GROUP on Linux 6.13+: IOMMU_IOAS_MAP_FILE; the kernel pins the
  * file's pages, and the mapping can move to another process

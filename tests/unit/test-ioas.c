@@ -244,10 +244,44 @@ static void test_allocator_alignment(void **state)
 	assert_int_equal(iommufd_ioas_map(t->ioas, big, SZ_2M, RW, NULL, &c), 0);
 	assert_int_equal(c % SZ_2M, 0);
 	assert_true(c >= SZ_2M);
-	/* the same length at an address that is not 2 MiB aligned: page aligned is enough */
+	/* the same length at an address that is not 2 MiB aligned: still
+	 * aligned to its length, the lowest such IOVA */
 	assert_int_equal(iommufd_ioas_map(t->ioas, big + SZ_2M + PG, SZ_2M, RW, NULL, &a), 0);
 	assert_int_equal(a, c + SZ_2M);
 	expect_kmap(t, c, SZ_2M, big, 3);
+}
+
+/*
+ * From 64 KiB up the default alignment is the length's largest power of
+ * two (at most 2 MiB), whatever the memory's own alignment; below it the
+ * lowest page-aligned IOVA.
+ */
+static void test_allocator_size_alignment(void **state)
+{
+	struct t *t = *state;
+	uint64_t a = 0, b = 0, c = 0, d = 0, e = 0;
+
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + PG, PG, RW, NULL, &a), 0);
+	assert_int_equal(a, PG);
+	/* 60 KiB: the page right after */
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 2 * PG, 15 * PG, RW, NULL, &b), 0);
+	assert_int_equal(b, 2 * PG);
+	/* 64 KiB at a page-aligned address: the first 64 KiB boundary free */
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + 3 * PG, 16 * PG, RW, NULL, &c), 0);
+	assert_int_equal(c, 0x20000);
+	/* 96 KiB: 64 KiB aligned */
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + PG, 24 * PG, RW, NULL, &d), 0);
+	assert_int_equal(d, 0x30000);
+	/* the hole below 64 KiB is still there for a page */
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &e), 0);
+	assert_int_equal(e, 0x11000);
+	/* 256 KiB: 256 KiB aligned */
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + PG, 64 * PG, RW, NULL, &e), 0);
+	assert_int_equal(e, 0x80000);
+	/* an explicit alignment still wins: right after the 96 KiB map */
+	struct iommufd_map_opts o = { .sz = sizeof(o), .align = PG };
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf + PG, 16 * PG, RW, &o, &e), 0);
+	assert_int_equal(e, 0x48000);
 }
 
 static void test_allocator_iova_max(void **state)
@@ -1072,6 +1106,7 @@ int main(void)
 		ALL3(test_allocator_lowest_fit, setup_dev),
 		ALL3(test_allocator_lowest_fit, setup_nodev),
 		ALL3(test_allocator_alignment, setup_dev),
+		ALL3(test_allocator_size_alignment, setup_dev),
 		ALL3(test_allocator_iova_max, setup_dev),
 		ALL3(test_iova_max_below_lowest, setup_dev),
 		ALL3(test_ranges_with_device, setup_dev),
