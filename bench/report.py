@@ -141,15 +141,18 @@ def sections(rows):
 
     nv = by('nvme')
     if nv:
-        body = [[r['cell'], r['backend'], r['mode'], r['bs'], r['qd'], r['iova'], r['iops'], r['mibs'],
+        body = [[r['cell'], r['backend'], r['mode'], r['bs'], r['qd'], r['iova'], r['iops'],
+                 f"{r.get('iops_min', '-')} - {r.get('iops_max', '-')}", r['mibs'],
                  r['p50_us'], r['p99_us'], r['p999_us'], r['lib_ns'], f"{100 * num(r, 'lib_share', 0):.3f} %"]
                 for r in nv]
         s.append(('NVMe random reads (examples/nvme --perf)',
-                  'QEMU nvme behind the emulated IOMMU; ' + nv[0]['secs'] + ' s per run.  lib ns: time inside '
+                  'QEMU nvme behind the emulated IOMMU; ' + nv[0].get('reps', '1') + ' repetitions of each '
+                  'configuration, ' + nv[0]['secs'] + ' s in all, the handle and translate runs alternating; '
+                  'medians over the repetitions (IOPS with min - max).  lib ns: time inside '
                   'the library call that gives the IOVA of each I/O (map handle or translate); share: that '
                   'time over the wall time per I/O.',
-                  table(['cell', 'backend', 'completion', 'bytes', 'QD', 'IOVA from', 'IOPS', 'MiB/s',
-                         'p50 us', 'p99 us', 'p99.9 us', 'lib ns/IO', 'lib share'], body)))
+                  table(['cell', 'backend', 'completion', 'bytes', 'QD', 'IOVA from', 'IOPS', 'min - max',
+                         'MiB/s', 'p50 us', 'p99 us', 'p99.9 us', 'lib ns/IO', 'lib share'], body)))
 
     fq = by('fault')
     if fq:

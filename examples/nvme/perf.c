@@ -10,16 +10,28 @@
  * (iommufd_map_get_iova(), what a driver with pre-mapped buffers does) or
  * from iommufd_ioas_translate() of the pointer (a driver given arbitrary
  * buffers).  The time inside that library call is measured per I/O: the
- * library's share (with one clock read in it: an upper bound).  One machine-readable line per run:
+ * library's share (with one clock read in it: an upper bound).  Each
+ * configuration runs PERF_REPS times, the handle and translate runs
+ * alternating, SECONDS / PERF_REPS each; one machine-readable line per
+ * configuration and IOVA source gives the medians over the repetitions
+ * (IOPS also min and max):
  *   @@BENCH name=nvme cell=.. backend=.. mode=poll|msix bs=BYTES qd=N
- *           iova=handle|translate secs=S ios=N iops=.. mibs=.. p50_us=..
- *           p99_us=.. p999_us=.. lib_ns=.. lib_share=..
+ *           iova=handle|translate reps=R secs=S ios=N iops=.. iops_min=..
+ *           iops_max=.. mibs=.. p50_us=.. p99_us=.. p999_us=.. lib_ns=..
+ *           lib_share=..
  * It never writes: the LBAs read are anywhere in namespace 1.
  */
 
 #define PERF_MAX_QD   32u
 #define PERF_SLOT     4096u
 #define PERF_MAX_LAT  (1u << 20) /* latencies kept per run; later ones are not sampled */
+#define PERF_REPS     5u
+
+/* What one run measured. */
+struct perf_res {
+	double secs, iops, p50, p99, p999, lib_ns; /* latencies in ns */
+	unsigned long ios;
+};
 
 struct perf {
 	struct iommufd_map *h[PERF_MAX_QD];
@@ -83,7 +95,7 @@ static double perf_submit(struct ctrl *c, struct perf *p, unsigned int slot, uin
 
 /* One run: @qd reads kept in flight for @secs seconds. */
 static int perf_run(struct ctrl *c, struct perf *p, bool irq, uint32_t bs, unsigned int qd, bool translate,
-		    double secs)
+		    double secs, struct perf_res *res)
 {
 	double t_sub[PERF_MAX_QD], lib = 0, t_start, t_end, now;
 	unsigned long ios = 0, nlat = 0;
@@ -137,18 +149,53 @@ static int perf_run(struct ctrl *c, struct perf *p, bool irq, uint32_t bs, unsig
 	}
 	now = perf_now() - t_start;
 	qsort(p->lat, nlat, sizeof(*p->lat), perf_cmp);
-	{
-		double iops = (double)ios / now * 1e9, lib_ns = ios ? lib / (double)ios : 0;
-		const char *cell = getenv("IFD_CELL");
-
-		printf("@@BENCH name=nvme cell=%s backend=%s mode=%s bs=%u qd=%u iova=%s secs=%.2f ios=%lu iops=%.0f "
-		       "mibs=%.2f p50_us=%.1f p99_us=%.1f p999_us=%.1f lib_ns=%.1f lib_share=%.5f\n",
-		       cell ? cell : "host", iommufd_backend_name(iommufd_ctx_get_backend(c->ctx)),
-		       irq ? "msix" : "poll", bs, qd, translate ? "translate" : "handle", now / 1e9, ios, iops,
-		       iops * bs / 1048576.0, perf_pct(p->lat, nlat, 0.5) / 1e3, perf_pct(p->lat, nlat, 0.99) / 1e3,
-		       perf_pct(p->lat, nlat, 0.999) / 1e3, lib_ns, lib_ns * iops / 1e9);
-	}
+	*res = (struct perf_res){
+		.secs = now / 1e9,
+		.iops = (double)ios / now * 1e9,
+		.p50 = perf_pct(p->lat, nlat, 0.5),
+		.p99 = perf_pct(p->lat, nlat, 0.99),
+		.p999 = perf_pct(p->lat, nlat, 0.999),
+		.lib_ns = ios ? lib / (double)ios : 0,
+		.ios = ios,
+	};
 	return 0;
+}
+
+/* The median of @n values of field @off of @r (sorts a copy). */
+static double perf_median(const struct perf_res *r, unsigned int n, size_t off)
+{
+	double v[PERF_REPS];
+
+	for (unsigned int i = 0; i < n; i++)
+		v[i] = *(const double *)((const char *)&r[i] + off);
+	qsort(v, n, sizeof(v[0]), perf_cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void perf_print(struct ctrl *c, bool irq, uint32_t bs, unsigned int qd, bool translate,
+		       const struct perf_res *r, unsigned int n)
+{
+	const char *cell = getenv("IFD_CELL");
+	double secs = 0, lo = r[0].iops, hi = r[0].iops;
+	unsigned long ios = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		secs += r[i].secs;
+		ios += r[i].ios;
+		lo = r[i].iops < lo ? r[i].iops : lo;
+		hi = r[i].iops > hi ? r[i].iops : hi;
+	}
+	double iops = perf_median(r, n, offsetof(struct perf_res, iops));
+	double lib_ns = perf_median(r, n, offsetof(struct perf_res, lib_ns));
+
+	printf("@@BENCH name=nvme cell=%s backend=%s mode=%s bs=%u qd=%u iova=%s reps=%u secs=%.2f ios=%lu "
+	       "iops=%.0f iops_min=%.0f iops_max=%.0f mibs=%.2f p50_us=%.1f p99_us=%.1f p999_us=%.1f lib_ns=%.1f "
+	       "lib_share=%.5f\n",
+	       cell ? cell : "host", iommufd_backend_name(iommufd_ctx_get_backend(c->ctx)), irq ? "msix" : "poll",
+	       bs, qd, translate ? "translate" : "handle", n, secs, ios, iops, lo, hi, iops * bs / 1048576.0,
+	       perf_median(r, n, offsetof(struct perf_res, p50)) / 1e3,
+	       perf_median(r, n, offsetof(struct perf_res, p99)) / 1e3,
+	       perf_median(r, n, offsetof(struct perf_res, p999)) / 1e3, lib_ns, lib_ns * iops / 1e9);
 }
 
 /* Every run on the completion path @irq, on a fresh queue pair. */
@@ -186,9 +233,17 @@ static int perf_pass(struct ctrl *c, bool irq, double secs)
 			       sizes[b], c->lba_size);
 			continue;
 		}
-		for (size_t d = 0; r == 0 && d < sizeof(depths) / sizeof(depths[0]); d++)
+		for (size_t d = 0; r == 0 && d < sizeof(depths) / sizeof(depths[0]); d++) {
+			struct perf_res res[2][PERF_REPS];
+
+			/* handle and translate alternate, so drift hits both */
+			for (unsigned int k = 0; r == 0 && k < PERF_REPS; k++)
+				for (int tr = 0; r == 0 && tr < 2; tr++)
+					r = perf_run(c, &p, irq, sizes[b], depths[d], tr, secs / PERF_REPS,
+						     &res[tr][k]);
 			for (int tr = 0; r == 0 && tr < 2; tr++)
-				r = perf_run(c, &p, irq, sizes[b], depths[d], tr, secs);
+				perf_print(c, irq, sizes[b], depths[d], tr, res[tr], PERF_REPS);
+		}
 	}
 	r2 = ioq_delete(c);
 	if (r == 0)
