@@ -13,14 +13,16 @@
  * of read(2) (stats.reads) plus one write per respond call; raw: 2.
  *
  * dirty: a --dirty-mib IOAS (one 2 MiB hugetlbfs buffer mapped again and
- * again; the mock's aperture ends at 2 GiB, so 16 GiB cannot be had on it),
- * every 7th page marked dirty, read NO_CLEAR through
- * iommufd_hwpt_get_dirty_bitmap() and IOMMU_HWPT_GET_DIRTY_BITMAP,
- * interleaved.
+ * again) on the mock's huge page table where the kernel has it (7.3: no
+ * aperture limit, 1 MiB leaves, so 16 GiB), else on its default one (6.12:
+ * 2 KiB pages, the aperture ends at 2 GiB); every 7th leaf marked dirty,
+ * read NO_CLEAR at 4 KiB per bit through iommufd_hwpt_get_dirty_bitmap()
+ * and IOMMU_HWPT_GET_DIRTY_BITMAP, interleaved; the bitmap must hold
+ * exactly the marked pages.
  *
  *   @@BENCH name=fault cell=.. batch=B reps=R lib_fps=.. raw_fps=.. ratio=..
  *           ratio_min=.. ratio_max=.. lib_sys_per_fault=.. raw_sys_per_fault=..
- *   @@BENCH name=dirty cell=.. size=BYTES reps=R lib_ns=.. raw_ns=.. ratio=..
+ *   @@BENCH name=dirty cell=.. size=BYTES table=huge|2k reps=R lib_ns=.. raw_ns=.. ratio=..
  *           ratio_min=.. ratio_max=..
  *
  *   mock-bench [--reps R] [--faults B] [--dirty-mib M]
@@ -197,21 +199,58 @@ static int fault_bench(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 	return 0;
 }
 
-static int dirty_bench(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct iommufd_device *dev,
-		       uint32_t stdev, int reps, uint64_t len)
+/*
+ * The IOAS's dirty HWPT: on 7.3's mock, the huge page table (vendor data
+ * pagetable_type MOCK_IOMMUPT_HUGE: 1 MiB leaves, no 2 GiB aperture), so a
+ * 16 GiB IOAS fits; elsewhere (6.12's mock has no such type) the default
+ * one with 2 KiB pages.  *huge says which.
+ */
+static int dirty_hwpt(struct iommufd_device *dev, struct iommufd_ioas *ioas, bool want_huge,
+		      struct iommufd_hwpt **h, bool *huge)
 {
+	struct mock_hwpt_data cfg = { .iotlb = MOCK_IOTLB_DEFAULT, .pagetable_type = MOCK_IOMMUPT_HUGE };
 	struct iommufd_hwpt_opts ho = { .sz = sizeof(ho), .flags = IOMMUFD_HWPT_DIRTY_TRACKING };
+
+	*huge = false;
+	if (want_huge) {
+		ho.data_type = IOMMUFD_HWPT_DATA_SELFTEST;
+		ho.data = &cfg;
+		ho.data_len = sizeof(cfg);
+		if (!iommufd_hwpt_create(dev, ioas, &ho, h)) {
+			*huge = true;
+			return 0;
+		}
+		ho.data_type = 0;
+		ho.data = NULL;
+		ho.data_len = 0;
+	}
+	return iommufd_hwpt_create(dev, ioas, &ho, h);
+}
+
+static int dirty_bench(struct iommufd_ctx *ctx, struct iommufd_device *dev, uint32_t stdev, int reps,
+		       uint64_t len, uint32_t home_id)
+{
+	struct iommufd_ioas *ioas;
 	struct iommufd_hwpt *h;
 	double lib[MAX_REPS], raw[MAX_REPS], ratio[MAX_REPS], t0;
-	uint64_t words = len / 4096 / 64, *bm = calloc(words, 8), *mark = calloc(words * 2, 8), nr = 0;
+	uint64_t words = len / 4096 / 64, *bm = calloc(words, 8), nr = 0, *mark, unit, want;
 	uint8_t *buf = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
 			    MAP_POPULATE, -1, 0);
 	int fd = iommufd_ctx_get_fd(ctx), r;
+	bool huge;
 
-	if (!bm || !mark || buf == MAP_FAILED)
+	if (!bm || buf == MAP_FAILED)
 		return fail("dirty buffers (hugetlbfs)", ENOMEM);
-	if ((r = iommufd_hwpt_create(dev, ioas, &ho, &h)))
+	/* An IOAS of its own, huge pages allowed: the huge table takes only them. */
+	if ((r = iommufd_ioas_create(ctx, &ioas)))
+		return fail("dirty IOAS", r);
+	if ((r = dirty_hwpt(dev, ioas, true, &h, &huge)))
 		return fail("dirty-tracking HWPT", r);
+	if (!huge && len > MOCK_APERTURE_LAST + 1 - DIOVA) {
+		fprintf(stderr, "mock-bench: this kernel's mock has no huge page table: its aperture ends at 2 GiB, "
+			"so --dirty-mib is at most %llu here\n", (MOCK_APERTURE_LAST + 1 - DIOVA) >> 20);
+		return 1;
+	}
 	if ((r = mock_replace(fd, stdev, iommufd_hwpt_get_id(h), NULL)))
 		return fail("mock onto the dirty HWPT", r);
 	for (uint64_t off = 0; off < len; off += CHUNK) {
@@ -224,12 +263,25 @@ static int dirty_bench(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 	}
 	if ((r = iommufd_hwpt_set_dirty_tracking(h, true)))
 		return fail("start dirty tracking", r);
-	/* Every 7th 4 KiB page: both of its 2 KiB mock pages. */
-	for (uint64_t p = 0; p < len / 4096; p += 7) {
-		mark[2 * p / 64] |= 1ull << (2 * p % 64);
-		mark[(2 * p + 1) / 64] |= 1ull << ((2 * p + 1) % 64);
+	/* The mock keeps one dirty bit per leaf: every 7th 1 MiB leaf of the
+	 * huge table (256 pages of 4 KiB read dirty each), else every 7th
+	 * 4 KiB page (both of its 2 KiB mock pages). */
+	unit = huge ? MOCK_HUGE_PAGE_SIZE : MOCK_PAGE_SIZE;
+	mark = calloc(len / unit / 64 + 1, 8);
+	if (!mark)
+		return fail("dirty marks", ENOMEM);
+	if (huge) {
+		for (uint64_t p = 0; p < len / unit; p += 7)
+			mark[p / 64] |= 1ull << (p % 64);
+		want = (len / unit + 6) / 7 * (unit / 4096);
+	} else {
+		for (uint64_t p = 0; p < len / 4096; p += 7) {
+			mark[2 * p / 64] |= 1ull << (2 * p % 64);
+			mark[(2 * p + 1) / 64] |= 1ull << ((2 * p + 1) % 64);
+		}
+		want = (len / 4096 + 6) / 7;
 	}
-	if ((r = mock_set_dirty(fd, iommufd_hwpt_get_id(h), DIOVA, len, MOCK_PAGE_SIZE, mark, &nr)))
+	if ((r = mock_set_dirty(fd, iommufd_hwpt_get_id(h), DIOVA, len, unit, mark, &nr)))
 		return fail("mock marks pages dirty", r);
 	/* Untimed: the first read of each kind warms the same caches. */
 	if ((r = iommufd_hwpt_get_dirty_bitmap(h, DIOVA, len, 4096, bm, IOMMUFD_DIRTY_NO_CLEAR)))
@@ -241,7 +293,10 @@ static int dirty_bench(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 			.page_size = 4096, .data = (uintptr_t)bm,
 		};
 
+		/* The kernel only sets bits: a raw caller clears the bitmap
+		 * first, as the library does, or reads stale bits as dirty. */
 		t0 = now_ns();
+		memset(bm, 0, words * 8);
 		if (ioctl(fd, IFD_K_IOMMU_HWPT_GET_DIRTY_BITMAP, &g))
 			return fail("raw IOMMU_HWPT_GET_DIRTY_BITMAP", errno);
 		raw[rep] = now_ns() - t0;
@@ -252,7 +307,7 @@ static int dirty_bench(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 		ratio[rep] = lib[rep] / raw[rep];
 	}
 	{
-		uint64_t set = 0, want = (len / 4096 + 6) / 7;
+		uint64_t set = 0;
 
 		for (uint64_t w = 0; w < words; w++)
 			set += (uint64_t)__builtin_popcountll(bm[w]);
@@ -265,13 +320,15 @@ static int dirty_bench(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 	{
 		double lm = median(lib, reps), rm = median(raw, reps), q50 = median(ratio, reps);
 
-		printf("@@BENCH name=dirty cell=%s size=%" PRIu64 " reps=%d lib_ns=%.0f raw_ns=%.0f ratio=%.4f "
-		       "ratio_min=%.4f ratio_max=%.4f\n", cell, len, reps, lm, rm, q50, ratio[0], ratio[reps - 1]);
+		printf("@@BENCH name=dirty cell=%s size=%" PRIu64 " table=%s reps=%d lib_ns=%.0f raw_ns=%.0f "
+		       "ratio=%.4f ratio_min=%.4f ratio_max=%.4f\n", cell, len, huge ? "huge" : "2k", reps, lm, rm, q50,
+		       ratio[0], ratio[reps - 1]);
 	}
 	iommufd_hwpt_set_dirty_tracking(h, false);
-	iommufd_ioas_unmap_all(ioas);
-	mock_replace(fd, stdev, (uint32_t)iommufd_ioas_get_id(ioas), NULL);
+	mock_replace(fd, stdev, home_id, NULL);
 	iommufd_hwpt_destroy(h);
+	iommufd_ioas_unmap_all(ioas);
+	iommufd_ioas_destroy(ioas);
 	munmap(buf, CHUNK);
 	free(bm);
 	free(mark);
@@ -281,7 +338,7 @@ static int dirty_bench(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struc
 int main(int argc, char **argv)
 {
 	int reps = 5, batch = 256, r, fd;
-	uint64_t dirty_mib = 1024;
+	uint64_t dirty_mib = 16384;
 	uint32_t stdev, hwpt, idev;
 	struct iommufd_ctx *ctx;
 	struct iommufd_ioas *ioas;
@@ -299,9 +356,9 @@ int main(int argc, char **argv)
 			reps = -1;
 	}
 	if (reps < 1 || reps > MAX_REPS || batch < 1 || batch > MAX_B || dirty_mib < 2 || dirty_mib % 2 ||
-	    dirty_mib > 2032) {
-		fprintf(stderr, "usage: mock-bench [--reps 1..%d] [--faults 1..%d] [--dirty-mib 2..2032, even]\n",
-			MAX_REPS, MAX_B);
+	    dirty_mib > 65536) {
+		fprintf(stderr, "usage: mock-bench [--reps 1..%d] [--faults 1..%d] [--dirty-mib 2..65536, even; "
+			"at most 2032 on a mock without its huge page table]\n", MAX_REPS, MAX_B);
 		return 2;
 	}
 	if ((r = iommufd_ctx_create(NULL, &ctx)))
@@ -327,7 +384,7 @@ int main(int argc, char **argv)
 	if ((r = iommufd_device_adopt_id(ctx, idev, -1, NULL, &dev)))
 		return fail("adopt the mock device", r);
 	if (fault_bench(ctx, ioas, dev, stdev, idev, reps, batch) ||
-	    dirty_bench(ctx, ioas, dev, stdev, reps, dirty_mib << 20))
+	    dirty_bench(ctx, dev, stdev, reps, dirty_mib << 20, (uint32_t)iommufd_ioas_get_id(ioas)))
 		return 1;
 	iommufd_device_destroy(dev);
 	mock_destroy(fd, stdev);

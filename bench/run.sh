@@ -129,7 +129,7 @@ else
 		echo '--perf 0.05 "$IFD_NVME"' >"$out/progs/nvme.args"
 	else
 		echo '--reps 7 --iters 2000 --sizes 4K,64K,2M,64M --live 1000' >"$out/progs/map-bench.args"
-		echo '--reps 5 --faults 256 --dirty-mib 1024' >"$out/progs/mock-bench.args"
+		echo '--reps 15 --faults 256 --dirty-mib 16384' >"$out/progs/mock-bench.args"
 		echo '--perf 1 "$IFD_NVME"' >"$out/progs/nvme.args"
 	fi
 	for cell in $cells; do

@@ -14,6 +14,9 @@
 #include "kabi.h"
 
 #define HWPT_FLAGS (IOMMUFD_HWPT_NEST_PARENT | IOMMUFD_HWPT_DIRTY_TRACKING | IOMMUFD_HWPT_PASID)
+/* Vendor data of IOMMU_HWPT_ALLOC, paging or nested: no driver's struct
+ * comes near; the bound keeps a caller's length from pinning much. */
+#define HWPT_DATA_MAX 65536u
 
 static bool hwpt_ok(const struct iommufd_hwpt *h)
 {
@@ -95,6 +98,9 @@ IFD_EXPORT int iommufd_hwpt_create(struct iommufd_device *dev, struct iommufd_io
 	if (!dev_ok(dev) || !ioas || ioas->state != IFD_ALIVE || ioas->ctx != dev->ctx || !out ||
 	    ifd_opts_copy(&o, sizeof(o), opts) < 0 || (o.flags & ~HWPT_FLAGS))
 		return ifd_ret(-EINVAL);
+	/* Vendor data: all three, or none. */
+	if (o.data_type ? !o.data || !o.data_len || o.data_len > HWPT_DATA_MAX : o.data || o.data_len)
+		return ifd_ret(-EINVAL);
 	ctx = dev->ctx;
 	q = o.fault;
 	if (q && (q->state != IFD_ALIVE || q->ctx != ctx))
@@ -123,11 +129,14 @@ IFD_EXPORT int iommufd_hwpt_create(struct iommufd_device *dev, struct iommufd_io
 
 	memset(&ha, 0, sizeof(ha));
 	/* The smallest form that carries what we use, so 6.6 takes it too. */
-	ha.size = q ? IFD_K_HWPT_ALLOC_SIZE_FAULT : IFD_K_HWPT_ALLOC_SIZE_BASE;
+	ha.size = q ? IFD_K_HWPT_ALLOC_SIZE_FAULT :
+		      o.data_type ? IFD_K_HWPT_ALLOC_SIZE_DATA : IFD_K_HWPT_ALLOC_SIZE_BASE;
 	ha.flags = kernel_flags(o.flags) | (q ? IFD_K_IOMMU_HWPT_FAULT_ID_VALID : 0);
 	ha.dev_id = dev->devid;
 	ha.pt_id = ioas->id;
-	ha.data_type = IFD_K_IOMMU_HWPT_DATA_NONE;
+	ha.data_type = o.data_type;
+	ha.data_len = o.data_len;
+	ha.data_uptr = (uintptr_t)o.data;
 
 	ifd_ctx_lock(ctx);
 	/* Another thread may have destroyed them since the check. */
@@ -139,7 +148,12 @@ IFD_EXPORT int iommufd_hwpt_create(struct iommufd_device *dev, struct iommufd_io
 		ha.fault_id = q->id;
 	r = ifd_ioctl(ctx, ctx->fd, IFD_K_IOMMU_HWPT_ALLOC, &ha);
 	if (r < 0) {
-		explain_alloc(dev, ioas, o.flags, q != NULL, r);
+		if (o.data_type)
+			ifd_err(ctx, "%s: IOMMU_HWPT_ALLOC on IOAS %u with vendor data type 0x%x (%u bytes) failed: "
+				"%s (the device's IOMMU driver takes no such data, or not this content)", dev->name,
+				ioas->id, o.data_type, o.data_len, strerror(-r));
+		else
+			explain_alloc(dev, ioas, o.flags, q != NULL, r);
 		goto out;
 	}
 	h->ctx = ctx;
@@ -547,7 +561,6 @@ void ifd_hwpt_dev_gone(struct iommufd_device *dev)
 
 /* What the kernel takes for a nested HWPT besides the fault queue. */
 #define NESTED_FLAGS IOMMUFD_HWPT_PASID
-#define NESTED_DATA_MAX 65536u
 
 static int need_nesting(struct iommufd_ctx *ctx, enum iommufd_feature f, const char *call)
 {
@@ -579,7 +592,7 @@ IFD_EXPORT int iommufd_hwpt_create_nested(struct iommufd_device *dev, struct iom
 		return ifd_ret(-ECHILD);
 	/* Arguments first: a bad one is -EINVAL whatever the kernel has. */
 	if (!parent == !viommu || (o.flags & ~NESTED_FLAGS) || !o.data_type || !o.data || !o.data_len ||
-	    o.data_len > NESTED_DATA_MAX)
+	    o.data_len > HWPT_DATA_MAX)
 		return ifd_ret(-EINVAL);
 	if (parent && (!hwpt_ok(parent) || parent->ctx != ctx || parent->parent))
 		return ifd_ret(-EINVAL);

@@ -1002,11 +1002,19 @@ int iommufd_device_get_hw_info(struct iommufd_device *dev, struct iommufd_hw_inf
  * @fault: a fault queue to receive the I/O page faults of devices and
  *         PASIDs attached to this HWPT (IOMMU_HWPT_FAULT_ID_VALID), or
  *         NULL.  The queue must outlive the HWPT.
+ * @data_type: 0, or the IOMMU driver's own allocation parameters for a
+ *         paging HWPT, IOMMUFD_HWPT_DATA_* (few drivers take any: the
+ *         kernel's mock IOMMU takes IOMMUFD_HWPT_DATA_SELFTEST).
+ * @data:  @data_len bytes of that data, passed to the kernel as is.
+ * @data_len: 1 .. 65536 bytes with a @data_type, else 0.
  */
 struct iommufd_hwpt_opts {
 	size_t sz;
 	uint32_t flags;
 	struct iommufd_fault_queue *fault;
+	uint32_t data_type;
+	const void *data;
+	uint32_t data_len;
 };
 
 /**
@@ -1018,12 +1026,15 @@ struct iommufd_hwpt_opts {
  * @opts: options, or NULL.
  * @out:  receives the HWPT.
  *
- * Source: IOMMU_HWPT_ALLOC with IOMMU_HWPT_DATA_NONE.
- * Errors: -EINVAL bad argument (unknown flag, other context's object);
+ * Source: IOMMU_HWPT_ALLOC with IOMMU_HWPT_DATA_NONE, or the caller's
+ * data type and data.
+ * Errors: -EINVAL bad argument (unknown flag, other context's object, a
+ * data type without data or data without a type, @data_len over 65536);
  * -EOPNOTSUPP the backend has no HWPTs (GROUP, TYPE1), the kernel lacks
  * IOMMU_HWPT_ALLOC, or the IOMMU cannot do a requested flag (dirty
- * tracking, nesting, PASID: the log says which); -ECHILD; -ENOMEM; the
- * ioctl's errors.
+ * tracking, nesting, PASID: the log says which) or takes no data of that
+ * type; -ECHILD; -ENOMEM; the ioctl's errors (bad vendor data: usually
+ * -EINVAL).
  */
 int iommufd_hwpt_create(struct iommufd_device *dev, struct iommufd_ioas *ioas, const struct iommufd_hwpt_opts *opts,
 			struct iommufd_hwpt **out);

@@ -53,6 +53,12 @@ enum mock_op {
 #define MOCK_APERTURE_FIRST 0x1000000ull  /* 16 MiB */
 #define MOCK_APERTURE_LAST  0x7fffffffull /* 2 GiB - 1 */
 #define MOCK_PAGE_SIZE      2048ull       /* its smallest IOMMU page */
+/* Its huge page table (7.3+: struct mock_hwpt_data.pagetable_type on a
+ * paging HWPT's IOMMUFD_HWPT_DATA_SELFTEST): 1 MiB leaves besides the CPU
+ * page, no aperture limit, one dirty bit per leaf. */
+#define MOCK_IOMMUPT_DEFAULT 0u
+#define MOCK_IOMMUPT_HUGE    1u
+#define MOCK_HUGE_PAGE_SIZE  (512 * MOCK_PAGE_SIZE)
 #define MOCK_PASID_BITS     20u
 
 /* Mock device flags (MOCK_OP_MOCK_DOMAIN_FLAGS).  Bit 1 meant "huge IOVA"

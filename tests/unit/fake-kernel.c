@@ -97,6 +97,8 @@ struct hwptx {
 	bool dirty_on;
 	uint64_t *dirty; /* sorted page addresses (4 KiB pages) */
 	size_t ndirty, dirtycap;
+	uint8_t vendor[8]; /* the selftest data a paging alloc carried */
+	uint32_t vendor_len;
 };
 
 /* One page request as the device raised it. */
@@ -1436,8 +1438,14 @@ static int hwpt_alloc(struct fake_kernel *fk, struct file *f, void *arg)
 	io = ioas_get(f, c.pt_id);
 	if (!io)
 		return hwptx_get(f, c.pt_id) ? -EOPNOTSUPP /* nested: not modelled */ : -ENOENT;
-	if (c.data_type || c.data_len || c.data_uptr)
-		return -EOPNOTSUPP;
+	/* Paging vendor data: only the mock IOMMU's selftest type, as the
+	 * kernel's mock takes it (4 or 8 bytes); no real driver takes any. */
+	if (c.data_type || c.data_len || c.data_uptr) {
+		if (c.size < IFD_K_HWPT_ALLOC_SIZE_DATA || c.data_type != 0xdead)
+			return -EOPNOTSUPP;
+		if (c.data_len < 4 || c.data_len > 8 || !c.data_uptr)
+			return -EINVAL;
+	}
 	if ((c.flags & IFD_K_IOMMU_HWPT_ALLOC_NEST_PARENT) && d->no_nest)
 		return -EOPNOTSUPP;
 	if ((c.flags & IFD_K_IOMMU_HWPT_ALLOC_DIRTY_TRACKING) && d->no_dirty)
@@ -1454,6 +1462,10 @@ static int hwpt_alloc(struct fake_kernel *fk, struct file *f, void *arg)
 	h = xcalloc(1, sizeof(*h));
 	h->io = io;
 	h->flags = c.flags;
+	if (c.data_type) {
+		memcpy(h->vendor, (const void *)(uintptr_t)c.data_uptr, c.data_len);
+		h->vendor_len = c.data_len;
+	}
 	if (fo) {
 		h->q = fo->q;
 		h->q->hwpts++;
@@ -4625,6 +4637,18 @@ int fake_kernel_hwpt_state(struct fake_kernel *fk, int fd, uint32_t hwpt_id)
 	struct hwptx *h = f ? hwptx_get(f, hwpt_id) : NULL;
 	int r = h ? (h->dirty_on ? 2 : 1) : 0;
 
+	pthread_mutex_unlock(&fk_lock);
+	return r;
+}
+
+int fake_kernel_hwpt_vendor(struct fake_kernel *fk, int fd, uint32_t hwpt_id, void *buf, size_t len)
+{
+	struct file *f = ictx_locked(fk, fd);
+	struct hwptx *h = f ? hwptx_get(f, hwpt_id) : NULL;
+	int r = h ? (int)h->vendor_len : -ENOENT;
+
+	if (h)
+		memcpy(buf, h->vendor, len < h->vendor_len ? len : h->vendor_len);
 	pthread_mutex_unlock(&fk_lock);
 	return r;
 }

@@ -272,6 +272,10 @@ uint32_t fake_kernel_dev_pasid_hwpt(struct fake_kernel *fk, const char *name, ui
 /* Whether HWPT @hwpt_id of iommufd @fd exists (1), tracks dirty pages (2
  * = exists and tracking on), or not (0). */
 int fake_kernel_hwpt_state(struct fake_kernel *fk, int fd, uint32_t hwpt_id);
+/* The selftest vendor data (IOMMUFD_HWPT_DATA_SELFTEST, 4 or 8 bytes) the
+ * paging HWPT was allocated with, copied to @buf: its length (0 = none),
+ * or -ENOENT. */
+int fake_kernel_hwpt_vendor(struct fake_kernel *fk, int fd, uint32_t hwpt_id, void *buf, size_t len);
 /* Mark [@iova, @iova+@len) dirty in HWPT @hwpt_id (as if a device wrote;
  * only mapped pages of a tracking HWPT take the mark): pages marked. */
 int fake_kernel_set_dirty(struct fake_kernel *fk, int fd, uint32_t hwpt_id, uint64_t iova, uint64_t len);

@@ -271,6 +271,50 @@ static void test_bad_args(void **state)
 	done(t);
 }
 
+/* A paging HWPT with the IOMMU driver's own data: all of it reaches the
+ * kernel; half a description, or data the driver refuses, changes nothing. */
+static void test_vendor_data(void **state)
+{
+	struct t *t = mk(IOMMUFD_BACKEND_CDEV, NULL, 0, false, false);
+	const uint32_t cfg[2] = { 0xbadbeef, 1 }; /* the mock's iotlb, its huge page table */
+	struct iommufd_hwpt_opts o = { .sz = sizeof(o), .data_type = IOMMUFD_HWPT_DATA_SELFTEST, .data = cfg,
+				       .data_len = sizeof(cfg) };
+	struct iommufd_hwpt *h = NULL;
+	int fd = iommufd_ctx_get_fd(t->ctx), objs = fake_kernel_iommufd_objects(t->fk, fd);
+	uint32_t got[2] = { 0, 0 };
+
+	(void)state;
+	o.data = NULL;
+	assert_int_equal(iommufd_hwpt_create(t->dev, t->ioas, &o, &h), -EINVAL);
+	o.data = cfg;
+	o.data_len = 0;
+	assert_int_equal(iommufd_hwpt_create(t->dev, t->ioas, &o, &h), -EINVAL);
+	o.data_len = 65537;
+	assert_int_equal(iommufd_hwpt_create(t->dev, t->ioas, &o, &h), -EINVAL);
+	o.data_type = 0;
+	o.data_len = sizeof(cfg);
+	assert_int_equal(iommufd_hwpt_create(t->dev, t->ioas, &o, &h), -EINVAL);
+	assert_null(h);
+	assert_int_equal(fake_kernel_iommufd_objects(t->fk, fd), objs);
+
+	/* a type the device's driver does not take: the kernel's EOPNOTSUPP, named */
+	o.data_type = IOMMUFD_HWPT_DATA_VTD_S1;
+	fk_logcap_clear(&t->cap);
+	assert_int_equal(iommufd_hwpt_create(t->dev, t->ioas, &o, &h), -EOPNOTSUPP);
+	assert_true(fk_logcap_has(&t->cap, "vendor data type 0x1"));
+	assert_null(h);
+	assert_int_equal(fake_kernel_iommufd_objects(t->fk, fd), objs);
+
+	o.data_type = IOMMUFD_HWPT_DATA_SELFTEST;
+	assert_int_equal(iommufd_hwpt_create(t->dev, t->ioas, &o, &h), 0);
+	assert_int_equal(fake_kernel_hwpt_vendor(t->fk, fd, iommufd_hwpt_get_id(h), got, sizeof(got)), 8);
+	assert_memory_equal(got, cfg, sizeof(cfg));
+	assert_int_equal(iommufd_device_attach_hwpt(t->dev, h), 0);
+	assert_int_equal(iommufd_device_attach(t->dev, t->ioas), 0);
+	assert_int_equal(iommufd_hwpt_destroy(h), 0);
+	done(t);
+}
+
 /* Two contexts on one fake kernel: handles of one are refused by the other. */
 static void test_other_context(void **state)
 {
@@ -978,6 +1022,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_attach_ioas_from_hwpt, fk_teardown),
 		cmocka_unit_test_teardown(test_replace_between_ioas, fk_teardown),
 		cmocka_unit_test_teardown(test_bad_args, fk_teardown),
+		cmocka_unit_test_teardown(test_vendor_data, fk_teardown),
 		cmocka_unit_test_teardown(test_other_context, fk_teardown),
 		cmocka_unit_test_teardown(test_injected_failures, fk_teardown),
 		cmocka_unit_test_teardown(test_pasid, fk_teardown),
