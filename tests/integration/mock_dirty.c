@@ -11,7 +11,9 @@
  * pairs that hold one.  NO_CLEAR keeps the bits, a clearing read empties
  * them; iommufd_ioas_get_dirty_bitmap() gives the HWPT's answer.
  *
- * CDEV only does it; GROUP and TYPE1 refuse the HWPT (BACKEND).
+ * Then a paging HWPT with the mock's vendor data (7.3: its huge page
+ * table), see vendor_data().  CDEV only does it; GROUP and TYPE1 refuse
+ * the HWPT (BACKEND).
  */
 #include "feature.h"
 
@@ -97,6 +99,66 @@ static void read_check(struct iommufd_hwpt *h, struct iommufd_ioas *ioas, uint64
 	      what, n, set, wrong, wrong ? (int64_t)first : (int64_t)-1);
 }
 
+/*
+ * A paging HWPT with the IOMMU driver's own data (iommufd_hwpt_opts
+ * .data_type): 7.3's mock takes IOMMUFD_HWPT_DATA_SELFTEST with
+ * pagetable_type huge, a page table with 1 MiB leaves and no 2 GiB
+ * aperture.  Mapping at 4 GiB proves the data reached the driver (the
+ * default table refuses it); a dirty mark on one leaf reads as its 256
+ * pages.  6.12's mock has no such type and refuses the data.
+ */
+static void vendor_data(struct iommufd_ctx *ctx, struct mock_dev *m, struct iommufd_ioas *home)
+{
+	struct mock_hwpt_data cfg = { .iotlb = MOCK_IOTLB_DEFAULT, .pagetable_type = MOCK_IOMMUPT_HUGE };
+	struct iommufd_hwpt_opts o = { .sz = sizeof(o), .flags = IOMMUFD_HWPT_DIRTY_TRACKING,
+				       .data_type = IOMMUFD_HWPT_DATA_SELFTEST, .data = &cfg, .data_len = sizeof(cfg) };
+	const uint64_t at = 4ull << 30, leaf = MOCK_HUGE_PAGE_SIZE;
+	struct iommufd_ioas *ioas = NULL;
+	struct iommufd_hwpt *h = NULL;
+	uint64_t bm[SZ_2M / SZ_4K / 64], one = 1, nr = 0, set = 0, in_leaf = 0;
+	int fd = iommufd_ctx_get_fd(ctx), r;
+	uint8_t *huge;
+
+	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "an IOAS for the huge table");
+	r = iommufd_hwpt_create(m->dev, ioas, &o, &h);
+	if (!strcmp(itest_env_req("IFD_KERNEL"), "6.12")) {
+		CHECK(r == -EINVAL || r == -EOPNOTSUPP, "6.12's mock refuses a paging HWPT's vendor data (%d)", r);
+		if (r == 0)
+			iommufd_hwpt_destroy(h);
+		iommufd_ioas_destroy(ioas);
+		return;
+	}
+	if (!CHECK_RET(r, 0, "HWPT with the mock's vendor data (huge page table) and DIRTY_TRACKING")) {
+		iommufd_ioas_destroy(ioas);
+		return;
+	}
+	REQUIRE_RET(mock_replace(fd, m->stdev_id, iommufd_hwpt_get_id(h), NULL), 0, "the mock device moves onto it");
+	huge = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1,
+		    0);
+	REQUIRE(huge != MAP_FAILED, "a 2 MiB hugetlbfs page (mmap MAP_HUGETLB)");
+	itest_map_fixed(ioas, huge, SZ_2M, at, "2 MiB at 4 GiB (beyond the default table's 2 GiB)");
+	CHECK_RET(mock_check_map(fd, iommufd_hwpt_get_id(h), at, SZ_2M, huge), 0, "the mock maps it");
+	REQUIRE_RET(iommufd_hwpt_set_dirty_tracking(h, true), 0, "start dirty tracking");
+	CHECK_RET(mock_set_dirty(fd, iommufd_hwpt_get_id(h), at + leaf, leaf, leaf, &one, &nr), 0,
+		  "the mock marks the second 1 MiB leaf dirty");
+	memset(bm, 0xa5, sizeof(bm));
+	CHECK_RET(iommufd_hwpt_get_dirty_bitmap(h, at, SZ_2M, SZ_4K, bm, IOMMUFD_DIRTY_NO_CLEAR), 0,
+		  "read 2 MiB at 4 KiB a bit");
+	for (uint64_t i = 0; i < SZ_2M / SZ_4K; i++) {
+		set += bit(bm, i);
+		in_leaf += bit(bm, i) && i >= leaf / SZ_4K;
+	}
+	CHECK(set == leaf / SZ_4K && in_leaf == set, "exactly the leaf's %" PRIu64 " pages read dirty (%" PRIu64
+	      " set, %" PRIu64 " in the leaf)", (uint64_t)(leaf / SZ_4K), set, in_leaf);
+	CHECK_RET(iommufd_hwpt_set_dirty_tracking(h, false), 0, "stop");
+	itest_unmap(ioas, at, SZ_2M, "the 2 MiB at 4 GiB");
+	CHECK_RET(mock_replace(fd, m->stdev_id, (uint32_t)iommufd_ioas_get_id(home), NULL), 0,
+		  "mock back to its IOAS");
+	CHECK_RET(iommufd_hwpt_destroy(h), 0, "destroy the huge-table HWPT");
+	CHECK_RET(iommufd_ioas_destroy(ioas), 0, "destroy its IOAS");
+	munmap(huge, SZ_2M);
+}
+
 static void cdev_cell(struct iommufd_ctx *ctx)
 {
 	struct iommufd_ioas *ioas = NULL;
@@ -179,6 +241,7 @@ static void cdev_cell(struct iommufd_ctx *ctx)
 	itest_unmap(ioas, IOVA, BUF_LEN, "buffer");
 	CHECK_RET(mock_replace(fd, m.stdev_id, (uint32_t)iommufd_ioas_get_id(ioas), NULL), 0, "mock back to the IOAS");
 	CHECK_RET(iommufd_hwpt_destroy(h), 0, "destroy the HWPT");
+	vendor_data(ctx, &m, ioas);
 	mock_dev_close(ctx, &m);
 	CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
 	itest_free(buf, BUF_LEN);
