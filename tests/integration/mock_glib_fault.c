@@ -233,11 +233,20 @@ static void serve(struct iommufd_ctx *ctx, struct iommufd_ioas *ioas, struct moc
 	free(s);
 }
 
+/* A source needs a queue (checked in the CDEV and GROUP cells). */
+static void no_queue(void)
+{
+	errno = 0;
+	CHECK(!iommufd_glib_fault_source_new(NULL, 0) && errno == EINVAL, "a source needs a queue (EINVAL)");
+}
+
 static void group_cell(struct iommufd_ctx *ctx)
 {
 	struct iommufd_fault_queue *q = NULL;
-	int r = iommufd_fault_queue_create(ctx, NULL, &q);
+	int r;
 
+	no_queue();
+	r = iommufd_fault_queue_create(ctx, NULL, &q);
 	CHECK(r == 0 || r == -EOPNOTSUPP, "fault queue on GROUP: created or refused as unsupported (%d)", r);
 	if (r == 0) {
 		GMainContext *gctx = g_main_context_new();
@@ -254,36 +263,21 @@ static void group_cell(struct iommufd_ctx *ctx)
 	}
 }
 
-int main(void)
+static void cdev_cell(struct iommufd_ctx *ctx)
 {
-	struct iommufd_ctx *ctx;
 	struct iommufd_ioas *ioas = NULL;
 	struct mock_dev m;
 
-	itest_start("mock_glib_fault");
-	itest_env_req("IFD_KERNEL");
-	ctx = itest_ctx();
-	errno = 0;
-	CHECK(!iommufd_glib_fault_source_new(NULL, 0) && errno == EINVAL, "a source needs a queue (EINVAL)");
-	switch (cell_kind(ctx)) {
-	case CELL_CDEV:
-		REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
-		mock_dev_open(ctx, ioas, 0, &m);
-		serve(ctx, ioas, &m, NFAULTS, 0, false);
-		serve(ctx, ioas, &m, NFULL, MAX_OUT, true);
-		mock_dev_close(ctx, &m);
-		CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
-		break;
-	case CELL_GROUP:
-		group_cell(ctx);
-		break;
-	case CELL_TYPE1:
-		feature_check_type1_context(ctx);
-		break;
-	case CELL_NOIOMMU:
-		feature_check_noiommu_context(ctx);
-		break;
-	}
-	iommufd_ctx_destroy(ctx);
-	return itest_finish();
+	no_queue();
+	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
+	mock_dev_open(ctx, ioas, 0, &m);
+	serve(ctx, ioas, &m, NFAULTS, 0, false);
+	serve(ctx, ioas, &m, NFULL, MAX_OUT, true);
+	mock_dev_close(ctx, &m);
+	CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
+}
+
+int main(void)
+{
+	return feature_main("mock_glib_fault", cdev_cell, group_cell);
 }

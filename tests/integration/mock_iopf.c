@@ -287,40 +287,24 @@ static void group_cell(struct iommufd_ctx *ctx)
 	CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
 }
 
-int main(void)
+static void cdev_cell(struct iommufd_ctx *ctx)
 {
-	struct iommufd_ctx *ctx;
+	struct iommufd_feature_status st;
 	struct iommufd_ioas *ioas = NULL;
 	struct mock_dev m;
 
-	itest_start("mock_iopf");
-	itest_env_req("IFD_KERNEL");
-	ctx = itest_ctx();
-	switch (cell_kind(ctx)) {
-	case CELL_CDEV: {
-		struct iommufd_feature_status st;
+	REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
+	mock_dev_open(ctx, ioas, 0, &m);
+	CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_FAULT_QUEUE, &st, "FAULT_QUEUE") == 1,
+	      "fault queues are supported on CDEV (7.3)");
+	thousand(ctx, ioas, &m);
+	overflow(ctx, ioas, &m);
+	pending(ctx, ioas, &m);
+	mock_dev_close(ctx, &m);
+	CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
+}
 
-		REQUIRE_RET(iommufd_ioas_create(ctx, &ioas), 0, "iommufd_ioas_create");
-		mock_dev_open(ctx, ioas, 0, &m);
-		CHECK(feature_get(ctx, NULL, IOMMUFD_FEATURE_FAULT_QUEUE, &st, "FAULT_QUEUE") == 1,
-		      "fault queues are supported on CDEV (7.3)");
-		thousand(ctx, ioas, &m);
-		overflow(ctx, ioas, &m);
-		pending(ctx, ioas, &m);
-		mock_dev_close(ctx, &m);
-		CHECK_RET(iommufd_ioas_destroy(ioas), 0, "iommufd_ioas_destroy");
-		break;
-	}
-	case CELL_GROUP:
-		group_cell(ctx);
-		break;
-	case CELL_TYPE1:
-		feature_check_type1_context(ctx);
-		break;
-	case CELL_NOIOMMU:
-		feature_check_noiommu_context(ctx);
-		break;
-	}
-	iommufd_ctx_destroy(ctx);
-	return itest_finish();
+int main(void)
+{
+	return feature_main("mock_iopf", cdev_cell, group_cell);
 }
