@@ -45,7 +45,7 @@ uptime_s() {
 
 # A test that outlives its timeout's SIGKILL sleeps in the kernel where no
 # signal reaches it (a VFIO device removal waiting for its users, say), and
-# the wait above would never return.  Name every such task and where it
+# the test loop's wait for it would never return.  Name every such task and where it
 # sleeps, then tell run-cell.sh, which ends the VM at once: what hung is
 # the failure, and it must be visible in CI's log.  (The kernels here have
 # no CONFIG_STACKTRACE: wchan is the one frame they give.)
@@ -55,7 +55,7 @@ watchdog() {
 	echo "ifd-rig: $1 still runs $((IFD_TEST_TIMEOUT + 20))s after it started, 15s after its SIGKILL"
 	for st in /proc/[0-9]*/status; do
 		d=${st%/status}
-		grep -qs '^State:.*D' "$st" || continue
+		grep -qs '^State:[[:space:]]*D' "$st" || continue
 		echo "ifd-rig: hung: pid ${d#/proc/} $(cat "$d/comm" 2>/dev/null)" \
 			"in $(cat "$d/wchan" 2>/dev/null) syscall $(cut -d' ' -f1-3 "$d/syscall" 2>/dev/null)"
 		for f in "$d"/fd/*; do
