@@ -306,12 +306,12 @@ static int type1_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
 {
 	int r = 0; /* no IOMMU yet: recorded, the first attach maps it */
 
-	pthread_rwlock_rdlock(&ioas->kern_lock);
+	ifd_rdlock(&ioas->kern_lock);
 	if (ioas->iommu_set)
 		r = map_raw(ioas, m);
 	if (r == 0)
 		mark(ioas, m);
-	pthread_rwlock_unlock(&ioas->kern_lock);
+	ifd_rdunlock(&ioas->kern_lock);
 	return r;
 }
 
@@ -319,12 +319,12 @@ static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, u
 {
 	int r = 0;
 
-	pthread_rwlock_rdlock(&ioas->kern_lock);
+	ifd_rdlock(&ioas->kern_lock);
 	if (ioas->iommu_set)
 		r = unmap_raw(ioas, iova, len, 0, unmapped);
 	else
 		*unmapped = len; /* records only: the caller passes whole mappings */
-	pthread_rwlock_unlock(&ioas->kern_lock);
+	ifd_rdunlock(&ioas->kern_lock);
 	return r;
 }
 
@@ -333,10 +333,10 @@ static int type1_unmap_all(struct iommufd_ioas *ioas, uint64_t *unmapped)
 	int r = 0;
 
 	*unmapped = 0;
-	pthread_rwlock_rdlock(&ioas->kern_lock);
+	ifd_rdlock(&ioas->kern_lock);
 	if (ioas->iommu_set)
 		r = ioas->type1_unmap_all ? unmap_raw(ioas, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, unmapped) : -EOPNOTSUPP;
-	pthread_rwlock_unlock(&ioas->kern_lock);
+	ifd_rdunlock(&ioas->kern_lock);
 	return r;
 }
 
@@ -456,10 +456,10 @@ static int set_iommu(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 
 	if (ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION, (void *)type) <= 0)
 		type = VFIO_TYPE1_IOMMU;
-	pthread_rwlock_wrlock(&ioas->kern_lock);
+	ifd_wrlock(&ioas->kern_lock);
 	r = ifd_ioctl(ctx, ioas->container_fd, VFIO_SET_IOMMU, (void *)type);
 	if (r < 0) {
-		pthread_rwlock_unlock(&ioas->kern_lock);
+		ifd_wrunlock(&ioas->kern_lock);
 		ifd_err(ctx, "/dev/vfio/vfio: VFIO_SET_IOMMU type1%s failed: %s",
 			type == VFIO_TYPE1v2_IOMMU ? "v2" : "", strerror(-r));
 		return r;
@@ -473,7 +473,7 @@ static int set_iommu(struct iommufd_device *dev, struct iommufd_ioas *ioas)
 	ifd_ioas_wunlock(ioas);
 	if (r < 0)
 		__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
-	pthread_rwlock_unlock(&ioas->kern_lock);
+	ifd_wrunlock(&ioas->kern_lock);
 
 	if (r == -ERANGE) {
 		ifd_err(ctx, "%s: the mapping at IOVA 0x%llx (%llu bytes) lies outside the IOVA ranges the device "
@@ -524,7 +524,7 @@ static void leave_container(struct iommufd_ctx *ctx, struct ifd_group *g, struct
 	uint64_t gone;
 
 	if (last)
-		pthread_rwlock_wrlock(&ioas->kern_lock);
+		ifd_wrlock(&ioas->kern_lock);
 	/* A failure changes nothing: a legacy container drops them anyway. */
 	if (last && ioas->iommu_set && ioas->type1_unmap_all)
 		(void)unmap_raw(ioas, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, &gone);
@@ -537,7 +537,7 @@ static void leave_container(struct iommufd_ctx *ctx, struct ifd_group *g, struct
 	}
 	if (last) {
 		__atomic_store_n(&ioas->iommu_set, false, __ATOMIC_RELEASE);
-		pthread_rwlock_unlock(&ioas->kern_lock);
+		ifd_wrunlock(&ioas->kern_lock);
 	}
 }
 
@@ -725,7 +725,7 @@ static int type1_set_dirty(struct iommufd_ioas *ioas, bool enable)
 	struct dirty_op op = { .why = DW_NONE };
 	int r;
 
-	pthread_rwlock_rdlock(&ioas->kern_lock);
+	ifd_rdlock(&ioas->kern_lock);
 	r = probe_dirty(ioas, &op);
 	if (r == 0) {
 		r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_DIRTY_PAGES, &d);
@@ -736,7 +736,7 @@ static int type1_set_dirty(struct iommufd_ioas *ioas, bool enable)
 			op.why = DW_IOCTL;
 		}
 	}
-	pthread_rwlock_unlock(&ioas->kern_lock);
+	ifd_rdunlock(&ioas->kern_lock);
 	if (r < 0 && r != -ECHILD)
 		dirty_explain(ioas, &op, enable ? "VFIO_IOMMU_DIRTY_PAGES START" : "VFIO_IOMMU_DIRTY_PAGES STOP", r);
 	return r;
@@ -885,7 +885,7 @@ static int type1_get_dirty(struct iommufd_ioas *ioas, uint64_t iova, uint64_t le
 			"(VFIO_IOMMU_DIRTY_PAGES always clears): read them with clearing", ioas->id);
 		return -EOPNOTSUPP;
 	}
-	pthread_rwlock_rdlock(&ioas->kern_lock);
+	ifd_rdlock(&ioas->kern_lock);
 	r = probe_dirty(ioas, &op);
 	if (r == 0 && page_size < op.pgsize) {
 		op.why = DW_PGSIZE;
@@ -937,7 +937,7 @@ static int type1_get_dirty(struct iommufd_ioas *ioas, uint64_t iova, uint64_t le
 	if (r == 0 && !nch)
 		ifd_dirty_zero(bitmap, len, page_size);
 out:
-	pthread_rwlock_unlock(&ioas->kern_lock);
+	ifd_rdunlock(&ioas->kern_lock);
 	free(buf);
 	free(ch);
 	if (r < 0 && r != -ECHILD)
@@ -998,14 +998,14 @@ static int type1_feature_query(struct iommufd_ctx *ctx, struct iommufd_device *d
 			   "ask with a device");
 		return 0;
 	}
-	pthread_rwlock_rdlock(&ioas->kern_lock);
+	ifd_rdlock(&ioas->kern_lock);
 	r = probe_dirty(ioas, &op);
 	if (r == 0 && ifd_ioctl(ctx, ioas->container_fd, VFIO_CHECK_EXTENSION,
 				(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) <= 0) {
 		op.why = DW_V1;
 		r = -EOPNOTSUPP;
 	}
-	pthread_rwlock_unlock(&ioas->kern_lock);
+	ifd_rdunlock(&ioas->kern_lock);
 	if (r == 0) {
 		set_status(st, IOMMUFD_REASON_NONE, "");
 		return 1;

@@ -171,7 +171,7 @@ struct iommufd_ioas {
 	/* TYPE1: readers are MAP_DMA/UNMAP_DMA (check iommu_set, then the
 	 * ioctl); writers change whether the container has an IOMMU (the
 	 * first group joining, the last one leaving). */
-	pthread_rwlock_t kern_lock;
+	ifd_rwlock_t kern_lock;
 
 	/* Serialises writers of the index (map/unmap bookkeeping, range
 	 * refresh).  Readers (translate, find) take no lock: the index has
@@ -689,7 +689,19 @@ static inline int ifd_opts_copy(void *out, size_t known, const void *opts)
 
 /* Helpers used by several files. */
 int ifd_open_node(struct iommufd_ctx *ctx, const char *path, int flags, const char *what);
-int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg);
+/* Every kernel call of the data path goes through here: inline, so a map
+ * or unmap pays one indirect call (the syscall table), not two. */
+static inline int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	/* The fork rule's backstop: an inherited fd's kernel object is the
+	 * parent's, so no call of a child reaches it through this path. */
+	if (ifd_forked(ctx))
+		return -ECHILD;
+	r = ctx->sys->ioctl(fd, req, arg);
+	return r < 0 ? -errno : r;
+}
 int ifd_close(struct iommufd_ctx *ctx, int fd);
 int ifd_dup(struct iommufd_ctx *ctx, int fd);
 

@@ -16,7 +16,7 @@ static void ioas_free_mem(struct iommufd_ioas *ioas)
 	ifd_filemap_ioas_free(ioas);
 	ifd_midx_destroy(ioas->idx);
 	free(ioas->allowed);
-	pthread_rwlock_destroy(&ioas->kern_lock);
+
 	ioas->state = IFD_DEAD;
 	free(ioas);
 }
@@ -35,7 +35,7 @@ static int ioas_new(struct iommufd_ctx *ctx, uint32_t adopt_id, struct iommufd_i
 	ioas->alignment = (uint64_t)ctx->page_size;
 	ifd_list_init(&ioas->link);
 	ifd_lock_init(&ioas->wlock);
-	pthread_rwlock_init(&ioas->kern_lock, NULL);
+	ifd_rwlock_init(&ioas->kern_lock);
 	r = ifd_midx_create(ioas, &ioas->idx);
 	if (r < 0) {
 		ioas_free_mem(ioas);

@@ -105,26 +105,43 @@ static int explain_map_error(struct iommufd_ioas *ioas, int r, uint64_t iova, ui
 	return r;
 }
 
-/* Claim an IOVA range for @m: the caller holds ioas->wlock. */
-static int place(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t len, uint32_t flags,
-		 const struct iommufd_map_opts *o, uint64_t hint, uint64_t *align_out)
+/* A record for the new mapping, its IOVA range claimed: the caller holds
+ * ioas->wlock. */
+static inline __attribute__((always_inline)) int
+place(struct iommufd_ioas *ioas, const struct iommufd_map *init, uint64_t len, uint32_t flags,
+		 const struct iommufd_map_opts *o, uint64_t hint, uint64_t *align_out, struct iommufd_map **out)
 {
 	uint64_t page = (uint64_t)ioas->ctx->page_size, align;
 	uint64_t max_last = o->iova_max ? o->iova_max : UINT64_MAX;
+	struct iommufd_map *m;
+	int r;
 
 	if (flags & IOMMUFD_MAP_FIXED) {
 		if (!range_ok(o->iova, len, ioas->alignment) || (o->align && (o->iova & (o->align - 1))))
 			return -EINVAL;
 		if (o->iova + (len - 1) > max_last)
 			return -ERANGE;
-		return ifd_midx_claim(ioas->idx, m, o->iova, len);
+		m = ifd_midx_rec_alloc(ioas->idx);
+		if (!m)
+			return -ENOMEM;
+		m->kind = init->kind;
+		m->state = init->state;
+		m->vaddr = init->vaddr;
+		m->flags = init->flags;
+		m->handle = init->handle;
+		r = ifd_midx_claim(ioas->idx, m, o->iova, len);
+		if (r < 0)
+			ifd_midx_rec_free(ioas->idx, m);
+		else
+			*out = m;
+		return r;
 	}
 	align = o->align ? o->align : default_align(ioas, hint, len);
 	if (align < ioas->alignment)
 		align = ioas->alignment;
 	*align_out = align;
 	/* min = one page: IOVA 0 looks like NULL to too many drivers. */
-	return ifd_midx_alloc(ioas->idx, m, len, align, page > align ? page : align, max_last);
+	return ifd_midx_alloc_new(ioas->idx, init, len, align, page > align ? page : align, max_last, out);
 }
 
 /* Inlined into each caller, so a plain map (@src NULL) pays nothing for
@@ -137,7 +154,7 @@ map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, c
 	struct iommufd_map_opts o;
 	uintptr_t va = (uintptr_t)vaddr;
 	bool kfile = src && src->fd >= 0; /* the kernel maps the file itself */
-	struct iommufd_map *m;
+	struct iommufd_map *m, init;
 	uint64_t align = 0;
 	int r, tries = 0;
 
@@ -152,22 +169,15 @@ map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, c
 		return -EINVAL;
 	if (ifd_forked(ctx))
 		return -ECHILD;
+	init.kind = IFD_MAP_USER;
+	init.state = IFD_REC_PENDING;
+	init.vaddr = va;
+	init.flags = flags & prot_mask;
+	init.handle = handle;
 again:
 	ifd_lock(&ioas->wlock);
-	m = ifd_midx_rec_alloc(ioas->idx);
-	if (!m) {
-		ifd_unlock(&ioas->wlock);
-		return -ENOMEM;
-	}
-	m->kind = IFD_MAP_USER;
-	m->state = IFD_REC_PENDING;
-	m->vaddr = va;
-	m->flags = flags & prot_mask;
-	m->handle = handle;
 	/* A file's huge pages follow its offsets: align the IOVA to them. */
-	r = place(ioas, m, len, flags, &o, kfile ? src->offset : va, &align);
-	if (r < 0)
-		ifd_midx_rec_free(ioas->idx, m);
+	r = place(ioas, &init, len, flags, &o, kfile ? src->offset : va, &align, &m);
 	ifd_unlock(&ioas->wlock);
 	if (r == -ENOSPC)
 		ifd_err(ctx, "IOAS %u: no free IOVA range of %zu bytes (alignment 0x%llx, limit 0x%llx)", ioas->id,
@@ -196,8 +206,7 @@ again:
 	if (r < 0) {
 		uint64_t at = m->iova;
 
-		ifd_midx_remove(ioas->idx, m);
-		ifd_midx_rec_free(ioas->idx, m);
+		ifd_midx_release(ioas->idx, m);
 		ifd_unlock(&ioas->wlock);
 		return explain_map_error(ioas, r, at, len, flags, kfile);
 	}
@@ -243,17 +252,20 @@ IFD_EXPORT int iommufd_map_create(struct iommufd_ioas *ioas, void *vaddr, size_t
 	return ifd_ret(map_common(ioas, vaddr, len, flags, opts, true, NULL, out));
 }
 
-/* Drop a record the kernel no longer maps: a handle keeps its memory. */
-static void retire(struct iommufd_ioas *ioas, struct iommufd_map *m)
+/* Drop a record the kernel no longer maps; @keep: a live handle points at
+ * it, so it stays allocated (GONE) until iommufd_map_destroy(). */
+static inline __attribute__((always_inline)) void retire(struct iommufd_ioas *ioas, struct iommufd_map *m,
+							bool keep)
 {
 	ifd_p2p_retire(ioas, m);
-	ifd_midx_remove(ioas->idx, m);
 	if (m->flags & IFD_MAPF_FILE)
 		ifd_filemap_forget(ioas, m);
-	if (m->handle)
+	if (keep) {
+		ifd_midx_remove(ioas->idx, m);
 		m->state = IFD_REC_GONE; /* and no longer deferred */
-	else
-		ifd_midx_rec_free(ioas->idx, m);
+	} else {
+		ifd_midx_release(ioas->idx, m);
+	}
 }
 
 static bool adjacent(const struct iommufd_map *a, const struct iommufd_map *b)
@@ -314,7 +326,7 @@ static int unmap_marked(struct iommufd_ioas *ioas, uint64_t start, uint64_t last
 			bool done = m == end;
 
 			next = done ? NULL : ifd_midx_next(ioas->idx, m, last);
-			retire(ioas, m);
+			retire(ioas, m, m->handle);
 			if (done)
 				break;
 		}
@@ -332,9 +344,11 @@ static void log_unmap_err(struct iommufd_ioas *ioas, const struct unmap_err *e)
 
 /*
  * Unmap one LIVE record; caller holds ioas->wlock (dropped around the
- * kernel call, held again on return).  On success the record is retired.
+ * kernel call, held again on return).  On success the record is retired,
+ * and freed unless a handle that is not being destroyed (@destroy) holds it.
  */
-static int unmap_one(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t *bytes, struct unmap_err *err)
+static inline __attribute__((always_inline)) int
+unmap_one(struct iommufd_ioas *ioas, struct iommufd_map *m, bool destroy, uint64_t *bytes, struct unmap_err *err)
 {
 	uint64_t got = 0, at = m->iova, len = m->len;
 	int r;
@@ -351,7 +365,7 @@ static int unmap_one(struct iommufd_ioas *ioas, struct iommufd_map *m, uint64_t 
 		return r;
 	}
 	*bytes += got;
-	retire(ioas, m);
+	retire(ioas, m, m->handle && !destroy);
 	return 0;
 }
 
@@ -375,7 +389,7 @@ IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint
 	 * nothing else can lie in its range and one lookup is enough. */
 	if (first && first->iova == iova && first->len == len && first->kind == IFD_MAP_USER &&
 	    rec_state(first) == IFD_REC_LIVE) {
-		r = unmap_one(ioas, first, &bytes, &err);
+		r = unmap_one(ioas, first, false, &bytes, &err);
 		ifd_unlock(&ioas->wlock);
 		if (err.r)
 			log_unmap_err(ioas, &err);
@@ -470,7 +484,7 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 		for (m = ifd_midx_first(ioas->idx, 0, UINT64_MAX); m; m = next) {
 			next = ifd_midx_next(ioas->idx, m, UINT64_MAX);
 			if (rec_state(m) == IFD_REC_UNMAPPING)
-				retire(ioas, m);
+				retire(ioas, m, m->handle);
 		}
 	} else if (r == -EOPNOTSUPP) {
 		r = unmap_marked(ioas, 0, UINT64_MAX, &bytes, &err);
@@ -519,9 +533,7 @@ IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 		ifd_unlock(&ioas->wlock);
 		return ifd_ret(-EBUSY);
 	}
-	r = unmap_one(ioas, m, &got, &err);
-	if (r == 0)
-		ifd_midx_rec_free(ioas->idx, m); /* retire() kept it for the handle */
+	r = unmap_one(ioas, m, true, &got, &err);
 	ifd_unlock(&ioas->wlock);
 	if (r < 0)
 		log_unmap_err(ioas, &err);
@@ -736,21 +748,21 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 	/* Place the whole span, then give each piece its own record there,
 	 * in one hold of the lock so nothing else lands in between. */
 	ifd_lock(&dst->wlock);
-	span = ifd_midx_rec_alloc(dst->idx);
-	r = span ? 0 : -ENOMEM;
+	r = 0;
 	for (i = 0; r == 0 && i < n; i++) {
 		p[i].rec = ifd_midx_rec_alloc(dst->idx);
 		if (!p[i].rec)
 			r = -ENOMEM;
 	}
 	if (r == 0) {
-		span->kind = IFD_MAP_RESV;
-		span->vaddr = p[0].vaddr;
-		r = place(dst, span, len, flags, &o, span->vaddr, &align);
+		struct iommufd_map init = { .kind = IFD_MAP_RESV, .vaddr = p[0].vaddr };
+
+		r = place(dst, &init, len, flags, &o, init.vaddr, &align, &span);
 	}
 	if (r == 0) {
 		at = span->iova;
 		ifd_midx_remove(dst->idx, span);
+		ifd_midx_rec_free(dst->idx, span);
 		for (i = 0; i < n; i++) {
 			struct iommufd_map *m = p[i].rec;
 
@@ -761,8 +773,6 @@ IFD_EXPORT int iommufd_ioas_copy(struct iommufd_ioas *dst, struct iommufd_ioas *
 			ifd_midx_claim(dst->idx, m, at + p[i].off, p[i].len); /* the span was free */
 		}
 	}
-	if (span)
-		ifd_midx_rec_free(dst->idx, span);
 	if (r < 0) {
 		for (i = 0; i < n; i++)
 			if (p[i].rec)

@@ -126,6 +126,9 @@ struct ifd_midx {
 	 * search would see its bytes as taken).
 	 */
 	uint32_t ghost, gspare;
+	/* The ghost is a released record left in place (ifd_midx_release),
+	 * not the spare: freed when flushed, reused by ifd_midx_alloc_new. */
+	bool ghost_own;
 	uint64_t ghost_below; /* largest free gap below the ghost */
 	uint32_t revived;     /* took the ghost's place, and nothing changed since */
 	/*
@@ -777,9 +780,13 @@ static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 static void flush_ghost(struct ifd_midx *x)
 {
 	struct iommufd_map *g = R(x->base, x->ghost);
+	bool own = x->ghost_own;
 
 	x->ghost = 0;
+	x->ghost_own = false;
 	iova_unlink_rec(x, g);
+	if (own)
+		ifd_midx_rec_free(x, g);
 }
 
 /*
@@ -900,6 +907,26 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	x->count--;
 }
 
+/* Rebuild the kept IOVA path as the ancestors of record i. */
+static void path_to(struct ifd_midx *x, uint32_t i0)
+{
+	struct path *p = &x->ipath;
+	char *tbl = x->base;
+	uint64_t key = R(tbl, i0)->iova;
+	uint32_t i = x->iroot;
+
+	p->len = 0;
+	while (i != i0) {
+		struct iommufd_map *n = R(tbl, i);
+		int d = key > n->iova;
+
+		p->n[p->len] = i;
+		p->d[p->len++] = (uint8_t)d;
+		i = LNK(n, T_IOVA, d);
+	}
+	p->n[p->len] = i0;
+}
+
 /* Map m at the ghost's place (its start is where the new fit begins). */
 static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 {
@@ -909,19 +936,8 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 	struct iommufd_map *g = R(tbl, gi);
 	int ancestors, deep;
 
-	if (x->ic_idx != gi || x->ic_ver != x->iver) {
-		uint32_t i = x->iroot;
-
-		p->len = 0;
-		while (i != gi) {
-			struct iommufd_map *n = R(tbl, i);
-			int d = g->iova > n->iova;
-
-			p->n[p->len] = i;
-			p->d[p->len++] = (uint8_t)d;
-			i = LNK(n, T_IOVA, d);
-		}
-	}
+	if (x->ic_idx != gi || x->ic_ver != x->iver)
+		path_to(x, gi);
 	ancestors = p->len;
 	wbegin(x);
 	m->iova = g->iova;
@@ -943,6 +959,10 @@ static void revive(struct ifd_midx *x, struct iommufd_map *m, uint64_t len)
 	wend(x);
 	p->len = ancestors;
 	x->ghost = 0;
+	if (x->ghost_own) {
+		x->ghost_own = false;
+		ifd_midx_rec_free(x, g);
+	}
 	x->revived = mi;
 	x->ic_idx = mi;
 	x->ic_ver = ++x->iver;
@@ -1033,7 +1053,7 @@ static bool search_window(const struct ifd_midx *x, struct fitq *q)
 }
 
 /* Is the ghost's start the lowest fit?  Only a cheap yes; no means search. */
-static bool ghost_fits(struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
+static inline __attribute__((always_inline)) bool ghost_fits(struct ifd_midx *x, uint64_t len, uint64_t align, uint64_t min, uint64_t max_last)
 {
 	const struct iommufd_map *g = R(x->base, x->ghost);
 	uint64_t a = g->iova;
@@ -1103,6 +1123,59 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 	m->iova = q.at;
 	m->len = len;
 	return iova_insert(x, m);
+}
+
+/*
+ * The map-then-unmap cycle without tree work: a record released right
+ * after it was placed stays where it is as the ghost (ifd_midx_release),
+ * and the next allocation of the same length whose lowest fit is that
+ * place takes the record back (here).  Neither moves a link or a gap.
+ */
+int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len, uint64_t align,
+		       uint64_t min, uint64_t max_last, struct iommufd_map **out)
+{
+	struct iommufd_map *m;
+	int r;
+
+	if (!len || !align || (align & (align - 1)) || min > max_last)
+		return -EINVAL;
+	if (x->ghost_own && R(x->base, x->ghost)->len == len && ghost_fits(x, len, align, min, max_last)) {
+		uint32_t gi = x->ghost;
+
+		m = R(x->base, gi);
+		if (x->ic_idx != gi || x->ic_ver != x->iver)
+			path_to(x, gi);
+		wbegin(x);
+		m->vaddr = init->vaddr;
+		m->flags = init->flags;
+		m->kind = init->kind;
+		m->state = init->state;
+		m->handle = init->handle;
+		wend(x);
+		x->ghost = 0;
+		x->ghost_own = false;
+		x->revived = gi;
+		x->ic_idx = gi;
+		x->ic_ver = ++x->iver;
+		x->count++;
+		*out = m;
+		return 0;
+	}
+	m = ifd_midx_rec_alloc(x);
+	if (!m)
+		return -ENOMEM;
+	m->vaddr = init->vaddr;
+	m->flags = init->flags;
+	m->kind = init->kind;
+	m->state = init->state;
+	m->handle = init->handle;
+	r = ifd_midx_alloc(x, m, len, align, min, max_last);
+	if (r < 0) {
+		ifd_midx_rec_free(x, m);
+		return r;
+	}
+	*out = m;
+	return 0;
 }
 
 static bool in_one_range(const struct ifd_midx *x, uint64_t a, uint64_t b)
@@ -1399,6 +1472,37 @@ void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m)
 		va_remove(x, m);
 	if (in_iova(m))
 		iova_remove(x, m);
+}
+
+void ifd_midx_release(struct ifd_midx *x, struct iommufd_map *m)
+{
+	uint32_t mi = XIDX(x, m);
+
+	if (va_level(m) != VA_NONE)
+		va_remove(x, m);
+	if (!in_iova(m)) {
+		ifd_midx_rec_free(x, m);
+		return;
+	}
+	/* As iova_remove's ghost, without the spare taking m's place. */
+	if (x->ghost || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) || x->first == mi ||
+	    (x->last == mi ? x->tail_gap : m->mx_gap) || !m->iova) {
+		iova_remove(x, m);
+		ifd_midx_rec_free(x, m);
+		return;
+	}
+	wbegin(x);
+	m->kind = KIND_GHOST;
+	wend(x);
+	if (x->revived != mi) {
+		x->ipath.n[x->ipath.len] = mi;
+		x->ghost_below = R(x->base, x->iroot)->mx_max ? max_gap_below(x, &x->ipath) : 0;
+	}
+	x->revived = 0;
+	x->ghost = mi;
+	x->ghost_own = true;
+	x->ic_ver = ++x->iver;
+	x->count--;
 }
 
 /* ---- writer-side queries ---- */

@@ -63,6 +63,15 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 int ifd_midx_claim(struct ifd_midx *x, struct iommufd_map *m, uint64_t iova, uint64_t len);
 void ifd_midx_va_insert(struct ifd_midx *x, struct iommufd_map *m);
 void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m);
+/* Additions: ifd_midx_rec_alloc + ifd_midx_alloc in one call (@init's
+ * vaddr, flags, kind, state and handle are copied into the record before
+ * it is visible), and ifd_midx_remove + ifd_midx_rec_free.  A record
+ * released right after it was placed may stay in its place as the ghost
+ * and be handed out again by the next ifd_midx_alloc_new of its length:
+ * the map-then-unmap cycle then changes no link. */
+int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len, uint64_t align,
+		       uint64_t min, uint64_t max_last, struct iommufd_map **out);
+void ifd_midx_release(struct ifd_midx *x, struct iommufd_map *m);
 struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova);
 struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint64_t last);
 struct iommufd_map *ifd_midx_next(const struct ifd_midx *x, const struct iommufd_map *m, uint64_t last);

@@ -98,19 +98,6 @@ const struct ifd_sys ifd_sys_libc = {
 	.munlock = munlock,
 };
 
-int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, void *arg)
-{
-	int r;
-
-	/* The fork rule's backstop: an inherited fd's kernel object is the
-	 * parent's, so no call of a child reaches it through this path. */
-	if (ifd_forked(ctx))
-		return -ECHILD;
-	r = ctx->sys->ioctl(fd, req, arg);
-
-	return r < 0 ? -errno : r;
-}
-
 /*
  * Adopt functions work on a duplicate of the caller's fd: every failure
  * path may then close what it holds, and the caller's fd is untouched

@@ -279,7 +279,8 @@ static void test_ranges(void **state)
 #define SPACE (64 * PG)
 
 struct model {
-	struct iommufd_map *m[NREC];
+	struct iommufd_map *m[NREC]; /* NULL once released */
+	uint8_t kind[NREC];
 	bool in[NREC], va[NREC];
 	uint64_t iova[NREC], len[NREC], vaddr[NREC];
 	struct ifd_iova_range ranges[8], limit[8];
@@ -460,8 +461,10 @@ static void run_random(uint64_t seed, int steps)
 	md.ranges[0] = (struct ifd_iova_range){ 0, 2 * SPACE - 1 };
 	md.nranges = 1;
 	assert_int_equal(ifd_midx_set_ranges(x, md.ranges, 1), 0);
-	for (int i = 0; i < NREC; i++)
-		md.m[i] = new_rec(x, (uint8_t)(1 + below(&r, 3)));
+	for (int i = 0; i < NREC; i++) {
+		md.kind[i] = (uint8_t)(1 + below(&r, 3));
+		md.m[i] = new_rec(x, md.kind[i]);
+	}
 	for (int s = 0; s < steps; s++) {
 		int i = (int)below(&r, NREC), op = (int)below(&r, 100);
 		struct iommufd_map *m = md.m[i];
@@ -472,8 +475,24 @@ static void run_random(uint64_t seed, int steps)
 			uint64_t ml = below(&r, 4) ? UINT64_MAX : min + below(&r, SPACE);
 			uint64_t want = 0;
 			int e = model_alloc(&md, len, align, min, ml, &want);
-			int got = ifd_midx_alloc(x, m, len, align, min, ml);
+			int got;
 
+			if (!m) {
+				/* released: a new record (maybe the ghost itself) */
+				struct iommufd_map init = { .kind = md.kind[i], .vaddr = 0x77, .flags = 3, .handle = 1 };
+
+				got = ifd_midx_alloc_new(x, &init, len, align, min, ml, &m);
+				if (!got) {
+					assert_int_equal(m->kind, md.kind[i]);
+					assert_int_equal(m->vaddr, 0x77);
+					assert_int_equal(m->flags, 3);
+					assert_int_equal(m->handle, 1);
+					assert_false(ifd_midx_in_va(m));
+					md.m[i] = m;
+				}
+			} else {
+				got = ifd_midx_alloc(x, m, len, align, min, ml);
+			}
 			assert_int_equal(got, e);
 			if (!got) {
 				assert_int_equal(m->iova, want);
@@ -489,11 +508,16 @@ static void run_random(uint64_t seed, int steps)
 						md.vaddr[i] = m->vaddr;
 					}
 					check_all(x, &md, &r);
-					ifd_midx_remove(x, m);
+					if (below(&r, 2)) {
+						ifd_midx_release(x, m);
+						md.m[i] = NULL;
+					} else {
+						ifd_midx_remove(x, m);
+					}
 					md.in[i] = md.va[i] = false;
 				}
 			}
-		} else if (op < 50 && !md.in[i]) {
+		} else if (op < 50 && !md.in[i] && m) {
 			uint64_t a = below(&r, 2 * SPACE / PG) * PG, len = (1 + below(&r, 3)) * PG;
 			int e = !usable(&md, a, a + len - 1) ? -ERANGE : !free_range(&md, a, a + len - 1) ? -EEXIST : 0;
 
@@ -509,7 +533,12 @@ static void run_random(uint64_t seed, int steps)
 			ifd_midx_va_insert(x, m);
 			md.va[i] = true;
 		} else if (op < 90 && md.in[i]) {
-			ifd_midx_remove(x, m);
+			if (below(&r, 2)) {
+				ifd_midx_release(x, m);
+				md.m[i] = NULL;
+			} else {
+				ifd_midx_remove(x, m);
+			}
 			md.in[i] = md.va[i] = false;
 		} else if (op < 94) {
 			struct ifd_iova_range v[4];
@@ -954,6 +983,61 @@ static void test_million(void **state)
 	ifd_midx_destroy(x);
 }
 
+/*
+ * Map-then-unmap through ifd_midx_alloc_new/ifd_midx_release: the released
+ * record stays as the ghost and the next map of its length gets it back,
+ * with the index valid at every step; a map of another length, a map
+ * elsewhere and a removal in between free the ghost instead (no record
+ * leaks: the arena never grows over many cycles).
+ */
+static void test_release_in_place(void **state)
+{
+	struct iommufd_map init = { .kind = IFD_MAP_USER, .vaddr = 0x10000, .flags = 3 }, *keep[4], *m, *prev = NULL;
+	struct ifd_midx_stats st0, st;
+	struct ifd_midx *x;
+	int reused = 0;
+
+	(void)state;
+	assert_int_equal(ifd_midx_create(NULL, &x), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ifd_midx_alloc_new(x, &init, PG, PG, PG, UINT64_MAX, &keep[i]), 0);
+	for (int i = 0; i < 4000; i++) {
+		uint64_t len = i % 500 == 499 ? 2 * PG : PG; /* another length now and then */
+
+		init.vaddr = 0x100000 + (uint64_t)(i % 7) * PG;
+		assert_int_equal(ifd_midx_alloc_new(x, &init, len, PG, PG, UINT64_MAX, &m), 0);
+		assert_int_equal(m->iova, 5 * PG);
+		assert_int_equal(m->kind, IFD_MAP_USER);
+		assert_int_equal(m->vaddr, init.vaddr);
+		assert_int_equal(ifd_midx_count(x), 5);
+		assert_ptr_equal(ifd_midx_find_exact(x, 5 * PG, 5 * PG + len - 1), m);
+		reused += m == prev;
+		if (i % 3 == 0) /* with the VA index too */
+			ifd_midx_va_insert(x, m);
+		assert_int_equal(ifd_midx_validate(x), 0);
+		if (i % 250 == 0) {
+			/* a removal elsewhere: the ghost must go first */
+			ifd_midx_release(x, m);
+			ifd_midx_release(x, keep[0]);
+			assert_int_equal(ifd_midx_alloc_new(x, &init, PG, PG, PG, UINT64_MAX, &keep[0]), 0);
+			assert_int_equal(keep[0]->iova, PG);
+			prev = NULL;
+		} else {
+			ifd_midx_release(x, m);
+			prev = m;
+		}
+		assert_int_equal(ifd_midx_validate(x), 0);
+		assert_int_equal(ifd_midx_count(x), 4);
+		assert_null(ifd_midx_find(x, 5 * PG));
+		if (i == 0)
+			ifd_midx_get_stats(x, &st0);
+	}
+	assert_true(reused > 3900);
+	ifd_midx_get_stats(x, &st);
+	assert_int_equal(st.arena, st0.arena);
+	ifd_midx_destroy(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -967,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_va_ghost),
 		cmocka_unit_test(test_million),
+		cmocka_unit_test(test_release_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
