@@ -26,7 +26,10 @@
  * removing the record last inserted leaves an internal "ghost" with its range
  * in its IOVA tree position (see struct ifd_midx), and the next allocation that
  * lands there takes the ghost's place; the paths of the last insertion in
- * each tree are kept so that removing it needs no search.  The VA tree has
+ * each tree are kept so that removing it needs no search.  When the record
+ * is being freed (ifd_midx_release), it becomes the ghost itself, and the
+ * next ifd_midx_alloc_new of its length gets it back: the cycle then moves
+ * no link at all (one spare ghost record serves the other cases).  The VA tree has
  * the same kind of ghost (for a map between the same VA neighbours), and
  * its last inserted leaf is rebalanced only when another VA change comes
  * first: a map at a random VA and its unmap do no balance work.  The gap
@@ -862,6 +865,8 @@ static inline void take_place(struct ifd_midx *x, struct path *p, struct iommufd
 	p->n[p->len] = ni;
 	if (x->last == oi)
 		x->last = ni;
+	if (x->first == oi)
+		x->first = ni;
 }
 
 static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
@@ -1081,6 +1086,10 @@ static inline __attribute__((always_inline)) bool ghost_fits(struct ifd_midx *x,
 	uint64_t h = R(x->base, x->first)->iova;
 
 	if (h > min && h - min >= len)
+		return false;
+	/* the ghost is first: a fit could begin in the head gap and run on
+	 * into the ghost's bytes, unless the ghost is the lowest address */
+	if (x->first == x->ghost && a != ((min + align - 1) & ~(align - 1)))
 		return false;
 	if (!x->nlimit)
 		return true;
@@ -1484,8 +1493,9 @@ void ifd_midx_release(struct ifd_midx *x, struct iommufd_map *m)
 		ifd_midx_rec_free(x, m);
 		return;
 	}
-	/* As iova_remove's ghost, without the spare taking m's place. */
-	if (x->ghost || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) || x->first == mi ||
+	/* As iova_remove's ghost, without the spare taking m's place; the
+	 * first record too (ghost_fits then asks for the lowest address). */
+	if (x->ghost || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) ||
 	    (x->last == mi ? x->tail_gap : m->mx_gap) || !m->iova) {
 		iova_remove(x, m);
 		ifd_midx_rec_free(x, m);

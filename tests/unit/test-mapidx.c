@@ -1036,6 +1036,33 @@ static void test_release_in_place(void **state)
 	ifd_midx_get_stats(x, &st);
 	assert_int_equal(st.arena, st0.arena);
 	ifd_midx_destroy(x);
+
+	/* The record alone in its index (the first one): reused only while it
+	 * is also the lowest address the allocation may take. */
+	assert_int_equal(ifd_midx_create(NULL, &x), 0);
+	prev = NULL;
+	reused = 0;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t min = i % 100 == 99 ? 0 : PG; /* now and then 0 is allowed: the fit moves */
+
+		assert_int_equal(ifd_midx_alloc_new(x, &init, PG, PG, min, UINT64_MAX, &m), 0);
+		assert_int_equal(m->iova, min);
+		if (m == prev)
+			reused++;
+		assert_int_equal(ifd_midx_validate(x), 0);
+		if (m->iova) {
+			ifd_midx_release(x, m);
+			prev = m;
+		} else {
+			/* at IOVA 0 a record never stays as the ghost */
+			ifd_midx_release(x, m);
+			prev = NULL;
+		}
+		assert_int_equal(ifd_midx_validate(x), 0);
+		assert_int_equal(ifd_midx_count(x), 0);
+	}
+	assert_true(reused > 950);
+	ifd_midx_destroy(x);
 }
 
 int main(void)
