@@ -1140,37 +1140,13 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
  * and the next allocation of the same length whose lowest fit is that
  * place takes the record back (here).  Neither moves a link or a gap.
  */
-int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len, uint64_t align,
-		       uint64_t min, uint64_t max_last, struct iommufd_map **out)
+static __attribute__((noinline)) int alloc_new_slow(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len,
+						   uint64_t align, uint64_t min, uint64_t max_last,
+						   struct iommufd_map **out)
 {
-	struct iommufd_map *m;
+	struct iommufd_map *m = ifd_midx_rec_alloc(x);
 	int r;
 
-	if (!len || !align || (align & (align - 1)) || min > max_last)
-		return -EINVAL;
-	if (x->ghost_own && R(x->base, x->ghost)->len == len && ghost_fits(x, len, align, min, max_last)) {
-		uint32_t gi = x->ghost;
-
-		m = R(x->base, gi);
-		if (x->ic_idx != gi || x->ic_ver != x->iver)
-			path_to(x, gi);
-		wbegin(x);
-		m->vaddr = init->vaddr;
-		m->flags = init->flags;
-		m->kind = init->kind;
-		m->state = init->state;
-		m->handle = init->handle;
-		wend(x);
-		x->ghost = 0;
-		x->ghost_own = false;
-		x->revived = gi;
-		x->ic_idx = gi;
-		x->ic_ver = ++x->iver;
-		x->count++;
-		*out = m;
-		return 0;
-	}
-	m = ifd_midx_rec_alloc(x);
 	if (!m)
 		return -ENOMEM;
 	m->vaddr = init->vaddr;
@@ -1183,6 +1159,36 @@ int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint6
 		ifd_midx_rec_free(x, m);
 		return r;
 	}
+	*out = m;
+	return 0;
+}
+
+/* The fast path calls nothing but a tail call to the slow one, so it
+ * saves no registers: this is half of every map's engine work. */
+int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len, uint64_t align,
+		       uint64_t min, uint64_t max_last, struct iommufd_map **out)
+{
+	uint32_t gi = x->ghost;
+	struct iommufd_map *m = R(x->base, gi);
+
+	/* Bad arguments never pass ghost_fits (no zero-length ghost; an
+	 * aligned start inside [min, max_last] needs a valid window), so
+	 * ifd_midx_alloc checks them, in the slow path. */
+	if (!x->ghost_own || m->len != len || !align || (align & (align - 1)) ||
+	    !ghost_fits(x, len, align, min, max_last) || x->ic_idx != gi || x->ic_ver != x->iver)
+		return alloc_new_slow(x, init, len, align, min, max_last, out);
+	wbegin(x);
+	m->vaddr = init->vaddr;
+	m->flags = init->flags;
+	m->kind = init->kind;
+	m->state = init->state;
+	m->handle = init->handle;
+	wend(x);
+	x->ghost = 0;
+	x->ghost_own = false;
+	x->revived = gi;
+	x->ic_ver = ++x->iver;
+	x->count++;
 	*out = m;
 	return 0;
 }
@@ -1483,24 +1489,23 @@ void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m)
 		iova_remove(x, m);
 }
 
-void ifd_midx_release(struct ifd_midx *x, struct iommufd_map *m)
+/*
+ * Can @m, being freed, stay in its place as the ghost?  As iova_remove's
+ * ghost, without the spare taking m's place; the first record too
+ * (ghost_fits then asks for the lowest address).
+ */
+static inline bool ghost_here(const struct ifd_midx *x, const struct iommufd_map *m)
 {
 	uint32_t mi = XIDX(x, m);
 
-	if (va_level(m) != VA_NONE)
-		va_remove(x, m);
-	if (!in_iova(m)) {
-		ifd_midx_rec_free(x, m);
-		return;
-	}
-	/* As iova_remove's ghost, without the spare taking m's place; the
-	 * first record too (ghost_fits then asks for the lowest address). */
-	if (x->ghost || x->ic_idx != mi || x->ic_ver != x->iver || internal(m) ||
-	    (x->last == mi ? x->tail_gap : m->mx_gap) || !m->iova) {
-		iova_remove(x, m);
-		ifd_midx_rec_free(x, m);
-		return;
-	}
+	return in_iova(m) && !x->ghost && x->ic_idx == mi && x->ic_ver == x->iver && !internal(m) &&
+	       !(x->last == mi ? x->tail_gap : m->mx_gap) && m->iova;
+}
+
+static inline __attribute__((always_inline)) void release_in_place(struct ifd_midx *x, struct iommufd_map *m)
+{
+	uint32_t mi = XIDX(x, m);
+
 	wbegin(x);
 	m->kind = KIND_GHOST;
 	wend(x);
@@ -1513,6 +1518,29 @@ void ifd_midx_release(struct ifd_midx *x, struct iommufd_map *m)
 	x->ghost_own = true;
 	x->ic_ver = ++x->iver;
 	x->count--;
+}
+
+static __attribute__((noinline)) void release_slow(struct ifd_midx *x, struct iommufd_map *m)
+{
+	if (va_level(m) != VA_NONE) {
+		va_remove(x, m);
+		if (ghost_here(x, m)) {
+			release_in_place(x, m);
+			return;
+		}
+	}
+	if (in_iova(m))
+		iova_remove(x, m);
+	ifd_midx_rec_free(x, m);
+}
+
+/* As release_slow, whose tail call is the only call here (no registers
+ * to save on the usual path). */
+void ifd_midx_release(struct ifd_midx *x, struct iommufd_map *m)
+{
+	if (va_level(m) != VA_NONE || !ghost_here(x, m))
+		return release_slow(x, m);
+	release_in_place(x, m);
 }
 
 /* ---- writer-side queries ---- */
