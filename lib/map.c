@@ -144,6 +144,43 @@ place(struct iommufd_ioas *ioas, const struct iommufd_map *init, uint64_t len, u
 	return ifd_midx_alloc_new(ioas->idx, init, len, align, page > align ? page : align, max_last, out);
 }
 
+static __attribute__((noinline, cold)) int place_failed(struct iommufd_ioas *ioas, int r, size_t len, uint64_t align,
+							const struct iommufd_map_opts *o)
+{
+	if (r == -ENOSPC)
+		ifd_err(ioas->ctx, "IOAS %u: no free IOVA range of %zu bytes (alignment 0x%llx, limit 0x%llx)",
+			ioas->id, len, (unsigned long long)align,
+			(unsigned long long)(o->iova_max ? o->iova_max : UINT64_MAX));
+	return r;
+}
+
+/*
+ * The kernel refused the map of @m (error @r); ioas->wlock held, dropped
+ * here.  1: try again elsewhere (the @tries-th time), else the error.
+ */
+static __attribute__((noinline, cold)) int kernel_refused(struct iommufd_ioas *ioas, struct iommufd_map *m, int r,
+							   size_t len, uint32_t flags, bool kfile, unsigned int tries)
+{
+	uint64_t at = m->iova;
+
+	if (r == -EEXIST && !(flags & IOMMUFD_MAP_FIXED) && tries < FOREIGN_TRIES) {
+		/* Someone mapped this IOVA behind the library's back: keep
+		 * the range marked so the allocator steps past it. */
+		m->kind = IFD_MAP_FOREIGN;
+		m->state = IFD_REC_LIVE;
+		m->vaddr = 0;
+		m->handle = 0;
+		ifd_unlock(&ioas->wlock);
+		ifd_warn(ioas->ctx, "IOAS %u: IOVA 0x%llx+0x%zx is already mapped by someone else (a raw ioctl on "
+			 "iommufd_ioas_get_fd(), or a forked child): skipping it", ioas->id, (unsigned long long)at,
+			 len);
+		return 1;
+	}
+	ifd_midx_release(ioas->idx, m);
+	ifd_unlock(&ioas->wlock);
+	return explain_map_error(ioas, r, at, len, flags, kfile);
+}
+
 /* Inlined into each caller, so a plain map (@src NULL) pays nothing for
  * the file-map branches: the map path's instruction count is gated. */
 static inline __attribute__((always_inline)) int
@@ -156,7 +193,8 @@ map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, c
 	bool kfile = src && src->fd >= 0; /* the kernel maps the file itself */
 	struct iommufd_map *m, init;
 	uint64_t align = 0;
-	int r, tries = 0;
+	int r;
+	unsigned int tries = 0;
 
 	if (!ioas_ok(ioas) || !(flags & prot_mask) || (flags & ~(prot_mask | IOMMUFD_MAP_FIXED)) ||
 	    ifd_opts_copy(&o, sizeof(o), opts) < 0)
@@ -174,41 +212,22 @@ map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, c
 	init.vaddr = va;
 	init.flags = flags & prot_mask;
 	init.handle = handle;
-again:
-	ifd_lock(&ioas->wlock);
-	/* A file's huge pages follow its offsets: align the IOVA to them. */
-	r = place(ioas, &init, len, flags, &o, kfile ? src->offset : va, &align, &m);
-	ifd_unlock(&ioas->wlock);
-	if (r == -ENOSPC)
-		ifd_err(ctx, "IOAS %u: no free IOVA range of %zu bytes (alignment 0x%llx, limit 0x%llx)", ioas->id,
-			len, (unsigned long long)align,
-			(unsigned long long)(o.iova_max ? o.iova_max : UINT64_MAX));
-	if (r < 0)
-		return r;
-
-	r = kfile ? ctx->ops->map_file(ioas, m, src->fd, src->offset) : ctx->ops->map(ioas, m);
-
-	ifd_lock(&ioas->wlock);
-	if (r == -EEXIST && !(flags & IOMMUFD_MAP_FIXED) && tries < FOREIGN_TRIES) {
-		/* Someone mapped this IOVA behind the library's back: keep
-		 * the range marked so the allocator steps past it. */
-		m->kind = IFD_MAP_FOREIGN;
-		m->state = IFD_REC_LIVE;
-		m->vaddr = 0;
-		m->handle = 0;
+	for (;;) {
+		ifd_lock(&ioas->wlock);
+		/* A file's huge pages follow its offsets: align the IOVA to them. */
+		r = place(ioas, &init, len, flags, &o, kfile ? src->offset : va, &align, &m);
 		ifd_unlock(&ioas->wlock);
-		ifd_warn(ctx, "IOAS %u: IOVA 0x%llx+0x%zx is already mapped by someone else (a raw ioctl on "
-			 "iommufd_ioas_get_fd(), or a forked child): skipping it", ioas->id,
-			 (unsigned long long)m->iova, len);
-		tries++;
-		goto again;
-	}
-	if (r < 0) {
-		uint64_t at = m->iova;
+		if (r < 0)
+			return place_failed(ioas, r, len, align, &o);
 
-		ifd_midx_release(ioas->idx, m);
-		ifd_unlock(&ioas->wlock);
-		return explain_map_error(ioas, r, at, len, flags, kfile);
+		r = kfile ? ctx->ops->map_file(ioas, m, src->fd, src->offset) : ctx->ops->map(ioas, m);
+
+		ifd_lock(&ioas->wlock);
+		if (__builtin_expect(r == 0, 1))
+			break;
+		r = kernel_refused(ioas, m, r, len, flags, kfile, tries++);
+		if (r < 0)
+			return r;
 	}
 	set_state(m, IFD_REC_LIVE);
 	if (m->vaddr && ioas->va_on)
@@ -369,34 +388,19 @@ unmap_one(struct iommufd_ioas *ioas, struct iommufd_map *m, bool destroy, uint64
 	return 0;
 }
 
-IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
+/* Everything but one whole mapping; called with ioas->wlock held, which it
+ * drops.  @first: the first record in the range, if any. */
+static __attribute__((noinline)) int unmap_range(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len,
+						 struct iommufd_map *first, uint64_t *unmapped)
 {
-	struct iommufd_map *m, *first, *split = NULL;
+	struct iommufd_map *m, *split = NULL;
 	struct unmap_err err = { 0 };
 	uint64_t last, bytes = 0, split_iova = 0, split_len = 0;
 	unsigned int users = 0;
 	bool busy = false;
 	int r;
 
-	if (!ioas_ok(ioas) || !len || iova + (len - 1) < iova)
-		return ifd_ret(-EINVAL);
-	if (ifd_forked(ioas->ctx))
-		return ifd_ret(-ECHILD);
 	last = iova + (len - 1);
-	ifd_lock(&ioas->wlock);
-	first = ifd_midx_first(ioas->idx, iova, last);
-	/* The common case, one whole mapping: records never overlap, so
-	 * nothing else can lie in its range and one lookup is enough. */
-	if (first && first->iova == iova && first->len == len && first->kind == IFD_MAP_USER &&
-	    rec_state(first) == IFD_REC_LIVE) {
-		r = unmap_one(ioas, first, false, &bytes, &err);
-		ifd_unlock(&ioas->wlock);
-		if (err.r)
-			log_unmap_err(ioas, &err);
-		if (unmapped)
-			*unmapped = bytes;
-		return ifd_ret(r);
-	}
 	/* Check everything before touching anything: a refused range changes
 	 * nothing (the kernel's iommufd would unmap up to the split). */
 	for (m = first; m; m = ifd_midx_next(ioas->idx, m, last)) {
@@ -440,6 +444,33 @@ IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint
 		ifd_dbg(ioas->ctx, "IOAS %u: unmap: nothing mapped in IOVA 0x%llx+0x%llx", ioas->id,
 			(unsigned long long)iova, (unsigned long long)len);
 	else if (err.r)
+		log_unmap_err(ioas, &err);
+	if (unmapped)
+		*unmapped = bytes;
+	return ifd_ret(r);
+}
+
+IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
+{
+	struct iommufd_map *first;
+	struct unmap_err err;
+	uint64_t bytes = 0;
+	int r;
+
+	if (!ioas_ok(ioas) || !len || iova + (len - 1) < iova)
+		return ifd_ret(-EINVAL);
+	if (ifd_forked(ioas->ctx))
+		return ifd_ret(-ECHILD);
+	ifd_lock(&ioas->wlock);
+	first = ifd_midx_first(ioas->idx, iova, iova + (len - 1));
+	/* The common case, one whole mapping: records never overlap, so
+	 * nothing else can lie in its range and one lookup is enough. */
+	if (!first || first->iova != iova || first->len != len || first->kind != IFD_MAP_USER ||
+	    rec_state(first) != IFD_REC_LIVE)
+		return unmap_range(ioas, iova, len, first, unmapped);
+	r = unmap_one(ioas, first, false, &bytes, &err);
+	ifd_unlock(&ioas->wlock);
+	if (r < 0)
 		log_unmap_err(ioas, &err);
 	if (unmapped)
 		*unmapped = bytes;
