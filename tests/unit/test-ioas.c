@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "kabi.h"
 #include "fake-kernel.h"
 
 #define PG 0x1000ULL
@@ -1086,6 +1087,63 @@ static int fk_teardown(void **state)
 	return 0;
 }
 
+/*
+ * The kernel refuses a map at the place the last unmap left (the record
+ * reused in place): a mapping someone made behind the library's back there
+ * (EEXIST) is stepped past and stays marked, any other error is returned
+ * at once with nothing left behind.
+ */
+static void test_map_refused_at_reused_place(void **state)
+{
+	struct t *t = *state;
+	const struct ifd_sys *sys = fake_kernel_sys(t->fk);
+	uint64_t a, b, c;
+	int fd = iommufd_ioas_get_fd(t->ioas);
+
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &a), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, PG, NULL), 0);
+	/* someone else maps at a, on the library's own fd */
+	if (t->b == IOMMUFD_BACKEND_TYPE1) {
+		struct vfio_iommu_type1_dma_map k = {
+			.argsz = sizeof(k), .flags = 3, .vaddr = (uintptr_t)t->buf + PG, .iova = a, .size = PG,
+		};
+
+		assert_int_equal(sys->ioctl(fd, VFIO_IOMMU_MAP_DMA, &k), 0);
+	} else {
+		struct ifd_k_ioas_map k = {
+			.size = sizeof(k),
+			.flags = IFD_K_IOMMU_IOAS_MAP_FIXED_IOVA | IFD_K_IOMMU_IOAS_MAP_READABLE,
+			.ioas_id = ioas_id(t), .user_va = (uintptr_t)t->buf + PG, .length = PG, .iova = a,
+		};
+
+		assert_int_equal(sys->ioctl(fd, IFD_K_IOMMU_IOAS_MAP, &k), 0);
+	}
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &b), 0);
+	assert_true(b != a);
+	assert_true(fk_logcap_has(&t->cap, "already mapped by someone else"));
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, b, PG, NULL), 0);
+	/* a stays marked: the next map does not try it again */
+	fake_kernel_log_clear(t->fk);
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &c), 0);
+	assert_true(c != a);
+	assert_int_equal(fake_kernel_log_find(t->fk, "ioctl", t->b == IOMMUFD_BACKEND_TYPE1 ? "VFIO_IOMMU_MAP_DMA" :
+								 "IOMMU_IOAS_MAP"), 1);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, c, PG, NULL), 0);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, a, PG, NULL), -ENOENT); /* not the library's */
+
+	/* any other refusal: returned at once, no retry, nothing recorded */
+	fake_kernel_fail_match(t->fk, t->b == IOMMUFD_BACKEND_TYPE1 ? "VFIO_IOMMU_MAP_DMA" : "IOMMU_IOAS_MAP", 1,
+			       EAGAIN);
+	fake_kernel_log_clear(t->fk);
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &b), -EAGAIN);
+	assert_int_equal(fake_kernel_log_find(t->fk, "ioctl", t->b == IOMMUFD_BACKEND_TYPE1 ? "VFIO_IOMMU_MAP_DMA" :
+								 "IOMMU_IOAS_MAP"), 1);
+	assert_int_equal(iommufd_ioas_find_iova(t->ioas, c, NULL), -ENOENT);
+	assert_int_equal(iommufd_ioas_map(t->ioas, t->buf, PG, RW, NULL, &b), 0);
+	assert_int_equal(b, c);
+	assert_int_equal(iommufd_ioas_unmap(t->ioas, b, PG, NULL), 0);
+}
+
 #define ALL3(f, s)                                                                                   \
 	cmocka_unit_test_prestate_setup_teardown(f, s, teardown, (void *)&B_CDEV),                   \
 		cmocka_unit_test_prestate_setup_teardown(f, s, teardown, (void *)&B_GROUP),          \
@@ -1102,6 +1160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		ALL3(test_map_unmap, setup_dev),
+		ALL3(test_map_refused_at_reused_place, setup_dev),
 		ALL3(test_map_read_only, setup_dev),
 		ALL3(test_allocator_lowest_fit, setup_dev),
 		ALL3(test_allocator_lowest_fit, setup_nodev),
