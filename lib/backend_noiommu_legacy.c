@@ -87,7 +87,7 @@ static void relock(struct iommufd_ctx *ctx, uint64_t va, uint64_t len)
 
 		ifd_ioas_wlock(io);
 		for (m = ifd_midx_first(io->idx, 0, UINT64_MAX); m; m = ifd_midx_next(io->idx, m, UINT64_MAX)) {
-			unsigned int st = m->state & (uint8_t)~IFD_REC_DEFERRED;
+			unsigned int st = m->state;
 
 			if (m->kind == IFD_MAP_USER && st != IFD_REC_UNMAPPING && st != IFD_REC_GONE &&
 			    va_overlap(m, va, len))

@@ -287,19 +287,21 @@ static int unmap_raw(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uin
 }
 
 /*
- * IFD_REC_DEFERRED on a record means "this record belongs in the container
- * whenever it has an IOMMU": set once type1_map accepted it (mapped, or
- * kept because no group had joined yet), never cleared by this backend.
- * The container loses every mapping with its last group, so the next first
- * attach replays exactly these records; a record whose map call has not
- * run yet lacks the mark and is left to that call, which then finds the
- * IOMMU set and maps it itself.  kern_lock orders the two.
+ * DEFERRED in a record's backend byte (bstate) means "this record belongs
+ * in the container whenever it has an IOMMU": set once type1_map accepted
+ * it (mapped, or kept because no group had joined yet), never cleared by
+ * this backend (a fresh record starts at 0).  The container loses every
+ * mapping with its last group, so the next first attach replays exactly
+ * these records; a record whose map call has not run yet lacks the mark
+ * and is left to that call, which then finds the IOMMU set and maps it
+ * itself.  kern_lock orders the two, and is the only lock bstate needs:
+ * only this file touches it, always under kern_lock.
  */
-static void mark(struct iommufd_ioas *ioas, struct iommufd_map *m)
+#define DEFERRED 0x01
+
+static inline void mark(struct iommufd_map *m)
 {
-	ifd_ioas_wlock(ioas);
-	m->state |= IFD_REC_DEFERRED;
-	ifd_ioas_wunlock(ioas);
+	m->bstate |= DEFERRED;
 }
 
 static int type1_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
@@ -310,7 +312,7 @@ static int type1_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
 	if (ioas->iommu_set)
 		r = map_raw(ioas, m);
 	if (r == 0)
-		mark(ioas, m);
+		mark(m);
 	ifd_rdunlock(&ioas->kern_lock);
 	return r;
 }
@@ -353,7 +355,7 @@ static bool to_replay(const struct iommufd_map *m)
 {
 	/* An UNMAPPING record's unmap may have run while there was no
 	 * IOMMU: mapping it now could leave it behind for good. */
-	return (m->state & IFD_REC_DEFERRED) && (m->state & ~IFD_REC_DEFERRED) != IFD_REC_UNMAPPING;
+	return (m->bstate & DEFERRED) && m->state != IFD_REC_UNMAPPING;
 }
 
 static int any_to_replay(struct iommufd_map *m, void *arg)

@@ -58,7 +58,7 @@ IFD_EXPORT int iommufd_ioas_get_bus_addrs(struct iommufd_ioas *ioas, uint64_t io
 			continue;
 		/* A hole, someone else's mapping, or one in flight. */
 		if (m->iova > at || m->kind != IFD_MAP_USER ||
-		    (m->state & (uint8_t)~IFD_REC_DEFERRED) != IFD_REC_LIVE) {
+		    m->state != IFD_REC_LIVE) {
 			r = -ENOENT;
 			break;
 		}

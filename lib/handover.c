@@ -180,7 +180,7 @@ static int walk_map(struct iommufd_map *m, void *arg)
 	struct ifd_filemap_ent *e;
 
 	w->bad_iova = m->iova;
-	if ((m->state & (uint8_t)~IFD_REC_DEFERRED) != IFD_REC_LIVE)
+	if (m->state != IFD_REC_LIVE)
 		return w->r = -EBUSY;
 	if (!(m->flags & IFD_MAPF_FILE))
 		return w->r = m->vaddr ? -EINVAL : -EOPNOTSUPP; /* process memory; an IOAS copy */

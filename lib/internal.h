@@ -198,14 +198,10 @@ enum ifd_map_state {
 	IFD_REC_UNMAPPING = 2, /* kernel unmap in flight */
 	IFD_REC_GONE = 3,     /* unmapped by a range unmap; only a handle holds it */
 };
-/* state bit the TYPE1 backend sets on every record its map accepted (mapped
- * or kept): what it replays when the container gets its IOMMU (again).
- * Everyone else preserves it (set_state). */
-#define IFD_REC_DEFERRED 0x80
 /* struct iommufd_map.flags bit beside IOMMUFD_MAP_READ/WRITE: the record
  * maps a file (filemap.c keeps its fd and offset in the IOAS's side table,
  * so the 64-byte record stays common).  Never shown to callers. */
-#define IFD_MAPF_FILE (1u << 31)
+#define IFD_MAPF_FILE (1u << 15)
 
 struct ifd_group {
 	struct ifd_list link; /* ctx->group_list */

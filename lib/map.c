@@ -26,15 +26,14 @@
 
 static const uint32_t prot_mask = IOMMUFD_MAP_READ | IOMMUFD_MAP_WRITE;
 
-/* The TYPE1 backend's DEFERRED mark survives every state change. */
 static inline unsigned int rec_state(const struct iommufd_map *m)
 {
-	return m->state & (uint8_t)~IFD_REC_DEFERRED;
+	return m->state;
 }
 
 static inline void set_state(struct iommufd_map *m, unsigned int st)
 {
-	m->state = (uint8_t)((m->state & IFD_REC_DEFERRED) | st);
+	m->state = (uint8_t)st;
 }
 
 static bool ioas_ok(const struct iommufd_ioas *ioas)
@@ -281,7 +280,7 @@ static inline __attribute__((always_inline)) void retire(struct iommufd_ioas *io
 		ifd_filemap_forget(ioas, m);
 	if (keep) {
 		ifd_midx_remove(ioas->idx, m);
-		m->state = IFD_REC_GONE; /* and no longer deferred */
+		m->state = IFD_REC_GONE;
 	} else {
 		ifd_midx_release(ioas->idx, m);
 	}

@@ -1179,6 +1179,7 @@ int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint6
 		return alloc_new_slow(x, init, len, align, min, max_last, out);
 	wbegin(x);
 	m->vaddr = init->vaddr;
+	m->bstate = 0;
 	m->flags = init->flags;
 	m->kind = init->kind;
 	m->state = init->state;

@@ -33,9 +33,13 @@ struct iommufd_map {
 	uint64_t iova;     /* first IOVA (set by alloc/claim) */
 	uint64_t len;      /* bytes (set by alloc/claim) */
 	uint64_t vaddr;    /* first byte of the memory; 0 for RESV/FOREIGN */
-	uint32_t flags;    /* ioas.c's: IOMMUFD_MAP_READ/WRITE */
+	uint16_t flags;    /* ioas.c's: IOMMUFD_MAP_READ/WRITE */
+	/* The backend's own byte, read and written only by the backend with
+	 * its own lock held (TYPE1: kern_lock), so without the IOAS's; 0 in
+	 * a record the engine hands out. */
+	uint8_t bstate;
 	uint8_t kind;      /* enum ifd_map_kind */
-	uint8_t state;     /* ioas.c's and the backends'; the engine never reads it */
+	uint8_t state;     /* ioas.c's; the engine never reads it */
 	uint8_t handle;    /* ioas.c's */
 	/* engine-private below */
 	uint8_t mx_bits;   /* AVL balances, tree membership, VA level */
