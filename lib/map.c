@@ -183,11 +183,10 @@ static __attribute__((noinline, cold)) int kernel_refused(struct iommufd_ioas *i
 /* Inlined into each caller, so a plain map (@src NULL) pays nothing for
  * the file-map branches: the map path's instruction count is gated. */
 static inline __attribute__((always_inline)) int
-map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, const struct iommufd_map_opts *opts,
-	   bool handle, const struct ifd_map_src *src, struct iommufd_map **out)
+map_with(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, const struct iommufd_map_opts *o,
+	 bool handle, const struct ifd_map_src *src, struct iommufd_map **out)
 {
 	struct iommufd_ctx *ctx;
-	struct iommufd_map_opts o;
 	uintptr_t va = (uintptr_t)vaddr;
 	bool kfile = src && src->fd >= 0; /* the kernel maps the file itself */
 	struct iommufd_map *m, init;
@@ -195,14 +194,13 @@ map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, c
 	int r;
 	unsigned int tries = 0;
 
-	if (!ioas_ok(ioas) || !(flags & prot_mask) || (flags & ~(prot_mask | IOMMUFD_MAP_FIXED)) ||
-	    ifd_opts_copy(&o, sizeof(o), opts) < 0)
+	if (!ioas_ok(ioas) || !(flags & prot_mask) || (flags & ~(prot_mask | IOMMUFD_MAP_FIXED)))
 		return -EINVAL;
 	ctx = ioas->ctx;
 	if (kfile ? (vaddr || !range_ok(src->offset, len, (uint64_t)ctx->page_size)) :
 		    (!vaddr || !range_ok(va, len, (uint64_t)ctx->page_size)))
 		return -EINVAL;
-	if (o.align && !is_pow2(o.align))
+	if (o->align && !is_pow2(o->align))
 		return -EINVAL;
 	if (ifd_forked(ctx))
 		return -ECHILD;
@@ -214,10 +212,10 @@ map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, c
 	for (;;) {
 		ifd_lock(&ioas->wlock);
 		/* A file's huge pages follow its offsets: align the IOVA to them. */
-		r = place(ioas, &init, len, flags, &o, kfile ? src->offset : va, &align, &m);
+		r = place(ioas, &init, len, flags, o, kfile ? src->offset : va, &align, &m);
 		ifd_unlock(&ioas->wlock);
 		if (r < 0)
-			return place_failed(ioas, r, len, align, &o);
+			return place_failed(ioas, r, len, align, o);
 
 		r = kfile ? ctx->ops->map_file(ioas, m, src->fd, src->offset) : ctx->ops->map(ioas, m);
 
@@ -238,6 +236,23 @@ map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, c
 	ifd_unlock(&ioas->wlock);
 	*out = m;
 	return 0;
+}
+
+/* No options, the data path's usual case, folds to constants: opts are
+ * read through a pointer to this. */
+static const struct iommufd_map_opts no_opts;
+
+static inline __attribute__((always_inline)) int
+map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, const struct iommufd_map_opts *opts,
+	   bool handle, const struct ifd_map_src *src, struct iommufd_map **out)
+{
+	struct iommufd_map_opts o;
+
+	if (__builtin_expect(!opts, 1))
+		return map_with(ioas, vaddr, len, flags, &no_opts, handle, src, out);
+	if (ifd_opts_copy_slow(&o, sizeof(o), opts) < 0)
+		return -EINVAL;
+	return map_with(ioas, vaddr, len, flags, &o, handle, src, out);
 }
 
 int ifd_map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,

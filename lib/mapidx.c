@@ -1140,6 +1140,20 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
  * and the next allocation of the same length whose lowest fit is that
  * place takes the record back (here).  Neither moves a link or a gap.
  */
+/* ghost_fits() for a ghost @g of length @len and no allocation limit: the
+ * fast path's whole test, loads and compares only. */
+static inline bool ghost_fits_same(const struct ifd_midx *x, const struct iommufd_map *g, uint64_t len,
+				   uint64_t align, uint64_t min, uint64_t max_last)
+{
+	uint64_t a = g->iova, h = R(x->base, x->first)->iova;
+
+	if (x->ghost_below >= len || a < min || (a & (align - 1)) || a > max_last || max_last - a < len - 1)
+		return false;
+	if (h > min && h - min >= len)
+		return false;
+	return x->first != x->ghost || a == ((min + align - 1) & ~(align - 1));
+}
+
 static __attribute__((noinline)) int alloc_new_slow(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len,
 						   uint64_t align, uint64_t min, uint64_t max_last,
 						   struct iommufd_map **out)
@@ -1174,8 +1188,8 @@ int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint6
 	/* Bad arguments never pass ghost_fits (no zero-length ghost; an
 	 * aligned start inside [min, max_last] needs a valid window), so
 	 * ifd_midx_alloc checks them, in the slow path. */
-	if (!x->ghost_own || m->len != len || !align || (align & (align - 1)) ||
-	    !ghost_fits(x, len, align, min, max_last) || x->ic_idx != gi || x->ic_ver != x->iver)
+	if (!x->ghost_own || m->len != len || !align || (align & (align - 1)) || x->nlimit ||
+	    !ghost_fits_same(x, m, len, align, min, max_last) || x->ic_idx != gi || x->ic_ver != x->iver)
 		return alloc_new_slow(x, init, len, align, min, max_last, out);
 	wbegin(x);
 	m->vaddr = init->vaddr;
