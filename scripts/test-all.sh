@@ -76,7 +76,7 @@ vmasan=$build-vmasan
 rm -rf "$vmasan/vm-logs"
 run "VM programs under ASan+UBSan (vm-7.3-cdev-asan-ubsan)" \
 	meson test -C "$vmasan" --suite vm --print-errorlogs vm-7.3-cdev-asan-ubsan
-bash "$root/tests/vm/summary.sh" "$vmasan/vm-logs" || true
+bash "$root/tests/vm/summary.sh" "$vmasan/vm-logs" 7.3-cdev || true
 # ---- end issue 12 block ----
 
 # ---- Debian packages (debian/; scripts/build-deb.sh) ----------------------

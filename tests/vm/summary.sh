@@ -6,19 +6,22 @@
 # run in that cell). The "@rig" row is the cell's own health (rig checks,
 # timeout, kernel oops/warnings).
 #
-#   tests/vm/summary.sh LOGDIR
+#   tests/vm/summary.sh LOGDIR [CELL...]
 #
+# CELLs: the cells to expect (default: the six of the main matrix).
 # Exits 1 if any cell's results are missing or any entry is not PASS.
 set -euo pipefail
 
 cells=(7.3-cdev 7.3-group 7.3-type1 7.3-auto 6.12-auto 7.3-viommu)
 
-if [ $# -ne 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-	sed -n '4,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
+	sed -n '4,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	[ $# -eq 1 ] && exit 0
 	exit 2
 fi
 logdir=$1
+shift
+[ $# -eq 0 ] || cells=("$@")
 [ -d "$logdir" ] || {
 	echo "summary.sh: no such directory: $logdir" >&2
 	exit 1
