@@ -261,7 +261,8 @@ static int type1_query(struct iommufd_ioas *ioas, struct ifd_iova_range **ranges
 }
 
 /* The raw calls: the caller holds kern_lock and knows the IOMMU is set. */
-static int map_raw(struct iommufd_ioas *ioas, const struct iommufd_map *m)
+static inline __attribute__((always_inline)) int map_raw(struct iommufd_ioas *ioas,
+							    const struct iommufd_map *m)
 {
 	struct vfio_iommu_type1_dma_map k = {
 		.argsz = sizeof(k),
@@ -277,7 +278,8 @@ static int map_raw(struct iommufd_ioas *ioas, const struct iommufd_map *m)
 	return ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_MAP_DMA, &k);
 }
 
-static int unmap_raw(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint32_t flags, uint64_t *unmapped)
+static inline __attribute__((always_inline)) int unmap_raw(struct iommufd_ioas *ioas, uint64_t iova,
+							      uint64_t len, uint32_t flags, uint64_t *unmapped)
 {
 	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .flags = flags, .iova = iova, .size = len };
 	int r = ifd_ioctl(ioas->ctx, ioas->container_fd, VFIO_IOMMU_UNMAP_DMA, &u);
