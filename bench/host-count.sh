@@ -15,8 +15,8 @@ set -eu
 # instructions weighs ~2 ns after a kernel call, and the 4 KiB type1 pair
 # meets 1.03 of the raw ioctls with ~450 (docs/performance.md).  Measured
 # 2026-12-06 (stop 18) at 1e6: engine pair 474 / 743, translate 221 / 230;
-# public pair 444 / 444 before the IOAS's first translate (was 712), 653 /
-# 926 after it, translate 247 / 247, the VA index build 1038 per live map,
+# public pair 446 / 446 before the IOAS's first translate (was 712), 655 /
+# 928 after it, translate 247 / 247, the VA index build 1038 per live map,
 # once (reported) (contiguous / fragmented).  Bytes: a record is one 64-byte
 # line, so the contiguous layout is 64.01 (gated rounded: 64); the
 # fragmented layout keeps the freed half's records for reuse (never

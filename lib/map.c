@@ -108,32 +108,17 @@ static int explain_map_error(struct iommufd_ioas *ioas, int r, uint64_t iova, ui
  * ioas->wlock. */
 static inline __attribute__((always_inline)) int
 place(struct iommufd_ioas *ioas, const struct iommufd_map *init, uint64_t len, uint32_t flags,
-		 const struct iommufd_map_opts *o, uint64_t hint, uint64_t *align_out, struct iommufd_map **out)
+      const struct iommufd_map_opts *o, uint64_t hint, uint64_t *align_out, struct iommufd_map **out)
 {
 	uint64_t page = (uint64_t)ioas->ctx->page_size, align;
 	uint64_t max_last = o->iova_max ? o->iova_max : UINT64_MAX;
-	struct iommufd_map *m;
-	int r;
 
 	if (flags & IOMMUFD_MAP_FIXED) {
 		if (!range_ok(o->iova, len, ioas->alignment) || (o->align && (o->iova & (o->align - 1))))
 			return -EINVAL;
 		if (o->iova + (len - 1) > max_last)
 			return -ERANGE;
-		m = ifd_midx_rec_alloc(ioas->idx);
-		if (!m)
-			return -ENOMEM;
-		m->kind = init->kind;
-		m->state = init->state;
-		m->vaddr = init->vaddr;
-		m->flags = init->flags;
-		m->handle = init->handle;
-		r = ifd_midx_claim(ioas->idx, m, o->iova, len);
-		if (r < 0)
-			ifd_midx_rec_free(ioas->idx, m);
-		else
-			*out = m;
-		return r;
+		return ifd_midx_claim_new(ioas->idx, init, o->iova, len, out);
 	}
 	align = o->align ? o->align : default_align(ioas, hint, len);
 	if (align < ioas->alignment)

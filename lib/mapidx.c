@@ -1134,12 +1134,6 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 	return iova_insert(x, m);
 }
 
-/*
- * The map-then-unmap cycle without tree work: a record released right
- * after it was placed stays where it is as the ghost (ifd_midx_release),
- * and the next allocation of the same length whose lowest fit is that
- * place takes the record back (here).  Neither moves a link or a gap.
- */
 /* ghost_fits() for a ghost @g of length @len and no allocation limit: the
  * fast path's whole test, loads and compares only. */
 static inline bool ghost_fits_same(const struct ifd_midx *x, const struct iommufd_map *g, uint64_t len,
@@ -1154,6 +1148,18 @@ static inline bool ghost_fits_same(const struct ifd_midx *x, const struct iommuf
 	return x->first != x->ghost || a == ((min + align - 1) & ~(align - 1));
 }
 
+/* The caller's fields of a record it asks for (placing it sets the
+ * engine's); the backend's byte starts at 0. */
+static inline void set_fields(struct iommufd_map *m, const struct iommufd_map *init)
+{
+	m->vaddr = init->vaddr;
+	m->bstate = 0;
+	m->flags = init->flags;
+	m->kind = init->kind;
+	m->state = init->state;
+	m->handle = init->handle;
+}
+
 static __attribute__((noinline)) int alloc_new_slow(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len,
 						   uint64_t align, uint64_t min, uint64_t max_last,
 						   struct iommufd_map **out)
@@ -1163,11 +1169,7 @@ static __attribute__((noinline)) int alloc_new_slow(struct ifd_midx *x, const st
 
 	if (!m)
 		return -ENOMEM;
-	m->vaddr = init->vaddr;
-	m->flags = init->flags;
-	m->kind = init->kind;
-	m->state = init->state;
-	m->handle = init->handle;
+	set_fields(m, init);
 	r = ifd_midx_alloc(x, m, len, align, min, max_last);
 	if (r < 0) {
 		ifd_midx_rec_free(x, m);
@@ -1177,6 +1179,12 @@ static __attribute__((noinline)) int alloc_new_slow(struct ifd_midx *x, const st
 	return 0;
 }
 
+/*
+ * The map-then-unmap cycle without tree work: a record released right
+ * after it was placed stays where it is as the ghost (ifd_midx_release),
+ * and the next allocation of the same length whose lowest fit is that
+ * place takes the record back (here).  Neither moves a link or a gap.
+ */
 /* The fast path calls nothing but a tail call to the slow one, so it
  * saves no registers: this is half of every map's engine work. */
 int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len, uint64_t align,
@@ -1192,18 +1200,31 @@ int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint6
 	    !ghost_fits_same(x, m, len, align, min, max_last) || x->ic_idx != gi || x->ic_ver != x->iver)
 		return alloc_new_slow(x, init, len, align, min, max_last, out);
 	wbegin(x);
-	m->vaddr = init->vaddr;
-	m->bstate = 0;
-	m->flags = init->flags;
-	m->kind = init->kind;
-	m->state = init->state;
-	m->handle = init->handle;
+	set_fields(m, init);
 	wend(x);
 	x->ghost = 0;
 	x->ghost_own = false;
 	x->revived = gi;
 	x->ic_ver = ++x->iver;
 	x->count++;
+	*out = m;
+	return 0;
+}
+
+int ifd_midx_claim_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t iova, uint64_t len,
+		       struct iommufd_map **out)
+{
+	struct iommufd_map *m = ifd_midx_rec_alloc(x);
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	set_fields(m, init);
+	r = ifd_midx_claim(x, m, iova, len);
+	if (r < 0) {
+		ifd_midx_rec_free(x, m);
+		return r;
+	}
 	*out = m;
 	return 0;
 }

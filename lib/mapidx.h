@@ -76,6 +76,9 @@ void ifd_midx_remove(struct ifd_midx *x, struct iommufd_map *m);
 int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len, uint64_t align,
 		       uint64_t min, uint64_t max_last, struct iommufd_map **out);
 void ifd_midx_release(struct ifd_midx *x, struct iommufd_map *m);
+/* ifd_midx_rec_alloc + ifd_midx_claim, @init's fields as above. */
+int ifd_midx_claim_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t iova, uint64_t len,
+		       struct iommufd_map **out);
 struct iommufd_map *ifd_midx_find(const struct ifd_midx *x, uint64_t iova);
 struct iommufd_map *ifd_midx_first(const struct ifd_midx *x, uint64_t iova, uint64_t last);
 struct iommufd_map *ifd_midx_next(const struct ifd_midx *x, const struct iommufd_map *m, uint64_t last);
