@@ -696,40 +696,35 @@ static int iova_insert(struct ifd_midx *x, struct iommufd_map *m)
 	return 0;
 }
 
-/* Rebuild the kept IOVA path as the ancestors of record i. */
-static void path_to(struct ifd_midx *x, uint32_t i0)
-{
-	struct path *p = &x->ipath;
-	char *tbl = x->base;
-	uint64_t key = R(tbl, i0)->iova;
-	uint32_t i = x->iroot;
-
-	p->len = 0;
-	while (i != i0) {
-		struct iommufd_map *n = R(tbl, i);
-		int d = key > n->iova;
-
-		p->n[p->len] = i;
-		p->d[p->len++] = (uint8_t)d;
-		i = LNK(n, T_IOVA, d);
-	}
-	p->n[p->len] = i0;
-}
-
 static void iova_unlink_rec(struct ifd_midx *x, struct iommufd_map *m)
 {
 	char *tbl = x->base;
 	struct path *p = &x->ipath;
+	uint64_t key = m->iova;
 	uint32_t mi = XIDX(x, m), pred = 0;
 
-	if (x->ic_idx != mi || x->ic_ver != x->iver)
-		path_to(x, mi);
-	/* the last ancestor we went right from is m's predecessor */
-	for (int k = p->len - 1; k >= 0; k--)
-		if (p->d[k]) {
-			pred = p->n[k];
-			break;
+	if (x->ic_idx == mi && x->ic_ver == x->iver) {
+		/* the last ancestor we went right from is m's predecessor */
+		for (int k = p->len - 1; k >= 0; k--)
+			if (p->d[k]) {
+				pred = p->n[k];
+				break;
+			}
+	} else {
+		uint32_t i = x->iroot;
+
+		p->len = 0;
+		while (i != mi) {
+			struct iommufd_map *n = R(tbl, i);
+			int d = key > n->iova;
+
+			p->n[p->len] = i;
+			p->d[p->len++] = (uint8_t)d;
+			if (d)
+				pred = i;
+			i = LNK(n, T_IOVA, d);
 		}
+	}
 	p->n[p->len++] = mi;
 	x->iver++;
 	x->revived = 0;
@@ -915,6 +910,26 @@ static void iova_remove(struct ifd_midx *x, struct iommufd_map *m)
 	x->ic_idx = gi;
 	x->ic_ver = ++x->iver;
 	x->count--;
+}
+
+/* Rebuild the kept IOVA path as the ancestors of record i. */
+static void path_to(struct ifd_midx *x, uint32_t i0)
+{
+	struct path *p = &x->ipath;
+	char *tbl = x->base;
+	uint64_t key = R(tbl, i0)->iova;
+	uint32_t i = x->iroot;
+
+	p->len = 0;
+	while (i != i0) {
+		struct iommufd_map *n = R(tbl, i);
+		int d = key > n->iova;
+
+		p->n[p->len] = i;
+		p->d[p->len++] = (uint8_t)d;
+		i = LNK(n, T_IOVA, d);
+	}
+	p->n[p->len] = i0;
 }
 
 /* Map m at the ghost's place (its start is where the new fit begins). */
