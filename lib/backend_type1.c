@@ -306,7 +306,7 @@ static inline void mark(struct iommufd_map *m)
 	m->bstate |= DEFERRED;
 }
 
-static int type1_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
+IFD_HOT static int type1_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
 {
 	int r = 0; /* no IOMMU yet: recorded, the first attach maps it */
 
@@ -319,7 +319,7 @@ static int type1_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
 	return r;
 }
 
-static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
+IFD_HOT static int type1_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
 	int r = 0;
 

@@ -21,7 +21,9 @@
 #include "itree.h"
 #include "iova.h"
 #include "lock.h"
+#include "compiler.h"
 #include "mapidx.h"
+#include "syscall.h"
 
 #define IFD_EXPORT __attribute__((visibility("default")))
 
@@ -695,6 +697,8 @@ static inline int ifd_ioctl(struct iommufd_ctx *ctx, int fd, unsigned long req, 
 	 * parent's, so no call of a child reaches it through this path. */
 	if (ifd_forked(ctx))
 		return -ECHILD;
+	if (__builtin_expect(ctx->sys == &ifd_sys_libc, 1))
+		return (int)ifd_sys_ioctl_inline(fd, req, arg);
 	r = ctx->sys->ioctl(fd, req, arg);
 	return r < 0 ? -errno : r;
 }

@@ -135,7 +135,7 @@ static uint32_t kflags(uint32_t flags)
 	       (flags & IOMMUFD_MAP_WRITE ? IFD_K_IOMMU_IOAS_MAP_WRITEABLE : 0);
 }
 
-int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
+IFD_HOT int ifd_iommufd_map(struct iommufd_ioas *ioas, struct iommufd_map *m)
 {
 	struct ifd_k_ioas_map k = {
 		.size = sizeof(k),
@@ -173,7 +173,7 @@ int ifd_iommufd_change_process(struct iommufd_ctx *ctx)
 	return r == -ENOTTY ? -EOPNOTSUPP : r;
 }
 
-int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
+IFD_HOT int ifd_iommufd_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
 	struct ifd_k_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas->id, .iova = iova, .length = len };
 	int r = ifd_ioctl(ioas->ctx, ioas->ctx->fd, IFD_K_IOMMU_IOAS_UNMAP, &u);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "mapidx_impl.h" /* the engine's fast paths, in line */
 
 #define SZ_64K (UINT64_C(1) << 16)
 #define SZ_2M (UINT64_C(1) << 21)
@@ -125,7 +126,7 @@ place(struct iommufd_ioas *ioas, const struct iommufd_map *init, uint64_t len, u
 		align = ioas->alignment;
 	*align_out = align;
 	/* min = one page: IOVA 0 looks like NULL to too many drivers. */
-	return ifd_midx_alloc_new(ioas->idx, init, len, align, page > align ? page : align, max_last, out);
+	return ifd_midx_alloc_new_inl(ioas->idx, init, len, align, page > align ? page : align, max_last, out);
 }
 
 static __attribute__((noinline, cold)) int place_failed(struct iommufd_ioas *ioas, int r, size_t len, uint64_t align,
@@ -227,27 +228,31 @@ map_with(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, con
  * read through a pointer to this. */
 static const struct iommufd_map_opts no_opts;
 
-static inline __attribute__((always_inline)) int
-map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, const struct iommufd_map_opts *opts,
-	   bool handle, const struct ifd_map_src *src, struct iommufd_map **out)
+/* Options or a file (filemap.c): outside the hot section, so the public
+ * calls' usual path (no options) stays small. */
+int ifd_map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+		   const struct iommufd_map_opts *opts, bool handle, const struct ifd_map_src *src,
+		   struct iommufd_map **out)
 {
 	struct iommufd_map_opts o;
 
-	if (__builtin_expect(!opts, 1))
+	if (!opts)
 		return map_with(ioas, vaddr, len, flags, &no_opts, handle, src, out);
 	if (ifd_opts_copy_slow(&o, sizeof(o), opts) < 0)
 		return -EINVAL;
 	return map_with(ioas, vaddr, len, flags, &o, handle, src, out);
 }
 
-int ifd_map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
-		   const struct iommufd_map_opts *opts, bool handle, const struct ifd_map_src *src,
-		   struct iommufd_map **out)
+static inline __attribute__((always_inline)) int
+map_common(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags, const struct iommufd_map_opts *opts,
+	   bool handle, struct iommufd_map **out)
 {
-	return map_common(ioas, vaddr, len, flags, opts, handle, src, out);
+	if (__builtin_expect(!opts, 1))
+		return map_with(ioas, vaddr, len, flags, &no_opts, handle, NULL, out);
+	return ifd_map_common(ioas, vaddr, len, flags, opts, handle, NULL, out);
 }
 
-IFD_EXPORT int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+IFD_HOT IFD_EXPORT int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
 				const struct iommufd_map_opts *opts, uint64_t *iova)
 {
 	struct iommufd_map *m = NULL;
@@ -255,19 +260,19 @@ IFD_EXPORT int iommufd_ioas_map(struct iommufd_ioas *ioas, void *vaddr, size_t l
 
 	if (!iova)
 		return ifd_ret(-EINVAL);
-	r = map_common(ioas, vaddr, len, flags, opts, false, NULL, &m);
+	r = map_common(ioas, vaddr, len, flags, opts, false, &m);
 	if (r < 0)
 		return ifd_ret(r);
 	*iova = m->iova;
 	return 0;
 }
 
-IFD_EXPORT int iommufd_map_create(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
+IFD_HOT IFD_EXPORT int iommufd_map_create(struct iommufd_ioas *ioas, void *vaddr, size_t len, uint32_t flags,
 				  const struct iommufd_map_opts *opts, struct iommufd_map **out)
 {
 	if (!out)
 		return ifd_ret(-EINVAL);
-	return ifd_ret(map_common(ioas, vaddr, len, flags, opts, true, NULL, out));
+	return ifd_ret(map_common(ioas, vaddr, len, flags, opts, true, out));
 }
 
 /* Drop a record the kernel no longer maps; @keep: a live handle points at
@@ -282,7 +287,7 @@ static inline __attribute__((always_inline)) void retire(struct iommufd_ioas *io
 		ifd_midx_remove(ioas->idx, m);
 		m->state = IFD_REC_GONE;
 	} else {
-		ifd_midx_release(ioas->idx, m);
+		ifd_midx_release_inl(ioas->idx, m);
 	}
 }
 
@@ -449,7 +454,7 @@ static __attribute__((noinline)) int unmap_range(struct iommufd_ioas *ioas, uint
 	return ifd_ret(r);
 }
 
-IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
+IFD_HOT IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint64_t len, uint64_t *unmapped)
 {
 	struct iommufd_map *first;
 	struct unmap_err err;
@@ -461,7 +466,7 @@ IFD_EXPORT int iommufd_ioas_unmap(struct iommufd_ioas *ioas, uint64_t iova, uint
 	if (ifd_forked(ioas->ctx))
 		return ifd_ret(-ECHILD);
 	ifd_lock(&ioas->wlock);
-	first = ifd_midx_first(ioas->idx, iova, iova + (len - 1));
+	first = ifd_midx_first_inl(ioas->idx, iova, iova + (len - 1));
 	/* The common case, one whole mapping: records never overlap, so
 	 * nothing else can lie in its range and one lookup is enough. */
 	if (!first || first->iova != iova || first->len != len || first->kind != IFD_MAP_USER ||
@@ -531,7 +536,7 @@ IFD_EXPORT int iommufd_ioas_unmap_all(struct iommufd_ioas *ioas)
 	return r < 0 ? ifd_ret(r) : count;
 }
 
-IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
+IFD_HOT IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 {
 	struct unmap_err err = { 0 };
 	struct iommufd_ioas *ioas;
@@ -570,7 +575,7 @@ IFD_EXPORT int iommufd_map_destroy(struct iommufd_map *m)
 	return ifd_ret(r);
 }
 
-IFD_EXPORT uint64_t iommufd_map_get_iova(const struct iommufd_map *m)
+IFD_HOT IFD_EXPORT uint64_t iommufd_map_get_iova(const struct iommufd_map *m)
 {
 	if (!m) {
 		errno = EINVAL;
@@ -656,7 +661,7 @@ static __attribute__((noinline)) void build_va_index(struct iommufd_ioas *ioas)
 	ifd_unlock(&ioas->wlock);
 }
 
-IFD_EXPORT int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vaddr, size_t len, uint64_t *iova)
+IFD_HOT IFD_EXPORT int iommufd_ioas_translate(struct iommufd_ioas *ioas, const void *vaddr, size_t len, uint64_t *iova)
 {
 	uint64_t va = (uintptr_t)vaddr;
 

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compiler.h"
 #include "iova.h" /* struct ifd_iova_range { uint64_t start, last; } (inclusive) */
 
 enum ifd_map_kind { IFD_MAP_USER = 1, IFD_MAP_RESV = 2, IFD_MAP_FOREIGN = 3 };

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <unistd.h>
@@ -890,6 +891,57 @@ static void test_log_outside_locks(void **state)
 	}
 }
 
+static int tbl_calls;
+static int tbl_ioctl(int fd, unsigned long req, void *arg)
+{
+	tbl_calls++;
+	return ioctl(fd, req, arg);
+}
+
+/*
+ * ifd_ioctl() issues the libc table's ioctls in line (lib/syscall.h) and
+ * any other table's through the table.  On a pipe, a real kernel object
+ * every host has: the answer written through the argument comes back,
+ * an error comes back as a negative errno with errno left alone, and a
+ * forked child's call never reaches the kernel.
+ */
+static void test_inline_ioctl(void **state)
+{
+	struct ifd_sys other = ifd_sys_libc;
+	struct iommufd_ctx c;
+	uint32_t guard = 1;
+	int p[2], n = -1;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.sys = &ifd_sys_libc;
+	c.fork_page = &guard;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], "abc", 3), 3);
+
+	errno = 4321;
+	assert_int_equal(ifd_ioctl(&c, p[0], FIONREAD, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(ifd_ioctl(&c, -1, FIONREAD, &n), -EBADF);
+	assert_int_equal(ifd_ioctl(&c, p[0], _IO('x', 0x7f), NULL), -ENOTTY);
+	assert_int_equal(errno, 4321);
+	assert_int_equal(ifd_sys_ioctl_inline(-1, FIONREAD, &n), -EBADF);
+
+	other.ioctl = tbl_ioctl;
+	c.sys = &other;
+	n = -1;
+	assert_int_equal(ifd_ioctl(&c, p[0], FIONREAD, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(ifd_ioctl(&c, -1, FIONREAD, &n), -EBADF);
+	assert_int_equal(tbl_calls, 2);
+
+	guard = 0; /* what a forked child sees */
+	c.sys = &ifd_sys_libc;
+	assert_int_equal(ifd_ioctl(&c, p[0], FIONREAD, &n), -ECHILD);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -921,6 +973,7 @@ int main(void)
 		T(test_destroy_with_live_objects),
 		T(test_fork_rule),
 		T(test_log_outside_locks),
+		cmocka_unit_test(test_inline_ioctl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
