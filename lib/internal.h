@@ -119,6 +119,10 @@ struct iommufd_ctx {
 	 * madvise is missing, the creator's pid is compared instead. */
 	volatile uint32_t *fork_page;
 	pid_t pid;
+	/* dmabuf.c: BAR mappings; set once under ctx->lock.  Up here, near
+	 * what the data path reads, because every unmap reads it; the
+	 * message buffers below would put it 4 KiB away, in another page. */
+	struct ifd_p2p *p2p;
 
 	/* Protects the lists, the groups, and the GROUP backend's compat IOAS
 	 * selection (IOMMU_VFIO_IOAS is per iommufd, not per call). */
@@ -140,7 +144,6 @@ struct iommufd_ctx {
 	struct ifd_list viommu_list; /* struct iommufd_viommu (viommu.c) */
 	struct ifd_caps *caps;      /* caps.c: probed features, under ctx->lock */
 	struct ifd_hotplug *hp;     /* hotplug.c: the event fd's state, under ctx->lock */
-	struct ifd_p2p *p2p;        /* dmabuf.c: BAR mappings; set once under ctx->lock */
 
 	/* Held for reading while a log callback runs, for writing by
 	 * iommufd_ctx_set_log(): the old callback is never called after it

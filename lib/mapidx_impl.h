@@ -106,6 +106,11 @@ struct ifd_midx {
 	bool ghost_own;
 	uint64_t ghost_below; /* largest free gap below the ghost */
 	uint32_t revived;     /* took the ghost's place, and nothing changed since */
+	/* Here, with the ghost's fields, because every map and unmap reads or
+	 * writes them: the fast paths then touch three cache lines of this
+	 * struct, not five. */
+	size_t count;  /* non-blocked records in the IOVA tree */
+	size_t nlimit; /* allocation limit ranges in limit */
 	/*
 	 * The same for the VA tree: removing the record last inserted in VA
 	 * level 0 leaves a zero-length ghost in its place, and a record whose
@@ -134,14 +139,12 @@ struct ifd_midx {
 	bool vg_off;
 	uint32_t vg_pred, vg_succ;
 	struct path ipath, vpath;
-	size_t count;  /* non-blocked records in the IOVA tree */
 	size_t va_count;
 	uint32_t va_lvl[VA_LEVELS]; /* the arena caps records at 32 Mi */
 	size_t live_recs; /* records handed out and not freed, blocked ones included */
 	struct ifd_iova_range *ranges;
 	size_t nranges;
-	struct ifd_iova_range *limit;
-	size_t nlimit;
+	struct ifd_iova_range *limit; /* nlimit entries */
 	uint32_t *blocked;
 	size_t nblocked;
 };
