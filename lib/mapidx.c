@@ -913,9 +913,11 @@ int ifd_midx_alloc(struct ifd_midx *x, struct iommufd_map *m, uint64_t len, uint
 	return iova_insert(x, m);
 }
 
-static __attribute__((noinline)) int alloc_new_slow(struct ifd_midx *x, const struct iommufd_map *init, uint64_t len,
-						   uint64_t align, uint64_t min, uint64_t max_last,
-						   struct iommufd_map **out)
+/* A new record with @init's fields, claimed at @iova when @fixed, else
+ * allocated; freed again if that fails. */
+static __attribute__((noinline)) int place_new(struct ifd_midx *x, const struct iommufd_map *init, bool fixed,
+					       uint64_t iova, uint64_t len, uint64_t align, uint64_t min,
+					       uint64_t max_last, struct iommufd_map **out)
 {
 	struct iommufd_map *m = ifd_midx_rec_alloc(x);
 	int r;
@@ -923,7 +925,7 @@ static __attribute__((noinline)) int alloc_new_slow(struct ifd_midx *x, const st
 	if (!m)
 		return -ENOMEM;
 	set_fields(m, init);
-	r = ifd_midx_alloc(x, m, len, align, min, max_last);
+	r = fixed ? ifd_midx_claim(x, m, iova, len) : ifd_midx_alloc(x, m, len, align, min, max_last);
 	if (r < 0) {
 		ifd_midx_rec_free(x, m);
 		return r;
@@ -937,27 +939,15 @@ IFD_HOT int ifd_midx_alloc_new(struct ifd_midx *x, const struct iommufd_map *ini
 			       uint64_t min, uint64_t max_last, struct iommufd_map **out)
 {
 	if (!ghost_takes(x, len, align, min, max_last))
-		return alloc_new_slow(x, init, len, align, min, max_last, out);
+		return place_new(x, init, false, 0, len, align, min, max_last, out);
 	*out = ghost_take(x, init);
 	return 0;
 }
 
 IFD_HOT int ifd_midx_claim_new(struct ifd_midx *x, const struct iommufd_map *init, uint64_t iova, uint64_t len,
-		       struct iommufd_map **out)
+			       struct iommufd_map **out)
 {
-	struct iommufd_map *m = ifd_midx_rec_alloc(x);
-	int r;
-
-	if (!m)
-		return -ENOMEM;
-	set_fields(m, init);
-	r = ifd_midx_claim(x, m, iova, len);
-	if (r < 0) {
-		ifd_midx_rec_free(x, m);
-		return r;
-	}
-	*out = m;
-	return 0;
+	return place_new(x, init, true, iova, len, 0, 0, 0, out);
 }
 
 static bool in_one_range(const struct ifd_midx *x, uint64_t a, uint64_t b)
