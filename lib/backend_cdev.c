@@ -224,4 +224,5 @@ const struct ifd_backend_ops ifd_backend_cdev = {
 	.ioas_set_dirty = ifd_iommufd_ioas_set_dirty,
 	.ioas_get_dirty = ifd_iommufd_ioas_get_dirty,
 	.kvm_file = cdev_kvm_file,
+	.bar_dmabuf = true,
 };

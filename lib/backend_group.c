@@ -128,4 +128,5 @@ const struct ifd_backend_ops ifd_backend_group = {
 	.explain_enomem = ifd_iommufd_explain_enomem,
 	.feature_query = group_feature_query,
 	.kvm_file = ifd_group_kvm_file,
+	.bar_dmabuf = true,
 };

@@ -235,4 +235,5 @@ const struct ifd_backend_ops ifd_backend_noiommu_iommufd = {
 	.feature_query = nio_feature_query,
 	.node_prefix = "noiommu-",
 	.bus_addr = nio_bus_addr,
+	.bar_dmabuf = true,
 };

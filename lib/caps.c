@@ -349,7 +349,7 @@ static int generic_query(struct iommufd_ctx *ctx, struct iommufd_device *dev, en
 	struct ifd_dev_caps *dc;
 	int r;
 
-	if (ctx->fd < 0 && f == IOMMUFD_FEATURE_P2P_DMABUF) {
+	if (!ctx->ops->bar_dmabuf && f == IOMMUFD_FEATURE_P2P_DMABUF) {
 		say(st, IOMMUFD_REASON_BACKEND, "the %s backend maps no dma-bufs: iommufd_ioas_map_bar() maps the "
 		    "BAR's mmap there instead", iommufd_backend_name(ctx->backend));
 		return 0;

@@ -245,8 +245,8 @@ IFD_EXPORT int iommufd_ioas_map_bar(struct iommufd_ioas *ioas, struct iommufd_de
 		ifd_err(ctx, "%s: adopted by ID without its VFIO fd: its BARs cannot be mapped", bar_dev->name);
 		return ifd_ret(-EOPNOTSUPP);
 	}
-	if (ctx->fd >= 0) {
-		/* An iommufd context: iommufd pins with pin_user_pages(),
+	if (ctx->ops->bar_dmabuf) {
+		/* An iommufd backend: iommufd pins with pin_user_pages(),
 		 * which refuses a BAR's PFNMAP mmap, so a dma-buf is the only
 		 * way in. */
 		fd = do_export(bar_dev, region, offset, len);

@@ -364,6 +364,10 @@ struct ifd_backend_ops {
 	/* Map record @m (vaddr 0) from file @fd at @offset; NULL where the
 	 * backend has no such call (filemap.c then mmaps the file itself). */
 	int (*map_file)(struct iommufd_ioas *ioas, struct iommufd_map *m, int fd, uint64_t offset);
+	/* A device BAR maps as a dma-buf the kernel exports (dmabuf.c): an
+	 * iommufd pins with pin_user_pages(), which refuses the BAR's
+	 * PFNMAP mmap.  false: the backend maps the mmap itself (type1). */
+	bool bar_dmabuf;
 	/* Move the pinned-page accounting to this process; NULL where none. */
 	int (*change_process)(struct iommufd_ctx *ctx);
 	/* Unmap a range covering whole mappings; *unmapped = bytes the kernel reports. */
